@@ -24,7 +24,9 @@ pub enum IdError {
 }
 
 /// The organisation that owns data. Every stored row and every query carries one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct TenantId(uuid::Uuid);
 
@@ -148,9 +150,16 @@ mod tests {
     fn ids_reject_wrong_length_zero_and_bad_hex() {
         assert_eq!(
             TraceId::from_bytes(&[1; 8]),
-            Err(IdError::Length { kind: "trace id", expected: 16, actual: 8 })
+            Err(IdError::Length {
+                kind: "trace id",
+                expected: 16,
+                actual: 8
+            })
         );
-        assert_eq!(SpanId::from_bytes(&[0; 8]), Err(IdError::Zero { kind: "span id" }));
+        assert_eq!(
+            SpanId::from_bytes(&[0; 8]),
+            Err(IdError::Zero { kind: "span id" })
+        );
         assert!(matches!("zz".parse::<SpanId>(), Err(IdError::Hex { .. })));
     }
 

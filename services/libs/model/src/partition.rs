@@ -4,7 +4,6 @@
 
 use crate::TraceId;
 use std::fmt;
-use std::str::FromStr;
 
 /// One partition of the span and log streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,11 +119,17 @@ mod tests {
     #[test]
     fn partition_sets_parse_ranges_lists_and_all() {
         let set = PartitionSet::parse("0-2,5,2", 8).unwrap();
-        assert_eq!(set.iter().map(|p| p.0).collect::<Vec<_>>(), vec![0, 1, 2, 5]);
+        assert_eq!(
+            set.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![0, 1, 2, 5]
+        );
         assert_eq!(PartitionSet::parse("all", 4).unwrap().len(), 4);
         assert_eq!(
             PartitionSet::parse("9", 8),
-            Err(PartitionSetError::OutOfRange { partition: 9, count: 8 })
+            Err(PartitionSetError::OutOfRange {
+                partition: 9,
+                count: 8
+            })
         );
         assert!(PartitionSet::parse("x", 8).is_err());
         assert!(PartitionSet::parse("3-1", 8).is_err());

@@ -1,0 +1,169 @@
+//! The ClickHouse migrator: numbered `.sql` files from `migrations/clickhouse`, split into
+//! statements; a statement preceded by `-- weft:min-version X.Y` runs only on a server at
+//! least that new. Each applied statement is recorded in `schema_migrations`, so running
+//! the migrator again applies only what is new (or newly supported after an upgrade).
+
+use super::ClickHouseError;
+use std::fmt;
+
+const MIGRATIONS: &[(u32, &str, &str)] = &[(
+    1,
+    "traces",
+    include_str!("../../../../../migrations/clickhouse/0001_traces.sql"),
+)];
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+     (version UInt32, statement UInt32, description String, applied_at DateTime) \
+     ENGINE = MergeTree() ORDER BY (version, statement)";
+
+/// A ClickHouse server version, compared by major and minor number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl ServerVersion {
+    fn parse(text: &str) -> Option<ServerVersion> {
+        let mut parts = text.trim().split('.');
+        Some(ServerVersion {
+            major: parts.next()?.parse().ok()?,
+            minor: parts.next()?.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// What one run of the migrator did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub server: Option<ServerVersion>,
+    pub applied: Vec<(u32, u32)>,
+    /// Statements left for a newer server.
+    pub deferred: Vec<(u32, u32)>,
+}
+
+struct Statement {
+    index: u32,
+    sql: String,
+    min_version: Option<ServerVersion>,
+}
+
+fn statements(text: &str, retention_days: u32) -> Vec<Statement> {
+    let mut result = Vec::new();
+    let mut current = String::new();
+    let mut min_version = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(version) = trimmed.strip_prefix("-- weft:min-version") {
+            min_version = ServerVersion::parse(version);
+            continue;
+        }
+        if trimmed.starts_with("--") || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(';') {
+            let sql = current.trim().trim_end_matches(';').to_owned();
+            result.push(Statement {
+                index: result.len() as u32 + 1,
+                sql: sql.replace("{retention_days}", &retention_days.to_string()),
+                min_version: min_version.take(),
+            });
+            current.clear();
+        }
+    }
+    result
+}
+
+pub(super) async fn run(
+    client: &::clickhouse::Client,
+    retention_days: u32,
+) -> Result<MigrationReport, ClickHouseError> {
+    let version_text: String = client.query("SELECT version()").fetch_one().await?;
+    let server =
+        ServerVersion::parse(&version_text).ok_or(ClickHouseError::Version(version_text))?;
+    client.query(CREATE_LEDGER).execute().await?;
+    let done: Vec<(u32, u32)> = client
+        .query("SELECT version, statement FROM schema_migrations")
+        .fetch_all()
+        .await?;
+    let mut report = MigrationReport {
+        server: Some(server),
+        ..Default::default()
+    };
+    for (version, description, text) in MIGRATIONS {
+        for statement in statements(text, retention_days) {
+            let key = (*version, statement.index);
+            if done.contains(&key) {
+                continue;
+            }
+            if statement.min_version.is_some_and(|min| server < min) {
+                report.deferred.push(key);
+                continue;
+            }
+            client
+                .query(&statement.sql)
+                .execute()
+                .await
+                .map_err(|source| ClickHouseError::Migration {
+                    version: key.0,
+                    statement: key.1,
+                    source,
+                })?;
+            client
+                .query(
+                    "INSERT INTO schema_migrations (version, statement, description, applied_at) \
+                     VALUES (?, ?, ?, now())",
+                )
+                .bind(key.0)
+                .bind(key.1)
+                .bind(*description)
+                .execute()
+                .await?;
+            tracing::info!(version = key.0, statement = key.1, %server, "applied clickhouse migration");
+            report.applied.push(key);
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_split_and_carry_their_minimum_version() {
+        let parsed = statements(MIGRATIONS[0].2, 7);
+        assert_eq!(parsed.len(), 5);
+        assert!(
+            parsed[0]
+                .sql
+                .starts_with("CREATE TABLE IF NOT EXISTS spans")
+        );
+        assert_eq!(parsed[0].min_version, None);
+        assert_eq!(
+            parsed[2].min_version,
+            Some(ServerVersion {
+                major: 20,
+                minor: 3
+            })
+        );
+        assert!(parsed[2].sql.contains("INTERVAL 7 DAY"));
+        assert!(parsed.iter().all(|s| !s.sql.ends_with(';')));
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        let old = ServerVersion::parse("18.16.1").unwrap();
+        let new = ServerVersion::parse("24.8.4.13").unwrap();
+        assert!(old < new);
+        assert!(ServerVersion::parse("x").is_none());
+    }
+}

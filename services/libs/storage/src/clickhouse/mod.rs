@@ -1,0 +1,158 @@
+//! ClickHouse over HTTP with the `clickhouse` crate. Row validation is off because
+//! ClickHouse 18.16 lacks `RowBinaryWithNamesAndTypes`; row structs therefore list their
+//! fields in table order, and every `SELECT` names its columns in struct order.
+
+mod migrate;
+mod queries;
+mod rows;
+mod tenant;
+
+pub use migrate::{MigrationReport, ServerVersion};
+pub use rows::{SpanRow, TraceIndexRow};
+pub use tenant::{Operation, TenantTraces, TraceSearch, TraceSort, TraceSummary};
+
+use weft_model::TenantId;
+use weft_runtime::config::{ConfigError, Env};
+
+/// Why a ClickHouse call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClickHouseError {
+    #[error("clickhouse request failed: {0}")]
+    Client(#[from] ::clickhouse::error::Error),
+    #[error("clickhouse migration {version} statement {statement} failed: {source}")]
+    Migration {
+        version: u32,
+        statement: u32,
+        source: ::clickhouse::error::Error,
+    },
+    #[error("clickhouse reported an unparsable version {0:?}")]
+    Version(String),
+}
+
+/// Where ClickHouse is and which database Weft uses.
+#[derive(Clone, Debug)]
+pub struct ClickHouseConfig {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Days of data kept, applied as a TTL on servers that support one.
+    pub retention_days: u32,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".to_owned(),
+            database: "weft".to_owned(),
+            user: "default".to_owned(),
+            password: String::new(),
+            retention_days: 30,
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// Reads `WEFT_CLICKHOUSE_URL`, `_DATABASE`, `_USER`, `_PASSWORD` and `WEFT_RETENTION_DAYS`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let default = ClickHouseConfig::default();
+        Ok(ClickHouseConfig {
+            url: env.string("WEFT_CLICKHOUSE_URL", &default.url),
+            database: env.string("WEFT_CLICKHOUSE_DATABASE", &default.database),
+            user: env.string("WEFT_CLICKHOUSE_USER", &default.user),
+            password: env.string("WEFT_CLICKHOUSE_PASSWORD", &default.password),
+            retention_days: env.get("WEFT_RETENTION_DAYS", default.retention_days)?,
+        })
+    }
+}
+
+/// The ClickHouse store: writes rows and hands out tenant-scoped readers.
+#[derive(Clone)]
+pub struct ClickHouse {
+    client: ::clickhouse::Client,
+    config: ClickHouseConfig,
+}
+
+impl ClickHouse {
+    pub fn new(config: ClickHouseConfig) -> Self {
+        ClickHouse {
+            client: Self::server_client(&config).with_database(&config.database),
+            config,
+        }
+    }
+
+    fn server_client(config: &ClickHouseConfig) -> ::clickhouse::Client {
+        ::clickhouse::Client::default()
+            .with_url(&config.url)
+            .with_user(&config.user)
+            .with_password(&config.password)
+            .with_validation(false)
+    }
+
+    pub fn config(&self) -> &ClickHouseConfig {
+        &self.config
+    }
+
+    /// Reads of one tenant's traces. This is the only way to read spans.
+    pub fn tenant(&self, tenant: TenantId) -> TenantTraces<'_> {
+        TenantTraces::new(&self.client, tenant)
+    }
+
+    /// Answers when the server is reachable and the database exists.
+    pub async fn ping(&self) -> Result<(), ClickHouseError> {
+        self.client.query("SELECT 1").execute().await?;
+        Ok(())
+    }
+
+    /// Creates the database if needed and applies every pending migration statement.
+    pub async fn migrate(&self) -> Result<MigrationReport, ClickHouseError> {
+        let server = Self::server_client(&self.config);
+        server
+            .query(&format!(
+                "CREATE DATABASE IF NOT EXISTS `{}`",
+                self.config.database
+            ))
+            .execute()
+            .await?;
+        migrate::run(&self.client, self.config.retention_days).await
+    }
+
+    /// Drops the whole database; used by tests to leave nothing behind.
+    pub async fn drop_database(&self) -> Result<(), ClickHouseError> {
+        Self::server_client(&self.config)
+            .query(&format!(
+                "DROP DATABASE IF EXISTS `{}`",
+                self.config.database
+            ))
+            .execute()
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts spans and trace index rows in one batch each. Each INSERT is one block,
+    /// which ClickHouse applies atomically: on error nothing of that table was written.
+    pub async fn insert_traces(
+        &self,
+        spans: &[SpanRow],
+        index: &[TraceIndexRow],
+    ) -> Result<(), ClickHouseError> {
+        // The index goes last: a trace is findable only once its spans are stored.
+        self.insert_rows("spans", spans).await?;
+        self.insert_rows("trace_index", index).await
+    }
+
+    async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError>
+    where
+        T: ::clickhouse::RowOwned + ::clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self.client.insert::<T>(table).await?;
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! Every SQL statement that reads tenant data. Each carries the `{tenant}` marker wherever
+//! it reads a table; [`super::TenantTraces`] replaces it with the caller's tenant id and
+//! refuses a statement without it, so no read can forget the tenant filter.
+
+/// Marker replaced by `toUUID('<tenant id>')`.
+pub const TENANT: &str = "{tenant}";
+
+/// The summary columns of a trace, aggregated over its index rows.
+const SUMMARY_COLUMNS: &str = "trace_id, \
+     min(start_time_unix_nano) AS trace_start, \
+     max(end_time_unix_nano) AS trace_end, \
+     anyIf(root_service, root_service != '') AS root_svc, \
+     anyIf(root_name, root_service != '') AS root_op, \
+     sum(span_count) AS spans, \
+     sum(error_count) AS errors, \
+     groupUniqArrayArray(service_names) AS services";
+
+pub fn trace_summary() -> String {
+    format!(
+        "SELECT {SUMMARY_COLUMNS} FROM trace_index \
+         WHERE tenant_id = {TENANT} AND trace_id = unhex(?) GROUP BY trace_id"
+    )
+}
+
+/// Spans of one trace; binds: window start second, window end second, trace id hex.
+pub const TRACE_SPANS: &str = "SELECT ?fields FROM spans \
+     WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
+     AND trace_id = unhex(?) ORDER BY start_time_unix_nano, span_id";
+
+/// Services seen since a second; binds: since second.
+pub const SERVICES: &str = "SELECT DISTINCT service_name FROM spans \
+     WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) ORDER BY service_name";
+
+/// Operations of a service since a second; binds: service, since second.
+pub const OPERATIONS: &str = "SELECT name, kind, count() FROM spans \
+     WHERE tenant_id = {tenant} AND service_name = ? AND start_time >= toDateTime(?) \
+     GROUP BY name, kind ORDER BY name, kind";
+
+/// One value bound to a `?` of a built statement, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bind {
+    U64(u64),
+    Str(String),
+}
+
+/// Span-level filters of a search, as SQL conditions on `spans` with their binds.
+#[derive(Default)]
+pub struct SpanFilter {
+    pub conditions: Vec<&'static str>,
+    pub binds: Vec<Bind>,
+}
+
+impl SpanFilter {
+    pub fn push(&mut self, condition: &'static str, binds: impl IntoIterator<Item = Bind>) {
+        self.conditions.push(condition);
+        self.binds.extend(binds);
+    }
+}
+
+pub const SERVICE_IS: &str = "service_name = ?";
+pub const OPERATION_IS: &str = "name = ?";
+pub const DURATION_AT_LEAST: &str = "duration_ns >= ?";
+pub const DURATION_AT_MOST: &str = "duration_ns <= ?";
+pub const IS_ERROR: &str = "status_code = 2";
+/// Matches a span or resource attribute; binds: key, value, key, value.
+pub const ATTRIBUTE_IS: &str = "(arrayExists((k, v) -> k = ? AND v = ?, attribute_keys, attribute_values) \
+     OR arrayExists((k, v) -> k = ? AND v = ?, resource_keys, resource_values))";
+
+/// Trace search over the index, optionally narrowed to traces with a matching span.
+/// Binds: window start and end seconds for the index, then (with span filters) window
+/// start and end seconds for spans and the filter binds, then the limit.
+pub fn search(span_filter: &SpanFilter, order_by: &str) -> String {
+    let mut sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM trace_index \
+         WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?)"
+    );
+    if !span_filter.conditions.is_empty() {
+        sql.push_str(&format!(
+            " AND trace_id IN (SELECT trace_id FROM spans WHERE tenant_id = {TENANT} \
+             AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) AND {})",
+            span_filter.conditions.join(" AND ")
+        ));
+    }
+    sql.push_str(&format!(" GROUP BY trace_id ORDER BY {order_by} LIMIT ?"));
+    sql
+}
+
+pub const ORDER_NEWEST: &str = "trace_start DESC";
+pub const ORDER_LONGEST: &str = "trace_end - trace_start DESC";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_statement_is_tenant_scoped_on_every_table_it_reads() {
+        let mut filter = SpanFilter::default();
+        filter.push(SERVICE_IS, [Bind::Str("x".into())]);
+        let statements = [
+            trace_summary(),
+            TRACE_SPANS.to_owned(),
+            SERVICES.to_owned(),
+            OPERATIONS.to_owned(),
+            search(&SpanFilter::default(), ORDER_NEWEST),
+            search(&filter, ORDER_LONGEST),
+        ];
+        for sql in statements {
+            assert_eq!(
+                sql.matches(" FROM ").count(),
+                sql.matches("tenant_id = {tenant}").count(),
+                "every FROM needs its own tenant filter: {sql}"
+            );
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! API keys: `weft_` followed by 40 hex digits (160 random bits). Only the SHA-256 of a
+//! key is stored; the first 13 characters are kept as a prefix to recognise it by.
+
+use super::{Postgres, PostgresError};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use weft_model::{KeyScope, TenantId};
+
+const KEY_PREFIX: &str = "weft_";
+const SECRET_HEX_LEN: usize = 40;
+const DISPLAY_PREFIX_LEN: usize = KEY_PREFIX.len() + 8;
+
+/// Whether `candidate` has the shape of a Weft key; anything else is refused without a
+/// database lookup.
+pub fn looks_like_api_key(candidate: &str) -> bool {
+    candidate.len() == KEY_PREFIX.len() + SECRET_HEX_LEN
+        && candidate.starts_with(KEY_PREFIX)
+        && candidate[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// A key just created: the only moment its secret is known.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub id: uuid::Uuid,
+    pub secret: String,
+    pub prefix: String,
+}
+
+/// What a valid key grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedKey {
+    pub key_id: uuid::Uuid,
+    pub tenant: TenantId,
+    pub scope: KeyScope,
+}
+
+/// A key as listed to its tenant (never the secret).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ApiKeyInfo {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub scope: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Postgres {
+    pub async fn create_api_key(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        scope: KeyScope,
+    ) -> Result<NewApiKey, PostgresError> {
+        let mut random = [0u8; SECRET_HEX_LEN / 2];
+        rand::rng().fill_bytes(&mut random);
+        let secret = format!("{KEY_PREFIX}{}", hex::encode(random));
+        let prefix = secret[..DISPLAY_PREFIX_LEN].to_owned();
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO api_keys (tenant_id, name, scope, prefix, key_hash) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(name)
+        .bind(scope.as_str())
+        .bind(&prefix)
+        .bind(hash(&secret))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(NewApiKey { id, secret, prefix })
+    }
+
+    /// The tenant and scope of a live key, recording that it was used.
+    pub async fn resolve_api_key(
+        &self,
+        secret: &str,
+    ) -> Result<Option<ResolvedKey>, PostgresError> {
+        if !looks_like_api_key(secret) {
+            return Ok(None);
+        }
+        let row: Option<(uuid::Uuid, uuid::Uuid, String)> = sqlx::query_as(
+            "UPDATE api_keys SET last_used_at = now() \
+             WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, tenant_id, scope",
+        )
+        .bind(hash(secret))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.and_then(|(key_id, tenant, scope)| {
+            Some(ResolvedKey {
+                key_id,
+                tenant: TenantId::new(tenant),
+                scope: scope.parse().ok()?,
+            })
+        }))
+    }
+
+    /// Revokes a key of `tenant`; false when the tenant has no such live key.
+    pub async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        key_id: uuid::Uuid,
+    ) -> Result<bool, PostgresError> {
+        let result = sqlx::query(
+            "UPDATE api_keys SET revoked_at = now() \
+             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id)
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyInfo>, PostgresError> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, scope, prefix, created_at, last_used_at, revoked_at \
+             FROM api_keys WHERE tenant_id = $1 ORDER BY created_at",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_shape_is_checked_before_any_lookup() {
+        assert!(looks_like_api_key(&format!("weft_{}", "a1".repeat(20))));
+        assert!(!looks_like_api_key("weft_short"));
+        assert!(!looks_like_api_key(&format!("weft_{}", "G1".repeat(20))));
+        assert!(!looks_like_api_key(&format!("nope_{}", "a1".repeat(20))));
+    }
+}

@@ -1,0 +1,114 @@
+//! PostgreSQL (sqlx): accounts, tenants and API keys. Every statement about tenant data
+//! filters by tenant; the SQL of this store lives in this module and its children.
+
+mod api_keys;
+mod key_cache;
+
+pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, looks_like_api_key};
+pub use key_cache::KeyCache;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+use weft_model::TenantId;
+use weft_runtime::config::{ConfigError, Env};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../../migrations/postgres");
+
+/// Why a PostgreSQL call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("postgres request failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("postgres migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("a tenant with slug {0:?} already exists")]
+    DuplicateSlug(String),
+}
+
+/// Where PostgreSQL is.
+#[derive(Clone, Debug)]
+pub struct PostgresConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl PostgresConfig {
+    pub const DEFAULT_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/weft";
+
+    /// Reads `WEFT_DATABASE_URL` and `WEFT_DATABASE_MAX_CONNECTIONS`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(PostgresConfig {
+            url: env.string("WEFT_DATABASE_URL", Self::DEFAULT_URL),
+            max_connections: env.get("WEFT_DATABASE_MAX_CONNECTIONS", 8)?,
+        })
+    }
+}
+
+/// A tenant (organisation).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
+impl Tenant {
+    pub fn tenant_id(&self) -> TenantId {
+        TenantId::new(self.id)
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct Postgres {
+    pool: PgPool,
+}
+
+impl Postgres {
+    /// Connects lazily: the pool opens connections on first use, so a service can start
+    /// (and report not ready) while PostgreSQL is still coming up.
+    pub fn connect_lazy(config: &PostgresConfig) -> Result<Self, PostgresError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&config.url)?;
+        Ok(Postgres { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), PostgresError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), PostgresError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn create_tenant(&self, name: &str, slug: &str) -> Result<Tenant, PostgresError> {
+        sqlx::query_as("INSERT INTO tenants (name, slug) VALUES ($1, $2) RETURNING id, name, slug")
+            .bind(name)
+            .bind(slug)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    PostgresError::DuplicateSlug(slug.to_owned())
+                }
+                _ => PostgresError::Query(e),
+            })
+    }
+
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, PostgresError> {
+        Ok(
+            sqlx::query_as("SELECT id, name, slug FROM tenants WHERE slug = $1")
+                .bind(slug)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
