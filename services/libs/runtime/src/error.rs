@@ -14,6 +14,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request body is larger than allowed (compressed or decompressed).
     PayloadTooLarge,
+    /// The body's content type or encoding is not one the endpoint speaks.
+    UnsupportedMediaType,
     /// A rate limit; the client should retry after the hint.
     RateLimited,
     /// A dependency (the bus, a database) is down; the client should retry.
@@ -29,6 +31,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -37,7 +40,9 @@ impl ErrorKind {
 
     pub fn grpc_code(self) -> tonic::Code {
         match self {
-            ErrorKind::InvalidArgument => tonic::Code::InvalidArgument,
+            ErrorKind::InvalidArgument | ErrorKind::UnsupportedMediaType => {
+                tonic::Code::InvalidArgument
+            }
             ErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
             ErrorKind::PermissionDenied => tonic::Code::PermissionDenied,
             ErrorKind::NotFound => tonic::Code::NotFound,
@@ -159,6 +164,7 @@ mod tests {
                 413,
                 tonic::Code::ResourceExhausted,
             ),
+            (ErrorKind::UnsupportedMediaType, 415, tonic::Code::InvalidArgument),
             (ErrorKind::RateLimited, 429, tonic::Code::ResourceExhausted),
             (ErrorKind::Unavailable, 503, tonic::Code::Unavailable),
             (ErrorKind::Internal, 500, tonic::Code::Internal),

@@ -1,0 +1,69 @@
+//! Ingest configuration from `WEFT_*` variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use weft_bus::BusConfig;
+use weft_runtime::config::{ConfigError, Env};
+use weft_storage::postgres::PostgresConfig;
+
+/// Request size limits, applied before and after decompression.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest HTTP body as sent (compressed when gzip).
+    pub max_request_bytes: usize,
+    /// Largest request after decompression; also the gRPC message limit.
+    pub max_decompressed_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub bus: BusConfig,
+    pub postgres: PostgresConfig,
+    pub limits: Limits,
+    /// How long a resolved API key is trusted before it is looked up again.
+    pub key_cache_ttl: Duration,
+}
+
+impl IngestConfig {
+    /// Reads `WEFT_INGEST_GRPC_ADDR` (default `0.0.0.0:4317`), `WEFT_INGEST_HTTP_ADDR`
+    /// (`0.0.0.0:4318`), `WEFT_INGEST_MAX_REQUEST_BYTES` (`4MiB`),
+    /// `WEFT_INGEST_MAX_DECOMPRESSED_BYTES` (`16MiB`), `WEFT_KEY_CACHE_TTL` (`30s`), and the
+    /// bus and database variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let config = IngestConfig {
+            grpc_addr: env.get("WEFT_INGEST_GRPC_ADDR", SocketAddr::from(([0, 0, 0, 0], 4317)))?,
+            http_addr: env.get("WEFT_INGEST_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 4318)))?,
+            bus: BusConfig::from_env(env)?,
+            postgres: PostgresConfig::from_env(env)?,
+            limits: Limits {
+                max_request_bytes: env.bytes("WEFT_INGEST_MAX_REQUEST_BYTES", 4 << 20)?,
+                max_decompressed_bytes: env.bytes("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", 16 << 20)?,
+            },
+            key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(30))?,
+        };
+        env.check(
+            "WEFT_INGEST_MAX_DECOMPRESSED_BYTES",
+            config.limits.max_decompressed_bytes >= config.limits.max_request_bytes,
+            "must be at least WEFT_INGEST_MAX_REQUEST_BYTES",
+        )?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_locally_and_bad_values_are_refused() {
+        let config = IngestConfig::from_env(&Env::default()).unwrap();
+        assert_eq!(config.grpc_addr.port(), 4317);
+        assert_eq!(config.limits.max_request_bytes, 4 << 20);
+        let bad = Env::from_pairs([("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", "1KiB")]);
+        assert!(IngestConfig::from_env(&bad).unwrap_err().to_string().contains("at least"));
+        let bad = Env::from_pairs([("WEFT_INGEST_HTTP_ADDR", "nowhere")]);
+        assert!(IngestConfig::from_env(&bad).is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! The export pipeline shared by both front ends: authenticate, split, publish, and
+//! answer with what was rejected.
+
+use crate::config::Limits;
+use crate::split::{self, Split};
+use futures::future::join_all;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use std::future::Future;
+use std::pin::Pin;
+use weft_bus::Bus;
+use weft_model::{KeyScope, TenantId};
+use weft_runtime::health::Readiness;
+use weft_runtime::{ApiError, ErrorKind};
+use weft_storage::postgres::{KeyCache, Postgres};
+
+/// Authenticates and publishes OTLP export requests.
+pub struct Exporter {
+    bus: Bus,
+    postgres: Postgres,
+    keys: KeyCache,
+    pub(crate) limits: Limits,
+}
+
+impl Exporter {
+    pub fn new(bus: Bus, postgres: Postgres, keys: KeyCache, limits: Limits) -> Self {
+        Exporter { bus, postgres, keys, limits }
+    }
+
+    /// The tenant of an ingest key; 401 for a missing, unknown or revoked key.
+    pub async fn authenticate(&self, key: Option<&str>) -> Result<TenantId, ApiError> {
+        let key = key.ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unauthenticated,
+                "missing API key: send it as x-api-key or Authorization: Bearer",
+            )
+        })?;
+        let resolved = self
+            .keys
+            .resolve(key)
+            .await
+            .map_err(|e| ApiError::unavailable("api key lookup", &e))?
+            .ok_or_else(|| ApiError::new(ErrorKind::Unauthenticated, "invalid or revoked API key"))?;
+        if resolved.scope != KeyScope::Ingest {
+            return Err(ApiError::new(
+                ErrorKind::PermissionDenied,
+                format!("this API key has scope {} and cannot send data", resolved.scope),
+            ));
+        }
+        Ok(resolved.tenant)
+    }
+
+    /// Publishes the valid spans of `request`; returns once JetStream holds all of them.
+    pub async fn export(
+        &self,
+        tenant: TenantId,
+        request: ExportTraceServiceRequest,
+    ) -> Result<ExportTraceServiceResponse, ApiError> {
+        if !self.bus.is_ready() {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "the span bus is unavailable, retry later",
+            ));
+        }
+        let Split { parts, accepted, mut rejected, first_error } =
+            split::split(request, self.bus.config().partitions);
+        let mut first_error = first_error;
+        // Headroom under the server's limit for headers and framing.
+        let max_message = self.bus.max_payload().saturating_sub(4096).max(1024);
+        let mut messages = Vec::new();
+        for (partition, part) in parts {
+            let (mut encoded, mut too_large) = (Vec::new(), Vec::new());
+            split::encode_within(part, max_message, &mut encoded, &mut too_large);
+            rejected += too_large.len() as u64;
+            if first_error.is_none() {
+                first_error = too_large.into_iter().next();
+            }
+            messages.extend(encoded.into_iter().map(|payload| (partition, payload)));
+        }
+        let published = join_all(
+            messages
+                .into_iter()
+                .map(|(partition, payload)| self.bus.publish_spans(tenant, partition, payload)),
+        )
+        .await;
+        if let Some(error) = published.into_iter().find_map(Result::err) {
+            return Err(ApiError::unavailable("publishing spans", &error));
+        }
+        tracing::debug!(tenant_id = %tenant, spans = accepted, rejected, "export accepted");
+        Ok(ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected as i64,
+                error_message: first_error.unwrap_or_default(),
+            }),
+        })
+    }
+}
+
+impl Readiness for Exporter {
+    fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            if !self.bus.is_ready() {
+                return Err("nats jetstream".to_owned());
+            }
+            self.postgres.ping().await.map_err(|_| "postgres".to_owned())
+        })
+    }
+}

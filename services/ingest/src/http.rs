@@ -1,0 +1,171 @@
+//! OTLP/HTTP: `POST /v1/traces` with a protobuf or JSON body, optionally gzip. Responses
+//! and errors are encoded like the request, as the OTLP specification asks (errors as a
+//! `google.rpc.Status`).
+
+use crate::auth;
+use crate::export::Exporter;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use std::io::Read;
+use std::sync::Arc;
+use weft_runtime::{ApiError, ErrorKind};
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+pub fn router(exporter: Arc<Exporter>) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export_traces))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(exporter.clone())
+        .merge(weft_runtime::health::routes(exporter))
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+/// `google.rpc.Status`, the OTLP/HTTP error body.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+async fn export_traces(State(exporter): State<Arc<Exporter>>, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let format = match content_type.as_deref() {
+        Some(PROTOBUF | "application/protobuf") => Format::Protobuf,
+        Some(JSON) => Format::Json,
+        other => {
+            let message = format!(
+                "unsupported content type {:?}: send {PROTOBUF} or {JSON}",
+                other.unwrap_or("")
+            );
+            return error_response(ApiError::new(ErrorKind::UnsupportedMediaType, message), Format::Json);
+        }
+    };
+    match export(&exporter, &headers, body, format).await {
+        Ok(response) => response,
+        Err(error) => error_response(error, format),
+    }
+}
+
+async fn export(exporter: &Exporter, headers: &HeaderMap, body: Body, format: Format) -> Result<Response, ApiError> {
+    let key = auth::api_key(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+    let tenant = exporter.authenticate(key).await?;
+    let limits = exporter.limits;
+    let too_large = |limit: usize, what: &str| {
+        ApiError::new(ErrorKind::PayloadTooLarge, format!("request body exceeds {limit} bytes{what}"))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limits.max_request_bytes) {
+        return Err(too_large(limits.max_request_bytes, ""));
+    }
+    let raw = axum::body::to_bytes(body, limits.max_request_bytes).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            too_large(limits.max_request_bytes, "")
+        } else {
+            ApiError::new(ErrorKind::InvalidArgument, format!("failed to read request body: {e}"))
+        }
+    })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let body = match encoding.as_deref() {
+        None | Some("" | "identity") => raw,
+        Some("gzip") => gunzip(&raw, limits.max_decompressed_bytes)
+            .map_err(|e| e.unwrap_or_else(|| too_large(limits.max_decompressed_bytes, " after decompression")))?,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                format!("unsupported content encoding {other:?}: send gzip or no encoding"),
+            ));
+        }
+    };
+    let request = match format {
+        Format::Protobuf => ExportTraceServiceRequest::decode(body)
+            .map_err(|e| ApiError::new(ErrorKind::InvalidArgument, format!("invalid OTLP protobuf: {e}")))?,
+        Format::Json => serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(ErrorKind::InvalidArgument, format!("invalid OTLP JSON: {e}")))?,
+    };
+    let response = exporter.export(tenant, request).await?;
+    Ok(match format {
+        Format::Protobuf => ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response(),
+        Format::Json => (
+            [(header::CONTENT_TYPE, JSON)],
+            serde_json::to_vec(&response).expect("response serialises"),
+        )
+            .into_response(),
+    })
+}
+
+/// Decompresses at most `limit` bytes; `Err(None)` when the body inflates past it (a
+/// gzip bomb is refused after `limit` bytes, never inflated whole).
+fn gunzip(compressed: &[u8], limit: usize) -> Result<Bytes, Option<ApiError>> {
+    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit));
+    flate2::read::MultiGzDecoder::new(compressed)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Some(ApiError::new(ErrorKind::InvalidArgument, format!("invalid gzip body: {e}"))))?;
+    if out.len() > limit {
+        return Err(None);
+    }
+    Ok(out.into())
+}
+
+fn error_response(error: ApiError, format: Format) -> Response {
+    let status = error.kind.http_status();
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(message = %error.message, "export failed");
+    }
+    let rpc = RpcStatus { code: error.kind.grpc_code() as i32, message: error.public_message().to_owned() };
+    let mut response = match format {
+        Format::Protobuf => (status, [(header::CONTENT_TYPE, PROTOBUF)], rpc.encode_to_vec()).into_response(),
+        Format::Json => (
+            status,
+            [(header::CONTENT_TYPE, JSON)],
+            serde_json::json!({ "code": rpc.code, "message": rpc.message }).to_string(),
+        )
+            .into_response(),
+    };
+    if let Some(secs) = error.kind.retry_after_secs() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gzip_bombs_stop_at_the_limit() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 10 << 20]).unwrap();
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 64 << 10);
+        assert!(matches!(gunzip(&bomb, 1 << 20), Err(None)));
+        assert_eq!(gunzip(&bomb, 10 << 20).unwrap().len(), 10 << 20);
+        assert!(matches!(gunzip(b"not gzip", 1 << 20), Err(Some(_))));
+    }
+}
