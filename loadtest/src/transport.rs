@@ -86,6 +86,11 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// No answer came within `limit`.
+    pub fn timed_out(limit: std::time::Duration) -> Self {
+        Self::new(FailureKind::Timeout, format!("no answer within {limit:?}"))
+    }
+
     fn new(kind: FailureKind, detail: impl Into<String>) -> Self {
         let mut detail: String = detail.into();
         if let Some((cut, _)) = detail.char_indices().nth(MAX_EXAMPLE_CHARS) {

@@ -1,6 +1,6 @@
 //! OTLP/gRPC: the `TraceService` of the OTLP protocol, gzip accepted and sent.
 
-use crate::auth;
+use weft_runtime::auth;
 use crate::export::Exporter;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,

@@ -2,7 +2,7 @@
 //! and errors are encoded like the request, as the OTLP specification asks (errors as a
 //! `google.rpc.Status`).
 
-use crate::auth;
+use weft_runtime::auth;
 use crate::export::Exporter;
 use axum::Router;
 use axum::body::{Body, Bytes};

@@ -2,7 +2,6 @@
 //! resolves the API key to a tenant, validates spans, splits each request by trace-id
 //! partition and answers only after JetStream has acknowledged every part.
 
-mod auth;
 mod config;
 mod export;
 mod grpc;

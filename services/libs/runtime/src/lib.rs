@@ -2,6 +2,7 @@
 //! variables, telemetry, health endpoints, graceful shutdown, and the one mapping from
 //! error kind to HTTP status and gRPC code.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod health;

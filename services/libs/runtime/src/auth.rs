@@ -1,4 +1,5 @@
-//! Finding the API key of a request: `x-api-key: KEY` or `Authorization: Bearer KEY`.
+//! Finding the API key of a request, over HTTP headers or gRPC metadata alike:
+//! `x-api-key: KEY` or `Authorization: Bearer KEY`.
 
 /// The key from header lookups, `None` when neither header carries one.
 pub fn api_key<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<&'a str> {

@@ -1,0 +1,153 @@
+//! Query-string parameters of the search API, parsed by hand so that `attr` can repeat
+//! and every bad value gets a message naming the parameter.
+
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+use weft_runtime::config::parse_duration;
+use weft_runtime::{ApiError, ErrorKind};
+use weft_storage::clickhouse::{TraceSearch, TraceSort};
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 1000;
+const DEFAULT_LOOKBACK: Duration = Duration::from_secs(3600);
+
+fn bad(name: &str, value: &str, expected: &str) -> ApiError {
+    let value: String = value.chars().take(100).collect();
+    ApiError::new(ErrorKind::InvalidArgument, format!("invalid {name} {value:?}: expected {expected}"))
+}
+
+fn time(name: &str, value: &str) -> Result<u64, ApiError> {
+    let parsed = DateTime::parse_from_rfc3339(value).map_err(|_| bad(name, value, "an RFC 3339 time"))?;
+    u64::try_from(parsed.with_timezone(&Utc).timestamp_nanos_opt().unwrap_or(-1))
+        .map_err(|_| bad(name, value, "a time after 1970"))
+}
+
+fn duration(name: &str, value: &str) -> Result<Duration, ApiError> {
+    parse_duration(value).map_err(|_| bad(name, value, "a duration such as 250ms, 1.5s or 2m"))
+}
+
+fn now_nanos() -> u64 {
+    Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64
+}
+
+/// `lookback` before now, for the service and operation lists (default `default`).
+pub fn since(query: Option<&str>, default: Duration) -> Result<u64, ApiError> {
+    let mut lookback = default;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "lookback" => lookback = duration("lookback", &value)?,
+            other => return Err(bad("parameter", other, "lookback")),
+        }
+    }
+    Ok(now_nanos().saturating_sub(lookback.as_nanos() as u64))
+}
+
+/// Parses `start`, `end`, `lookback`, `service`, `operation`, `min_duration`,
+/// `max_duration`, `error`, `attr` (repeatable, `key=value`), `limit` and `sort`.
+pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
+    let mut search = TraceSearch { limit: DEFAULT_LIMIT, ..TraceSearch::default() };
+    let (mut start, mut end, mut lookback) = (None, None, None);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let value = value.trim();
+        let text = || (!value.is_empty()).then(|| value.to_owned());
+        match key.as_ref() {
+            "start" => start = Some(time("start", value)?),
+            "end" => end = Some(time("end", value)?),
+            "lookback" => lookback = Some(duration("lookback", value)?),
+            "service" => search.service = text(),
+            "operation" => search.operation = text(),
+            "min_duration" => search.min_duration_ns = Some(duration("min_duration", value)?.as_nanos() as u64),
+            "max_duration" => search.max_duration_ns = Some(duration("max_duration", value)?.as_nanos() as u64),
+            "error" => {
+                search.errors_only = match value {
+                    "true" | "1" => true,
+                    "false" | "0" | "" => false,
+                    _ => return Err(bad("error", value, "true or false")),
+                }
+            }
+            "attr" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .filter(|(k, _)| !k.trim().is_empty())
+                    .ok_or_else(|| bad("attr", value, "key=value"))?;
+                search.attributes.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            "limit" => {
+                search.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| bad("limit", value, "a number from 1 to 1000"))?;
+            }
+            "sort" => {
+                search.sort = match value {
+                    "newest" | "" => TraceSort::Newest,
+                    "longest" => TraceSort::Longest,
+                    _ => return Err(bad("sort", value, "newest or longest")),
+                }
+            }
+            other => {
+                return Err(bad(
+                    "parameter",
+                    other,
+                    "one of start, end, lookback, service, operation, min_duration, max_duration, error, attr, limit, sort",
+                ));
+            }
+        }
+    }
+    search.end_unix_nano = end.unwrap_or_else(now_nanos);
+    search.start_unix_nano = start.unwrap_or_else(|| {
+        search
+            .end_unix_nano
+            .saturating_sub(lookback.unwrap_or(DEFAULT_LOOKBACK).as_nanos() as u64)
+    });
+    if search.start_unix_nano > search.end_unix_nano {
+        return Err(ApiError::new(ErrorKind::InvalidArgument, "start must not be after end"));
+    }
+    if let (Some(min), Some(max)) = (search.min_duration_ns, search.max_duration_ns) {
+        if min > max {
+            return Err(ApiError::new(ErrorKind::InvalidArgument, "min_duration must not exceed max_duration"));
+        }
+    }
+    Ok(search)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_parameters_parse_and_repeat() {
+        let s = search(Some(
+            "service=cart&operation=GET%20%2Fcart&min_duration=250ms&error=true&attr=user%3Du1&attr=region=eu&limit=5&sort=longest&start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z",
+        ))
+        .unwrap();
+        assert_eq!(s.service.as_deref(), Some("cart"));
+        assert_eq!(s.operation.as_deref(), Some("GET /cart"));
+        assert_eq!(s.min_duration_ns, Some(250_000_000));
+        assert!(s.errors_only);
+        assert_eq!(s.attributes, vec![("user".into(), "u1".into()), ("region".into(), "eu".into())]);
+        assert_eq!((s.limit, s.sort), (5, TraceSort::Longest));
+        assert_eq!(s.end_unix_nano - s.start_unix_nano, 3600 * 1_000_000_000);
+    }
+
+    #[test]
+    fn bad_parameters_name_themselves() {
+        for (query, needle) in [
+            ("limit=0", "limit"),
+            ("limit=abc", "limit"),
+            ("min_duration=fast", "min_duration"),
+            ("start=yesterday", "start"),
+            ("attr=novalue", "attr"),
+            ("sort=random", "sort"),
+            ("error=maybe", "error"),
+            ("colour=red", "colour"),
+            ("min_duration=2s&max_duration=1s", "min_duration"),
+            ("start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z", "start"),
+        ] {
+            let error = search(Some(query)).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidArgument, "{query}");
+            assert!(error.message.contains(needle), "{query}: {}", error.message);
+        }
+    }
+}

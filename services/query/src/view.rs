@@ -1,0 +1,204 @@
+//! The JSON shapes of the API. Nanosecond timestamps are strings (as in OTLP/JSON) since
+//! they exceed what a JavaScript number holds exactly; durations are numbers.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use weft_storage::clickhouse::{Operation, SpanRow, TraceSummary};
+
+#[derive(Serialize)]
+pub struct TraceSummaryView {
+    pub trace_id: String,
+    pub root_service: String,
+    pub root_name: String,
+    pub start_time_unix_nano: String,
+    pub duration_ns: u64,
+    pub span_count: u64,
+    pub error_count: u64,
+    pub services: Vec<String>,
+}
+
+impl From<&TraceSummary> for TraceSummaryView {
+    fn from(t: &TraceSummary) -> Self {
+        let mut services = t.service_names.clone();
+        services.sort();
+        TraceSummaryView {
+            trace_id: hex::encode(t.trace_id),
+            root_service: t.root_service.clone(),
+            root_name: t.root_name.clone(),
+            start_time_unix_nano: t.start_time_unix_nano.to_string(),
+            duration_ns: t.end_time_unix_nano.saturating_sub(t.start_time_unix_nano),
+            span_count: t.span_count,
+            error_count: t.error_count,
+            services,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TraceView {
+    #[serde(flatten)]
+    pub summary: TraceSummaryView,
+    /// In waterfall order: each span follows its parent, siblings by start time.
+    pub spans: Vec<SpanView>,
+}
+
+#[derive(Serialize)]
+pub struct SpanView {
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    /// Distance from the root; spans whose parent is missing start a new root at 0.
+    pub depth: usize,
+    pub service_name: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub start_time_unix_nano: String,
+    pub end_time_unix_nano: String,
+    pub duration_ns: u64,
+    pub status: StatusView,
+    pub attributes: Map<String, Value>,
+    pub resource_attributes: Map<String, Value>,
+    pub scope: ScopeView,
+    pub events: Vec<EventView>,
+    pub links: Vec<LinkView>,
+    pub trace_state: String,
+}
+
+#[derive(Serialize)]
+pub struct StatusView {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+pub struct ScopeView {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Serialize)]
+pub struct EventView {
+    pub time_unix_nano: String,
+    pub name: String,
+    pub attributes: Value,
+}
+
+#[derive(Serialize)]
+pub struct LinkView {
+    pub trace_id: String,
+    pub span_id: String,
+    pub attributes: Value,
+}
+
+#[derive(Serialize)]
+pub struct OperationView {
+    pub name: String,
+    pub kind: &'static str,
+    pub spans: u64,
+}
+
+impl From<&Operation> for OperationView {
+    fn from(o: &Operation) -> Self {
+        OperationView { name: o.name.clone(), kind: kind_name(o.kind), spans: o.spans }
+    }
+}
+
+fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "unspecified",
+    }
+}
+
+fn attribute_map(keys: &[String], values: &[String]) -> Map<String, Value> {
+    keys.iter().cloned().zip(values.iter().map(|v| Value::String(v.clone()))).collect()
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::Object(Map::new()))
+}
+
+fn span_view(span: &SpanRow, depth: usize) -> SpanView {
+    SpanView {
+        span_id: hex::encode(span.span_id),
+        parent_span_id: (span.parent_span_id != [0; 8]).then(|| hex::encode(span.parent_span_id)),
+        depth,
+        service_name: span.service_name.clone(),
+        name: span.name.clone(),
+        kind: kind_name(span.kind),
+        start_time_unix_nano: span.start_time_unix_nano.to_string(),
+        end_time_unix_nano: (span.start_time_unix_nano + span.duration_ns).to_string(),
+        duration_ns: span.duration_ns,
+        status: StatusView {
+            code: match span.status_code {
+                1 => "ok",
+                2 => "error",
+                _ => "unset",
+            },
+            message: span.status_message.clone(),
+        },
+        attributes: attribute_map(&span.attribute_keys, &span.attribute_values),
+        resource_attributes: attribute_map(&span.resource_keys, &span.resource_values),
+        scope: ScopeView { name: span.scope_name.clone(), version: span.scope_version.clone() },
+        events: span
+            .event_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| EventView {
+                time_unix_nano: span.event_times_unix_nano.get(i).copied().unwrap_or(0).to_string(),
+                name: name.clone(),
+                attributes: parse_json(span.event_attributes.get(i).map_or("{}", String::as_str)),
+            })
+            .collect(),
+        links: span
+            .link_trace_ids
+            .iter()
+            .enumerate()
+            .map(|(i, trace_id)| LinkView {
+                trace_id: hex::encode(trace_id),
+                span_id: span.link_span_ids.get(i).map(hex::encode).unwrap_or_default(),
+                attributes: parse_json(span.link_attributes.get(i).map_or("{}", String::as_str)),
+            })
+            .collect(),
+        trace_state: span.trace_state.clone(),
+    }
+}
+
+/// Orders spans depth-first from each root, children by start time. Spans whose parent
+/// is not stored (yet) are shown as roots rather than hidden.
+pub fn trace_view(summary: &TraceSummary, mut spans: Vec<SpanRow>) -> TraceView {
+    spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
+    let ids: std::collections::HashSet<[u8; 8]> = spans.iter().map(|s| s.span_id).collect();
+    let mut children: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (i, span) in spans.iter().enumerate() {
+        if span.parent_span_id != [0; 8] && ids.contains(&span.parent_span_id) && span.parent_span_id != span.span_id {
+            children.entry(span.parent_span_id).or_default().push(i);
+        } else {
+            roots.push(i);
+        }
+    }
+    let mut ordered = Vec::with_capacity(spans.len());
+    let mut visited = vec![false; spans.len()];
+    let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&i| (i, 0)).collect();
+    while let Some((i, depth)) = stack.pop() {
+        if std::mem::replace(&mut visited[i], true) {
+            continue;
+        }
+        ordered.push(span_view(&spans[i], depth));
+        if let Some(kids) = children.get(&spans[i].span_id) {
+            stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
+        }
+    }
+    // Spans in a parent cycle are unreachable from any root; show them rather than lose them.
+    for (i, seen) in visited.iter().enumerate() {
+        if !seen {
+            ordered.push(span_view(&spans[i], 0));
+        }
+    }
+    TraceView { summary: summary.into(), spans: ordered }
+}

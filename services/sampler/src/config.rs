@@ -1,0 +1,94 @@
+//! Sampler configuration from `WEFT_*` variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use weft_bus::BusConfig;
+use weft_model::PartitionSet;
+use weft_runtime::config::{ConfigError, Env};
+use weft_storage::clickhouse::ClickHouseConfig;
+
+/// How each partition consumer pulls.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsumerConfig {
+    /// Messages per pull request.
+    pub fetch_batch: usize,
+    /// How long a pull waits for messages when the partition is quiet.
+    pub fetch_wait: Duration,
+    /// JetStream redelivers a message not acknowledged (or marked in progress) this long.
+    pub ack_wait: Duration,
+}
+
+/// When the writer flushes.
+#[derive(Clone, Copy, Debug)]
+pub struct WriterConfig {
+    pub flush_interval: Duration,
+    pub max_batch_spans: usize,
+    /// How long shutdown waits for a pending write before leaving it to redelivery.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct SamplerConfig {
+    pub http_addr: SocketAddr,
+    pub bus: BusConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub partitions: PartitionSet,
+    pub consumer: ConsumerConfig,
+    pub writer: WriterConfig,
+}
+
+impl SamplerConfig {
+    /// Reads `WEFT_SAMPLER_HTTP_ADDR` (default `0.0.0.0:8081`), `WEFT_SAMPLER_PARTITIONS`
+    /// (`all`, or a list like `0-7,12`), `WEFT_SAMPLER_FETCH_BATCH` (512),
+    /// `WEFT_SAMPLER_FETCH_WAIT` (`500ms`), `WEFT_SAMPLER_ACK_WAIT` (`30s`),
+    /// `WEFT_SAMPLER_FLUSH_INTERVAL` (`1s`), `WEFT_SAMPLER_MAX_BATCH_SPANS` (100000),
+    /// `WEFT_SAMPLER_SHUTDOWN_GRACE` (`10s`), and the bus and ClickHouse variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let bus = BusConfig::from_env(env)?;
+        let spec = env.string("WEFT_SAMPLER_PARTITIONS", "all");
+        let partitions = PartitionSet::parse(&spec, bus.partitions).map_err(|e| ConfigError {
+            name: "WEFT_SAMPLER_PARTITIONS".to_owned(),
+            value: spec.clone(),
+            reason: e.to_string(),
+        })?;
+        let config = SamplerConfig {
+            http_addr: env.get("WEFT_SAMPLER_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8081)))?,
+            clickhouse: ClickHouseConfig::from_env(env)?,
+            partitions,
+            consumer: ConsumerConfig {
+                fetch_batch: env.get("WEFT_SAMPLER_FETCH_BATCH", 512)?,
+                fetch_wait: env.duration("WEFT_SAMPLER_FETCH_WAIT", Duration::from_millis(500))?,
+                ack_wait: env.duration("WEFT_SAMPLER_ACK_WAIT", Duration::from_secs(30))?,
+            },
+            writer: WriterConfig {
+                flush_interval: env.duration("WEFT_SAMPLER_FLUSH_INTERVAL", Duration::from_secs(1))?,
+                max_batch_spans: env.get("WEFT_SAMPLER_MAX_BATCH_SPANS", 100_000)?,
+                shutdown_grace: env.duration("WEFT_SAMPLER_SHUTDOWN_GRACE", Duration::from_secs(10))?,
+            },
+            bus,
+        };
+        env.check("WEFT_SAMPLER_FETCH_BATCH", config.consumer.fetch_batch > 0, "must be at least 1")?;
+        env.check(
+            "WEFT_SAMPLER_ACK_WAIT",
+            config.consumer.ack_wait >= Duration::from_secs(3),
+            "must be at least 3s",
+        )?;
+        env.check("WEFT_SAMPLER_PARTITIONS", !config.partitions.is_empty(), "must name a partition")?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_checked_against_the_partition_count() {
+        let config = SamplerConfig::from_env(&Env::default()).unwrap();
+        assert_eq!(config.partitions.len(), 16);
+        let env = Env::from_pairs([("WEFT_PARTITIONS", "4"), ("WEFT_SAMPLER_PARTITIONS", "2-5")]);
+        let error = SamplerConfig::from_env(&env).unwrap_err().to_string();
+        assert!(error.contains("WEFT_SAMPLER_PARTITIONS"), "{error}");
+        assert!(error.contains("out of range"), "{error}");
+    }
+}

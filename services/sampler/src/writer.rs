@@ -1,0 +1,110 @@
+//! The writer: collects rows from every partition consumer and writes them to ClickHouse
+//! in batches, retrying with backoff while ClickHouse is unavailable. A batch's senders
+//! are told only after both its spans and its trace index rows are stored.
+
+use crate::config::WriterConfig;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use weft_runtime::shutdown::CancellationToken;
+use weft_storage::clickhouse::{ClickHouse, SpanRow, TraceIndexRow};
+
+/// Rows of some bus messages; `written` fires once they are durable. Dropping it unfired
+/// means "not written": the sender must not acknowledge its messages.
+pub struct WriteRequest {
+    pub spans: Vec<SpanRow>,
+    pub written: oneshot::Sender<()>,
+}
+
+pub fn spawn(
+    store: ClickHouse,
+    config: WriterConfig,
+    shutdown: CancellationToken,
+) -> (mpsc::Sender<WriteRequest>, JoinHandle<()>) {
+    let (requests_tx, requests_rx) = mpsc::channel(1024);
+    let handle = tokio::spawn(run(store, config, requests_rx, shutdown));
+    (requests_tx, handle)
+}
+
+async fn run(
+    store: ClickHouse,
+    config: WriterConfig,
+    mut requests_rx: mpsc::Receiver<WriteRequest>,
+    shutdown: CancellationToken,
+) {
+    let mut pending: Vec<WriteRequest> = Vec::new();
+    let mut pending_spans = 0usize;
+    let mut deadline = Instant::now();
+    loop {
+        let flush_due = tokio::select! {
+            request = requests_rx.recv() => match request {
+                Some(request) => {
+                    if pending.is_empty() {
+                        deadline = Instant::now() + config.flush_interval;
+                    }
+                    pending_spans += request.spans.len();
+                    pending.push(request);
+                    pending_spans >= config.max_batch_spans
+                }
+                None => {
+                    flush(&store, std::mem::take(&mut pending), &shutdown, config.shutdown_grace).await;
+                    return;
+                }
+            },
+            _ = tokio::time::sleep_until(deadline), if !pending.is_empty() => true,
+            _ = shutdown.cancelled(), if !pending.is_empty() => true,
+        };
+        if flush_due {
+            flush(&store, std::mem::take(&mut pending), &shutdown, config.shutdown_grace).await;
+            pending_spans = 0;
+        }
+    }
+}
+
+/// Writes the batch, retrying until it succeeds; after shutdown, retries only for the
+/// grace period and then gives the batch up to redelivery.
+async fn flush(store: &ClickHouse, batch: Vec<WriteRequest>, shutdown: &CancellationToken, grace: Duration) {
+    if batch.is_empty() {
+        return;
+    }
+    let spans: Vec<SpanRow> = batch.iter().flat_map(|r| r.spans.iter().cloned()).collect();
+    let index = TraceIndexRow::summarise(&spans);
+    let mut spans_written = false;
+    let mut delay = Duration::from_millis(100);
+    let mut give_up_at: Option<Instant> = None;
+    loop {
+        // Spans and index are separate INSERTs: once the spans are in, a retry writes
+        // only the index, so no span is stored twice.
+        let result = if spans_written {
+            store.insert_traces(&[], &index).await
+        } else {
+            match store.insert_traces(&spans, &[]).await {
+                Ok(()) => {
+                    spans_written = true;
+                    store.insert_traces(&[], &index).await
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(%error, spans = spans.len(), retry_in = ?delay, "clickhouse write failed");
+                if shutdown.is_cancelled() {
+                    let give_up = *give_up_at.get_or_insert_with(|| Instant::now() + grace);
+                    if Instant::now() >= give_up {
+                        tracing::warn!(spans = spans.len(), "shutting down with an unwritten batch; it will be redelivered");
+                        return;
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    tracing::debug!(spans = spans.len(), traces = index.len(), "batch written");
+    for request in batch {
+        let _ = request.written.send(());
+    }
+}
