@@ -33,13 +33,20 @@ impl IngestConfig {
     /// bus and database variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let config = IngestConfig {
-            grpc_addr: env.get("WEFT_INGEST_GRPC_ADDR", SocketAddr::from(([0, 0, 0, 0], 4317)))?,
-            http_addr: env.get("WEFT_INGEST_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 4318)))?,
+            grpc_addr: env.get(
+                "WEFT_INGEST_GRPC_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 4317)),
+            )?,
+            http_addr: env.get(
+                "WEFT_INGEST_HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 4318)),
+            )?,
             bus: BusConfig::from_env(env)?,
             postgres: PostgresConfig::from_env(env)?,
             limits: Limits {
                 max_request_bytes: env.bytes("WEFT_INGEST_MAX_REQUEST_BYTES", 4 << 20)?,
-                max_decompressed_bytes: env.bytes("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", 16 << 20)?,
+                max_decompressed_bytes: env
+                    .bytes("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", 16 << 20)?,
             },
             key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(30))?,
         };
@@ -62,7 +69,12 @@ mod tests {
         assert_eq!(config.grpc_addr.port(), 4317);
         assert_eq!(config.limits.max_request_bytes, 4 << 20);
         let bad = Env::from_pairs([("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", "1KiB")]);
-        assert!(IngestConfig::from_env(&bad).unwrap_err().to_string().contains("at least"));
+        assert!(
+            IngestConfig::from_env(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("at least")
+        );
         let bad = Env::from_pairs([("WEFT_INGEST_HTTP_ADDR", "nowhere")]);
         assert!(IngestConfig::from_env(&bad).is_err());
     }

@@ -25,7 +25,12 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new(bus: Bus, postgres: Postgres, keys: KeyCache, limits: Limits) -> Self {
-        Exporter { bus, postgres, keys, limits }
+        Exporter {
+            bus,
+            postgres,
+            keys,
+            limits,
+        }
     }
 
     /// The tenant of an ingest key; 401 for a missing, unknown or revoked key.
@@ -41,11 +46,16 @@ impl Exporter {
             .resolve(key)
             .await
             .map_err(|e| ApiError::unavailable("api key lookup", &e))?
-            .ok_or_else(|| ApiError::new(ErrorKind::Unauthenticated, "invalid or revoked API key"))?;
+            .ok_or_else(|| {
+                ApiError::new(ErrorKind::Unauthenticated, "invalid or revoked API key")
+            })?;
         if resolved.scope != KeyScope::Ingest {
             return Err(ApiError::new(
                 ErrorKind::PermissionDenied,
-                format!("this API key has scope {} and cannot send data", resolved.scope),
+                format!(
+                    "this API key has scope {} and cannot send data",
+                    resolved.scope
+                ),
             ));
         }
         Ok(resolved.tenant)
@@ -63,8 +73,12 @@ impl Exporter {
                 "the span bus is unavailable, retry later",
             ));
         }
-        let Split { parts, accepted, mut rejected, first_error } =
-            split::split(request, self.bus.config().partitions);
+        let Split {
+            parts,
+            accepted,
+            mut rejected,
+            first_error,
+        } = split::split(request, self.bus.config().partitions);
         let mut first_error = first_error;
         // Headroom under the server's limit for headers and framing.
         let max_message = self.bus.max_payload().saturating_sub(4096).max(1024);
@@ -103,7 +117,10 @@ impl Readiness for Exporter {
             if !self.bus.is_ready() {
                 return Err("nats jetstream".to_owned());
             }
-            self.postgres.ping().await.map_err(|_| "postgres".to_owned())
+            self.postgres
+                .ping()
+                .await
+                .map_err(|_| "postgres".to_owned())
         })
     }
 }

@@ -1,6 +1,5 @@
 //! OTLP/gRPC: the `TraceService` of the OTLP protocol, gzip accepted and sent.
 
-use weft_runtime::auth;
 use crate::export::Exporter;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -11,6 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
+use weft_runtime::auth;
 use weft_runtime::shutdown::CancellationToken;
 
 struct GrpcIngest {
@@ -40,15 +40,34 @@ pub fn routes(exporter: Arc<Exporter>) -> tonic::service::Routes {
     tonic::service::Routes::new(service)
 }
 
-/// tonic reports a frame over the size limit as `OUT_OF_RANGE`; OTLP clients expect
-/// `RESOURCE_EXHAUSTED` for an oversized request, as for one that inflates too far.
-fn oversized_as_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
-    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-    if response.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == out_of_range.as_bytes()) {
-        let exhausted = (tonic::Code::ResourceExhausted as i32).to_string();
-        response
-            .headers_mut()
-            .insert("grpc-status", exhausted.parse().expect("ascii digits"));
+/// tonic rejects some bad requests before our handler runs, with codes that differ from
+/// what OTLP clients are promised: an oversized frame is `OUT_OF_RANGE` (we answer
+/// `RESOURCE_EXHAUSTED`, as for a message that inflates too far), and a body that is not
+/// valid protobuf or gzip is `INTERNAL` (we answer `INVALID_ARGUMENT`: the client's fault).
+fn bad_input_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers();
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok());
+    let message = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .replace("%20", " ");
+    let replacement = match code.map(tonic::Code::from_i32) {
+        Some(tonic::Code::OutOfRange) => Some(tonic::Code::ResourceExhausted),
+        Some(tonic::Code::Internal)
+            if message.starts_with("failed to decode Protobuf message")
+                || message.starts_with("Error decompressing") =>
+        {
+            Some(tonic::Code::InvalidArgument)
+        }
+        _ => None,
+    };
+    if let Some(code) = replacement {
+        let value = (code as i32).to_string().parse().expect("ascii digits");
+        response.headers_mut().insert("grpc-status", value);
     }
     response
 }
@@ -59,7 +78,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(oversized_as_resource_exhausted))
+        .layer(tower::util::MapResponseLayer::new(bad_input_codes))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),

@@ -2,7 +2,6 @@
 //! and errors are encoded like the request, as the OTLP specification asks (errors as a
 //! `google.rpc.Status`).
 
-use weft_runtime::auth;
 use crate::export::Exporter;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -14,6 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::io::Read;
 use std::sync::Arc;
+use weft_runtime::auth;
 use weft_runtime::{ApiError, ErrorKind};
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -42,7 +42,11 @@ struct RpcStatus {
     message: String,
 }
 
-async fn export_traces(State(exporter): State<Arc<Exporter>>, headers: HeaderMap, body: Body) -> Response {
+async fn export_traces(
+    State(exporter): State<Arc<Exporter>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -56,7 +60,10 @@ async fn export_traces(State(exporter): State<Arc<Exporter>>, headers: HeaderMap
                 "unsupported content type {:?}: send {PROTOBUF} or {JSON}",
                 other.unwrap_or("")
             );
-            return error_response(ApiError::new(ErrorKind::UnsupportedMediaType, message), Format::Json);
+            return error_response(
+                ApiError::new(ErrorKind::UnsupportedMediaType, message),
+                Format::Json,
+            );
         }
     };
     match export(&exporter, &headers, body, format).await {
@@ -65,12 +72,20 @@ async fn export_traces(State(exporter): State<Arc<Exporter>>, headers: HeaderMap
     }
 }
 
-async fn export(exporter: &Exporter, headers: &HeaderMap, body: Body, format: Format) -> Result<Response, ApiError> {
+async fn export(
+    exporter: &Exporter,
+    headers: &HeaderMap,
+    body: Body,
+    format: Format,
+) -> Result<Response, ApiError> {
     let key = auth::api_key(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let tenant = exporter.authenticate(key).await?;
     let limits = exporter.limits;
     let too_large = |limit: usize, what: &str| {
-        ApiError::new(ErrorKind::PayloadTooLarge, format!("request body exceeds {limit} bytes{what}"))
+        ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("request body exceeds {limit} bytes{what}"),
+        )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -79,21 +94,29 @@ async fn export(exporter: &Exporter, headers: &HeaderMap, body: Body, format: Fo
     if declared.is_some_and(|len| len > limits.max_request_bytes) {
         return Err(too_large(limits.max_request_bytes, ""));
     }
-    let raw = axum::body::to_bytes(body, limits.max_request_bytes).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-            too_large(limits.max_request_bytes, "")
-        } else {
-            ApiError::new(ErrorKind::InvalidArgument, format!("failed to read request body: {e}"))
-        }
-    })?;
+    let raw = axum::body::to_bytes(body, limits.max_request_bytes)
+        .await
+        .map_err(|e| {
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
+                too_large(limits.max_request_bytes, "")
+            } else {
+                ApiError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("failed to read request body: {e}"),
+                )
+            }
+        })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
     let body = match encoding.as_deref() {
         None | Some("" | "identity") => raw,
-        Some("gzip") => gunzip(&raw, limits.max_decompressed_bytes)
-            .map_err(|e| e.unwrap_or_else(|| too_large(limits.max_decompressed_bytes, " after decompression")))?,
+        Some("gzip") => gunzip(&raw, limits.max_decompressed_bytes).map_err(|e| {
+            e.unwrap_or_else(|| too_large(limits.max_decompressed_bytes, " after decompression"))
+        })?,
         Some(other) => {
             return Err(ApiError::new(
                 ErrorKind::UnsupportedMediaType,
@@ -102,14 +125,24 @@ async fn export(exporter: &Exporter, headers: &HeaderMap, body: Body, format: Fo
         }
     };
     let request = match format {
-        Format::Protobuf => ExportTraceServiceRequest::decode(body)
-            .map_err(|e| ApiError::new(ErrorKind::InvalidArgument, format!("invalid OTLP protobuf: {e}")))?,
-        Format::Json => serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(ErrorKind::InvalidArgument, format!("invalid OTLP JSON: {e}")))?,
+        Format::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidArgument,
+                format!("invalid OTLP protobuf: {e}"),
+            )
+        })?,
+        Format::Json => serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidArgument,
+                format!("invalid OTLP JSON: {e}"),
+            )
+        })?,
     };
     let response = exporter.export(tenant, request).await?;
     Ok(match format {
-        Format::Protobuf => ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response(),
+        Format::Protobuf => {
+            ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
+        }
         Format::Json => (
             [(header::CONTENT_TYPE, JSON)],
             serde_json::to_vec(&response).expect("response serialises"),
@@ -125,7 +158,12 @@ fn gunzip(compressed: &[u8], limit: usize) -> Result<Bytes, Option<ApiError>> {
     flate2::read::MultiGzDecoder::new(compressed)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| Some(ApiError::new(ErrorKind::InvalidArgument, format!("invalid gzip body: {e}"))))?;
+        .map_err(|e| {
+            Some(ApiError::new(
+                ErrorKind::InvalidArgument,
+                format!("invalid gzip body: {e}"),
+            ))
+        })?;
     if out.len() > limit {
         return Err(None);
     }
@@ -137,9 +175,17 @@ fn error_response(error: ApiError, format: Format) -> Response {
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         tracing::error!(message = %error.message, "export failed");
     }
-    let rpc = RpcStatus { code: error.kind.grpc_code() as i32, message: error.public_message().to_owned() };
+    let rpc = RpcStatus {
+        code: error.kind.grpc_code() as i32,
+        message: error.public_message().to_owned(),
+    };
     let mut response = match format {
-        Format::Protobuf => (status, [(header::CONTENT_TYPE, PROTOBUF)], rpc.encode_to_vec()).into_response(),
+        Format::Protobuf => (
+            status,
+            [(header::CONTENT_TYPE, PROTOBUF)],
+            rpc.encode_to_vec(),
+        )
+            .into_response(),
         Format::Json => (
             status,
             [(header::CONTENT_TYPE, JSON)],
@@ -148,7 +194,9 @@ fn error_response(error: ApiError, format: Format) -> Response {
             .into_response(),
     };
     if let Some(secs) = error.kind.retry_after_secs() {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }

@@ -10,6 +10,7 @@ mod split;
 
 pub use config::IngestConfig;
 pub use export::Exporter;
+pub use grpc::serve as serve_grpc;
 
 use anyhow::Context;
 use std::sync::Arc;

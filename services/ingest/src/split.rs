@@ -51,9 +51,17 @@ pub fn split(request: ExportTraceServiceRequest, partitions: u16) -> Split {
     // Per partition: which (resource, scope) the last appended span came from.
     let mut last_origin: BTreeMap<Partition, (usize, usize)> = BTreeMap::new();
     for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let ResourceSpans { resource, scope_spans, schema_url } = resource_spans;
+        let ResourceSpans {
+            resource,
+            scope_spans,
+            schema_url,
+        } = resource_spans;
         for (s, scope_spans) in scope_spans.into_iter().enumerate() {
-            let ScopeSpans { scope, spans, schema_url: scope_schema_url } = scope_spans;
+            let ScopeSpans {
+                scope,
+                spans,
+                schema_url: scope_schema_url,
+            } = scope_spans;
             for span in spans {
                 if let Some(reason) = invalid(&span) {
                     split.reject(reason);
@@ -78,7 +86,12 @@ pub fn split(request: ExportTraceServiceRequest, partitions: u16) -> Split {
                     });
                 }
                 last_origin.insert(partition, (r, s));
-                resource_part.scope_spans.last_mut().expect("pushed above").spans.push(span);
+                resource_part
+                    .scope_spans
+                    .last_mut()
+                    .expect("pushed above")
+                    .spans
+                    .push(span);
                 split.accepted += 1;
             }
         }
@@ -100,7 +113,10 @@ pub fn encode_within(
     }
     let spans: Vec<(usize, usize, Span)> = flatten(&part);
     if spans.len() <= 1 {
-        let name = spans.first().map(|(_, _, s)| s.name.clone()).unwrap_or_default();
+        let name = spans
+            .first()
+            .map(|(_, _, s)| s.name.clone())
+            .unwrap_or_default();
         too_large.push(format!("span {name:?} is larger than {max_bytes} bytes"));
         return;
     }
@@ -119,7 +135,10 @@ fn flatten(part: &ExportTraceServiceRequest) -> Vec<(usize, usize, Span)> {
     spans
 }
 
-fn rebuild(template: &ExportTraceServiceRequest, spans: &[(usize, usize, Span)]) -> ExportTraceServiceRequest {
+fn rebuild(
+    template: &ExportTraceServiceRequest,
+    spans: &[(usize, usize, Span)],
+) -> ExportTraceServiceRequest {
     let mut request = ExportTraceServiceRequest::default();
     let mut origin = None;
     for (r, s, span) in spans {
@@ -141,7 +160,12 @@ fn rebuild(template: &ExportTraceServiceRequest, spans: &[(usize, usize, Span)])
             });
         }
         origin = Some((*r, *s));
-        resource_part.scope_spans.last_mut().expect("pushed above").spans.push(span.clone());
+        resource_part
+            .scope_spans
+            .last_mut()
+            .expect("pushed above")
+            .spans
+            .push(span.clone());
     }
     request
 }
@@ -166,7 +190,10 @@ mod tests {
         ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource::default()),
-                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
                 schema_url: String::new(),
             }],
         }
@@ -178,10 +205,20 @@ mod tests {
         bad_parent.parent_span_id = vec![1, 2, 3];
         let mut backwards = span(1, 8);
         backwards.end_time_unix_nano = 5;
-        let spans = vec![span(1, 1), span(2, 2), span(1, 3), span(0, 4), bad_parent, backwards];
+        let spans = vec![
+            span(1, 1),
+            span(2, 2),
+            span(1, 3),
+            span(0, 4),
+            bad_parent,
+            backwards,
+        ];
         let result = split(request(spans), 16);
         assert_eq!((result.accepted, result.rejected), (3, 3));
-        assert_eq!(result.first_error.as_deref(), Some("span \"s4\": invalid trace id must not be all zeros"));
+        assert_eq!(
+            result.first_error.as_deref(),
+            Some("span \"s4\": invalid trace id must not be all zeros")
+        );
         let p1 = Partition::of(&TraceId::from_bytes(&[1; 16]).unwrap(), 16);
         let names: Vec<_> = result.parts[&p1].resource_spans[0].scope_spans[0]
             .spans

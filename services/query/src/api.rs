@@ -22,7 +22,10 @@ pub fn routes(state: Arc<QueryState>) -> Router {
         .route("/api/v1/traces", get(search_traces))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
         .route("/api/v1/services", get(list_services))
-        .route("/api/v1/services/{service}/operations", get(list_operations))
+        .route(
+            "/api/v1/services/{service}/operations",
+            get(list_operations),
+        )
         .with_state(state)
 }
 
@@ -54,7 +57,12 @@ async fn search_traces(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let search = params::search(query.as_deref())?;
-    let traces = state.store.tenant(tenant).search(&search).await.map_err(store_error)?;
+    let traces = state
+        .store
+        .tenant(tenant)
+        .search(&search)
+        .await
+        .map_err(store_error)?;
     let traces: Vec<TraceSummaryView> = traces.iter().map(TraceSummaryView::from).collect();
     Ok(Json(json!({ "traces": traces })))
 }
@@ -65,7 +73,12 @@ async fn list_services(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let since = params::since(query.as_deref(), LIST_LOOKBACK)?;
-    let services = state.store.tenant(tenant).services(since).await.map_err(store_error)?;
+    let services = state
+        .store
+        .tenant(tenant)
+        .services(since)
+        .await
+        .map_err(store_error)?;
     Ok(Json(json!({ "services": services })))
 }
 
@@ -83,8 +96,13 @@ async fn list_operations(
         .await
         .map_err(store_error)?;
     if operations.is_empty() {
-        return Err(ApiError::new(ErrorKind::NotFound, format!("service {service:?} not found")));
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            format!("service {service:?} not found"),
+        ));
     }
     let operations: Vec<OperationView> = operations.iter().map(OperationView::from).collect();
-    Ok(Json(json!({ "service": service, "operations": operations })))
+    Ok(Json(
+        json!({ "service": service, "operations": operations }),
+    ))
 }

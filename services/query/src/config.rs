@@ -19,7 +19,10 @@ impl QueryConfig {
     /// and the ClickHouse and database variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(QueryConfig {
-            http_addr: env.get("WEFT_QUERY_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            http_addr: env.get(
+                "WEFT_QUERY_HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+            )?,
             clickhouse: ClickHouseConfig::from_env(env)?,
             postgres: PostgresConfig::from_env(env)?,
             key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(30))?,

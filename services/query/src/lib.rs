@@ -28,7 +28,8 @@ pub struct QueryState {
 
 /// The whole HTTP surface: API and health endpoints.
 pub fn router(config: &QueryConfig) -> anyhow::Result<axum::Router> {
-    let postgres = Postgres::connect_lazy(&config.postgres).context("failed to configure the PostgreSQL pool")?;
+    let postgres = Postgres::connect_lazy(&config.postgres)
+        .context("failed to configure the PostgreSQL pool")?;
     let state = Arc::new(QueryState {
         store: ClickHouse::new(config.clickhouse.clone()),
         keys: KeyCache::new(postgres.clone(), config.key_cache_ttl, 100_000),
@@ -52,8 +53,14 @@ pub async fn serve(config: QueryConfig, shutdown: CancellationToken) -> anyhow::
 impl Readiness for QueryState {
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
-            self.store.ping().await.map_err(|_| "clickhouse".to_owned())?;
-            self.postgres.ping().await.map_err(|_| "postgres".to_owned())
+            self.store
+                .ping()
+                .await
+                .map_err(|_| "clickhouse".to_owned())?;
+            self.postgres
+                .ping()
+                .await
+                .map_err(|_| "postgres".to_owned())
         })
     }
 }

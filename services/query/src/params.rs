@@ -13,13 +13,22 @@ const DEFAULT_LOOKBACK: Duration = Duration::from_secs(3600);
 
 fn bad(name: &str, value: &str, expected: &str) -> ApiError {
     let value: String = value.chars().take(100).collect();
-    ApiError::new(ErrorKind::InvalidArgument, format!("invalid {name} {value:?}: expected {expected}"))
+    ApiError::new(
+        ErrorKind::InvalidArgument,
+        format!("invalid {name} {value:?}: expected {expected}"),
+    )
 }
 
 fn time(name: &str, value: &str) -> Result<u64, ApiError> {
-    let parsed = DateTime::parse_from_rfc3339(value).map_err(|_| bad(name, value, "an RFC 3339 time"))?;
-    u64::try_from(parsed.with_timezone(&Utc).timestamp_nanos_opt().unwrap_or(-1))
-        .map_err(|_| bad(name, value, "a time after 1970"))
+    let parsed =
+        DateTime::parse_from_rfc3339(value).map_err(|_| bad(name, value, "an RFC 3339 time"))?;
+    u64::try_from(
+        parsed
+            .with_timezone(&Utc)
+            .timestamp_nanos_opt()
+            .unwrap_or(-1),
+    )
+    .map_err(|_| bad(name, value, "a time after 1970"))
 }
 
 fn duration(name: &str, value: &str) -> Result<Duration, ApiError> {
@@ -45,7 +54,10 @@ pub fn since(query: Option<&str>, default: Duration) -> Result<u64, ApiError> {
 /// Parses `start`, `end`, `lookback`, `service`, `operation`, `min_duration`,
 /// `max_duration`, `error`, `attr` (repeatable, `key=value`), `limit` and `sort`.
 pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
-    let mut search = TraceSearch { limit: DEFAULT_LIMIT, ..TraceSearch::default() };
+    let mut search = TraceSearch {
+        limit: DEFAULT_LIMIT,
+        ..TraceSearch::default()
+    };
     let (mut start, mut end, mut lookback) = (None, None, None);
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let value = value.trim();
@@ -56,8 +68,12 @@ pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
             "lookback" => lookback = Some(duration("lookback", value)?),
             "service" => search.service = text(),
             "operation" => search.operation = text(),
-            "min_duration" => search.min_duration_ns = Some(duration("min_duration", value)?.as_nanos() as u64),
-            "max_duration" => search.max_duration_ns = Some(duration("max_duration", value)?.as_nanos() as u64),
+            "min_duration" => {
+                search.min_duration_ns = Some(duration("min_duration", value)?.as_nanos() as u64)
+            }
+            "max_duration" => {
+                search.max_duration_ns = Some(duration("max_duration", value)?.as_nanos() as u64)
+            }
             "error" => {
                 search.errors_only = match value {
                     "true" | "1" => true,
@@ -70,7 +86,9 @@ pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
                     .split_once('=')
                     .filter(|(k, _)| !k.trim().is_empty())
                     .ok_or_else(|| bad("attr", value, "key=value"))?;
-                search.attributes.push((k.trim().to_owned(), v.trim().to_owned()));
+                search
+                    .attributes
+                    .push((k.trim().to_owned(), v.trim().to_owned()));
             }
             "limit" => {
                 search.limit = value
@@ -102,11 +120,17 @@ pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
             .saturating_sub(lookback.unwrap_or(DEFAULT_LOOKBACK).as_nanos() as u64)
     });
     if search.start_unix_nano > search.end_unix_nano {
-        return Err(ApiError::new(ErrorKind::InvalidArgument, "start must not be after end"));
+        return Err(ApiError::new(
+            ErrorKind::InvalidArgument,
+            "start must not be after end",
+        ));
     }
     if let (Some(min), Some(max)) = (search.min_duration_ns, search.max_duration_ns) {
         if min > max {
-            return Err(ApiError::new(ErrorKind::InvalidArgument, "min_duration must not exceed max_duration"));
+            return Err(ApiError::new(
+                ErrorKind::InvalidArgument,
+                "min_duration must not exceed max_duration",
+            ));
         }
     }
     Ok(search)
@@ -126,7 +150,10 @@ mod tests {
         assert_eq!(s.operation.as_deref(), Some("GET /cart"));
         assert_eq!(s.min_duration_ns, Some(250_000_000));
         assert!(s.errors_only);
-        assert_eq!(s.attributes, vec![("user".into(), "u1".into()), ("region".into(), "eu".into())]);
+        assert_eq!(
+            s.attributes,
+            vec![("user".into(), "u1".into()), ("region".into(), "eu".into())]
+        );
         assert_eq!((s.limit, s.sort), (5, TraceSort::Longest));
         assert_eq!(s.end_unix_nano - s.start_unix_nano, 3600 * 1_000_000_000);
     }
@@ -143,7 +170,10 @@ mod tests {
             ("error=maybe", "error"),
             ("colour=red", "colour"),
             ("min_duration=2s&max_duration=1s", "min_duration"),
-            ("start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z", "start"),
+            (
+                "start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z",
+                "start",
+            ),
         ] {
             let error = search(Some(query)).unwrap_err();
             assert_eq!(error.kind, ErrorKind::InvalidArgument, "{query}");

@@ -99,7 +99,11 @@ pub struct OperationView {
 
 impl From<&Operation> for OperationView {
     fn from(o: &Operation) -> Self {
-        OperationView { name: o.name.clone(), kind: kind_name(o.kind), spans: o.spans }
+        OperationView {
+            name: o.name.clone(),
+            kind: kind_name(o.kind),
+            spans: o.spans,
+        }
     }
 }
 
@@ -115,7 +119,10 @@ fn kind_name(kind: u8) -> &'static str {
 }
 
 fn attribute_map(keys: &[String], values: &[String]) -> Map<String, Value> {
-    keys.iter().cloned().zip(values.iter().map(|v| Value::String(v.clone()))).collect()
+    keys.iter()
+        .cloned()
+        .zip(values.iter().map(|v| Value::String(v.clone())))
+        .collect()
 }
 
 fn parse_json(text: &str) -> Value {
@@ -143,13 +150,21 @@ fn span_view(span: &SpanRow, depth: usize) -> SpanView {
         },
         attributes: attribute_map(&span.attribute_keys, &span.attribute_values),
         resource_attributes: attribute_map(&span.resource_keys, &span.resource_values),
-        scope: ScopeView { name: span.scope_name.clone(), version: span.scope_version.clone() },
+        scope: ScopeView {
+            name: span.scope_name.clone(),
+            version: span.scope_version.clone(),
+        },
         events: span
             .event_names
             .iter()
             .enumerate()
             .map(|(i, name)| EventView {
-                time_unix_nano: span.event_times_unix_nano.get(i).copied().unwrap_or(0).to_string(),
+                time_unix_nano: span
+                    .event_times_unix_nano
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
                 name: name.clone(),
                 attributes: parse_json(span.event_attributes.get(i).map_or("{}", String::as_str)),
             })
@@ -160,7 +175,11 @@ fn span_view(span: &SpanRow, depth: usize) -> SpanView {
             .enumerate()
             .map(|(i, trace_id)| LinkView {
                 trace_id: hex::encode(trace_id),
-                span_id: span.link_span_ids.get(i).map(hex::encode).unwrap_or_default(),
+                span_id: span
+                    .link_span_ids
+                    .get(i)
+                    .map(hex::encode)
+                    .unwrap_or_default(),
                 attributes: parse_json(span.link_attributes.get(i).map_or("{}", String::as_str)),
             })
             .collect(),
@@ -176,7 +195,10 @@ pub fn trace_view(summary: &TraceSummary, mut spans: Vec<SpanRow>) -> TraceView 
     let mut children: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
     for (i, span) in spans.iter().enumerate() {
-        if span.parent_span_id != [0; 8] && ids.contains(&span.parent_span_id) && span.parent_span_id != span.span_id {
+        if span.parent_span_id != [0; 8]
+            && ids.contains(&span.parent_span_id)
+            && span.parent_span_id != span.span_id
+        {
             children.entry(span.parent_span_id).or_default().push(i);
         } else {
             roots.push(i);
@@ -200,5 +222,8 @@ pub fn trace_view(summary: &TraceSummary, mut spans: Vec<SpanRow>) -> TraceView 
             ordered.push(span_view(&spans[i], 0));
         }
     }
-    TraceView { summary: summary.into(), spans: ordered }
+    TraceView {
+        summary: summary.into(),
+        spans: ordered,
+    }
 }

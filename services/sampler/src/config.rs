@@ -52,7 +52,10 @@ impl SamplerConfig {
             reason: e.to_string(),
         })?;
         let config = SamplerConfig {
-            http_addr: env.get("WEFT_SAMPLER_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8081)))?,
+            http_addr: env.get(
+                "WEFT_SAMPLER_HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 8081)),
+            )?,
             clickhouse: ClickHouseConfig::from_env(env)?,
             partitions,
             consumer: ConsumerConfig {
@@ -61,19 +64,29 @@ impl SamplerConfig {
                 ack_wait: env.duration("WEFT_SAMPLER_ACK_WAIT", Duration::from_secs(30))?,
             },
             writer: WriterConfig {
-                flush_interval: env.duration("WEFT_SAMPLER_FLUSH_INTERVAL", Duration::from_secs(1))?,
+                flush_interval: env
+                    .duration("WEFT_SAMPLER_FLUSH_INTERVAL", Duration::from_secs(1))?,
                 max_batch_spans: env.get("WEFT_SAMPLER_MAX_BATCH_SPANS", 100_000)?,
-                shutdown_grace: env.duration("WEFT_SAMPLER_SHUTDOWN_GRACE", Duration::from_secs(10))?,
+                shutdown_grace: env
+                    .duration("WEFT_SAMPLER_SHUTDOWN_GRACE", Duration::from_secs(10))?,
             },
             bus,
         };
-        env.check("WEFT_SAMPLER_FETCH_BATCH", config.consumer.fetch_batch > 0, "must be at least 1")?;
+        env.check(
+            "WEFT_SAMPLER_FETCH_BATCH",
+            config.consumer.fetch_batch > 0,
+            "must be at least 1",
+        )?;
         env.check(
             "WEFT_SAMPLER_ACK_WAIT",
             config.consumer.ack_wait >= Duration::from_secs(3),
             "must be at least 3s",
         )?;
-        env.check("WEFT_SAMPLER_PARTITIONS", !config.partitions.is_empty(), "must name a partition")?;
+        env.check(
+            "WEFT_SAMPLER_PARTITIONS",
+            !config.partitions.is_empty(),
+            "must name a partition",
+        )?;
         Ok(config)
     }
 }

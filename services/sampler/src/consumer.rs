@@ -31,7 +31,13 @@ impl PartitionConsumer {
         config: ConsumerConfig,
         writer_tx: mpsc::Sender<WriteRequest>,
     ) -> Self {
-        PartitionConsumer { bus, stream, partition, config, writer_tx }
+        PartitionConsumer {
+            bus,
+            stream,
+            partition,
+            config,
+            writer_tx,
+        }
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -69,7 +75,10 @@ impl PartitionConsumer {
         Ok(())
     }
 
-    async fn pull(&self, consumer: &jetstream::consumer::Consumer<pull::Config>) -> anyhow::Result<Vec<jetstream::Message>> {
+    async fn pull(
+        &self,
+        consumer: &jetstream::consumer::Consumer<pull::Config>,
+    ) -> anyhow::Result<Vec<jetstream::Message>> {
         let mut batch = consumer
             .batch()
             .max_messages(self.config.fetch_batch)
@@ -106,7 +115,10 @@ impl PartitionConsumer {
         }
         let (written_tx, mut written_rx) = oneshot::channel();
         self.writer_tx
-            .send(WriteRequest { spans, written: written_tx })
+            .send(WriteRequest {
+                spans,
+                written: written_tx,
+            })
             .await
             .context("the writer stopped")?;
         let mut keep_alive = tokio::time::interval(self.config.ack_wait / 3);
@@ -131,8 +143,16 @@ impl PartitionConsumer {
                 .await
                 .map_err(|e| anyhow::anyhow!("failed to acknowledge a message: {e}"))?;
         }
-        self.bus.client().flush().await.context("failed to flush acknowledgements")?;
-        tracing::debug!(partition = self.partition.0, messages = carried.len(), "acknowledged");
+        self.bus
+            .client()
+            .flush()
+            .await
+            .context("failed to flush acknowledgements")?;
+        tracing::debug!(
+            partition = self.partition.0,
+            messages = carried.len(),
+            "acknowledged"
+        );
         Ok(())
     }
 }
@@ -146,6 +166,7 @@ fn decode(message: &jetstream::Message) -> Result<(TenantId, ExportTraceServiceR
         .as_str()
         .parse::<TenantId>()
         .map_err(|e| e.to_string())?;
-    let request = ExportTraceServiceRequest::decode(message.payload.clone()).map_err(|e| format!("invalid protobuf: {e}"))?;
+    let request = ExportTraceServiceRequest::decode(message.payload.clone())
+        .map_err(|e| format!("invalid protobuf: {e}"))?;
     Ok((tenant, request))
 }

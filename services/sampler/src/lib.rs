@@ -29,7 +29,10 @@ pub async fn run(config: SamplerConfig, shutdown: CancellationToken) -> anyhow::
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("failed to bind the health endpoint on {}", config.http_addr))?;
-    let readiness: Arc<dyn Readiness> = Arc::new(SamplerReadiness { bus: bus.clone(), store: store.clone() });
+    let readiness: Arc<dyn Readiness> = Arc::new(SamplerReadiness {
+        bus: bus.clone(),
+        store: store.clone(),
+    });
     let health = axum::serve(listener, weft_runtime::health::routes(readiness))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tracing::info!(addr = %config.http_addr, partitions = config.partitions.len(), "sampler starting");

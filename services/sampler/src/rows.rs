@@ -14,7 +14,10 @@ const UNKNOWN_SERVICE: &str = "unknown_service";
 pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<SpanRow> {
     let mut rows = Vec::new();
     for resource_spans in request.resource_spans {
-        let resource_attributes = resource_spans.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource_attributes = resource_spans
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
         let service_name = resource_attributes
             .iter()
             .find(|kv| kv.key == SERVICE_NAME)
@@ -28,8 +31,10 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
                 .map(|s| (s.name, s.version))
                 .unwrap_or_default();
             for span in scope_spans.spans {
-                let (Ok(trace_id), Ok(span_id)) = (span.trace_id.as_slice().try_into(), span.span_id.as_slice().try_into())
-                else {
+                let (Ok(trace_id), Ok(span_id)) = (
+                    span.trace_id.as_slice().try_into(),
+                    span.span_id.as_slice().try_into(),
+                ) else {
                     tracing::warn!(tenant_id = %tenant, "skipping a span with malformed ids on the bus");
                     continue;
                 };
@@ -45,9 +50,12 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
                     service_name: service_name.clone(),
                     name: span.name,
                     kind: u8::try_from(span.kind).unwrap_or(0),
-                    start_time: u32::try_from(span.start_time_unix_nano / 1_000_000_000).unwrap_or(u32::MAX),
+                    start_time: u32::try_from(span.start_time_unix_nano / 1_000_000_000)
+                        .unwrap_or(u32::MAX),
                     start_time_unix_nano: span.start_time_unix_nano,
-                    duration_ns: span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano),
+                    duration_ns: span
+                        .end_time_unix_nano
+                        .saturating_sub(span.start_time_unix_nano),
                     status_code: u8::try_from(status.code).unwrap_or(0),
                     status_message: status.message,
                     scope_name: scope_name.clone(),
@@ -58,7 +66,11 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
                     resource_values: resource_values.clone(),
                     event_times_unix_nano: span.events.iter().map(|e| e.time_unix_nano).collect(),
                     event_names: span.events.iter().map(|e| e.name.clone()).collect(),
-                    event_attributes: span.events.iter().map(|e| json_object(&e.attributes)).collect(),
+                    event_attributes: span
+                        .events
+                        .iter()
+                        .map(|e| json_object(&e.attributes))
+                        .collect(),
                     link_trace_ids: span
                         .links
                         .iter()
@@ -69,7 +81,11 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
                         .iter()
                         .map(|l| l.span_id.as_slice().try_into().unwrap_or([0; 8]))
                         .collect(),
-                    link_attributes: span.links.iter().map(|l| json_object(&l.attributes)).collect(),
+                    link_attributes: span
+                        .links
+                        .iter()
+                        .map(|l| json_object(&l.attributes))
+                        .collect(),
                     sample_rate: 1.0,
                 });
             }
@@ -79,13 +95,21 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
 }
 
 fn columns(attributes: &[KeyValue]) -> (Vec<String>, Vec<String>) {
-    attributes.iter().map(|kv| (kv.key.clone(), text(kv.value.as_ref()))).unzip()
+    attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), text(kv.value.as_ref())))
+        .unzip()
 }
 
 fn json_object(attributes: &[KeyValue]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = attributes
         .iter()
-        .map(|kv| (kv.key.clone(), serde_json::Value::String(text(kv.value.as_ref()))))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                serde_json::Value::String(text(kv.value.as_ref())),
+            )
+        })
         .collect();
     serde_json::Value::Object(map).to_string()
 }
@@ -113,12 +137,23 @@ fn json(value: &Value) -> serde_json::Value {
         Value::BytesValue(b) => J::String(hex::encode(b)),
         Value::StringValueStrindex(i) => J::from(*i),
         Value::ArrayValue(a) => J::Array(
-            a.values.iter().map(|v| v.value.as_ref().map_or(J::Null, json)).collect(),
+            a.values
+                .iter()
+                .map(|v| v.value.as_ref().map_or(J::Null, json))
+                .collect(),
         ),
         Value::KvlistValue(kv) => J::Object(
             kv.values
                 .iter()
-                .map(|kv| (kv.key.clone(), kv.value.as_ref().and_then(|v| v.value.as_ref()).map_or(J::Null, json)))
+                .map(|kv| {
+                    (
+                        kv.key.clone(),
+                        kv.value
+                            .as_ref()
+                            .and_then(|v| v.value.as_ref())
+                            .map_or(J::Null, json),
+                    )
+                })
                 .collect(),
         ),
     }
@@ -129,10 +164,16 @@ mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::ArrayValue;
     use opentelemetry_proto::tonic::resource::v1::Resource;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span::Event};
+    use opentelemetry_proto::tonic::trace::v1::{
+        ResourceSpans, ScopeSpans, Span, Status, span::Event,
+    };
 
     fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -157,17 +198,25 @@ mod tests {
                             kv(
                                 "tags",
                                 Value::ArrayValue(ArrayValue {
-                                    values: vec![AnyValue { value: Some(Value::StringValue("a".into())) }],
+                                    values: vec![AnyValue {
+                                        value: Some(Value::StringValue("a".into())),
+                                    }],
                                 }),
                             ),
                         ],
                         events: vec![Event {
                             name: "exception".into(),
                             time_unix_nano: 5,
-                            attributes: vec![kv("exception.type", Value::StringValue("Boom".into()))],
+                            attributes: vec![kv(
+                                "exception.type",
+                                Value::StringValue("Boom".into()),
+                            )],
                             ..Default::default()
                         }],
-                        status: Some(Status { code: 2, message: "failed".into() }),
+                        status: Some(Status {
+                            code: 2,
+                            message: "failed".into(),
+                        }),
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -184,7 +233,10 @@ mod tests {
         assert_eq!(row.duration_ns, 500_000_000);
         assert_eq!(row.attribute_values, vec!["500", "false", "[\"a\"]"]);
         assert_eq!(row.event_attributes, vec![r#"{"exception.type":"Boom"}"#]);
-        assert_eq!((row.status_code, row.status_message.as_str()), (2, "failed"));
+        assert_eq!(
+            (row.status_code, row.status_message.as_str()),
+            (2, "failed")
+        );
     }
 
     #[test]
@@ -192,12 +244,19 @@ mod tests {
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
-                    spans: vec![Span { trace_id: vec![1; 16], span_id: vec![2; 8], ..Default::default() }],
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
         };
-        assert_eq!(span_rows(TenantId::random(), request)[0].service_name, "unknown_service");
+        assert_eq!(
+            span_rows(TenantId::random(), request)[0].service_name,
+            "unknown_service"
+        );
     }
 }

@@ -56,7 +56,13 @@ async fn run(
             _ = shutdown.cancelled(), if !pending.is_empty() => true,
         };
         if flush_due {
-            flush(&store, std::mem::take(&mut pending), &shutdown, config.shutdown_grace).await;
+            flush(
+                &store,
+                std::mem::take(&mut pending),
+                &shutdown,
+                config.shutdown_grace,
+            )
+            .await;
             pending_spans = 0;
         }
     }
@@ -64,7 +70,12 @@ async fn run(
 
 /// Writes the batch, retrying until it succeeds; after shutdown, retries only for the
 /// grace period and then gives the batch up to redelivery.
-async fn flush(store: &ClickHouse, batch: Vec<WriteRequest>, shutdown: &CancellationToken, grace: Duration) {
+async fn flush(
+    store: &ClickHouse,
+    batch: Vec<WriteRequest>,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) {
     if batch.is_empty() {
         return;
     }
@@ -94,7 +105,10 @@ async fn flush(store: &ClickHouse, batch: Vec<WriteRequest>, shutdown: &Cancella
                 if shutdown.is_cancelled() {
                     let give_up = *give_up_at.get_or_insert_with(|| Instant::now() + grace);
                     if Instant::now() >= give_up {
-                        tracing::warn!(spans = spans.len(), "shutting down with an unwritten batch; it will be redelivered");
+                        tracing::warn!(
+                            spans = spans.len(),
+                            "shutting down with an unwritten batch; it will be redelivered"
+                        );
                         return;
                     }
                 }

@@ -80,16 +80,28 @@ impl BusConfig {
             max_bytes: env.bytes("WEFT_STREAM_MAX_BYTES", d.max_bytes as usize)? as i64,
             replicas: env.get("WEFT_STREAM_REPLICAS", d.replicas)?,
             publish_timeout: env.duration("WEFT_PUBLISH_TIMEOUT", d.publish_timeout)?,
-            max_pending_publishes: env.get("WEFT_MAX_PENDING_PUBLISHES", d.max_pending_publishes)?,
+            max_pending_publishes: env
+                .get("WEFT_MAX_PENDING_PUBLISHES", d.max_pending_publishes)?,
         };
-        env.check("WEFT_PARTITIONS", config.partitions > 0, "must be at least 1")?;
+        env.check(
+            "WEFT_PARTITIONS",
+            config.partitions > 0,
+            "must be at least 1",
+        )?;
         env.check(
             "WEFT_BUS_PREFIX",
             !config.prefix.is_empty()
-                && config.prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                && config
+                    .prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "must be letters, digits, '-' or '_'",
         )?;
-        env.check("WEFT_MAX_PENDING_PUBLISHES", config.max_pending_publishes > 0, "must be at least 1")?;
+        env.check(
+            "WEFT_MAX_PENDING_PUBLISHES",
+            config.max_pending_publishes > 0,
+            "must be at least 1",
+        )?;
         Ok(config)
     }
 
@@ -205,7 +217,11 @@ impl Bus {
         if !self.is_connected() {
             return Err(BusError::Disconnected);
         }
-        let _permit = self.publish_permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .publish_permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let mut headers = HeaderMap::new();
         headers.insert(TENANT_HEADER, tenant.to_string().as_str());
         let timeout = self.config.publish_timeout;
@@ -225,7 +241,11 @@ impl Bus {
 
     /// Deletes this prefix's streams; used by tests to leave nothing behind.
     pub async fn delete_streams(&self) -> Result<(), BusError> {
-        match self.jetstream.delete_stream(self.subjects.spans_stream()).await {
+        match self
+            .jetstream
+            .delete_stream(self.subjects.spans_stream())
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.to_string().contains("not found") => Ok(()),
             Err(e) => Err(BusError::Stream(e.to_string())),

@@ -10,7 +10,9 @@ pub struct Subjects {
 
 impl Subjects {
     pub fn new(prefix: &str) -> Self {
-        Subjects { prefix: prefix.to_owned() }
+        Subjects {
+            prefix: prefix.to_owned(),
+        }
     }
 
     pub fn spans(&self, partition: Partition) -> String {

@@ -18,9 +18,8 @@ mod tests {
 
     #[test]
     fn key_comes_from_either_header() {
-        let from = |name: &'static str, value: &'static str| {
-            move |h: &str| (h == name).then_some(value)
-        };
+        let from =
+            |name: &'static str, value: &'static str| move |h: &str| (h == name).then_some(value);
         assert_eq!(api_key(from("x-api-key", " k1 ")), Some("k1"));
         assert_eq!(api_key(from("authorization", "Bearer k2")), Some("k2"));
         assert_eq!(api_key(from("authorization", "bearer k3")), Some("k3"));

@@ -164,7 +164,11 @@ mod tests {
                 413,
                 tonic::Code::ResourceExhausted,
             ),
-            (ErrorKind::UnsupportedMediaType, 415, tonic::Code::InvalidArgument),
+            (
+                ErrorKind::UnsupportedMediaType,
+                415,
+                tonic::Code::InvalidArgument,
+            ),
             (ErrorKind::RateLimited, 429, tonic::Code::ResourceExhausted),
             (ErrorKind::Unavailable, 503, tonic::Code::Unavailable),
             (ErrorKind::Internal, 500, tonic::Code::Internal),

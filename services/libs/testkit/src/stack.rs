@@ -1,0 +1,193 @@
+//! The services of a namespace running in-process on ephemeral ports, wired exactly as
+//! their binaries wire them.
+
+use crate::namespace::Namespace;
+use std::net::SocketAddr;
+use std::time::Duration;
+use weft_bus::Bus;
+use weft_ingest::{Ingest, IngestConfig};
+use weft_model::PartitionSet;
+use weft_query::QueryConfig;
+use weft_runtime::shutdown::CancellationToken;
+use weft_sampler::SamplerConfig;
+
+/// Knobs a test may turn.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    pub max_request_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    /// Short so failure tests see redelivery quickly.
+    pub ack_wait: Duration,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            max_request_bytes: 4 << 20,
+            max_decompressed_bytes: 16 << 20,
+            ack_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Ingest (HTTP and gRPC), sampler and query of one namespace.
+pub struct Stack {
+    pub ns: Namespace,
+    pub ingest_http: SocketAddr,
+    pub ingest_grpc: SocketAddr,
+    pub query: SocketAddr,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(Namespace::create().await, StackOptions::default()).await
+    }
+
+    pub async fn start_with(ns: Namespace, options: StackOptions) -> Stack {
+        let shutdown = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+
+        let mut ingest_config =
+            IngestConfig::from_env(&weft_runtime::config::Env::default()).expect("defaults");
+        ingest_config.bus = ns.bus.clone();
+        ingest_config.postgres = ns.postgres.clone();
+        ingest_config.limits.max_request_bytes = options.max_request_bytes;
+        ingest_config.limits.max_decompressed_bytes = options.max_decompressed_bytes;
+        let ingest = Ingest::build(&ingest_config).await.expect("build ingest");
+        let (http_listener, ingest_http) = listener().await;
+        let (grpc_listener, ingest_grpc) = listener().await;
+        let router = ingest.http_router();
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(http_listener, router)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .expect("ingest http");
+        });
+        let routes = ingest.grpc_routes();
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            weft_ingest::serve_grpc(routes, grpc_listener, token)
+                .await
+                .expect("ingest grpc");
+        });
+
+        let mut sampler_config =
+            SamplerConfig::from_env(&weft_runtime::config::Env::default()).expect("defaults");
+        sampler_config.bus = ns.bus.clone();
+        sampler_config.clickhouse = ns.clickhouse.clone();
+        sampler_config.partitions = PartitionSet::all(ns.bus.partitions);
+        sampler_config.consumer.fetch_wait = Duration::from_millis(200);
+        sampler_config.consumer.ack_wait = options.ack_wait;
+        sampler_config.writer.flush_interval = Duration::from_millis(200);
+        sampler_config.writer.shutdown_grace = Duration::from_secs(1);
+        let bus = Bus::connect(ns.bus.clone()).await.expect("sampler bus");
+        let store = ns.store.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            weft_sampler::consume(sampler_config, bus, store, token)
+                .await
+                .expect("sampler");
+        });
+
+        let mut query_config =
+            QueryConfig::from_env(&weft_runtime::config::Env::default()).expect("defaults");
+        query_config.clickhouse = ns.clickhouse.clone();
+        query_config.postgres = ns.postgres.clone();
+        let router = weft_query::router(&query_config).expect("query router");
+        let (query_listener, query) = listener().await;
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(query_listener, router)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .expect("query");
+        });
+
+        let stack = Stack {
+            ns,
+            ingest_http,
+            ingest_grpc,
+            query,
+            http: reqwest::Client::new(),
+            shutdown,
+            tasks,
+        };
+        let ready = format!("http://{}/readyz", stack.ingest_http);
+        let http = stack.http.clone();
+        crate::eventually("ingest to be ready", Duration::from_secs(20), || {
+            let (http, ready) = (http.clone(), ready.clone());
+            async move {
+                http.get(&ready)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+            }
+        })
+        .await;
+        stack
+    }
+
+    pub fn ingest_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.ingest_http)
+    }
+
+    pub fn query_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.query)
+    }
+
+    /// GET on the query API with a key; returns status and JSON body.
+    pub async fn query_get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(self.query_url(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("query request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Polls trace-by-id until the trace has `spans` spans.
+    pub async fn wait_for_trace(
+        &self,
+        read_key: &str,
+        trace_id: &str,
+        spans: usize,
+    ) -> serde_json::Value {
+        let path = format!("/api/v1/traces/{trace_id}");
+        crate::eventually(
+            &format!("trace {trace_id} with {spans} spans"),
+            Duration::from_secs(30),
+            || async {
+                let (status, body) = self.query_get(&path, read_key).await;
+                (status == 200 && body["spans"].as_array().map(Vec::len) == Some(spans))
+                    .then_some(body)
+            },
+        )
+        .await
+    }
+
+    /// Stops the services (draining the sampler) and drops the namespace.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.ns.teardown().await;
+    }
+}
