@@ -282,7 +282,9 @@ impl ShapeArgs {
 /// `500ms`, `30s`, `5m`, `1h30m`, `1.5s`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let invalid = || {
-        format!("invalid duration {text:?}: expected a number and a unit (ms, s, m, h), like 30s or 1m30s")
+        format!(
+            "invalid duration {text:?}: expected a number and a unit (ms, s, m, h), like 30s or 1m30s"
+        )
     };
     let text = text.trim();
     if text.is_empty() {
@@ -329,7 +331,9 @@ pub fn parse_share(text: &str) -> Result<f64, String> {
         Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
         None => trimmed.parse::<f64>(),
     }
-    .map_err(|_| format!("invalid share {text:?}: expected a fraction like 0.05 or a percentage like 5%"))?;
+    .map_err(|_| {
+        format!("invalid share {text:?}: expected a fraction like 0.05 or a percentage like 5%")
+    })?;
     if !(0.0..=1.0).contains(&share) {
         return Err(format!("share {text:?} is outside 0..1 (0%..100%)"));
     }
@@ -339,7 +343,9 @@ pub fn parse_share(text: &str) -> Result<f64, String> {
 fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
-        _ => Err(format!("invalid rate {text:?}: expected spans per second, 0 or more")),
+        _ => Err(format!(
+            "invalid rate {text:?}: expected spans per second, 0 or more"
+        )),
     }
 }
 
@@ -401,7 +407,9 @@ pub fn parse_endpoint(text: &str) -> Result<String, String> {
         return Err(format!("invalid endpoint {text:?}: no host"));
     }
     if uri.query().is_some() {
-        return Err(format!("invalid endpoint {text:?}: a query string is not allowed"));
+        return Err(format!(
+            "invalid endpoint {text:?}: a query string is not allowed"
+        ));
     }
     Ok(text.trim_end_matches('/').to_owned())
 }
@@ -413,7 +421,9 @@ fn parse_json_destination(text: &str) -> Result<JsonDestination, String> {
     }
     let path = PathBuf::from(text);
     if text.is_empty() || text.ends_with('/') {
-        return Err(format!("invalid report path {text:?}: expected a file name"));
+        return Err(format!(
+            "invalid report path {text:?}: expected a file name"
+        ));
     }
     let directory = path.parent().filter(|dir| !dir.as_os_str().is_empty());
     if let Some(directory) = directory
@@ -503,7 +513,17 @@ mod tests {
 
     #[test]
     fn unlimited_rate_and_endless_duration() {
-        let settings = parse(&["--api-key", KEY, "--rate", "0", "--duration", "0", "--progress-interval", "0"]).unwrap();
+        let settings = parse(&[
+            "--api-key",
+            KEY,
+            "--rate",
+            "0",
+            "--duration",
+            "0",
+            "--progress-interval",
+            "0",
+        ])
+        .unwrap();
         assert_eq!(settings.pace, Pace::Unlimited);
         assert_eq!(settings.duration, None);
         assert_eq!(settings.progress_every, None);
@@ -533,12 +553,22 @@ mod tests {
             &["--api-key", KEY, "--error-share", "1.5"],
             &["--api-key", KEY, "--slow-share", "150%"],
             &["--api-key", KEY, "--protocol", "thrift"],
-            &["--api-key", KEY, "--endpoint", "https://ingest.example:4318"],
+            &[
+                "--api-key",
+                KEY,
+                "--endpoint",
+                "https://ingest.example:4318",
+            ],
             &["--api-key", KEY, "--endpoint", "not a url"],
             &["--api-key", KEY, "--concurrency", "0"],
             &["--api-key", KEY, "--spans-per-trace", "0"],
             &["--api-key", KEY, "--timeout", "0s"],
-            &["--api-key", KEY, "--json", "/nonexistent-directory/report.json"],
+            &[
+                "--api-key",
+                KEY,
+                "--json",
+                "/nonexistent-directory/report.json",
+            ],
             &["--api-key", "a:0"],
             &["--api-key", "bad key"],
             &["--api-key", KEY, "--unknown-flag"],
@@ -547,7 +577,9 @@ mod tests {
             &["demo", "--api-key", KEY, "--rate", "10"],
         ];
         for args in cases {
-            let err = parse(args).err().unwrap_or_else(|| panic!("{args:?} was accepted"));
+            let err = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} was accepted"));
             assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
         }
     }
@@ -589,8 +621,18 @@ mod tests {
     #[test]
     fn tenants() {
         assert_eq!(parse_tenant("k").unwrap().weight, 1);
-        assert_eq!(parse_tenant("k:4").unwrap(), Tenant { api_key: "k".into(), weight: 4 });
-        assert_eq!(parse_tenant("a:b").unwrap().api_key, "a:b", "a non-numeric suffix is part of the key");
+        assert_eq!(
+            parse_tenant("k:4").unwrap(),
+            Tenant {
+                api_key: "k".into(),
+                weight: 4
+            }
+        );
+        assert_eq!(
+            parse_tenant("a:b").unwrap().api_key,
+            "a:b",
+            "a non-numeric suffix is part of the key"
+        );
         assert!(parse_tenant("").is_err());
         assert!(parse_tenant(":3").is_err());
         assert!(parse_tenant("k:99999999999").is_err());
@@ -598,8 +640,14 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(parse_endpoint("http://127.0.0.1:4318/"), Ok("http://127.0.0.1:4318".into()));
-        assert_eq!(parse_endpoint("http://ingest:4318/v1/traces"), Ok("http://ingest:4318/v1/traces".into()));
+        assert_eq!(
+            parse_endpoint("http://127.0.0.1:4318/"),
+            Ok("http://127.0.0.1:4318".into())
+        );
+        assert_eq!(
+            parse_endpoint("http://ingest:4318/v1/traces"),
+            Ok("http://ingest:4318/v1/traces".into())
+        );
         assert!(parse_endpoint("127.0.0.1:4318").is_err());
         assert!(parse_endpoint("ftp://x").is_err());
         assert!(parse_endpoint("http://x:1/?a=b").is_err());

@@ -244,7 +244,11 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = String::new();
         let compression = if self.gzip { "gzip" } else { "uncompressed" };
-        let _ = writeln!(out, "weft-loadtest {} · {} · {} · {}", self.mode, self.protocol, compression, self.url);
+        let _ = writeln!(
+            out,
+            "weft-loadtest {} · {} · {} · {}",
+            self.mode, self.protocol, compression, self.url
+        );
         let target = match (self.target.spans_per_second, self.target.traces_per_second) {
             (Some(rate), _) => format!("target {rate:.0} spans/s"),
             (_, Some(rate)) => format!("target {:.1} traces/min", rate * 60.0),
@@ -279,11 +283,10 @@ impl fmt::Display for Report {
             "traces      {:>10} sent  {:>10.1} traces/s",
             self.traces_sent, self.throughput.traces_per_second
         );
-        let average = if self.requests.sent > 0 {
-            self.payload_bytes / self.requests.sent
-        } else {
-            0
-        };
+        let average = self
+            .payload_bytes
+            .checked_div(self.requests.sent)
+            .unwrap_or(0);
         let _ = writeln!(
             out,
             "payload     {:>10}  ({} per request, before compression)",
@@ -300,7 +303,10 @@ impl fmt::Display for Report {
             "latency ms  {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "requests", "mean", "p50", "p90", "p99", "max"
         );
-        for (name, summary) in [("ok", &self.latency_ms.ok), ("failed", &self.latency_ms.failed)] {
+        for (name, summary) in [
+            ("ok", &self.latency_ms.ok),
+            ("failed", &self.latency_ms.failed),
+        ] {
             let _ = writeln!(
                 out,
                 "  {name:<9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -315,7 +321,11 @@ impl fmt::Display for Report {
 
         if !self.failures.is_empty() {
             let _ = writeln!(out);
-            let _ = writeln!(out, "{:<26} {:>9}  {:<9}  example", "failures", "count", "class");
+            let _ = writeln!(
+                out,
+                "{:<26} {:>9}  {:<9}  example",
+                "failures", "count", "class"
+            );
             for failure in &self.failures {
                 let class = match failure.class {
                     FailureClass::Server => "server",
@@ -404,7 +414,10 @@ mod tests {
         let summary = LatencySummary::from_micros(&histogram);
         let close = |value: Option<f64>, expected: f64| {
             let value = value.unwrap();
-            assert!((value - expected).abs() <= expected * 0.002, "{value} vs {expected}");
+            assert!(
+                (value - expected).abs() <= expected * 0.002,
+                "{value} vs {expected}"
+            );
         };
         assert_eq!(summary.count, 1_000);
         close(summary.p50, 500.0);
@@ -454,7 +467,12 @@ mod tests {
             &unavailable,
             Duration::from_millis(2),
         );
-        Report::new(&settings(), "http://127.0.0.1:4318/v1/traces".into(), &stats, Duration::from_secs(4))
+        Report::new(
+            &settings(),
+            "http://127.0.0.1:4318/v1/traces".into(),
+            &stats,
+            Duration::from_secs(4),
+        )
     }
 
     #[test]
@@ -470,14 +488,27 @@ mod tests {
         assert_eq!(report.throughput.requests_per_second, 25.25);
         assert_eq!(report.tenants[0].requests_ok, 75);
         assert_eq!(report.tenants[1].requests_ok, 25);
-        assert!(!report.tenants[0].key.contains("1111111111"), "keys are not printed whole");
+        assert!(
+            !report.tenants[0].key.contains("1111111111"),
+            "keys are not printed whole"
+        );
     }
 
     #[test]
     fn the_table_shows_rates_failures_and_percentiles() {
         let table = sample_report().to_string();
-        for expected in ["5050.0 spans/s", "req/s", "http 503", "bus unavailable", "p99", "weft_1111111"] {
-            assert!(table.contains(expected), "{expected:?} missing from\n{table}");
+        for expected in [
+            "5050.0 spans/s",
+            "req/s",
+            "http 503",
+            "bus unavailable",
+            "p99",
+            "weft_1111111",
+        ] {
+            assert!(
+                table.contains(expected),
+                "{expected:?} missing from\n{table}"
+            );
         }
     }
 

@@ -51,7 +51,10 @@ pub async fn drive(
     let shared = Arc::new(Shared {
         exporter,
         stats: Mutex::new(Stats::new(tenants.len())),
-        api_keys: tenants.iter().map(|tenant| tenant.api_key.clone()).collect(),
+        api_keys: tenants
+            .iter()
+            .map(|tenant| tenant.api_key.clone())
+            .collect(),
         timeout: settings.target.timeout,
         mode: settings.mode,
     });
@@ -103,7 +106,11 @@ pub async fn drive(
             }
         }
         let batch = workload.batch(settings.traces_per_request);
-        pacer.charge(if paced_by_traces { batch.traces } else { batch.spans });
+        pacer.charge(if paced_by_traces {
+            batch.traces
+        } else {
+            batch.spans
+        });
         let tenant = rotation.next_index();
         tokio::spawn(export(Arc::clone(&shared), tenant, batch, permit));
     }
@@ -181,7 +188,8 @@ async fn report_progress(
         let interval = now - previous;
         previous = now;
         let latency = LatencySummary::from_micros(&window.latency);
-        let ms = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
+        let ms =
+            |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
         eprintln!(
             "[{:>6.0}s] {:>9.1} spans/s  {:>7.1} req/s  ok {:<6} failed {:<6} in flight {:<4} p50 {}  p99 {}",
             (now - start).as_secs_f64(),

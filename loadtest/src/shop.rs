@@ -296,7 +296,12 @@ impl<R: Rng> ShopTrace<'_, R> {
             "/api/products/{sku}",
             &format!("/api/products/{product}"),
         );
-        self.redis(server, Service::Inventory, "GET", &format!("product:{product}"));
+        self.redis(
+            server,
+            Service::Inventory,
+            "GET",
+            &format!("product:{product}"),
+        );
         if self.rng.random_bool(0.25) {
             self.sql(
                 server,
@@ -675,7 +680,10 @@ mod tests {
                     assert_eq!(parent.kind, SpanKind::Client, "{}", parent.name);
                 }
                 if node.category == Category::Database {
-                    assert_eq!(string_value(&node.attributes, "db.system"), Some("postgresql"));
+                    assert_eq!(
+                        string_value(&node.attributes, "db.system"),
+                        Some("postgresql")
+                    );
                     let statement = string_value(&node.attributes, "db.statement").unwrap();
                     assert!(statement.starts_with(node.name.split(' ').next().unwrap()));
                 }
@@ -696,7 +704,11 @@ mod tests {
                 "{service:?} missing"
             );
         }
-        assert!(tree.nodes().iter().any(|node| node.name == "charge-payment"));
+        assert!(
+            tree.nodes()
+                .iter()
+                .any(|node| node.name == "charge-payment")
+        );
     }
 
     #[test]

@@ -116,8 +116,15 @@ impl Stats {
     }
 
     /// Records one finished request; returns a change of health, if it is one.
-    pub fn record(&mut self, sent: Sent, outcome: &Outcome, latency: Duration) -> Option<Transition> {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+    pub fn record(
+        &mut self,
+        sent: Sent,
+        outcome: &Outcome,
+        latency: Duration,
+    ) -> Option<Transition> {
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.traces_sent += sent.traces;
         self.spans_sent += sent.spans;
         self.payload_bytes += sent.payload_bytes;
@@ -206,7 +213,11 @@ mod tests {
         let ms = Duration::from_millis;
         stats.record(sent(0, 10), &ok(0), ms(2));
         stats.record(sent(1, 10), &ok(4), ms(3));
-        stats.record(sent(0, 10), &failed(FailureKind::Http(429), "slow down"), ms(1));
+        stats.record(
+            sent(0, 10),
+            &failed(FailureKind::Http(429), "slow down"),
+            ms(1),
+        );
         stats.record(sent(1, 10), &failed(FailureKind::Http(429), "later"), ms(1));
         stats.record(sent(0, 10), &failed(FailureKind::Connect, "refused"), ms(1));
 
@@ -220,7 +231,10 @@ mod tests {
         assert_eq!(throttled.count, 2);
         assert_eq!(throttled.example, "slow down");
         assert_eq!(throttled.class, FailureClass::Server);
-        assert_eq!(stats.failures[&FailureKind::Connect].class, FailureClass::Transport);
+        assert_eq!(
+            stats.failures[&FailureKind::Connect].class,
+            FailureClass::Transport
+        );
         assert_eq!(
             stats.tenants[1],
             TenantTally {
@@ -246,11 +260,17 @@ mod tests {
             }))
         );
         assert_eq!(stats.record(sent(0, 1), &down, at), None);
-        assert_eq!(stats.record(sent(0, 1), &ok(0), at), Some(Transition::Recovered));
+        assert_eq!(
+            stats.record(sent(0, 1), &ok(0), at),
+            Some(Transition::Recovered)
+        );
         assert_eq!(stats.record(sent(0, 1), &ok(0), at), None);
 
         let mut fresh = Stats::new(1);
-        assert_eq!(fresh.record(sent(0, 1), &ok(0), at), Some(Transition::FirstAccepted));
+        assert_eq!(
+            fresh.record(sent(0, 1), &ok(0), at),
+            Some(Transition::FirstAccepted)
+        );
     }
 
     #[test]
@@ -261,7 +281,10 @@ mod tests {
         assert_eq!((window.requests_ok, window.spans_sent), (1, 7));
         assert_eq!(window.latency.len(), 1);
         let empty = stats.take_window();
-        assert_eq!((empty.requests_ok, empty.spans_sent, empty.latency.len()), (0, 0, 0));
+        assert_eq!(
+            (empty.requests_ok, empty.spans_sent, empty.latency.len()),
+            (0, 0, 0)
+        );
         assert_eq!(stats.spans_sent, 7, "totals are kept");
     }
 }

@@ -43,7 +43,7 @@ impl TenantRotation {
 mod tests {
     use super::*;
 
-    fn rotation(weights: &[u32]) -> TenantRotation {
+    fn rotation_of(weights: &[u32]) -> TenantRotation {
         let tenants: Vec<Tenant> = weights
             .iter()
             .enumerate()
@@ -57,18 +57,18 @@ mod tests {
 
     #[test]
     fn equal_weights_alternate() {
-        let mut rotation = rotation(&[1, 1, 1]);
+        let mut rotation = rotation_of(&[1, 1, 1]);
         let picks: Vec<usize> = (0..6).map(|_| rotation.next_index()).collect();
         assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
     }
 
     #[test]
     fn weights_set_the_shares_and_picks_are_spread() {
-        let mut rotation = rotation(&[3, 1]);
+        let mut rotation = rotation_of(&[3, 1]);
         let picks: Vec<usize> = (0..8).map(|_| rotation.next_index()).collect();
         assert_eq!(picks, [0, 0, 1, 0, 0, 0, 1, 0]);
 
-        let mut rotation = rotation(&[5, 2, 1]);
+        let mut rotation = rotation_of(&[5, 2, 1]);
         let mut counts = [0; 3];
         for _ in 0..800 {
             counts[rotation.next_index()] += 1;
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn a_single_tenant_gets_everything() {
-        let mut rotation = rotation(&[7]);
+        let mut rotation = rotation_of(&[7]);
         assert!((0..10).all(|_| rotation.next_index() == 0));
     }
 }

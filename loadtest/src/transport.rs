@@ -41,7 +41,7 @@ pub enum FailureClass {
 }
 
 /// What went wrong with one export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
     /// A non-2xx HTTP status.
     Http(u16),
@@ -53,6 +53,26 @@ pub enum FailureKind {
     Timeout,
     /// The connection failed in another way, or the answer was not OTLP.
     Transport,
+}
+
+/// Reports list server answers first, by status, then transport failures.
+impl Ord for FailureKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let rank = |kind: &FailureKind| match *kind {
+            FailureKind::Http(status) => (0, i32::from(status)),
+            FailureKind::Grpc(code) => (1, code as i32),
+            FailureKind::Connect => (2, 0),
+            FailureKind::Timeout => (3, 0),
+            FailureKind::Transport => (4, 0),
+        };
+        rank(self).cmp(&rank(other))
+    }
+}
+
+impl PartialOrd for FailureKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl FailureKind {
@@ -458,15 +478,97 @@ mod tests {
     use flate2::read::GzDecoder;
     use std::io::Read;
 
+    fn is_lower_hex(text: &str, len: usize) -> bool {
+        text.len() == len
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    #[test]
+    fn json_encoding_has_hex_ids_and_round_trips() {
+        let mut workload = crate::workload::Workload::new(&crate::config::WorkloadConfig {
+            spans_per_trace: 12,
+            extra_attributes: 4,
+            error_share: 0.5,
+            slow_share: 0.0,
+            seed: 3,
+            environment: "test",
+        });
+        let batch = workload.batch(5);
+        let request = batch.request;
+        let body = encode_json(&request);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut checked = 0;
+        for resource_spans in json["resourceSpans"].as_array().unwrap() {
+            for span in resource_spans["scopeSpans"][0]["spans"].as_array().unwrap() {
+                assert!(
+                    is_lower_hex(span["traceId"].as_str().unwrap(), 32),
+                    "{span}"
+                );
+                assert!(is_lower_hex(span["spanId"].as_str().unwrap(), 16), "{span}");
+                let parent = span["parentSpanId"].as_str().unwrap();
+                assert!(parent.is_empty() || is_lower_hex(parent, 16), "{span}");
+                // OTLP/JSON: 64-bit integers as strings, enums as integers.
+                assert!(span["startTimeUnixNano"].is_string());
+                assert!(span["kind"].is_u64());
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, batch.spans);
+        let first = &request.resource_spans[0].scope_spans[0].spans[0];
+        let first_json = &json["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(first_json["traceId"], hex(&first.trace_id));
+        assert_eq!(first_json["spanId"], hex(&first.span_id));
+
+        // What a server reads back is what was generated (doubles aside: serde_json's
+        // default float parsing may differ in the last bit).
+        let decoded: ExportTraceServiceRequest = serde_json::from_slice(&body).unwrap();
+        let identity = |request: &ExportTraceServiceRequest| {
+            request
+                .resource_spans
+                .iter()
+                .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
+                .map(|span| {
+                    (
+                        span.trace_id.clone(),
+                        span.span_id.clone(),
+                        span.parent_span_id.clone(),
+                        span.name.clone(),
+                        span.kind,
+                        span.start_time_unix_nano,
+                        span.end_time_unix_nano,
+                        span.status.clone(),
+                        span.events.len(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            identity(&decoded) == identity(&request),
+            "the JSON does not decode to the same spans"
+        );
+    }
+
     #[test]
     fn traces_url_appends_the_otlp_path_once() {
-        assert_eq!(traces_url("http://127.0.0.1:4318"), "http://127.0.0.1:4318/v1/traces");
-        assert_eq!(traces_url("http://127.0.0.1:4318/"), "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318/"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
         assert_eq!(
             traces_url("http://proxy:80/weft/v1/traces"),
             "http://proxy:80/weft/v1/traces"
         );
-        assert_eq!(traces_url("http://proxy:80/weft"), "http://proxy:80/weft/v1/traces");
+        assert_eq!(
+            traces_url("http://proxy:80/weft"),
+            "http://proxy:80/weft/v1/traces"
+        );
     }
 
     #[test]
@@ -488,12 +590,21 @@ mod tests {
         let mut status = vec![0x08, 0x08, 0x12, 12];
         status.extend_from_slice(b"rate limited");
         status.extend_from_slice(&[0x1a, 0x04, 0x0a, 0x02, b'x', b'y']);
-        assert_eq!(http_error_detail("application/x-protobuf", &status), "rate limited");
         assert_eq!(
-            http_error_detail("application/json", br#"{"code":16,"message":"unknown api key"}"#),
+            http_error_detail("application/x-protobuf", &status),
+            "rate limited"
+        );
+        assert_eq!(
+            http_error_detail(
+                "application/json",
+                br#"{"code":16,"message":"unknown api key"}"#
+            ),
             "unknown api key"
         );
-        assert_eq!(http_error_detail("text/plain", b"  bad gateway\n"), "bad gateway");
+        assert_eq!(
+            http_error_detail("text/plain", b"  bad gateway\n"),
+            "bad gateway"
+        );
         assert_eq!(http_error_detail("application/x-protobuf", b""), "");
     }
 
@@ -506,7 +617,10 @@ mod tests {
     #[test]
     fn server_statuses_and_client_failures_are_told_apart() {
         let server = classify_grpc(&tonic::Status::resource_exhausted("slow down"));
-        assert_eq!(server.kind, FailureKind::Grpc(tonic::Code::ResourceExhausted));
+        assert_eq!(
+            server.kind,
+            FailureKind::Grpc(tonic::Code::ResourceExhausted)
+        );
         assert_eq!(server.kind.to_string(), "grpc RESOURCE_EXHAUSTED");
         assert_eq!(server.detail, "slow down");
         assert_eq!(server.kind.class(), FailureClass::Server);

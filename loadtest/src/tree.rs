@@ -326,7 +326,10 @@ impl TraceTree {
                     trace_id: trace_id.to_vec(),
                     span_id: span_ids[id].to_vec(),
                     trace_state: String::new(),
-                    parent_span_id: node.parent.map(|p| span_ids[p].to_vec()).unwrap_or_default(),
+                    parent_span_id: node
+                        .parent
+                        .map(|p| span_ids[p].to_vec())
+                        .unwrap_or_default(),
                     flags,
                     name: node.name,
                     kind: node.kind as i32,
@@ -432,6 +435,7 @@ fn extra_attribute<R: Rng>(rng: &mut R, index: usize, key: &str) -> KeyValue {
     };
     KeyValue {
         key: key.to_owned(),
+        key_strindex: 0,
         value: Some(AnyValue { value: Some(value) }),
     }
 }
@@ -439,6 +443,7 @@ fn extra_attribute<R: Rng>(rng: &mut R, index: usize, key: &str) -> KeyValue {
 pub fn str_attr(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
+        key_strindex: 0,
         value: Some(AnyValue {
             value: Some(any_value::Value::StringValue(value.to_owned())),
         }),
@@ -448,6 +453,7 @@ pub fn str_attr(key: &str, value: &str) -> KeyValue {
 pub fn int_attr(key: &str, value: i64) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
+        key_strindex: 0,
         value: Some(AnyValue {
             value: Some(any_value::Value::IntValue(value)),
         }),
@@ -457,6 +463,7 @@ pub fn int_attr(key: &str, value: i64) -> KeyValue {
 pub fn double_attr(key: &str, value: f64) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
+        key_strindex: 0,
         value: Some(AnyValue {
             value: Some(any_value::Value::DoubleValue(value)),
         }),
@@ -474,15 +481,71 @@ mod tests {
     /// root → (a → (a1, a2), b) with b's children concurrent.
     fn small_tree(rng: &mut SmallRng) -> TraceTree {
         let mut tree = TraceTree::new();
-        let root = tree.add(rng, None, Service::Frontend, Category::HttpServer, "root".into(), vec![]);
-        let a = tree.add(rng, Some(root), Service::Frontend, Category::HttpClient, "a".into(), vec![]);
-        let a_server = tree.add(rng, Some(a), Service::Cart, Category::HttpServer, "a".into(), vec![]);
-        tree.add(rng, Some(a_server), Service::Cart, Category::Cache, "a1".into(), vec![]);
-        tree.add(rng, Some(a_server), Service::Cart, Category::Database, "a2".into(), vec![]);
-        let b = tree.add(rng, Some(root), Service::Frontend, Category::Internal, "b".into(), vec![]);
+        let root = tree.add(
+            rng,
+            None,
+            Service::Frontend,
+            Category::HttpServer,
+            "root".into(),
+            vec![],
+        );
+        let a = tree.add(
+            rng,
+            Some(root),
+            Service::Frontend,
+            Category::HttpClient,
+            "a".into(),
+            vec![],
+        );
+        let a_server = tree.add(
+            rng,
+            Some(a),
+            Service::Cart,
+            Category::HttpServer,
+            "a".into(),
+            vec![],
+        );
+        tree.add(
+            rng,
+            Some(a_server),
+            Service::Cart,
+            Category::Cache,
+            "a1".into(),
+            vec![],
+        );
+        tree.add(
+            rng,
+            Some(a_server),
+            Service::Cart,
+            Category::Database,
+            "a2".into(),
+            vec![],
+        );
+        let b = tree.add(
+            rng,
+            Some(root),
+            Service::Frontend,
+            Category::Internal,
+            "b".into(),
+            vec![],
+        );
         tree.node_mut(b).parallel = true;
-        tree.add(rng, Some(b), Service::Frontend, Category::Database, "b1".into(), vec![]);
-        tree.add(rng, Some(b), Service::Frontend, Category::Database, "b2".into(), vec![]);
+        tree.add(
+            rng,
+            Some(b),
+            Service::Frontend,
+            Category::Database,
+            "b1".into(),
+            vec![],
+        );
+        tree.add(
+            rng,
+            Some(b),
+            Service::Frontend,
+            Category::Database,
+            "b2".into(),
+            vec![],
+        );
         tree
     }
 
@@ -498,7 +561,10 @@ mod tests {
                 assert!(end < NOW, "the trace ended before now");
                 if let Some(parent) = node.parent {
                     let (p_start, p_end) = times[parent];
-                    assert!(p_start <= start && end <= p_end, "node {id} outside its parent");
+                    assert!(
+                        p_start <= start && end <= p_end,
+                        "node {id} outside its parent"
+                    );
                 }
             }
             // a1 and a2 run one after the other; b1 and b2 overlap.
@@ -526,7 +592,10 @@ mod tests {
             }
             let spans = tree.into_spans(&mut rng, NOW, [1; 16], &[]);
             let root = &spans[0].1;
-            assert_eq!(root.status.as_ref().map(|s| s.code), Some(status::StatusCode::Error as i32));
+            assert_eq!(
+                root.status.as_ref().map(|s| s.code),
+                Some(status::StatusCode::Error as i32)
+            );
             let with_event: Vec<&Span> = spans
                 .iter()
                 .map(|(_, span)| span)
@@ -553,7 +622,11 @@ mod tests {
             let mut tree = small_tree(&mut rng);
             tree.truncate(len);
             assert_eq!(tree.len(), len);
-            assert!(tree.nodes().iter().all(|node| node.parent.is_none_or(|p| p < len)));
+            assert!(
+                tree.nodes()
+                    .iter()
+                    .all(|node| node.parent.is_none_or(|p| p < len))
+            );
         }
     }
 
@@ -593,7 +666,10 @@ mod tests {
         };
         let trace_id: [u8; 16] = nonzero_id(&mut rng);
         assert!(trace_id.iter().any(|&b| b != 0));
-        assert_eq!(rng.zeroes, 0, "the all-zero draw was discarded, then redrawn");
+        assert_eq!(
+            rng.zeroes, 0,
+            "the all-zero draw was discarded, then redrawn"
+        );
 
         let mut rng = SmallRng::seed_from_u64(0);
         for _ in 0..1_000 {
@@ -610,7 +686,10 @@ mod tests {
         let spans = small_tree(&mut rng).into_spans(&mut rng, NOW, [2; 16], &[]);
         assert_eq!(spans[0].1.flags, FLAG_SAMPLED);
         // The cart server span's parent is the frontend's client span.
-        assert_eq!(spans[2].1.flags, FLAG_SAMPLED | FLAG_HAS_IS_REMOTE | FLAG_IS_REMOTE);
+        assert_eq!(
+            spans[2].1.flags,
+            FLAG_SAMPLED | FLAG_HAS_IS_REMOTE | FLAG_IS_REMOTE
+        );
         assert_eq!(spans[3].1.flags, FLAG_SAMPLED | FLAG_HAS_IS_REMOTE);
     }
 }

@@ -127,10 +127,7 @@ fn resource<R: Rng>(rng: &mut R, service: Service, environment: &str) -> Resourc
             str_attr("service.namespace", "shop"),
             str_attr("service.version", service.version()),
             str_attr("service.instance.id", &format!("{instance:016x}")),
-            str_attr(
-                "host.name",
-                &format!("{}-{:08x}", service.name(), pod),
-            ),
+            str_attr("host.name", &format!("{}-{:08x}", service.name(), pod)),
             str_attr("deployment.environment.name", environment),
             str_attr("telemetry.sdk.name", "weft-loadtest"),
             str_attr("telemetry.sdk.language", "rust"),
@@ -193,9 +190,15 @@ mod tests {
             let trace = workload.trace(now);
             assert!(trace.trace_id.iter().any(|&b| b != 0));
             let spans: Vec<&Span> = trace.spans.iter().map(|(_, span)| span).collect();
-            let by_id: HashMap<&[u8], &Span> =
-                spans.iter().map(|span| (span.span_id.as_slice(), *span)).collect();
-            assert_eq!(by_id.len(), spans.len(), "span ids are unique within a trace");
+            let by_id: HashMap<&[u8], &Span> = spans
+                .iter()
+                .map(|span| (span.span_id.as_slice(), *span))
+                .collect();
+            assert_eq!(
+                by_id.len(),
+                spans.len(),
+                "span ids are unique within a trace"
+            );
             let mut roots = 0;
             for span in &spans {
                 assert_eq!(span.trace_id, trace.trace_id);
@@ -253,8 +256,14 @@ mod tests {
             }
             let failed_share = f64::from(failed) / f64::from(traces);
             let slow_share_seen = f64::from(slow) / f64::from(traces);
-            assert!((failed_share - error_share).abs() < 0.03, "errors {failed_share} for {error_share}");
-            assert!((slow_share_seen - slow_share).abs() < 0.03, "slow {slow_share_seen} for {slow_share}");
+            assert!(
+                (failed_share - error_share).abs() < 0.03,
+                "errors {failed_share} for {error_share}"
+            );
+            assert!(
+                (slow_share_seen - slow_share).abs() < 0.03,
+                "slow {slow_share_seen} for {slow_share}"
+            );
         }
     }
 
