@@ -1,15 +1,11 @@
 //! OTLP over raw HTTP and raw gRPC: JSON with hex ids and gzip bodies are accepted, and
 //! every kind of bad input gets its exact status while the service keeps serving.
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use weft_testkit::otlp::{now_ns, random_id, request, span};
 use weft_testkit::{Namespace, Stack, StackOptions, TestTenant};
 
 /// `google.rpc.Status`, the body of OTLP/HTTP protobuf errors.
@@ -31,56 +27,6 @@ async fn small_limit_stack() -> Stack {
         ..Default::default()
     };
     Stack::start_with(Namespace::create().await, options).await
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
-fn random_id<const N: usize>() -> [u8; N] {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut id = [0u8; N];
-    id.copy_from_slice(&bytes[..N]);
-    id[0] |= 1;
-    id
-}
-
-fn span(trace_id: &[u8], name: &str) -> Span {
-    let start = now_ns() - 1_000_000_000;
-    Span {
-        trace_id: trace_id.to_vec(),
-        span_id: random_id::<8>().to_vec(),
-        name: name.to_owned(),
-        kind: 2,
-        start_time_unix_nano: start,
-        end_time_unix_nano: start + 5_000_000,
-        ..Default::default()
-    }
-}
-
-fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::StringValue("raw-client".into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            schema_url: String::new(),
-        }],
-    }
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

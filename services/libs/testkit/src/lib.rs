@@ -5,10 +5,13 @@
 
 mod clickhouse_server;
 mod namespace;
+mod nats_server;
+pub mod otlp;
 mod stack;
 
 pub use clickhouse_server::ClickHouseServer;
 pub use namespace::{Namespace, TestTenant};
+pub use nats_server::NatsServer;
 pub use stack::{Stack, StackOptions};
 
 use std::future::Future;

@@ -9,7 +9,7 @@ mod tenant;
 
 pub use migrate::{MigrationReport, ServerVersion};
 pub use rows::{SpanRow, TraceIndexRow};
-pub use tenant::{Operation, TenantTraces, TraceSearch, TraceSort, TraceSummary};
+pub use tenant::{Operation, StoredCounts, TenantTraces, TraceSearch, TraceSort, TraceSummary};
 
 use weft_model::TenantId;
 use weft_runtime::config::{ConfigError, Env};

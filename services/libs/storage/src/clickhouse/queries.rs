@@ -36,6 +36,13 @@ pub const OPERATIONS: &str = "SELECT name, kind, count() FROM spans \
      WHERE tenant_id = {tenant} AND service_name = ? AND start_time >= toDateTime(?) \
      GROUP BY name, kind ORDER BY name, kind";
 
+/// How much of a tenant's data is stored: spans, distinct spans, and spans counted by
+/// the trace index (equal when nothing was written twice).
+pub const STORED_COUNTS: &str = "SELECT \
+     (SELECT count() FROM spans WHERE tenant_id = {tenant}), \
+     (SELECT uniqExact(trace_id, span_id) FROM spans WHERE tenant_id = {tenant}), \
+     (SELECT sum(span_count) FROM trace_index WHERE tenant_id = {tenant})";
+
 /// One value bound to a `?` of a built statement, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Bind {
@@ -101,6 +108,7 @@ mod tests {
             TRACE_SPANS.to_owned(),
             SERVICES.to_owned(),
             OPERATIONS.to_owned(),
+            STORED_COUNTS.to_owned(),
             search(&SpanFilter::default(), ORDER_NEWEST),
             search(&filter, ORDER_LONGEST),
         ];

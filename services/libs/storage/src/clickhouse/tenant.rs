@@ -27,6 +27,14 @@ pub struct Operation {
     pub spans: u64,
 }
 
+/// How much of a tenant's data is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ::clickhouse::Row, Deserialize)]
+pub struct StoredCounts {
+    pub spans: u64,
+    pub distinct_spans: u64,
+    pub indexed_spans: u64,
+}
+
 /// How search results are ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TraceSort {
@@ -143,6 +151,10 @@ impl<'a> TenantTraces<'a> {
                 && t.start_time_unix_nano <= search.end_unix_nano
         });
         Ok(traces)
+    }
+
+    pub async fn stored_counts(&self) -> Result<StoredCounts, ClickHouseError> {
+        Ok(self.query(queries::STORED_COUNTS).fetch_one().await?)
     }
 
     pub async fn services(&self, since_unix_nano: u64) -> Result<Vec<String>, ClickHouseError> {

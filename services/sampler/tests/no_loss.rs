@@ -1,0 +1,109 @@
+//! No loss while ClickHouse is down: spans published while the sampler cannot write are
+//! held unacknowledged (kept alive past the ack wait by progress acks), written once
+//! ClickHouse is back, and every span arrives exactly once.
+
+use prost::Message;
+use std::time::Duration;
+use weft_bus::Bus;
+use weft_model::PartitionSet;
+use weft_testkit::otlp::trace_request;
+use weft_testkit::{ClickHouseServer, Namespace, Stack, StackOptions, eventually};
+
+const TRACES: usize = 40;
+const SPANS_PER_TRACE: usize = 5;
+const ACK_WAIT: Duration = Duration::from_secs(3);
+
+/// Messages the sampler's consumers have not yet had delivered, and those delivered but
+/// not yet acknowledged.
+async fn consumer_backlog(bus: &Bus) -> (u64, u64) {
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.subjects().spans_stream())
+        .await
+        .unwrap();
+    let (mut pending, mut unacked) = (0, 0);
+    for partition in PartitionSet::all(bus.config().partitions).iter() {
+        if let Ok(info) = stream
+            .consumer_info(bus.subjects().sampler_consumer(partition))
+            .await
+        {
+            pending += info.num_pending;
+            unacked += info.num_ack_pending as u64;
+        }
+    }
+    (pending, unacked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_published_while_clickhouse_is_down_arrive_exactly_once() {
+    let mut clickhouse = ClickHouseServer::start().await;
+    let ns = Namespace::create_with_clickhouse(&clickhouse.url()).await;
+    let stack = Stack::start_with(
+        ns,
+        StackOptions {
+            ack_wait: ACK_WAIT,
+            ..Default::default()
+        },
+    )
+    .await;
+    let tenant = stack.ns.tenant("acme").await;
+    let bus = Bus::connect(stack.ns.bus.clone()).await.unwrap();
+
+    clickhouse.stop().await;
+    for _ in 0..TRACES {
+        let (request, _) = trace_request(SPANS_PER_TRACE);
+        let response = stack
+            .http
+            .post(stack.ingest_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("x-api-key", &tenant.ingest_key)
+            .body(request.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "ingest accepts while ClickHouse is down"
+        );
+    }
+    // The sampler has taken every message and holds it unacknowledged...
+    eventually(
+        "the sampler to hold every message",
+        Duration::from_secs(30),
+        || async {
+            let (pending, unacked) = consumer_backlog(&bus).await;
+            (pending == 0 && unacked > 0).then_some(())
+        },
+    )
+    .await;
+    // ...for longer than the ack wait, so only progress acks prevent a redelivery.
+    tokio::time::sleep(ACK_WAIT * 3).await;
+
+    clickhouse.resume().await;
+    let expected = (TRACES * SPANS_PER_TRACE) as u64;
+    let traces = stack.ns.store.tenant(tenant.id);
+    eventually(
+        "every span in the trace index",
+        Duration::from_secs(60),
+        || async {
+            let counts = traces.stored_counts().await.ok()?;
+            (counts.indexed_spans >= expected).then_some(())
+        },
+    )
+    .await;
+    eventually(
+        "every message acknowledged",
+        Duration::from_secs(30),
+        || async { (consumer_backlog(&bus).await == (0, 0)).then_some(()) },
+    )
+    .await;
+    let counts = traces.stored_counts().await.unwrap();
+    assert_eq!(counts.spans, expected, "no span lost or written twice");
+    assert_eq!(counts.distinct_spans, expected);
+    assert_eq!(
+        counts.indexed_spans, expected,
+        "the trace index counts every span once"
+    );
+    stack.stop().await;
+}
