@@ -5,7 +5,7 @@ use weft_runtime::shutdown::{CancellationToken, cancel_on_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    weft_runtime::telemetry::init("weft-query");
+    weft_runtime::telemetry::init("weft-query", "info");
     let config = match weft_query::QueryConfig::from_env(&Env::from_process()) {
         Ok(config) => config,
         Err(error) => {

@@ -5,7 +5,7 @@ use weft_runtime::shutdown::{CancellationToken, cancel_on_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    weft_runtime::telemetry::init("weft-sampler");
+    weft_runtime::telemetry::init("weft-sampler", "info");
     let config = match weft_sampler::SamplerConfig::from_env(&Env::from_process()) {
         Ok(config) => config,
         Err(error) => {

@@ -75,6 +75,15 @@ impl Postgres {
         Ok(Postgres { pool })
     }
 
+    /// Creates the database named in the URL when it does not exist yet.
+    pub async fn create_database_if_missing(config: &PostgresConfig) -> Result<(), PostgresError> {
+        use sqlx::migrate::MigrateDatabase;
+        if !sqlx::Postgres::database_exists(&config.url).await? {
+            sqlx::Postgres::create_database(&config.url).await?;
+        }
+        Ok(())
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
