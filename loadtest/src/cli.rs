@@ -45,7 +45,8 @@ struct TargetArgs {
     endpoint: Option<String>,
 
     /// API key of a tenant, sent as x-api-key; KEY:WEIGHT gives it a share of the
-    /// requests. Repeat the flag (or separate keys with commas) for several tenants
+    /// requests. Repeat the flag (or separate keys with commas) for several tenants;
+    /// demo takes exactly one
     #[arg(
         long = "api-key",
         env = "WEFT_LOADTEST_API_KEY",
@@ -273,7 +274,8 @@ impl ShapeArgs {
             extra_attributes: self.attributes,
             error_share: self.error_share,
             slow_share: self.slow_share,
-            seed: self.seed.unwrap_or_else(rand::random),
+            // 53 bits, so the seed survives JSON readers that parse numbers as doubles.
+            seed: self.seed.unwrap_or_else(|| rand::random::<u64>() >> 11),
             environment,
         }
     }

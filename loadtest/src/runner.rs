@@ -89,14 +89,6 @@ pub async fn drive(
     tokio::pin!(stop);
 
     loop {
-        let permit = tokio::select! {
-            biased;
-            () = &mut stop => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let delay = pacer.delay(start.elapsed());
         if !delay.is_zero() {
             tokio::select! {
@@ -105,6 +97,16 @@ pub async fn drive(
                 () = tokio::time::sleep(delay) => {}
             }
         }
+        // Waiting for a free slot delays the schedule; the pacer catches up afterwards,
+        // within its burst.
+        let permit = tokio::select! {
+            biased;
+            () = &mut stop => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
         let batch = workload.batch(settings.traces_per_request);
         pacer.charge(if paced_by_traces {
             batch.traces

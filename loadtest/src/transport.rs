@@ -430,7 +430,12 @@ fn classify_reqwest(err: &reqwest::Error) -> Failure {
     } else {
         FailureKind::Transport
     };
-    Failure::new(kind, error_chain(err))
+    // The outer message only repeats the URL, which the report shows already.
+    let detail = match err.source() {
+        Some(cause) if err.is_connect() || err.is_request() => error_chain(cause),
+        _ => error_chain(err),
+    };
+    Failure::new(kind, detail)
 }
 
 /// An error and its causes on one line, as `a: b: c`.
