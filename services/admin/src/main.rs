@@ -43,16 +43,25 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
     let env = Env::from_process();
     let postgres_config = PostgresConfig::from_env(&env)?;
     let clickhouse_config = ClickHouseConfig::from_env(&env)?;
-    let words: Vec<&str> = args.iter().take_while(|a| !a.starts_with("--")).map(String::as_str).collect();
-    let postgres = || Postgres::connect_lazy(&postgres_config).context("failed to configure PostgreSQL");
+    let words: Vec<&str> = args
+        .iter()
+        .take_while(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let postgres =
+        || Postgres::connect_lazy(&postgres_config).context("failed to configure PostgreSQL");
     match words.as_slice() {
         ["migrate"] => migrate(&postgres_config, &clickhouse_config).await,
         ["demo"] => {
-            let keys_file = flag(args, "--keys-file").map(PathBuf::from).unwrap_or_else(|_| ".weft/demo.env".into());
+            let keys_file = flag(args, "--keys-file")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| ".weft/demo.env".into());
             demo(&postgres()?, &keys_file).await
         }
         ["tenant", "create"] => {
-            let tenant = postgres()?.create_tenant(flag(args, "--name")?, flag(args, "--slug")?).await?;
+            let tenant = postgres()?
+                .create_tenant(flag(args, "--name")?, flag(args, "--slug")?)
+                .await?;
             println!("created tenant {} ({})", tenant.slug, tenant.id);
             Ok(())
         }
@@ -60,28 +69,41 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             let db = postgres()?;
             let tenant = tenant_id(&db, flag(args, "--tenant")?).await?;
             let scope: KeyScope = flag(args, "--scope")?.parse()?;
-            let key = db.create_api_key(tenant, flag(args, "--name")?, scope).await?;
-            println!("created {scope} key {} ({}); it is shown only now:\n{}", key.prefix, key.id, key.secret);
+            let key = db
+                .create_api_key(tenant, flag(args, "--name")?, scope)
+                .await?;
+            println!(
+                "created {scope} key {} ({}); it is shown only now:\n{}",
+                key.prefix, key.id, key.secret
+            );
             Ok(())
         }
         ["key", "list"] => {
             let db = postgres()?;
             let tenant = tenant_id(&db, flag(args, "--tenant")?).await?;
-            println!("{:<36}  {:<7}  {:<13}  {:<20}  status", "id", "scope", "prefix", "name");
+            println!(
+                "{:<36}  {:<7}  {:<13}  {:<20}  status",
+                "id", "scope", "prefix", "name"
+            );
             for key in db.api_keys(tenant).await? {
                 let status = match (key.revoked_at, key.last_used_at) {
                     (Some(at), _) => format!("revoked {}", at.format("%Y-%m-%d %H:%M")),
                     (None, Some(at)) => format!("last used {}", at.format("%Y-%m-%d %H:%M")),
                     (None, None) => "never used".to_owned(),
                 };
-                println!("{:<36}  {:<7}  {:<13}  {:<20}  {status}", key.id, key.scope, key.prefix, key.name);
+                println!(
+                    "{:<36}  {:<7}  {:<13}  {:<20}  {status}",
+                    key.id, key.scope, key.prefix, key.name
+                );
             }
             Ok(())
         }
         ["key", "revoke"] => {
             let db = postgres()?;
             let tenant = tenant_id(&db, flag(args, "--tenant")?).await?;
-            let id: uuid::Uuid = flag(args, "--id")?.parse().context("--id must be a key id (a uuid)")?;
+            let id: uuid::Uuid = flag(args, "--id")?
+                .parse()
+                .context("--id must be a key id (a uuid)")?;
             if !db.revoke_api_key(tenant, id).await? {
                 bail!("tenant has no live key {id}");
             }
@@ -136,7 +158,10 @@ async fn demo(db: &Postgres, keys_file: &Path) -> anyhow::Result<()> {
             .map(str::to_owned)
     };
     let mut keys = Vec::new();
-    for (variable, scope) in [("WEFT_DEMO_INGEST_KEY", KeyScope::Ingest), ("WEFT_DEMO_READ_KEY", KeyScope::Read)] {
+    for (variable, scope) in [
+        ("WEFT_DEMO_INGEST_KEY", KeyScope::Ingest),
+        ("WEFT_DEMO_READ_KEY", KeyScope::Read),
+    ] {
         let reusable = match saved_key(variable) {
             Some(key) => db
                 .resolve_api_key(&key)
@@ -147,14 +172,22 @@ async fn demo(db: &Postgres, keys_file: &Path) -> anyhow::Result<()> {
         };
         let key = match reusable {
             Some(key) => key,
-            None => db.create_api_key(tenant.tenant_id(), &format!("demo {scope}"), scope).await?.secret,
+            None => {
+                db.create_api_key(tenant.tenant_id(), &format!("demo {scope}"), scope)
+                    .await?
+                    .secret
+            }
         };
         keys.push((variable, key));
     }
     if let Some(dir) = keys_file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
     }
-    let contents: String = keys.iter().map(|(name, key)| format!("{name}={key}\n")).collect();
+    let contents: String = keys
+        .iter()
+        .map(|(name, key)| format!("{name}={key}\n"))
+        .collect();
     if contents != saved {
         write_private(keys_file, &contents)?;
     }
@@ -163,8 +196,8 @@ async fn demo(db: &Postgres, keys_file: &Path) -> anyhow::Result<()> {
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

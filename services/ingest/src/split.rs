@@ -32,10 +32,10 @@ fn invalid(span: &Span) -> Option<String> {
     if let Err(e) = SpanId::from_bytes(&span.span_id) {
         return Some(format!("span {:?}: invalid {e}", span.name));
     }
-    if !span.parent_span_id.is_empty() {
-        if let Err(e) = SpanId::from_bytes(&span.parent_span_id) {
-            return Some(format!("span {:?}: invalid parent {e}", span.name));
-        }
+    if !span.parent_span_id.is_empty()
+        && let Err(e) = SpanId::from_bytes(&span.parent_span_id)
+    {
+        return Some(format!("span {:?}: invalid parent {e}", span.name));
     }
     if span.start_time_unix_nano == 0 {
         return Some(format!("span {:?}: start time is missing", span.name));

@@ -125,13 +125,13 @@ pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
             "start must not be after end",
         ));
     }
-    if let (Some(min), Some(max)) = (search.min_duration_ns, search.max_duration_ns) {
-        if min > max {
-            return Err(ApiError::new(
-                ErrorKind::InvalidArgument,
-                "min_duration must not exceed max_duration",
-            ));
-        }
+    if let (Some(min), Some(max)) = (search.min_duration_ns, search.max_duration_ns)
+        && min > max
+    {
+        return Err(ApiError::new(
+            ErrorKind::InvalidArgument,
+            "min_duration must not exceed max_duration",
+        ));
     }
     Ok(search)
 }

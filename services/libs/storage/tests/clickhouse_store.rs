@@ -16,15 +16,12 @@ fn store() -> ClickHouse {
     })
 }
 
+/// A span: `(trace, span, parent)` ids as repeated bytes, `(service, name)`, `(start second, duration ms)`.
 fn span(
     tenant: TenantId,
-    trace: u8,
-    span: u8,
-    parent: u8,
-    service: &str,
-    name: &str,
-    start_s: u64,
-    dur_ms: u64,
+    (trace, span, parent): (u8, u8, u8),
+    (service, name): (&str, &str),
+    (start_s, dur_ms): (u64, u64),
 ) -> SpanRow {
     SpanRow {
         tenant_id: tenant.as_uuid(),
@@ -73,10 +70,10 @@ async fn spans_round_trip_and_search_is_tenant_scoped() {
         .as_secs();
     let (a, b) = (TenantId::random(), TenantId::random());
     let spans = vec![
-        span(a, 1, 1, 0, "frontend", "GET /cart", now - 10, 300),
-        span(a, 1, 2, 1, "cart", "fail", now - 10, 200),
-        span(a, 2, 3, 0, "frontend", "GET /", now - 5, 50),
-        span(b, 3, 4, 0, "billing", "charge", now - 5, 900),
+        span(a, (1, 1, 0), ("frontend", "GET /cart"), (now - 10, 300)),
+        span(a, (1, 2, 1), ("cart", "fail"), (now - 10, 200)),
+        span(a, (2, 3, 0), ("frontend", "GET /"), (now - 5, 50)),
+        span(b, (3, 4, 0), ("billing", "charge"), (now - 5, 900)),
     ];
     store
         .insert_traces(&spans, &TraceIndexRow::summarise(&spans))

@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// A cached answer and when it stops being trusted.
+type Entry = (Option<ResolvedKey>, Instant);
+
 /// Cached answers of [`Postgres::resolve_api_key`].
 #[derive(Debug)]
 pub struct KeyCache {
@@ -15,7 +18,7 @@ pub struct KeyCache {
     ttl: Duration,
     negative_ttl: Duration,
     capacity: usize,
-    entries: Mutex<HashMap<[u8; 32], (Option<ResolvedKey>, Instant)>>,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
 impl KeyCache {
@@ -31,10 +34,10 @@ impl KeyCache {
 
     pub async fn resolve(&self, secret: &str) -> Result<Option<ResolvedKey>, PostgresError> {
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        if let Some((answer, expires)) = self.entries.lock().expect("key cache lock").get(&digest) {
-            if *expires > Instant::now() {
-                return Ok(*answer);
-            }
+        if let Some((answer, expires)) = self.entries.lock().expect("key cache lock").get(&digest)
+            && *expires > Instant::now()
+        {
+            return Ok(*answer);
         }
         let answer = self.postgres.resolve_api_key(secret).await?;
         let ttl = if answer.is_some() {

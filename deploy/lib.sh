@@ -1,0 +1,112 @@
+# Shared by deploy/up.sh, deploy/down.sh and deploy/test.sh: install what is missing and
+# start ClickHouse, NATS (JetStream) and PostgreSQL, reusing any that already answer.
+# Everything this stack starts is recorded under .weft/run so down.sh stops only that.
+
+set -euo pipefail
+
+WEFT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WEFT_STATE="${WEFT_STATE:-$WEFT_ROOT/.weft}"
+RUN_DIR="$WEFT_STATE/run"
+LOG_DIR="$WEFT_STATE/logs"
+# The build cache lives outside the clone so fresh clones reuse it; any path works.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weft/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+PG_PORT="${WEFT_PG_PORT:-5432}"
+NATS_PORT="${WEFT_NATS_PORT:-4222}"
+CH_HTTP_PORT="${WEFT_CH_HTTP_PORT:-8123}"
+PG_URL_BASE="postgres://postgres:postgres@127.0.0.1:$PG_PORT"
+
+mkdir -p "$RUN_DIR" "$LOG_DIR"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "run as root (needed: $*)"; fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
+    local seconds=$1 what=$2; shift 2
+    for _ in $(seq 1 $((seconds * 4))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.25
+    done
+    die "timed out after ${seconds}s waiting for $what"
+}
+
+record_started() { grep -qx "$1" "$RUN_DIR/started" 2>/dev/null || echo "$1" >> "$RUN_DIR/started"; }
+
+# Debian packages this stack needs, by the command that shows each is present.
+install_missing() {
+    local missing=()
+    [ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server clickhouse-client)
+    command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+    command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+    command -v psql >/dev/null || missing+=(postgresql-client)
+    command -v cc >/dev/null || missing+=(build-essential)
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v curl >/dev/null || missing+=(curl ca-certificates)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    if ! command -v cargo >/dev/null; then
+        log "installing Debian's Rust toolchain (Weft needs Rust 1.94 or newer; rustup gives one)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc >/dev/null
+    fi
+}
+
+start_postgres() {
+    if ! port_open "$PG_PORT"; then
+        local version
+        version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+        [ -n "$version" ] || die "no PostgreSQL cluster found under /etc/postgresql"
+        log "starting PostgreSQL $version"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+        record_started "postgres $version"
+        wait_until 60 "PostgreSQL on port $PG_PORT" port_open "$PG_PORT"
+    fi
+    # Weft connects over TCP with a password; a stock cluster has none set for postgres.
+    if ! psql "$PG_URL_BASE/postgres" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+        log "setting the local postgres user's password"
+        as_root su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+        psql "$PG_URL_BASE/postgres" -Atqc 'SELECT 1' >/dev/null || die "cannot log in to PostgreSQL at $PG_URL_BASE"
+    fi
+}
+
+start_nats() {
+    if port_open "$NATS_PORT"; then return; fi
+    log "starting NATS with JetStream"
+    local store="${WEFT_NATS_STORE:-/var/lib/weft/nats}"
+    as_root mkdir -p "$store"
+    as_root start-stop-daemon --start --background --make-pidfile --pidfile "$RUN_DIR/nats.pid" \
+        --exec "$(command -v nats-server || echo /usr/sbin/nats-server)" -- \
+        -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$store" -l "$LOG_DIR/nats.log"
+    record_started nats
+    wait_until 30 "NATS on port $NATS_PORT" port_open "$NATS_PORT"
+}
+
+clickhouse_answers() { curl -sf "http://127.0.0.1:$CH_HTTP_PORT/?query=SELECT%201" >/dev/null; }
+
+start_clickhouse() {
+    if clickhouse_answers; then return; fi
+    log "starting ClickHouse"
+    as_root mkdir -p /var/lib/clickhouse /var/log/clickhouse-server
+    as_root chown -R clickhouse:clickhouse /var/lib/clickhouse /var/log/clickhouse-server
+    (cd / && as_root start-stop-daemon --start --background --make-pidfile --pidfile "$RUN_DIR/clickhouse.pid" \
+        --chuid clickhouse --exec /usr/sbin/clickhouse-server -- \
+        --config-file=/etc/clickhouse-server/config.xml)
+    record_started clickhouse
+    wait_until 120 "ClickHouse on port $CH_HTTP_PORT" clickhouse_answers
+}
+
+start_infrastructure() {
+    install_missing
+    start_postgres
+    start_nats
+    start_clickhouse
+}
