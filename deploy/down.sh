@@ -22,7 +22,7 @@ done
 if [ -f "$RUN_DIR/started" ]; then
     while read -r what version; do
         case "$what" in
-            nats|clickhouse) as_root true; stop_pidfile "$what" ;;
+            nats|clickhouse) stop_pidfile "$what" ;;
             postgres) log "stopping PostgreSQL $version"; as_root pg_ctlcluster --skip-systemctl-redirect "$version" main stop ;;
         esac
     done < "$RUN_DIR/started"
