@@ -3,6 +3,7 @@
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
+use weft_bus::{Bus, BusConfig};
 use weft_model::{KeyScope, TenantId};
 use weft_runtime::config::Env;
 use weft_storage::clickhouse::{ClickHouse, ClickHouseConfig};
@@ -12,11 +13,13 @@ const USAGE: &str = "usage:
   weft-admin migrate
   weft-admin demo [--keys-file PATH]
   weft-admin tenant create --name NAME --slug SLUG
+  weft-admin tenant limit --tenant SLUG --spans-per-second N|default
   weft-admin key create --tenant SLUG --scope ingest|read --name NAME
   weft-admin key list --tenant SLUG
   weft-admin key revoke --tenant SLUG --id KEY_ID
 
-Configuration comes from WEFT_DATABASE_URL and WEFT_CLICKHOUSE_* (see docs/operations.md).";
+Configuration comes from WEFT_DATABASE_URL, WEFT_CLICKHOUSE_*, WEFT_NATS_URL and
+WEFT_BUS_PREFIX (see docs/operations.md).";
 
 const DEMO_SLUG: &str = "demo";
 
@@ -98,14 +101,48 @@ async fn run(args: &[String]) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        ["tenant", "limit"] => {
+            let db = postgres()?;
+            let tenant = tenant_id(&db, flag(args, "--tenant")?).await?;
+            let limit = match flag(args, "--spans-per-second")? {
+                "default" => None,
+                n => Some(
+                    n.parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .context("--spans-per-second must be a positive number or default")?,
+                ),
+            };
+            db.set_spans_per_second(tenant, limit).await?;
+            match limit {
+                Some(n) => println!("limit set to {n} spans per second per ingest replica"),
+                None => println!("limit reset to the ingest default"),
+            }
+            Ok(())
+        }
         ["key", "revoke"] => {
             let db = postgres()?;
             let tenant = tenant_id(&db, flag(args, "--tenant")?).await?;
             let id: uuid::Uuid = flag(args, "--id")?
                 .parse()
                 .context("--id must be a key id (a uuid)")?;
-            if !db.revoke_api_key(tenant, id).await? {
-                bail!("tenant has no live key {id}");
+            let digest = db
+                .revoke_api_key(tenant, id)
+                .await?
+                .with_context(|| format!("tenant has no live key {id}"))?;
+            // Ingest replicas forget the key at once; without NATS they do within their
+            // key cache TTL.
+            let bus = Bus::connect(BusConfig::from_env(&env)?).await?;
+            if let Err(error) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                bus.announce_key_revoked(&digest),
+            )
+            .await
+            .unwrap_or(Err(weft_bus::BusError::Disconnected))
+            {
+                eprintln!(
+                    "weft-admin: revoked, but could not announce it ({error}); ingest drops the key within WEFT_KEY_CACHE_TTL"
+                );
             }
             println!("revoked key {id}");
             Ok(())

@@ -13,6 +13,8 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Largest request after decompression; also the gRPC message limit.
     pub max_decompressed_bytes: usize,
+    /// Spans per second a tenant may send to this replica, unless it has its own limit.
+    pub spans_per_second: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -29,7 +31,8 @@ pub struct IngestConfig {
 impl IngestConfig {
     /// Reads `WEFT_INGEST_GRPC_ADDR` (default `0.0.0.0:4317`), `WEFT_INGEST_HTTP_ADDR`
     /// (`0.0.0.0:4318`), `WEFT_INGEST_MAX_REQUEST_BYTES` (`4MiB`),
-    /// `WEFT_INGEST_MAX_DECOMPRESSED_BYTES` (`16MiB`), `WEFT_KEY_CACHE_TTL` (`30s`), and the
+    /// `WEFT_INGEST_MAX_DECOMPRESSED_BYTES` (`16MiB`), `WEFT_TENANT_SPANS_PER_SECOND`
+    /// (100000), `WEFT_KEY_CACHE_TTL` (`5s`), and the
     /// bus and database variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let config = IngestConfig {
@@ -47,9 +50,15 @@ impl IngestConfig {
                 max_request_bytes: env.bytes("WEFT_INGEST_MAX_REQUEST_BYTES", 4 << 20)?,
                 max_decompressed_bytes: env
                     .bytes("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", 16 << 20)?,
+                spans_per_second: env.get("WEFT_TENANT_SPANS_PER_SECOND", 100_000)?,
             },
-            key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(30))?,
+            key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(5))?,
         };
+        env.check(
+            "WEFT_TENANT_SPANS_PER_SECOND",
+            config.limits.spans_per_second > 0,
+            "must be at least 1",
+        )?;
         env.check(
             "WEFT_INGEST_MAX_DECOMPRESSED_BYTES",
             config.limits.max_decompressed_bytes >= config.limits.max_request_bytes,

@@ -2,6 +2,7 @@
 //! answer with what was rejected.
 
 use crate::config::Limits;
+use crate::rate::TenantLimiter;
 use crate::split::{self, Split};
 use futures::future::join_all;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -10,16 +11,17 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use std::future::Future;
 use std::pin::Pin;
 use weft_bus::Bus;
-use weft_model::{KeyScope, TenantId};
+use weft_model::KeyScope;
 use weft_runtime::health::Readiness;
 use weft_runtime::{ApiError, ErrorKind};
-use weft_storage::postgres::{KeyCache, Postgres};
+use weft_storage::postgres::{KeyCache, Postgres, ResolvedKey};
 
 /// Authenticates and publishes OTLP export requests.
 pub struct Exporter {
     bus: Bus,
     postgres: Postgres,
     keys: KeyCache,
+    limiter: TenantLimiter,
     pub(crate) limits: Limits,
 }
 
@@ -29,12 +31,18 @@ impl Exporter {
             bus,
             postgres,
             keys,
+            limiter: TenantLimiter::new(limits.spans_per_second),
             limits,
         }
     }
 
-    /// The tenant of an ingest key; 401 for a missing, unknown or revoked key.
-    pub async fn authenticate(&self, key: Option<&str>) -> Result<TenantId, ApiError> {
+    /// Forgets a revoked key at once (announced over NATS by whoever revoked it).
+    pub fn forget_key(&self, digest: &[u8; 32]) {
+        self.keys.forget(digest);
+    }
+
+    /// The tenant (and its limit) of an ingest key; 401 for a missing, unknown or revoked key.
+    pub async fn authenticate(&self, key: Option<&str>) -> Result<ResolvedKey, ApiError> {
         let key = key.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::Unauthenticated,
@@ -58,15 +66,16 @@ impl Exporter {
                 ),
             ));
         }
-        Ok(resolved.tenant)
+        Ok(resolved)
     }
 
     /// Publishes the valid spans of `request`; returns once JetStream holds all of them.
     pub async fn export(
         &self,
-        tenant: TenantId,
+        key: &ResolvedKey,
         request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, ApiError> {
+        let tenant = key.tenant;
         if !self.bus.is_ready() {
             return Err(ApiError::new(
                 ErrorKind::Unavailable,
@@ -79,6 +88,16 @@ impl Exporter {
             mut rejected,
             first_error,
         } = split::split(request, self.bus.config().partitions);
+        if let Err(retry_after) = self.limiter.take(tenant, key.spans_per_second, accepted) {
+            tracing::debug!(tenant_id = %tenant, spans = accepted, "tenant over its span rate");
+            return Err(ApiError::rate_limited(
+                format!(
+                    "span rate limit of {} spans per second exceeded, retry in {retry_after}s",
+                    key.spans_per_second.unwrap_or(self.limits.spans_per_second)
+                ),
+                retry_after,
+            ));
+        }
         let mut first_error = first_error;
         // Headroom under the server's limit for headers and framing.
         let max_message = self.bus.max_payload().saturating_sub(4096).max(1024);

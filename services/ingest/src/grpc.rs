@@ -24,8 +24,11 @@ impl TraceService for GrpcIngest {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let key = auth::api_key(|name| request.metadata().get(name).and_then(|v| v.to_str().ok()));
-        let tenant = self.exporter.authenticate(key).await?;
-        let response = self.exporter.export(tenant, request.into_inner()).await?;
+        let resolved = self.exporter.authenticate(key).await?;
+        let response = self
+            .exporter
+            .export(&resolved, request.into_inner())
+            .await?;
         Ok(Response::new(response))
     }
 }

@@ -14,6 +14,7 @@ use prost::Message;
 use std::io::Read;
 use std::sync::Arc;
 use weft_runtime::auth;
+use weft_runtime::error::RpcStatus;
 use weft_runtime::{ApiError, ErrorKind};
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -31,15 +32,6 @@ pub fn router(exporter: Arc<Exporter>) -> Router {
 enum Format {
     Protobuf,
     Json,
-}
-
-/// `google.rpc.Status`, the OTLP/HTTP error body.
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
 }
 
 async fn export_traces(
@@ -79,7 +71,7 @@ async fn export(
     format: Format,
 ) -> Result<Response, ApiError> {
     let key = auth::api_key(|name| headers.get(name).and_then(|v| v.to_str().ok()));
-    let tenant = exporter.authenticate(key).await?;
+    let resolved = exporter.authenticate(key).await?;
     let limits = exporter.limits;
     let too_large = |limit: usize, what: &str| {
         ApiError::new(
@@ -138,7 +130,7 @@ async fn export(
             )
         })?,
     };
-    let response = exporter.export(tenant, request).await?;
+    let response = exporter.export(&resolved, request).await?;
     Ok(match format {
         Format::Protobuf => {
             ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
@@ -178,6 +170,7 @@ fn error_response(error: ApiError, format: Format) -> Response {
     let rpc = RpcStatus {
         code: error.kind.grpc_code() as i32,
         message: error.public_message().to_owned(),
+        details: Vec::new(),
     };
     let mut response = match format {
         Format::Protobuf => (
@@ -193,7 +186,7 @@ fn error_response(error: ApiError, format: Format) -> Response {
         )
             .into_response(),
     };
-    if let Some(secs) = error.kind.retry_after_secs() {
+    if let Some(secs) = error.retry_after_secs {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));

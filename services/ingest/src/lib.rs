@@ -6,6 +6,7 @@ mod config;
 mod export;
 mod grpc;
 mod http;
+mod rate;
 mod split;
 
 pub use config::IngestConfig;
@@ -35,9 +36,12 @@ impl Ingest {
         let postgres = Postgres::connect_lazy(&config.postgres)
             .context("failed to configure the PostgreSQL pool")?;
         let keys = KeyCache::new(postgres.clone(), config.key_cache_ttl, 100_000);
-        Ok(Ingest {
-            exporter: Arc::new(Exporter::new(bus, postgres, keys, config.limits)),
-        })
+        let exporter = Arc::new(Exporter::new(bus.clone(), postgres, keys, config.limits));
+        let forget = exporter.clone();
+        bus.on_key_revoked(move |digest| forget.forget_key(&digest))
+            .await
+            .context("failed to subscribe to key revocations")?;
+        Ok(Ingest { exporter })
     }
 
     /// OTLP/HTTP plus `/healthz` and `/readyz`.

@@ -15,7 +15,7 @@ pub struct QueryConfig {
 }
 
 impl QueryConfig {
-    /// Reads `WEFT_QUERY_HTTP_ADDR` (default `0.0.0.0:8080`), `WEFT_KEY_CACHE_TTL` (`30s`),
+    /// Reads `WEFT_QUERY_HTTP_ADDR` (default `0.0.0.0:8080`), `WEFT_KEY_CACHE_TTL` (`5s`),
     /// and the ClickHouse and database variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(QueryConfig {
@@ -25,7 +25,7 @@ impl QueryConfig {
             )?,
             clickhouse: ClickHouseConfig::from_env(env)?,
             postgres: PostgresConfig::from_env(env)?,
-            key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(30))?,
+            key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(5))?,
         })
     }
 }

@@ -239,6 +239,44 @@ impl Bus {
         }
     }
 
+    /// Tells every cache of API keys (on every replica) that a key was revoked. Plain
+    /// NATS: a replica that misses it still drops the key when its cache entry expires.
+    pub async fn announce_key_revoked(&self, digest: &[u8; 32]) -> Result<(), BusError> {
+        self.client
+            .publish(self.subjects.key_revocations(), hex::encode(digest).into())
+            .await
+            .map_err(|e| BusError::Publish(e.to_string()))?;
+        self.client
+            .flush()
+            .await
+            .map_err(|e| BusError::Publish(e.to_string()))
+    }
+
+    /// Calls `forget` with the digest of every key revoked from now on, until the
+    /// connection is dropped.
+    pub async fn on_key_revoked(
+        &self,
+        forget: impl Fn([u8; 32]) + Send + 'static,
+    ) -> Result<(), BusError> {
+        let mut revocations = self
+            .client
+            .subscribe(self.subjects.key_revocations())
+            .await
+            .map_err(|e| BusError::Connect(e.to_string()))?;
+        tokio::spawn(async move {
+            while let Some(message) = futures::StreamExt::next(&mut revocations).await {
+                match hex::decode(&message.payload)
+                    .ok()
+                    .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                {
+                    Some(digest) => forget(digest),
+                    None => tracing::warn!("ignoring a malformed key revocation"),
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Deletes this prefix's streams; used by tests to leave nothing behind.
     pub async fn delete_streams(&self) -> Result<(), BusError> {
         match self

@@ -29,6 +29,11 @@ impl Subjects {
         format!("{}_SPANS", self.prefix)
     }
 
+    /// Announcements of revoked API keys; the payload is the key's hex digest.
+    pub fn key_revocations(&self) -> String {
+        format!("{}.control.keys.revoked", self.prefix)
+    }
+
     /// Durable consumer name of the sampler for one partition.
     pub fn sampler_consumer(&self, partition: Partition) -> String {
         format!("sampler-p{}", partition.0)
@@ -46,5 +51,6 @@ mod tests {
         assert_eq!(s.spans_all(), "t1.spans.*");
         assert_eq!(s.spans_stream(), "t1_SPANS");
         assert_eq!(s.sampler_consumer(Partition(3)), "sampler-p3");
+        assert_eq!(s.key_revocations(), "t1.control.keys.revoked");
     }
 }

@@ -65,12 +65,14 @@ impl ErrorKind {
     }
 }
 
-/// An error on its way to a client: a kind and a message safe to show.
+/// An error on its way to a client: a kind, a message safe to show, and for retryable
+/// kinds how many seconds to wait.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
+    pub retry_after_secs: Option<u32>,
 }
 
 impl ApiError {
@@ -78,6 +80,15 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            retry_after_secs: kind.retry_after_secs(),
+        }
+    }
+
+    /// A rate limit that frees up in `retry_after_secs` seconds.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u32) -> Self {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..ApiError::new(ErrorKind::RateLimited, message)
         }
     }
 
@@ -113,7 +124,7 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({ "error": self.public_message() });
         let mut response = (self.kind.http_status(), Json(body)).into_response();
-        if let Some(secs) = self.kind.retry_after_secs() {
+        if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -124,9 +135,18 @@ impl IntoResponse for ApiError {
 
 impl From<ApiError> for tonic::Status {
     fn from(error: ApiError) -> Self {
-        let mut status = tonic::Status::new(error.kind.grpc_code(), error.public_message());
-        if let Some(secs) = error.kind.retry_after_secs() {
-            // The gRPC convention for a retry hint, read by OTLP exporters.
+        let code = error.kind.grpc_code();
+        let message = error.public_message().to_owned();
+        let mut status = match error.retry_after_secs {
+            // The OTLP specification's retry hint: `google.rpc.RetryInfo` in the details.
+            Some(secs) => tonic::Status::with_details(
+                code,
+                message.clone(),
+                retry_details(code, &message, secs),
+            ),
+            None => tonic::Status::new(code, message),
+        };
+        if let Some(secs) = error.retry_after_secs {
             status.metadata_mut().insert(
                 "retry-after",
                 secs.to_string().parse().expect("ascii digits"),
@@ -134,6 +154,62 @@ impl From<ApiError> for tonic::Status {
         }
         status
     }
+}
+
+/// `google.rpc.Status` with one `google.rpc.RetryInfo` detail, as gRPC status details.
+fn retry_details(code: tonic::Code, message: &str, secs: u32) -> bytes::Bytes {
+    use prost::Message;
+    let retry_info = RetryInfo {
+        retry_delay: Some(ProtoDuration {
+            seconds: i64::from(secs),
+            nanos: 0,
+        }),
+    };
+    let status = RpcStatus {
+        code: code as i32,
+        message: message.to_owned(),
+        details: vec![ProtoAny {
+            type_url: "type.googleapis.com/google.rpc.RetryInfo".to_owned(),
+            value: retry_info.encode_to_vec(),
+        }],
+    };
+    status.encode_to_vec().into()
+}
+
+/// `google.rpc.Status`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<ProtoAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoAny {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `google.rpc.RetryInfo`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
 }
 
 #[cfg(test)]
@@ -177,6 +253,21 @@ mod tests {
             assert_eq!(kind.http_status().as_u16(), http, "{kind:?}");
             assert_eq!(kind.grpc_code(), grpc, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_info_in_grpc_details() {
+        use prost::Message;
+        let status: tonic::Status = ApiError::rate_limited("slow down", 3).into();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        let details = RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(
+            details.details[0].type_url,
+            "type.googleapis.com/google.rpc.RetryInfo"
+        );
+        let info = RetryInfo::decode(details.details[0].value.as_slice()).unwrap();
+        assert_eq!(info.retry_delay.unwrap().seconds, 3);
+        assert_eq!(status.metadata().get("retry-after").unwrap(), "3");
     }
 
     #[test]

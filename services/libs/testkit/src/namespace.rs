@@ -34,6 +34,7 @@ fn postgres_admin_url() -> String {
 pub struct TestTenant {
     pub id: TenantId,
     pub ingest_key: String,
+    pub ingest_key_id: uuid::Uuid,
     pub read_key: String,
 }
 
@@ -119,6 +120,7 @@ impl Namespace {
         TestTenant {
             id: tenant.tenant_id(),
             ingest_key: ingest.secret,
+            ingest_key_id: ingest.id,
             read_key: read.secret,
         }
     }

@@ -18,6 +18,8 @@ pub struct StackOptions {
     pub max_decompressed_bytes: usize,
     /// Short so failure tests see redelivery quickly.
     pub ack_wait: Duration,
+    /// How long ingest trusts a key lookup.
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for StackOptions {
@@ -26,6 +28,7 @@ impl Default for StackOptions {
             max_request_bytes: 4 << 20,
             max_decompressed_bytes: 16 << 20,
             ack_wait: Duration::from_secs(30),
+            key_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -37,6 +40,7 @@ pub struct Stack {
     pub ingest_grpc: SocketAddr,
     pub query: SocketAddr,
     pub http: reqwest::Client,
+    ingest_config: IngestConfig,
     shutdown: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -64,6 +68,7 @@ impl Stack {
         ingest_config.postgres = ns.postgres.clone();
         ingest_config.limits.max_request_bytes = options.max_request_bytes;
         ingest_config.limits.max_decompressed_bytes = options.max_decompressed_bytes;
+        ingest_config.key_cache_ttl = options.key_cache_ttl;
         let ingest = Ingest::build(&ingest_config).await.expect("build ingest");
         let (http_listener, ingest_http) = listener().await;
         let (grpc_listener, ingest_grpc) = listener().await;
@@ -121,6 +126,7 @@ impl Stack {
             ingest_grpc,
             query,
             http: reqwest::Client::new(),
+            ingest_config,
             shutdown,
             tasks,
         };
@@ -138,6 +144,23 @@ impl Stack {
         })
         .await;
         stack
+    }
+
+    /// Another ingest replica of the same stack (OTLP/HTTP only); returns its address.
+    pub async fn start_ingest_replica(&mut self) -> SocketAddr {
+        let ingest = Ingest::build(&self.ingest_config)
+            .await
+            .expect("build ingest replica");
+        let (listener, addr) = listener().await;
+        let router = ingest.http_router();
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .expect("ingest replica");
+        });
+        addr
     }
 
     pub fn ingest_url(&self, path: &str) -> String {

@@ -21,8 +21,13 @@ pub fn looks_like_api_key(candidate: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// The stored form of a key, also the id under which caches hold it.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
 fn hash(key: &str) -> Vec<u8> {
-    Sha256::digest(key.as_bytes()).to_vec()
+    key_digest(key).to_vec()
 }
 
 /// A key just created: the only moment its secret is known.
@@ -39,6 +44,8 @@ pub struct ResolvedKey {
     pub key_id: uuid::Uuid,
     pub tenant: TenantId,
     pub scope: KeyScope,
+    /// The tenant's own ingest limit, when it has one.
+    pub spans_per_second: Option<u32>,
 }
 
 /// A key as listed to its tenant (never the secret).
@@ -86,37 +93,54 @@ impl Postgres {
         if !looks_like_api_key(secret) {
             return Ok(None);
         }
-        let row: Option<(uuid::Uuid, uuid::Uuid, String)> = sqlx::query_as(
-            "UPDATE api_keys SET last_used_at = now() \
-             WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, tenant_id, scope",
+        let row: Option<(uuid::Uuid, uuid::Uuid, String, Option<i32>)> = sqlx::query_as(
+            "UPDATE api_keys SET last_used_at = now() FROM tenants \
+             WHERE api_keys.key_hash = $1 AND api_keys.revoked_at IS NULL AND tenants.id = api_keys.tenant_id \
+             RETURNING api_keys.id, api_keys.tenant_id, api_keys.scope, tenants.spans_per_second",
         )
         .bind(hash(secret))
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.and_then(|(key_id, tenant, scope)| {
+        Ok(row.and_then(|(key_id, tenant, scope, limit)| {
             Some(ResolvedKey {
                 key_id,
                 tenant: TenantId::new(tenant),
                 scope: scope.parse().ok()?,
+                spans_per_second: limit.and_then(|l| u32::try_from(l).ok()),
             })
         }))
     }
 
-    /// Revokes a key of `tenant`; false when the tenant has no such live key.
+    /// Revokes a live key of `tenant` and returns its digest (to announce to caches), or
+    /// `None` when the tenant has no such live key.
     pub async fn revoke_api_key(
         &self,
         tenant: TenantId,
         key_id: uuid::Uuid,
-    ) -> Result<bool, PostgresError> {
-        let result = sqlx::query(
+    ) -> Result<Option<[u8; 32]>, PostgresError> {
+        let digest: Option<Vec<u8>> = sqlx::query_scalar(
             "UPDATE api_keys SET revoked_at = now() \
-             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
+             WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING key_hash",
         )
         .bind(tenant.as_uuid())
         .bind(key_id)
-        .execute(self.pool())
+        .fetch_optional(self.pool())
         .await?;
-        Ok(result.rows_affected() == 1)
+        Ok(digest.and_then(|d| d.try_into().ok()))
+    }
+
+    /// Sets (or with `None` clears) the tenant's own ingest limit.
+    pub async fn set_spans_per_second(
+        &self,
+        tenant: TenantId,
+        limit: Option<u32>,
+    ) -> Result<(), PostgresError> {
+        sqlx::query("UPDATE tenants SET spans_per_second = $2 WHERE id = $1")
+            .bind(tenant.as_uuid())
+            .bind(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyInfo>, PostgresError> {

@@ -1,9 +1,9 @@
 //! A bounded, time-limited cache in front of API key lookups, shared by ingest and query.
 //! Unknown keys are cached briefly too, so a client hammering with a wrong key does not
-//! hammer PostgreSQL. Revocation takes effect within the positive TTL.
+//! hammer PostgreSQL. A revoked key is forgotten at once when the revocation is announced
+//! ([`KeyCache::forget`]), and in any case within the positive TTL.
 
-use super::{Postgres, PostgresError, ResolvedKey};
-use sha2::{Digest, Sha256};
+use super::{Postgres, PostgresError, ResolvedKey, key_digest};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ impl KeyCache {
     }
 
     pub async fn resolve(&self, secret: &str) -> Result<Option<ResolvedKey>, PostgresError> {
-        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let digest = key_digest(secret);
         if let Some((answer, expires)) = self.entries.lock().expect("key cache lock").get(&digest)
             && *expires > Instant::now()
         {
@@ -55,5 +55,10 @@ impl KeyCache {
         }
         entries.insert(digest, (answer, Instant::now() + ttl));
         Ok(answer)
+    }
+
+    /// Drops the cached answer for a key, by its digest (see [`key_digest`]).
+    pub fn forget(&self, digest: &[u8; 32]) {
+        self.entries.lock().expect("key cache lock").remove(digest);
     }
 }

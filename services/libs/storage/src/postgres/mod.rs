@@ -4,7 +4,7 @@
 mod api_keys;
 mod key_cache;
 
-pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, looks_like_api_key};
+pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, key_digest, looks_like_api_key};
 pub use key_cache::KeyCache;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -1,0 +1,135 @@
+//! Per-tenant ingest limits and key revocation, as a tenant sees them: a tenant over its
+//! span rate gets 429 with Retry-After (gRPC RESOURCE_EXHAUSTED with RetryInfo) while
+//! another tenant is untouched; a revoked key is refused by every ingest replica within
+//! 5 seconds, long before any key cache would expire.
+
+use prost::Message;
+use std::time::Duration;
+use weft_bus::Bus;
+use weft_runtime::error::{RetryInfo, RpcStatus};
+use weft_testkit::otlp::trace_request;
+use weft_testkit::{Namespace, Stack, StackOptions, eventually};
+
+async fn export(
+    stack: &Stack,
+    addr: std::net::SocketAddr,
+    key: &str,
+    spans: usize,
+) -> reqwest::Response {
+    stack
+        .http
+        .post(format!("http://{addr}/v1/traces"))
+        .header("content-type", "application/json")
+        .header("x-api-key", key)
+        .body(serde_json::to_vec(&trace_request(spans).0).unwrap())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_over_its_rate_is_told_to_retry_and_others_are_untouched() {
+    let stack = Stack::start().await;
+    let noisy = stack.ns.tenant("noisy").await;
+    let quiet = stack.ns.tenant("quiet").await;
+    stack
+        .ns
+        .accounts
+        .set_spans_per_second(noisy.id, Some(20))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        export(&stack, stack.ingest_http, &noisy.ingest_key, 15)
+            .await
+            .status(),
+        200
+    );
+    let refused = export(&stack, stack.ingest_http, &noisy.ingest_key, 15).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], tonic::Code::ResourceExhausted as i32);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("20 spans per second"),
+        "{body}"
+    );
+    assert_eq!(
+        export(&stack, stack.ingest_http, &quiet.ingest_key, 15)
+            .await
+            .status(),
+        200
+    );
+
+    let mut client = opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::connect(
+        format!("http://{}", stack.ingest_grpc),
+    )
+    .await
+    .unwrap();
+    let mut call = tonic::Request::new(trace_request(15).0);
+    call.metadata_mut()
+        .insert("x-api-key", noisy.ingest_key.parse().unwrap());
+    let status = client.export(call).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    let details = RpcStatus::decode(status.details()).unwrap();
+    let retry = RetryInfo::decode(details.details[0].value.as_slice()).unwrap();
+    assert_eq!(retry.retry_delay.unwrap().seconds, 1);
+
+    // The bucket refills at the tenant's rate and the tenant is served again.
+    eventually(
+        "the noisy tenant to be served again",
+        Duration::from_secs(10),
+        || async {
+            (export(&stack, stack.ingest_http, &noisy.ingest_key, 15)
+                .await
+                .status()
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_is_refused_by_every_replica_within_five_seconds() {
+    // Keys are trusted for a minute: only the announcement can make revocation this fast.
+    let options = StackOptions {
+        key_cache_ttl: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let mut stack = Stack::start_with(Namespace::create().await, options).await;
+    let replica = stack.start_ingest_replica().await;
+    let tenant = stack.ns.tenant("acme").await;
+    for addr in [stack.ingest_http, replica] {
+        assert_eq!(
+            export(&stack, addr, &tenant.ingest_key, 2).await.status(),
+            200,
+            "{addr}"
+        );
+    }
+
+    let digest = stack
+        .ns
+        .accounts
+        .revoke_api_key(tenant.id, tenant.ingest_key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let bus = Bus::connect(stack.ns.bus.clone()).await.unwrap();
+    bus.announce_key_revoked(&digest).await.unwrap();
+    for addr in [stack.ingest_http, replica] {
+        eventually(
+            &format!("replica {addr} to refuse the revoked key"),
+            Duration::from_secs(5),
+            || async {
+                (export(&stack, addr, &tenant.ingest_key, 2).await.status() == 401).then_some(())
+            },
+        )
+        .await;
+    }
+    stack.stop().await;
+}
