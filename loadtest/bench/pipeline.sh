@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Pipeline measurements for docs/benchmarks.md against the local stack (deploy/up.sh with
+# WEFT_DEMO_TRAFFIC=0). Only talks to 127.0.0.1; every loop is bounded.
+#
+#   loadtest/bench/pipeline.sh e2e    [DURATION_S] [CONCURRENCY]
+#       generator at full speed -> ingest -> NATS -> sampler -> ClickHouse; waits until the
+#       sampler has stored every accepted span (at most 600 s) and reports the sustained
+#       rate counted in ClickHouse, plus CPU seconds per process.
+#   loadtest/bench/pipeline.sh ingest [DURATION_S] [CONCURRENCY]
+#       stops the sampler (by its pid file), runs the generator, reports ingest's spans per
+#       CPU-second; then restarts the sampler and times it draining the backlog.
+#
+# Output: key=value lines on stdout; the generator's JSON report in $OUT/loadtest.json.
+set -euo pipefail
+MODE=${1:?e2e or ingest}
+DURATION=${2:-60}
+CONCURRENCY=${3:-32}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${CARGO_TARGET_DIR:-$HOME/.cache/weft/target}/release
+RUN=$ROOT/.weft/run
+OUT=${OUT:-/tmp/weft-bench-$MODE}
+CH=${WEFT_CLICKHOUSE_URL:-http://127.0.0.1:8123}
+mkdir -p "$OUT"
+# shellcheck disable=SC1091
+source "$ROOT/.weft/demo.env"
+
+ch() { curl -sf "$CH/" --data-binary "$1"; }
+spans() { ch "SELECT count() FROM weft.spans"; }
+event() { ch "SELECT value FROM system.events WHERE event = '$1'" || echo 0; }
+cpu() { # utime+stime in seconds (CLK_TCK 100) of a pid, 0 if gone
+    if [ -r "/proc/$1/stat" ]; then awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; else echo 0; fi
+}
+pid_of() { cat "$RUN/$1.pid"; }
+now() { date +%s.%N; }
+INGEST=$(pid_of ingest)
+CHPID=$(pgrep -xo clickhouse-serv || pgrep -o -f /usr/sbin/clickhouse-server)
+NATSPID=$(pgrep -xo nats-server)
+
+snapshot() { # snapshot NAME: CPU of every process now
+    local name=$1 sampler=0
+    [ -f "$RUN/sampler.pid" ] && sampler=$(cpu "$(pid_of sampler)")
+    eval "${name}_ingest=$(cpu "$INGEST") ${name}_sampler=$sampler ${name}_ch=$(cpu "$CHPID") ${name}_nats=$(cpu "$NATSPID")"
+}
+
+wait_stored() { # wait_stored TARGET_COUNT: until spans >= target or no progress for 15 s (max 600 s)
+    local target=$1 last=-1 still=0 n
+    for _ in $(seq 600); do
+        n=$(spans)
+        [ "$n" -ge "$target" ] && return 0
+        if [ "$n" = "$last" ]; then still=$((still + 1)); [ $still -ge 15 ] && return 1; else still=0; fi
+        last=$n
+        sleep 1
+    done
+    return 1
+}
+
+echo "date=$(date -u +%FT%TZ) cores=$(nproc) mode=$MODE duration=${DURATION}s concurrency=$CONCURRENCY"
+echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "$MODE" = ingest ] && [ -f "$RUN/sampler.pid" ]; then
+    kill "$(pid_of sampler)"
+    for _ in $(seq 30); do kill -0 "$(pid_of sampler)" 2>/dev/null || break; sleep 1; done
+    rm -f "$RUN/sampler.pid"
+fi
+
+before=$(spans); inserts_before=$(event InsertQuery)
+snapshot a; t0=$(now)
+"$BIN/weft-loadtest" --api-key "$WEFT_DEMO_INGEST_KEY" --rate 0 --duration "${DURATION}s" \
+    --concurrency "$CONCURRENCY" --traces-per-request 10 --progress-interval 10s \
+    --json "$OUT/loadtest.json" >"$OUT/loadtest.txt"
+t1=$(now); snapshot b
+accepted=$(python3 -c "import json;print(json.load(open('$OUT/loadtest.json'))['spans']['accepted'])")
+sent_rate=$(python3 -c "import json;print(round(json.load(open('$OUT/loadtest.json'))['throughput']['accepted_spans_per_second']))")
+echo "accepted_spans=$accepted generator_accepted_spans_per_s=$sent_rate send_seconds=$(echo "$t1 - $t0" | bc)"
+ingest_cpu=$(echo "$b_ingest - $a_ingest" | bc)
+echo "cpu_seconds_during_send ingest=$ingest_cpu sampler=$(echo "$b_sampler - $a_sampler" | bc) clickhouse=$(echo "$b_ch - $a_ch" | bc) nats=$(echo "$b_nats - $a_nats" | bc) wall=$(echo "$t1 - $t0" | bc)"
+echo "ingest_spans_per_cpu_second=$(echo "$accepted / $ingest_cpu" | bc)"
+
+if [ "$MODE" = ingest ]; then
+    # Restart the sampler as deploy/up.sh does and time it draining the backlog.
+    nohup setsid "$BIN/weft-sampler" >>"$ROOT/.weft/logs/sampler.log" 2>&1 &
+    echo $! >"$RUN/sampler.pid"
+    snapshot a; t1=$(now); before_drain=$(spans)
+fi
+
+if wait_stored $((before + accepted)); then caught=yes; else caught=no; fi
+t2=$(now); snapshot c
+stored=$(( $(spans) - before ))
+inserts=$(( $(event InsertQuery) - inserts_before ))
+echo "caught_up=$caught stored_spans=$stored"
+if [ "$MODE" = e2e ]; then
+    echo "e2e_seconds=$(echo "$t2 - $t0" | bc) e2e_spans_per_s=$(echo "$stored / ($t2 - $t0)" | bc)"
+    echo "cpu_seconds_total ingest=$(echo "$c_ingest - $a_ingest" | bc) sampler=$(echo "$c_sampler - $a_sampler" | bc) clickhouse=$(echo "$c_ch - $a_ch" | bc) nats=$(echo "$c_nats - $a_nats" | bc) wall=$(echo "$t2 - $t0" | bc)"
+    [ "$inserts" -gt 0 ] && echo "insert_queries=$inserts mean_spans_per_spans_insert=$(echo "$stored / ($inserts / 2)" | bc)"
+else
+    drained=$(( $(spans) - before_drain ))
+    echo "sampler_drain_seconds=$(echo "$t2 - $t1" | bc) sampler_drain_spans_per_s=$(echo "$drained / ($t2 - $t1)" | bc)"
+    echo "cpu_seconds_drain sampler=$(echo "$c_sampler - $a_sampler" | bc) clickhouse=$(echo "$c_ch - $a_ch" | bc) nats=$(echo "$c_nats - $a_nats" | bc) wall=$(echo "$t2 - $t1" | bc)"
+    [ "$inserts" -gt 0 ] && echo "insert_queries=$inserts mean_spans_per_spans_insert=$(echo "$drained / ($inserts / 2)" | bc)"
+fi
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)"
