@@ -110,7 +110,10 @@ impl Stack {
             QueryConfig::from_env(&weft_runtime::config::Env::default()).expect("defaults");
         query_config.clickhouse = ns.clickhouse.clone();
         query_config.postgres = ns.postgres.clone();
-        let router = weft_query::router(&query_config).expect("query router");
+        query_config.bus = ns.bus.clone();
+        let router = weft_query::router(&query_config)
+            .await
+            .expect("query router");
         let (query_listener, query) = listener().await;
         let token = shutdown.clone();
         tasks.spawn(async move {

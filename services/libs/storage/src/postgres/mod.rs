@@ -1,9 +1,11 @@
 //! PostgreSQL (sqlx): accounts, tenants and API keys. Every statement about tenant data
 //! filters by tenant; the SQL of this store lives in this module and its children.
 
+mod accounts;
 mod api_keys;
 mod key_cache;
 
+pub use accounts::{Membership, User};
 pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, key_digest, looks_like_api_key};
 pub use key_cache::KeyCache;
 
