@@ -17,6 +17,11 @@ BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 export WEFT_DATABASE_URL="${WEFT_DATABASE_URL:-$PG_URL_BASE/weft}"
 export WEFT_NATS_URL="${WEFT_NATS_URL:-nats://127.0.0.1:$NATS_PORT}"
 export WEFT_CLICKHOUSE_URL="${WEFT_CLICKHOUSE_URL:-http://127.0.0.1:$CH_HTTP_PORT}"
+# One secret for dashboard sessions, kept across restarts of the local stack.
+if [ ! -s "$WEFT_STATE/session.secret" ]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WEFT_STATE/session.secret")
+fi
+export WEFT_SESSION_SECRET="${WEFT_SESSION_SECRET:-$(cat "$WEFT_STATE/session.secret")}"
 
 log "applying migrations"
 "$BIN/weft-admin" migrate
@@ -58,6 +63,7 @@ cat <<TXT
 Weft is running.
   OTLP/gRPC ingest   127.0.0.1:4317
   OTLP/HTTP ingest   http://127.0.0.1:4318/v1/traces
+  Dashboard          http://127.0.0.1:8080/signup  (create your own organisation)
   Query API          http://127.0.0.1:8080/api/v1
   Demo tenant keys   $WEFT_STATE/demo.env
     ingest key       $WEFT_DEMO_INGEST_KEY
