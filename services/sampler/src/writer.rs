@@ -79,7 +79,13 @@ async fn flush(
     if batch.is_empty() {
         return;
     }
-    let spans: Vec<SpanRow> = batch.iter().flat_map(|r| r.spans.iter().cloned()).collect();
+    // The rows move into one batch; only the acknowledgement senders stay behind.
+    let mut spans: Vec<SpanRow> = Vec::with_capacity(batch.iter().map(|r| r.spans.len()).sum());
+    let mut written = Vec::with_capacity(batch.len());
+    for request in batch {
+        spans.extend(request.spans);
+        written.push(request.written);
+    }
     let index = TraceIndexRow::summarise(&spans);
     let mut spans_written = false;
     let mut delay = Duration::from_millis(100);
@@ -118,7 +124,7 @@ async fn flush(
         }
     }
     tracing::debug!(spans = spans.len(), traces = index.len(), "batch written");
-    for request in batch {
-        let _ = request.written.send(());
+    for sender in written {
+        let _ = sender.send(());
     }
 }
