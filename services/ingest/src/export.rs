@@ -43,30 +43,9 @@ impl Exporter {
 
     /// The tenant (and its limit) of an ingest key; 401 for a missing, unknown or revoked key.
     pub async fn authenticate(&self, key: Option<&str>) -> Result<ResolvedKey, ApiError> {
-        let key = key.ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Unauthenticated,
-                "missing API key: send it as x-api-key or Authorization: Bearer",
-            )
-        })?;
-        let resolved = self
-            .keys
-            .resolve(key)
+        self.keys
+            .authorize(key, KeyScope::Ingest, "send data")
             .await
-            .map_err(|e| ApiError::unavailable("api key lookup", &e))?
-            .ok_or_else(|| {
-                ApiError::new(ErrorKind::Unauthenticated, "invalid or revoked API key")
-            })?;
-        if resolved.scope != KeyScope::Ingest {
-            return Err(ApiError::new(
-                ErrorKind::PermissionDenied,
-                format!(
-                    "this API key has scope {} and cannot send data",
-                    resolved.scope
-                ),
-            ));
-        }
-        Ok(resolved)
     }
 
     /// Publishes the valid spans of `request`; returns once JetStream holds all of them.

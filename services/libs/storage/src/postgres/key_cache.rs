@@ -7,6 +7,8 @@ use super::{Postgres, PostgresError, ResolvedKey, key_digest};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use weft_model::KeyScope;
+use weft_runtime::{ApiError, ErrorKind};
 
 /// A cached answer and when it stops being trusted.
 type Entry = (Option<ResolvedKey>, Instant);
@@ -60,5 +62,39 @@ impl KeyCache {
     /// Drops the cached answer for a key, by its digest (see [`key_digest`]).
     pub fn forget(&self, digest: &[u8; 32]) {
         self.entries.lock().expect("key cache lock").remove(digest);
+    }
+
+    /// What a request's key grants, if it may `action` (scope `scope`): 401 for a
+    /// missing, unknown or revoked key, 403 for a key of another scope, 503 when the key
+    /// store cannot be reached.
+    pub async fn authorize(
+        &self,
+        key: Option<&str>,
+        scope: KeyScope,
+        action: &str,
+    ) -> Result<ResolvedKey, ApiError> {
+        let key = key.ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unauthenticated,
+                "missing API key: send it as x-api-key or Authorization: Bearer",
+            )
+        })?;
+        let resolved = self
+            .resolve(key)
+            .await
+            .map_err(|e| ApiError::unavailable("api key lookup", &e))?
+            .ok_or_else(|| {
+                ApiError::new(ErrorKind::Unauthenticated, "invalid or revoked API key")
+            })?;
+        if resolved.scope != scope {
+            return Err(ApiError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "this API key has scope {} and cannot {action}",
+                    resolved.scope
+                ),
+            ));
+        }
+        Ok(resolved)
     }
 }
