@@ -26,6 +26,8 @@ pub struct IngestConfig {
     pub limits: Limits,
     /// How long a resolved API key is trusted before it is looked up again.
     pub key_cache_ttl: Duration,
+    /// How often counted usage is written to PostgreSQL.
+    pub usage_flush_interval: Duration,
 }
 
 impl IngestConfig {
@@ -53,6 +55,8 @@ impl IngestConfig {
                 spans_per_second: env.get("WEFT_TENANT_SPANS_PER_SECOND", 100_000)?,
             },
             key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(5))?,
+            usage_flush_interval: env
+                .duration("WEFT_USAGE_FLUSH_INTERVAL", Duration::from_secs(10))?,
         };
         env.check(
             "WEFT_TENANT_SPANS_PER_SECOND",

@@ -4,12 +4,14 @@
 use crate::config::Limits;
 use crate::rate::TenantLimiter;
 use crate::split::{self, Split};
+use crate::usage::UsageCounter;
 use futures::future::join_all;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use weft_bus::Bus;
 use weft_model::KeyScope;
 use weft_runtime::health::Readiness;
@@ -22,6 +24,7 @@ pub struct Exporter {
     postgres: Postgres,
     keys: KeyCache,
     limiter: TenantLimiter,
+    pub(crate) usage: Arc<UsageCounter>,
     pub(crate) limits: Limits,
 }
 
@@ -32,6 +35,7 @@ impl Exporter {
             postgres,
             keys,
             limiter: TenantLimiter::new(limits.spans_per_second),
+            usage: Arc::default(),
             limits,
         }
     }
@@ -68,6 +72,7 @@ impl Exporter {
             first_error,
         } = split::split(request, self.bus.config().partitions);
         if let Err(retry_after) = self.limiter.take(tenant, key.spans_per_second, accepted) {
+            self.usage.record(tenant, 0, accepted + rejected);
             tracing::debug!(tenant_id = %tenant, spans = accepted, "tenant over its span rate");
             return Err(ApiError::rate_limited(
                 format!(
@@ -99,6 +104,7 @@ impl Exporter {
         if let Some(error) = published.into_iter().find_map(Result::err) {
             return Err(ApiError::unavailable("publishing spans", &error));
         }
+        self.usage.record(tenant, accepted, rejected);
         tracing::debug!(tenant_id = %tenant, spans = accepted, rejected, "export accepted");
         Ok(ExportTraceServiceResponse {
             partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {

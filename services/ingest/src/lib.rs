@@ -8,6 +8,7 @@ mod grpc;
 mod http;
 mod rate;
 mod split;
+mod usage;
 
 pub use config::IngestConfig;
 pub use export::Exporter;
@@ -36,7 +37,15 @@ impl Ingest {
         let postgres = Postgres::connect_lazy(&config.postgres)
             .context("failed to configure the PostgreSQL pool")?;
         let keys = KeyCache::new(postgres.clone(), config.key_cache_ttl, 100_000);
-        let exporter = Arc::new(Exporter::new(bus.clone(), postgres, keys, config.limits));
+        let exporter = Arc::new(Exporter::new(
+            bus.clone(),
+            postgres.clone(),
+            keys,
+            config.limits,
+        ));
+        exporter
+            .usage
+            .flush_every(postgres, config.usage_flush_interval);
         let forget = exporter.clone();
         bus.on_key_revoked(move |digest| forget.forget_key(&digest))
             .await

@@ -78,6 +78,40 @@ async fn a_tenant_over_its_rate_is_told_to_retry_and_others_are_untouched() {
     let retry = RetryInfo::decode(details.details[0].value.as_slice()).unwrap();
     assert_eq!(retry.retry_delay.unwrap().seconds, 1);
 
+    // Usage counts what each tenant sent: the quiet one's 15 spans, and one invalid.
+    let mut mixed = trace_request(2).0;
+    mixed.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![0; 16];
+    let response = stack
+        .http
+        .post(stack.ingest_url("/v1/traces"))
+        .header("content-type", "application/json")
+        .header("x-api-key", &quiet.ingest_key)
+        .body(serde_json::to_vec(&mixed).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    eventually(
+        "the quiet tenant's usage",
+        Duration::from_secs(10),
+        || async {
+            let days = stack.ns.accounts.usage(quiet.id, 1).await.ok()?;
+            let day = days.first()?;
+            ((day.spans_received, day.spans_accepted, day.spans_rejected) == (17, 16, 1))
+                .then_some(())
+        },
+    )
+    .await;
+    eventually(
+        "the noisy tenant's refused spans in its usage",
+        Duration::from_secs(10),
+        || async {
+            let day = *stack.ns.accounts.usage(noisy.id, 1).await.ok()?.first()?;
+            ((day.spans_accepted, day.spans_rejected) == (15, 30)).then_some(())
+        },
+    )
+    .await;
+
     // The bucket refills at the tenant's rate and the tenant is served again.
     eventually(
         "the noisy tenant to be served again",

@@ -290,6 +290,21 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
         403
     );
 
+    // Usage shows what was sent: 2 + 3 spans, all accepted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = alice.get("/usage").await;
+        if page.status == 200 && page.body.contains("<td>5</td><td>5</td><td>0</td>") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "usage never showed 5 spans: {}",
+            page.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Log out, fail to log in, log in.
     let page = alice.get("/keys").await;
     let out = alice.post("/logout", &[("csrf", &csrf(&page))]).await;

@@ -69,6 +69,7 @@ impl Stack {
         ingest_config.limits.max_request_bytes = options.max_request_bytes;
         ingest_config.limits.max_decompressed_bytes = options.max_decompressed_bytes;
         ingest_config.key_cache_ttl = options.key_cache_ttl;
+        ingest_config.usage_flush_interval = Duration::from_millis(300);
         let ingest = Ingest::build(&ingest_config).await.expect("build ingest");
         let (http_listener, ingest_http) = listener().await;
         let (grpc_listener, ingest_grpc) = listener().await;

@@ -25,6 +25,7 @@ pub fn routes(state: Arc<QueryState>) -> Router {
         .route("/logout", post(logout))
         .route("/keys", get(keys_page).post(create_key))
         .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/usage", get(usage_page))
         .route("/static/weft.css", get(stylesheet))
         .with_state(state)
 }
@@ -747,6 +748,26 @@ async fn revoke_key(
     }
     state.keys.forget(&digest);
     Redirect::to("/keys").into_response()
+}
+
+#[derive(Template)]
+#[template(path = "usage.html")]
+struct UsagePage {
+    layout: Layout,
+    days: Vec<weft_storage::postgres::UsageDay>,
+}
+
+async fn usage_page(State(state): State<Arc<QueryState>>, user: SignedIn) -> Response {
+    match state.postgres.usage(user.tenant, 30).await {
+        Ok(days) => render(
+            StatusCode::OK,
+            &UsagePage {
+                layout: user.layout(&state),
+                days,
+            },
+        ),
+        Err(error) => unavailable(&error),
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 mod accounts;
 mod api_keys;
 mod key_cache;
+mod usage;
 
 pub use accounts::{Membership, User};
 pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, key_digest, looks_like_api_key};
 pub use key_cache::KeyCache;
+pub use usage::UsageDay;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
