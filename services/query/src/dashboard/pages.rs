@@ -404,17 +404,12 @@ async fn signup(
         Err(error) => return unavailable(&error),
     };
     tracing::info!(tenant_id = %tenant.id, "organisation signed up");
-    let cookie = sessions.issue(user.id, tenant.id);
-    let claims = sessions.verify(
-        cookie_value(Some(cookie.split(';').next().unwrap_or("")), SESSION_COOKIE).unwrap_or(""),
-    );
+    let (cookie, session) = sessions.issue(user.id, tenant.id);
     let layout = Layout {
         signed_in: true,
         organisation: tenant.name.clone(),
         role: "owner".to_owned(),
-        csrf: claims
-            .map(|c| sessions.csrf_token(&c.jti))
-            .unwrap_or_default(),
+        csrf: sessions.csrf_token(&session),
     };
     (
         [(header::SET_COOKIE, cookie)],
@@ -532,9 +527,10 @@ async fn login(
         .as_ref()
         .map_or(DUMMY_HASH.to_owned(), |u| u.password_hash.clone());
     let verified = verify_password(form.password.clone(), hash).await;
+    let known_user = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| verified) else {
-        if let Ok(Some(user)) = state.postgres.user_by_email(&email).await {
-            let _ = state.postgres.record_login(user.id, false).await;
+        if let Some(id) = known_user {
+            let _ = state.postgres.record_login(id, false).await;
         }
         return retry(
             "Wrong email or password.".to_owned(),
@@ -555,7 +551,10 @@ async fn login(
         );
     };
     (
-        [(header::SET_COOKIE, sessions.issue(user.id, first.tenant_id))],
+        [(
+            header::SET_COOKIE,
+            sessions.issue(user.id, first.tenant_id).0,
+        )],
         Redirect::to("/"),
     )
         .into_response()

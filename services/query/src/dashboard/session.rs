@@ -61,8 +61,9 @@ impl SessionKeys {
         }
     }
 
-    /// A new session for `user` in `tenant`, as a cookie header value.
-    pub fn issue(&self, user: uuid::Uuid, tenant: uuid::Uuid) -> String {
+    /// A new session for `user` in `tenant`: the cookie header value and the session id
+    /// (to bind the CSRF tokens of the page that sets it).
+    pub fn issue(&self, user: uuid::Uuid, tenant: uuid::Uuid) -> (String, String) {
         let iat = now();
         let claims = Claims {
             sub: user,
@@ -73,7 +74,10 @@ impl SessionKeys {
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail");
-        self.cookie(SESSION_COOKIE, &token, self.ttl.as_secs())
+        (
+            self.cookie(SESSION_COOKIE, &token, self.ttl.as_secs()),
+            claims.jti,
+        )
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, SessionError> {
@@ -149,10 +153,13 @@ mod tests {
     fn sessions_round_trip_and_reject_forgeries() {
         let keys = session_keys(Duration::from_secs(60));
         let (user, tenant) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let cookie = keys.issue(user, tenant);
+        let (cookie, session) = keys.issue(user, tenant);
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
         let claims = keys.verify(token_of(&cookie)).unwrap();
-        assert_eq!((claims.sub, claims.tid), (user, tenant));
+        assert_eq!(
+            (claims.sub, claims.tid, claims.jti),
+            (user, tenant, session)
+        );
         let other = SessionKeys::new(
             b"another secret of thirty-two byte",
             Duration::from_secs(60),
@@ -163,7 +170,7 @@ mod tests {
             SessionError::Invalid
         );
         assert_eq!(keys.verify("not.a.jwt").unwrap_err(), SessionError::Invalid);
-        let expired = session_keys(Duration::ZERO).issue(user, tenant);
+        let (expired, _) = session_keys(Duration::ZERO).issue(user, tenant);
         std::thread::sleep(Duration::from_millis(1100));
         assert_eq!(
             keys.verify(token_of(&expired)).unwrap_err(),
