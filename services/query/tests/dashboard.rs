@@ -2,7 +2,6 @@
 //! send spans with it, log out and in, create and revoke keys (revocation reaches
 //! ingest), with CSRF, validation, escaping, login throttling and tenant isolation.
 
-use prost::Message;
 use std::collections::HashMap;
 use std::time::Duration;
 use weft_testkit::otlp::trace_request;
@@ -134,17 +133,7 @@ async fn sign_up(browser: &mut Browser, email: &str, organisation: &str) -> Page
 }
 
 async fn export(stack: &Stack, key: &str) -> u16 {
-    stack
-        .http
-        .post(stack.ingest_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("x-api-key", key)
-        .body(trace_request(2).0.encode_to_vec())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    stack.export(key, &trace_request(2).0).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,16 +249,7 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
     assert_eq!(created.status, 200);
     let read_key = shown_key(&created);
     let (request, trace_id) = trace_request(3);
-    let response = stack
-        .http
-        .post(stack.ingest_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("x-api-key", &ingest_key)
-        .body(request.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(stack.export(&ingest_key, &request).await, 200);
     stack.wait_for_trace(&read_key, &trace_id, 3).await;
     let bad_scope = alice
         .post(

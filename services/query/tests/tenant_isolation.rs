@@ -2,7 +2,6 @@
 //! key, finds nothing of tenant A's trace (404 where the thing is named, empty lists
 //! otherwise); and keys of the wrong scope or none at all are refused.
 
-use prost::Message;
 use weft_testkit::Stack;
 use weft_testkit::otlp::trace_request;
 
@@ -12,16 +11,7 @@ async fn another_tenant_never_sees_a_trace() {
     let a = stack.ns.tenant("tenant-a").await;
     let b = stack.ns.tenant("tenant-b").await;
     let (request, trace_id) = trace_request(3);
-    let response = stack
-        .http
-        .post(stack.ingest_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("x-api-key", &a.ingest_key)
-        .body(request.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(stack.export(&a.ingest_key, &request).await, 200);
     stack.wait_for_trace(&a.read_key, &trace_id, 3).await;
 
     let trace_path = format!("/api/v1/traces/{trace_id}");

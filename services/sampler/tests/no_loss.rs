@@ -2,7 +2,6 @@
 //! held unacknowledged (kept alive past the ack wait by progress acks), written once
 //! ClickHouse is back, and every span arrives exactly once.
 
-use prost::Message;
 use std::time::Duration;
 use weft_bus::Bus;
 use weft_model::PartitionSet;
@@ -52,17 +51,8 @@ async fn spans_published_while_clickhouse_is_down_arrive_exactly_once() {
     clickhouse.stop().await;
     for _ in 0..TRACES {
         let (request, _) = trace_request(SPANS_PER_TRACE);
-        let response = stack
-            .http
-            .post(stack.ingest_url("/v1/traces"))
-            .header("content-type", "application/x-protobuf")
-            .header("x-api-key", &tenant.ingest_key)
-            .body(request.encode_to_vec())
-            .send()
-            .await
-            .unwrap();
         assert_eq!(
-            response.status(),
+            stack.export(&tenant.ingest_key, &request).await,
             200,
             "ingest accepts while ClickHouse is down"
         );

@@ -175,6 +175,25 @@ impl Stack {
         format!("http://{}{path}", self.query)
     }
 
+    /// Sends `request` to OTLP/HTTP ingest as protobuf with `key`; returns the HTTP status.
+    pub async fn export(
+        &self,
+        key: &str,
+        request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) -> u16 {
+        use prost::Message;
+        self.http
+            .post(self.ingest_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("x-api-key", key)
+            .body(request.encode_to_vec())
+            .send()
+            .await
+            .expect("export request")
+            .status()
+            .as_u16()
+    }
+
     /// GET on the query API with a key; returns status and JSON body.
     pub async fn query_get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
         let response = self
