@@ -60,6 +60,25 @@ install_missing() {
     fi
 }
 
+# The browser end-to-end test drives Debian's chromium through playwright-core, which never
+# downloads a browser of its own; npm ci runs again whenever package-lock.json changes.
+install_browser_tooling() {
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    local e2e="$WEFT_ROOT/frontend/e2e"
+    if [ ! -d "$e2e/node_modules/playwright-core" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+        log "installing the browser test's npm packages"
+        (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    fi
+}
+
 start_postgres() {
     if ! port_open "$PG_PORT"; then
         local version

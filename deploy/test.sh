@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$WEFT_ROOT"
 
 start_infrastructure
+install_browser_tooling
 
 export WEFT_TEST_DATABASE_URL="${WEFT_TEST_DATABASE_URL:-$PG_URL_BASE/postgres}"
 export WEFT_TEST_NATS_URL="${WEFT_TEST_NATS_URL:-nats://127.0.0.1:$NATS_PORT}"

@@ -112,6 +112,9 @@ impl Stack {
         query_config.clickhouse = ns.clickhouse.clone();
         query_config.postgres = ns.postgres.clone();
         query_config.bus = ns.bus.clone();
+        // The set-up page shows these; users paste them into their SDK's configuration.
+        query_config.public_ingest_http_url = format!("http://{ingest_http}");
+        query_config.public_ingest_grpc_url = format!("http://{ingest_grpc}");
         let router = weft_query::router(&query_config)
             .await
             .expect("query router");
