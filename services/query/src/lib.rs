@@ -1,4 +1,4 @@
-//! The query service: the dashboard (sign-up, login, onboarding, API keys) and the JSON
+//! The query service: the dashboard (sign-up, login, onboarding, API keys, members) and the JSON
 //! API over one tenant's traces (trace by id, search, services and operations),
 //! authenticated with read-scope API keys. It reads ClickHouse
 //! through the tenant-scoped layer and PostgreSQL for keys; it never writes spans.
@@ -62,6 +62,18 @@ pub async fn router(config: &QueryConfig) -> anyhow::Result<axum::Router> {
             ingest_grpc_url: config.public_ingest_grpc_url.clone(),
         },
     });
+    // Every replica forgets a revoked read key at once, not after its cache TTL.
+    let revocations = Arc::downgrade(&state);
+    state
+        .dashboard
+        .bus
+        .on_key_revoked(move |digest| {
+            if let Some(state) = revocations.upgrade() {
+                state.keys.forget(&digest);
+            }
+        })
+        .await
+        .context("failed to subscribe to key revocations")?;
     Ok(api::routes(state.clone())
         .merge(dashboard::routes(state.clone()))
         .merge(weft_runtime::health::routes(state)))

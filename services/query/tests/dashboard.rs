@@ -2,135 +2,10 @@
 //! send spans with it, log out and in, create and revoke keys (revocation reaches
 //! ingest), with CSRF, validation, escaping, login throttling and tenant isolation.
 
-use std::collections::HashMap;
 use std::time::Duration;
 use weft_testkit::otlp::trace_request;
+use weft_testkit::web::Visitor;
 use weft_testkit::{Stack, eventually};
-
-/// A cookie-keeping client that does not follow redirects, like a browser's network log.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Browser {
-    fn new(stack: &Stack) -> Self {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: stack.query_url(""),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, response: reqwest::Response) -> Page {
-        for set in response.headers().get_all("set-cookie") {
-            let pair = set.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        Page {
-            status: response.status().as_u16(),
-            location: response
-                .headers()
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            body: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(response).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(form)
-                    .finish(),
-            )
-            .send()
-            .await
-            .unwrap();
-        self.finish(response).await
-    }
-}
-
-/// The value of the first `name="csrf"` hidden input.
-fn csrf(page: &Page) -> String {
-    let start = page
-        .body
-        .find("name=\"csrf\" value=\"")
-        .expect("a csrf field")
-        + 19;
-    page.body[start..].split('"').next().unwrap().to_owned()
-}
-
-/// The key shown once on a page.
-fn shown_key(page: &Page) -> String {
-    let start = page
-        .body
-        .find("id=\"new-key\">")
-        .expect("a new key on the page")
-        + 13;
-    page.body[start..].split('<').next().unwrap().to_owned()
-}
-
-fn revoke_paths(page: &Page) -> Vec<String> {
-    page.body
-        .match_indices("action=\"/keys/")
-        .map(|(i, _)| page.body[i + 8..].split('"').next().unwrap().to_owned())
-        .collect()
-}
-
-async fn sign_up(browser: &mut Browser, email: &str, organisation: &str) -> Page {
-    let form = browser.get("/signup").await;
-    let token = csrf(&form);
-    browser
-        .post(
-            "/signup",
-            &[
-                ("csrf", &token),
-                ("email", email),
-                ("organisation", organisation),
-                ("password", "correct horse battery"),
-            ],
-        )
-        .await
-}
 
 async fn export(stack: &Stack, key: &str) -> u16 {
     stack.export(key, &trace_request(2).0).await
@@ -139,7 +14,7 @@ async fn export(stack: &Stack, key: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_signs_up_sends_data_and_manages_keys() {
     let stack = Stack::start().await;
-    let mut alice = Browser::new(&stack);
+    let mut alice = Visitor::new(&stack);
 
     // Signed-out pages redirect to the login page.
     assert_eq!(alice.get("/keys").await.location.as_deref(), Some("/login"));
@@ -148,7 +23,7 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
     let form = alice.get("/signup").await;
     assert_eq!(form.status, 200);
     assert!(form.body.contains("Create your organisation"));
-    let token = csrf(&form);
+    let token = form.csrf();
     let no_csrf = alice
         .post(
             "/signup",
@@ -199,19 +74,16 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
         .await;
     assert!(too_long.body.contains("at most 100 characters"));
 
-    let onboarding = sign_up(
-        &mut alice,
-        "alice@acme.io",
-        "<script>alert(1)</script> Labs",
-    )
-    .await;
+    let onboarding = alice
+        .sign_up("alice@acme.io", "<script>alert(1)</script> Labs")
+        .await;
     assert_eq!(onboarding.status, 200, "{}", onboarding.body);
     assert!(
         onboarding.body.contains("&#60;script&#62;alert(1)"),
         "organisation name escaped"
     );
     assert!(!onboarding.body.contains("<script>alert(1)"));
-    let ingest_key = shown_key(&onboarding);
+    let ingest_key = onboarding.shown("new-key");
     assert!(ingest_key.starts_with("weft_"));
     assert!(onboarding.body.contains(&format!(
         "OTEL_EXPORTER_OTLP_HEADERS=x-api-key={ingest_key}"
@@ -229,7 +101,7 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
     );
     // The key is never shown again.
     assert!(!alice.get("/").await.body.contains(&ingest_key));
-    let again = sign_up(&mut Browser::new(&stack), "ALICE@acme.io", "Other").await;
+    let again = Visitor::new(&stack).sign_up("ALICE@acme.io", "Other").await;
     assert_eq!(again.status, 409);
     assert!(again.body.contains("already exists"));
 
@@ -240,21 +112,21 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
         .post(
             "/keys",
             &[
-                ("csrf", &csrf(&keys)),
+                ("csrf", &keys.csrf()),
                 ("name", "grafana"),
                 ("scope", "read"),
             ],
         )
         .await;
     assert_eq!(created.status, 200);
-    let read_key = shown_key(&created);
+    let read_key = created.shown("new-key");
     let (request, trace_id) = trace_request(3);
     assert_eq!(stack.export(&ingest_key, &request).await, 200);
     stack.wait_for_trace(&read_key, &trace_id, 3).await;
     let bad_scope = alice
         .post(
             "/keys",
-            &[("csrf", &csrf(&keys)), ("name", "x"), ("scope", "admin")],
+            &[("csrf", &keys.csrf()), ("name", "x"), ("scope", "admin")],
         )
         .await;
     assert_eq!(bad_scope.status, 400);
@@ -287,12 +159,12 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
 
     // Log out, fail to log in, log in.
     let page = alice.get("/keys").await;
-    let out = alice.post("/logout", &[("csrf", &csrf(&page))]).await;
+    let out = alice.post("/logout", &[("csrf", &page.csrf())]).await;
     assert_eq!(out.location.as_deref(), Some("/login?notice=logged-out"));
     assert_eq!(alice.get("/keys").await.location.as_deref(), Some("/login"));
     let login = alice.get("/login?notice=logged-out").await;
     assert!(login.body.contains("You are logged out."));
-    let token = csrf(&login);
+    let token = login.csrf();
     let wrong = alice
         .post(
             "/login",
@@ -334,11 +206,12 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
     // Revoking the ingest key on the keys page stops it at ingest within 5 seconds.
     let keys = alice.get("/keys").await;
     assert!(keys.body.contains("default ingest") && keys.body.contains("grafana"));
-    let revoke_ingest = revoke_paths(&keys)
+    let revoke_ingest = keys
+        .actions("/keys/")
         .into_iter()
         .next()
         .expect("a revoke button");
-    let revoked = alice.post(&revoke_ingest, &[("csrf", &csrf(&keys))]).await;
+    let revoked = alice.post(&revoke_ingest, &[("csrf", &keys.csrf())]).await;
     assert_eq!(revoked.location.as_deref(), Some("/keys"));
     eventually(
         "ingest to refuse the revoked key",
@@ -349,19 +222,22 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
     assert!(alice.get("/keys").await.body.contains("revoked"));
 
     // Another organisation cannot touch Alice's keys, and forged sessions go nowhere.
-    let mut mallory = Browser::new(&stack);
-    sign_up(&mut mallory, "mallory@evil.io", "Evil").await;
+    let mut mallory = Visitor::new(&stack);
+    mallory.sign_up("mallory@evil.io", "Evil").await;
     let mallory_keys = mallory.get("/keys").await;
     assert!(!mallory_keys.body.contains("grafana"));
-    let read_key_path = revoke_paths(&alice.get("/keys").await)
+    let read_key_path = alice
+        .get("/keys")
+        .await
+        .actions("/keys/")
         .into_iter()
         .next()
         .expect("grafana's revoke button");
     let stolen = mallory
-        .post(&read_key_path, &[("csrf", &csrf(&mallory_keys))])
+        .post(&read_key_path, &[("csrf", &mallory_keys.csrf())])
         .await;
     assert_eq!(stolen.status, 404);
-    let mut forger = Browser::new(&stack);
+    let mut forger = Visitor::new(&stack);
     forger.cookies.insert(
         "weft_session".into(),
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".into(),
@@ -372,8 +248,8 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
     );
 
     // Repeated failed logins are slowed down.
-    let mut guesser = Browser::new(&stack);
-    let token = csrf(&guesser.get("/login").await);
+    let mut guesser = Visitor::new(&stack);
+    let token = guesser.get("/login").await.csrf();
     for _ in 0..5 {
         let page = guesser
             .post(

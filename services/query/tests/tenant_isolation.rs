@@ -1,9 +1,13 @@
-//! Tenant isolation of the query API: every endpoint, called with another tenant's read
-//! key, finds nothing of tenant A's trace (404 where the thing is named, empty lists
-//! otherwise); and keys of the wrong scope or none at all are refused.
+//! Tenant isolation of the query service. The API: every endpoint, called with another
+//! tenant's read key, finds nothing of tenant A's trace (404 where the thing is named,
+//! empty lists otherwise), and keys of the wrong scope or none at all are refused. The
+//! dashboard: every page and form, used by the owner of another organisation with A's
+//! ids, shows nothing of A and changes nothing (404); used by a viewer of A where an
+//! admin is needed, 403; without a valid session, the login page.
 
 use weft_testkit::Stack;
 use weft_testkit::otlp::trace_request;
+use weft_testkit::web::{PASSWORD, Page, Visitor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenant_never_sees_a_trace() {
@@ -96,5 +100,175 @@ async fn another_tenant_never_sees_a_trace() {
             .0,
         400
     );
+    stack.stop().await;
+}
+
+/// The organisation's pages a signed-in user can open.
+const PAGES: [&str; 4] = ["/", "/keys", "/members", "/usage"];
+
+/// Every form of A's pages that needs an admin, with fields that would be valid.
+fn admin_actions(keys: &Page, members: &Page) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
+    let owner = members.row_actions("alice@acme.io", "/members/");
+    let viewer = members.row_actions("vic@acme.io", "/members/");
+    let mut actions = vec![
+        (
+            "/keys".to_owned(),
+            vec![("name", "sneaky"), ("scope", "read")],
+        ),
+        (
+            "/members/invite".to_owned(),
+            vec![("email", "eve@evil.io"), ("role", "admin")],
+        ),
+    ];
+    for action in owner.iter().chain(&viewer) {
+        let fields = if action.ends_with("/role") {
+            vec![("role", "admin")]
+        } else {
+            vec![]
+        };
+        actions.push((action.clone(), fields));
+    }
+    for action in keys
+        .actions("/keys/")
+        .into_iter()
+        .chain(members.actions("/invitations/"))
+    {
+        actions.push((action, vec![]));
+    }
+    actions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_or_form_reaches_another_organisation() {
+    let stack = Stack::start().await;
+    // Organisation A: Alice owns it, Vic views it, it has keys, an open invitation and
+    // usage.
+    let mut alice = Visitor::new(&stack);
+    let setup = alice.sign_up("alice@acme.io", "Acme Secret Labs").await;
+    let ingest_key = setup.shown("new-key");
+    let keys = alice.get("/keys").await;
+    alice
+        .submit(
+            &keys,
+            "/keys",
+            &[("name", "acme-reader"), ("scope", "read")],
+        )
+        .await;
+    let members = alice.get("/members").await;
+    let invited = alice
+        .submit(
+            &members,
+            "/members/invite",
+            &[("email", "vic@acme.io"), ("role", "viewer")],
+        )
+        .await;
+    let link = invited.shown("invitation-link");
+    let vic_link = &link[link.find("/invite/").unwrap()..];
+    let mut vic = Visitor::new(&stack);
+    let form = vic.get(vic_link).await;
+    assert_eq!(
+        vic.submit(&form, vic_link, &[("password", PASSWORD)])
+            .await
+            .status,
+        303
+    );
+    let members = alice.get("/members").await;
+    alice
+        .submit(
+            &members,
+            "/members/invite",
+            &[("email", "pending@acme.io"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(stack.export(&ingest_key, &trace_request(4).0).await, 200);
+    let a_keys = alice.get("/keys").await;
+    let a_members = alice.get("/members").await;
+    let actions = admin_actions(&a_keys, &a_members);
+    assert_eq!(actions.len(), 2 + 2 + 2 + 2 + 1, "{actions:?}");
+    let alice_id = a_members.row_actions("alice@acme.io", "/members/")[0]
+        .split('/')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let acme_id = stack.ns.accounts.memberships(alice_id).await.unwrap()[0].tenant_id;
+    let secrets = [
+        "Acme Secret Labs",
+        "acme-reader",
+        "alice@acme.io",
+        "vic@acme.io",
+        "pending@acme.io",
+    ];
+
+    // Mallory owns organisation B: she sees none of A and every A id is a 404.
+    let mut mallory = Visitor::new(&stack);
+    mallory.sign_up("mallory@evil.io", "Evil").await;
+    for path in PAGES {
+        let page = mallory.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        for secret in secrets {
+            assert!(!page.body.contains(secret), "{path} shows {secret}");
+        }
+    }
+    let b_page = mallory.get("/members").await;
+    for (action, fields) in &actions {
+        let answer = mallory.submit(&b_page, action, fields).await;
+        let expected = if action == "/keys" || action == "/members/invite" {
+            200 // acts on B, not on A
+        } else {
+            404
+        };
+        assert_eq!(answer.status, expected, "mallory POST {action}");
+        for secret in secrets {
+            assert!(!answer.body.contains(secret), "{action} shows {secret}");
+        }
+    }
+    let switched = mallory
+        .submit(
+            &b_page,
+            "/switch",
+            &[("organisation", &acme_id.to_string())],
+        )
+        .await;
+    assert_eq!(switched.status, 404);
+
+    // Vic views A: every page, no admin action (leaving is his own business).
+    let vic_page = vic.get("/members").await;
+    for path in PAGES {
+        assert_eq!(vic.get(path).await.status, 200, "{path}");
+    }
+    let vic_leaves = a_members.row_actions("vic@acme.io", "/members/")[1].clone();
+    for (action, fields) in actions.iter().filter(|(action, _)| *action != vic_leaves) {
+        let answer = vic.submit(&vic_page, action, fields).await;
+        assert_eq!(answer.status, 403, "viewer POST {action}");
+        assert!(answer.body.contains("Not allowed"), "{action}");
+    }
+
+    // Nothing of A changed.
+    assert_eq!(alice.get("/keys").await.body, a_keys.body);
+    assert_eq!(alice.get("/members").await.body, a_members.body);
+    assert_eq!(stack.export(&ingest_key, &trace_request(1).0).await, 200);
+
+    // Without a valid session every page and form leads to the login page.
+    let mut stranger = Visitor::new(&stack);
+    let mut forged = Visitor::new(&stack);
+    forged.cookies.insert(
+        "weft_session".into(),
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".into(),
+    );
+    for visitor in [&mut stranger, &mut forged] {
+        for path in PAGES {
+            assert_eq!(
+                visitor.get(path).await.location.as_deref(),
+                Some("/login"),
+                "{path}"
+            );
+        }
+        for (action, fields) in &actions {
+            let answer = visitor.post(action, fields).await;
+            assert_eq!(answer.location.as_deref(), Some("/login"), "POST {action}");
+        }
+    }
+    assert_eq!(alice.get("/members").await.body, a_members.body);
     stack.stop().await;
 }

@@ -21,6 +21,8 @@ pub enum IdError {
     Tenant(String),
     #[error("unknown key scope {0:?} (expected ingest or read)")]
     UnknownScope(String),
+    #[error("unknown role {0:?} (expected owner, admin, member or viewer)")]
+    UnknownRole(String),
 }
 
 /// The organisation that owns data. Every stored row and every query carries one.

@@ -1,11 +1,13 @@
 //! Domain model shared by every Weft service: the ids that cross service boundaries as
-//! newtypes, the stable partitioning of traces, and API key scopes.
+//! newtypes, the stable partitioning of traces, API key scopes and the roles of an organisation's members.
 
 mod ids;
 mod partition;
+mod role;
 
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use partition::{Partition, PartitionSet, PartitionSetError};
+pub use role::Role;
 
 use std::fmt;
 use std::str::FromStr;

@@ -8,6 +8,7 @@ mod namespace;
 mod nats_server;
 pub mod otlp;
 mod stack;
+pub mod web;
 
 pub use clickhouse_server::ClickHouseServer;
 pub use namespace::{Namespace, TestTenant};

@@ -18,7 +18,7 @@ pub struct StackOptions {
     pub max_decompressed_bytes: usize,
     /// Short so failure tests see redelivery quickly.
     pub ack_wait: Duration,
-    /// How long ingest trusts a key lookup.
+    /// How long ingest and query trust a key lookup.
     pub key_cache_ttl: Duration,
 }
 
@@ -41,6 +41,7 @@ pub struct Stack {
     pub query: SocketAddr,
     pub http: reqwest::Client,
     ingest_config: IngestConfig,
+    query_config: QueryConfig,
     shutdown: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -51,6 +52,24 @@ async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     (listener, addr)
+}
+
+/// A query service with `config` on an ephemeral port, until `shutdown`.
+async fn serve_query(
+    config: &QueryConfig,
+    shutdown: &CancellationToken,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> SocketAddr {
+    let router = weft_query::router(config).await.expect("query router");
+    let (listener, addr) = listener().await;
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+            .expect("query");
+    });
+    addr
 }
 
 impl Stack {
@@ -112,20 +131,13 @@ impl Stack {
         query_config.clickhouse = ns.clickhouse.clone();
         query_config.postgres = ns.postgres.clone();
         query_config.bus = ns.bus.clone();
+        query_config.key_cache_ttl = options.key_cache_ttl;
+        // Shared by replicas, as in production, so a session works on any of them.
+        query_config.session_secret = Some(uuid::Uuid::new_v4().simple().to_string().repeat(2));
         // The set-up page shows these; users paste them into their SDK's configuration.
         query_config.public_ingest_http_url = format!("http://{ingest_http}");
         query_config.public_ingest_grpc_url = format!("http://{ingest_grpc}");
-        let router = weft_query::router(&query_config)
-            .await
-            .expect("query router");
-        let (query_listener, query) = listener().await;
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            axum::serve(query_listener, router)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await
-                .expect("query");
-        });
+        let query = serve_query(&query_config, &shutdown, &mut tasks).await;
 
         let stack = Stack {
             ns,
@@ -134,6 +146,7 @@ impl Stack {
             query,
             http: reqwest::Client::new(),
             ingest_config,
+            query_config,
             shutdown,
             tasks,
         };
@@ -151,6 +164,11 @@ impl Stack {
         })
         .await;
         stack
+    }
+
+    /// Another query replica of the same stack; returns its address.
+    pub async fn start_query_replica(&mut self) -> SocketAddr {
+        serve_query(&self.query_config, &self.shutdown, &mut self.tasks).await
     }
 
     /// Another ingest replica of the same stack (OTLP/HTTP only); returns its address.

@@ -96,6 +96,11 @@ impl SessionKeys {
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
     }
 
+    /// Whether the dashboard is served over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
+    }
+
     pub fn clear_session(&self) -> String {
         self.cookie(SESSION_COOKIE, "", 0)
     }

@@ -2,7 +2,7 @@
 
 use super::{Postgres, PostgresError, Tenant};
 use chrono::{DateTime, Utc};
-use weft_model::TenantId;
+use weft_model::Role;
 
 /// A user as needed to log in.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -20,7 +20,8 @@ pub struct Membership {
     pub tenant_id: uuid::Uuid,
     pub tenant_name: String,
     pub tenant_slug: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
 }
 
 impl Postgres {
@@ -93,22 +94,5 @@ impl Postgres {
         .bind(user)
         .fetch_all(self.pool())
         .await?)
-    }
-
-    /// The role of a user in a tenant, `None` when not a member.
-    pub async fn role(
-        &self,
-        user: uuid::Uuid,
-        tenant: TenantId,
-    ) -> Result<Option<String>, PostgresError> {
-        Ok(
-            sqlx::query_scalar(
-                "SELECT role FROM memberships WHERE user_id = $1 AND tenant_id = $2",
-            )
-            .bind(user)
-            .bind(tenant.as_uuid())
-            .fetch_optional(self.pool())
-            .await?,
-        )
     }
 }

@@ -1,14 +1,18 @@
-//! PostgreSQL (sqlx): accounts, tenants and API keys. Every statement about tenant data
+//! PostgreSQL (sqlx): accounts, tenants, members and invitations, API keys and usage. Every statement about tenant data
 //! filters by tenant; the SQL of this store lives in this module and its children.
 
 mod accounts;
 mod api_keys;
 mod key_cache;
+mod members;
 mod usage;
 
 pub use accounts::{Membership, User};
 pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, key_digest, looks_like_api_key};
 pub use key_cache::KeyCache;
+pub use members::{
+    Invitation, Member, MembershipChange, NewInvitation, looks_like_invitation_token,
+};
 pub use usage::UsageDay;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -1,0 +1,400 @@
+//! Getting in and around: sign-up, login, logout, switching organisation, the set-up
+//! page that shows how to send data, and usage.
+
+use super::web::{
+    CsrfForm, Layout, SignedIn, check_password, error_page, forbidden_csrf, hash_password,
+    not_found, pre_session, render, unavailable, valid_email, weak_password,
+};
+use crate::QueryState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use weft_model::KeyScope;
+
+pub fn routes() -> Router<Arc<QueryState>> {
+    Router::new()
+        .route("/", get(setup_page))
+        .route("/signup", get(signup_page).post(signup))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/switch", post(switch_organisation))
+        .route("/usage", get(usage_page))
+        .route("/static/weft.css", get(stylesheet))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../../../frontend/static/weft.css"),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    layout: Layout,
+    new_key: Option<String>,
+    key_text: String,
+    http_endpoint: String,
+    grpc_endpoint: String,
+}
+
+fn setup(state: &QueryState, layout: Layout, new_key: Option<String>) -> SetupPage {
+    SetupPage {
+        layout,
+        key_text: new_key
+            .clone()
+            .unwrap_or_else(|| "YOUR_INGEST_KEY".to_owned()),
+        new_key,
+        http_endpoint: state.dashboard.ingest_http_url.clone(),
+        grpc_endpoint: state.dashboard.ingest_grpc_url.clone(),
+    }
+}
+
+async fn setup_page(State(state): State<Arc<QueryState>>, user: SignedIn) -> Response {
+    render(StatusCode::OK, &setup(&state, user.layout(&state), None))
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    layout: Layout,
+    csrf: String,
+    error: Option<String>,
+    email: String,
+    organisation: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SignupForm {
+    csrf: String,
+    email: String,
+    organisation: String,
+    password: String,
+}
+
+/// A page of a form shown before login, with the pre-session cookie its CSRF token is
+/// bound to.
+fn with_pre_session(state: &QueryState, page: impl FnOnce(String) -> Response) -> Response {
+    let (cookie, nonce) = state.dashboard.sessions.new_pre_session();
+    (
+        [(header::SET_COOKIE, cookie)],
+        page(state.dashboard.sessions.csrf_token(&nonce)),
+    )
+        .into_response()
+}
+
+async fn signup_page(State(state): State<Arc<QueryState>>) -> Response {
+    with_pre_session(&state, |csrf| {
+        render(
+            StatusCode::OK,
+            &SignupPage {
+                layout: Layout::anonymous(),
+                csrf,
+                error: None,
+                email: String::new(),
+                organisation: String::new(),
+            },
+        )
+    })
+}
+
+/// A URL-safe slug for an organisation name, made unique with a random suffix.
+fn slug_for(name: &str) -> String {
+    let mut slug: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while slug.contains("--") {
+        slug = slug.replace("--", "-");
+    }
+    let base: String = slug.trim_matches('-').chars().take(40).collect();
+    let base = base.trim_end_matches('-');
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    if base.is_empty() {
+        format!("org-{suffix}")
+    } else {
+        format!("{base}-{suffix}")
+    }
+}
+
+async fn signup(
+    State(state): State<Arc<QueryState>>,
+    headers: HeaderMap,
+    Form(form): Form<SignupForm>,
+) -> Response {
+    let sessions = &state.dashboard.sessions;
+    if !sessions.csrf_ok(pre_session(&headers), &form.csrf) {
+        return forbidden_csrf();
+    }
+    let email = form.email.trim().to_owned();
+    let organisation = form.organisation.trim().to_owned();
+    let problem = if !valid_email(&email) {
+        Some("Enter a valid email address.")
+    } else if organisation.is_empty() || organisation.chars().count() > 100 {
+        Some("Enter an organisation name of at most 100 characters.")
+    } else {
+        weak_password(&form.password)
+    };
+    let retry = |error: &str, status: StatusCode| {
+        let page = SignupPage {
+            layout: Layout::anonymous(),
+            csrf: form.csrf.clone(),
+            error: Some(error.to_owned()),
+            email: email.clone(),
+            organisation: organisation.clone(),
+        };
+        render(status, &page)
+    };
+    if let Some(problem) = problem {
+        return retry(problem, StatusCode::BAD_REQUEST);
+    }
+    let Some(password_hash) = hash_password(form.password.clone()).await else {
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again.",
+        );
+    };
+    let created = match state
+        .postgres
+        .create_account(
+            &email,
+            &password_hash,
+            &organisation,
+            &slug_for(&organisation),
+        )
+        .await
+    {
+        Ok(created) => created,
+        Err(error) => return unavailable(&error),
+    };
+    let Some((user, tenant)) = created else {
+        return retry(
+            "An account with this email already exists. Log in instead.",
+            StatusCode::CONFLICT,
+        );
+    };
+    let key = match state
+        .postgres
+        .create_api_key(tenant.tenant_id(), "default ingest", KeyScope::Ingest)
+        .await
+    {
+        Ok(key) => key,
+        Err(error) => return unavailable(&error),
+    };
+    tracing::info!(tenant_id = %tenant.id, "organisation signed up");
+    let (cookie, session) = sessions.issue(user.id, tenant.id);
+    let layout = Layout {
+        signed_in: true,
+        organisation: tenant.name.clone(),
+        role: weft_model::Role::Owner.to_string(),
+        csrf: sessions.csrf_token(&session),
+        organisations: Vec::new(),
+    };
+    (
+        [(header::SET_COOKIE, cookie)],
+        render(StatusCode::OK, &setup(&state, layout, Some(key.secret))),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
+    email: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginQuery {
+    notice: String,
+}
+
+async fn login_page(
+    State(state): State<Arc<QueryState>>,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let notice = match query.notice.as_str() {
+        "expired" => Some("Your session expired. Log in again."),
+        "logged-out" => Some("You are logged out."),
+        "removed" => Some("You are no longer a member of that organisation. Log in again."),
+        "left" => Some("You left the organisation."),
+        _ => None,
+    };
+    with_pre_session(&state, |csrf| {
+        render(
+            StatusCode::OK,
+            &LoginPage {
+                layout: Layout::anonymous(),
+                csrf,
+                notice: notice.map(str::to_owned),
+                error: None,
+                email: String::new(),
+            },
+        )
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<Arc<QueryState>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let sessions = &state.dashboard.sessions;
+    if !sessions.csrf_ok(pre_session(&headers), &form.csrf) {
+        return forbidden_csrf();
+    }
+    let email = form.email.trim().to_owned();
+    let retry = |error: String, status: StatusCode| {
+        let page = LoginPage {
+            layout: Layout::anonymous(),
+            csrf: form.csrf.clone(),
+            notice: None,
+            error: Some(error),
+            email: email.clone(),
+        };
+        render(status, &page)
+    };
+    if email.is_empty()
+        || form.password.is_empty()
+        || email.len() > 320
+        || form.password.len() > 200
+    {
+        return retry(
+            "Enter your email and password.".to_owned(),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let user = match check_password(&state, &email, &form.password).await {
+        Ok(user) => user,
+        Err(refused) => {
+            return match refused.explain() {
+                Ok((message, status)) => retry(message, status),
+                Err(error) => unavailable(&error),
+            };
+        }
+    };
+    let memberships = match state.postgres.memberships(user.id).await {
+        Ok(memberships) => memberships,
+        Err(error) => return unavailable(&error),
+    };
+    let Some(first) = memberships.first() else {
+        return retry(
+            "This account belongs to no organisation any more.".to_owned(),
+            StatusCode::FORBIDDEN,
+        );
+    };
+    (
+        [(
+            header::SET_COOKIE,
+            sessions.issue(user.id, first.tenant_id).0,
+        )],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+async fn logout(
+    State(state): State<Arc<QueryState>>,
+    user: SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_ok(&state, &form.csrf) {
+        return forbidden_csrf();
+    }
+    (
+        [(header::SET_COOKIE, state.dashboard.sessions.clear_session())],
+        Redirect::to("/login?notice=logged-out"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SwitchForm {
+    csrf: String,
+    organisation: String,
+}
+
+/// Moves the session to another organisation of the user's.
+async fn switch_organisation(
+    State(state): State<Arc<QueryState>>,
+    user: SignedIn,
+    Form(form): Form<SwitchForm>,
+) -> Response {
+    if !user.csrf_ok(&state, &form.csrf) {
+        return forbidden_csrf();
+    }
+    let target = form.organisation.parse::<uuid::Uuid>().ok().filter(|id| {
+        user.memberships
+            .iter()
+            .any(|membership| membership.tenant_id == *id)
+    });
+    let Some(target) = target else {
+        return not_found("organisation");
+    };
+    (
+        [(
+            header::SET_COOKIE,
+            state.dashboard.sessions.issue(user.user, target).0,
+        )],
+        Redirect::to("/"),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "usage.html")]
+struct UsagePage {
+    layout: Layout,
+    days: Vec<weft_storage::postgres::UsageDay>,
+}
+
+async fn usage_page(State(state): State<Arc<QueryState>>, user: SignedIn) -> Response {
+    match state.postgres.usage(user.tenant, 30).await {
+        Ok(days) => render(
+            StatusCode::OK,
+            &UsagePage {
+                layout: user.layout(&state),
+                days,
+            },
+        ),
+        Err(error) => unavailable(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug_for;
+
+    #[test]
+    fn slugs_are_url_safe_and_unique() {
+        assert!(slug_for("Acme Corp!").starts_with("acme-corp-"));
+        assert!(slug_for("<script>").starts_with("script-"));
+        assert!(slug_for("!!!").starts_with("org-"));
+        assert_ne!(slug_for("acme"), slug_for("acme"));
+    }
+}
