@@ -58,16 +58,16 @@ page.on('response', (response) => {
 });
 
 let shot = 0;
-async function screenshot(name) {
+async function screenshot(name, of = page) {
   shot += 1;
   const file = join(screenshots, `${String(shot).padStart(2, '0')}-${name}.png`);
-  const styled = await page.evaluate(() =>
+  const styled = await of.evaluate(() =>
     [...document.styleSheets].some(
       (sheet) => sheet.href?.endsWith('/static/weft.css') && sheet.cssRules.length > 0,
     ),
   );
-  assert.ok(styled, `${page.url()}: the stylesheet /static/weft.css is not applied`);
-  await page.screenshot({ path: file, fullPage: true });
+  assert.ok(styled, `${of.url()}: the stylesheet /static/weft.css is not applied`);
+  await of.screenshot({ path: file, fullPage: true });
   console.log(`   screenshot ${file}`);
 }
 
@@ -112,6 +112,7 @@ let ingestKey;
 let otelEnv;
 let traceId;
 let readKey;
+let invitationLink;
 
 async function flow() {
   await step('sign up', async () => {
@@ -233,6 +234,30 @@ async function flow() {
     await page.waitForURL(`${base}/usage`);
     await heading('Usage');
     await screenshot('usage');
+  });
+
+  await step('invite a teammate as viewer', async () => {
+    await page.locator('header nav').getByRole('link', { name: 'Members' }).click();
+    await page.waitForURL(`${base}/members`);
+    await heading('Members');
+    await page.getByLabel('Email').fill(`teammate-${suffix}@example.com`);
+    await page.locator('select[name="role"]').last().selectOption('viewer');
+    await page.getByRole('button', { name: 'Create invitation' }).click();
+    invitationLink = await text(page.locator('#invitation-link'));
+    assert.match(invitationLink, new RegExp(`^${base}/invite/[0-9a-f]{64}$`));
+    await screenshot('members-invited');
+  });
+
+  await step('the teammate accepts the invitation in their own browser', async () => {
+    const teammate = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await teammate.goto(invitationLink);
+    await teammate.getByRole('heading', { level: 1, name: `Join ${organisation}` }).waitFor();
+    await screenshot('invitation', teammate);
+    await teammate.getByLabel('Choose a password').fill(password);
+    await teammate.getByRole('button', { name: 'Accept invitation' }).click();
+    await teammate.waitForURL(`${base}/`);
+    assert.equal((await teammate.locator('header .role').innerText()).trim(), 'viewer');
+    await teammate.close();
   });
 
   await step('revoke the ingest key', async () => {
