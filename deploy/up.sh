@@ -63,9 +63,10 @@ cat <<TXT
 Weft is running.
   OTLP/gRPC ingest   127.0.0.1:4317
   OTLP/HTTP ingest   http://127.0.0.1:4318/v1/traces
-  Dashboard          http://127.0.0.1:8080/signup  (create your own organisation)
+  Dashboard          http://127.0.0.1:8080/login
+    demo login       $WEFT_DEMO_EMAIL / $WEFT_DEMO_PASSWORD  (or sign up at /signup)
   Query API          http://127.0.0.1:8080/api/v1
-  Demo tenant keys   $WEFT_STATE/demo.env
+  Demo keys, login   $WEFT_STATE/demo.env
     ingest key       $WEFT_DEMO_INGEST_KEY
     read key         $WEFT_DEMO_READ_KEY
 

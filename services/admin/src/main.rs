@@ -4,10 +4,10 @@
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use weft_bus::{Bus, BusConfig};
-use weft_model::{KeyScope, TenantId};
+use weft_model::{KeyScope, Role, TenantId};
 use weft_runtime::config::Env;
 use weft_storage::clickhouse::{ClickHouse, ClickHouseConfig};
-use weft_storage::postgres::{Postgres, PostgresConfig};
+use weft_storage::postgres::{Postgres, PostgresConfig, hash_password};
 
 const USAGE: &str = "usage:
   weft-admin migrate
@@ -22,6 +22,7 @@ Configuration comes from WEFT_DATABASE_URL, WEFT_CLICKHOUSE_*, WEFT_NATS_URL and
 WEFT_BUS_PREFIX (see docs/operations.md).";
 
 const DEMO_SLUG: &str = "demo";
+const DEMO_EMAIL: &str = "demo@weft.local";
 
 #[tokio::main]
 async fn main() {
@@ -180,8 +181,9 @@ async fn migrate(postgres: &PostgresConfig, clickhouse: &ClickHouseConfig) -> an
     Ok(())
 }
 
-/// Creates the demo tenant and one key of each scope, once: the keys are kept in
-/// `keys_file` (readable by root only), and a second run reuses them while they work.
+/// Creates the demo tenant, one key of each scope and an owner who can log in to the
+/// dashboard, once: keys and password are kept in `keys_file` (readable by root only),
+/// and a second run reuses them while they work.
 async fn demo(db: &Postgres, keys_file: &Path) -> anyhow::Result<()> {
     let tenant = match db.tenant_by_slug(DEMO_SLUG).await? {
         Some(tenant) => tenant,
@@ -217,6 +219,21 @@ async fn demo(db: &Postgres, keys_file: &Path) -> anyhow::Result<()> {
         };
         keys.push((variable, key));
     }
+    // The demo owner logs in to the dashboard; the password is kept with the keys.
+    let password = saved_key("WEFT_DEMO_PASSWORD").unwrap_or_else(|| {
+        let mut random = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
+        hex::encode(random)
+    });
+    db.upsert_member(
+        tenant.tenant_id(),
+        DEMO_EMAIL,
+        &hash_password(&password),
+        Role::Owner,
+    )
+    .await?;
+    keys.push(("WEFT_DEMO_EMAIL", DEMO_EMAIL.to_owned()));
+    keys.push(("WEFT_DEMO_PASSWORD", password));
     if let Some(dir) = keys_file.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;

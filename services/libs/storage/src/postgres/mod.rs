@@ -7,7 +7,7 @@ mod key_cache;
 mod members;
 mod usage;
 
-pub use accounts::{Membership, User};
+pub use accounts::{Membership, User, hash_password, password_matches};
 pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, key_digest, looks_like_api_key};
 pub use key_cache::KeyCache;
 pub use members::{
