@@ -166,6 +166,14 @@ impl Stack {
         stack
     }
 
+    /// The secret the query replicas sign sessions with, for tests that craft them.
+    pub fn session_secret(&self) -> &str {
+        self.query_config
+            .session_secret
+            .as_deref()
+            .expect("stacks set a session secret")
+    }
+
     /// Another query replica of the same stack; returns its address.
     pub async fn start_query_replica(&mut self) -> SocketAddr {
         serve_query(&self.query_config, &self.shutdown, &mut self.tasks).await
