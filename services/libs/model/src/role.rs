@@ -1,4 +1,5 @@
-//! The role of a member in an organisation, and what each role may do.
+//! The role of a member in an organisation, and what each role may do. (Alert rules and
+//! sampling policies do not exist yet; members will edit them and viewers will not.)
 //!
 //! | role   | read pages and data | edit alert rules and policies | API keys, members |
 //! |--------|---------------------|-------------------------------|-------------------|
@@ -34,11 +35,6 @@ impl Role {
     /// Manages the organisation: API keys, invitations and members.
     pub fn is_admin(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
-    }
-
-    /// Changes what the organisation collects and how it is alerted.
-    pub fn can_edit(self) -> bool {
-        self != Role::Viewer
     }
 
     /// Whether a member with this role may move someone from `current` to `new`: invite
@@ -108,6 +104,5 @@ mod tests {
             }
         }
         assert!(Owner.is_admin() && Admin.is_admin() && !Member.is_admin() && !Viewer.is_admin());
-        assert!(Member.can_edit() && !Viewer.can_edit());
     }
 }

@@ -3,7 +3,7 @@
 
 use super::web::{
     CsrfForm, Layout, SignedIn, check_password, error_page, forbidden_csrf, hash_password,
-    not_found, pre_session, render, unavailable, valid_email, weak_password,
+    not_found, pre_session, render, unavailable, valid_email, weak_password, with_pre_session,
 };
 use crate::QueryState;
 use askama::Template;
@@ -80,17 +80,6 @@ struct SignupForm {
     email: String,
     organisation: String,
     password: String,
-}
-
-/// A page of a form shown before login, with the pre-session cookie its CSRF token is
-/// bound to.
-fn with_pre_session(state: &QueryState, page: impl FnOnce(String) -> Response) -> Response {
-    let (cookie, nonce) = state.dashboard.sessions.new_pre_session();
-    (
-        [(header::SET_COOKIE, cookie)],
-        page(state.dashboard.sessions.csrf_token(&nonce)),
-    )
-        .into_response()
 }
 
 async fn signup_page(State(state): State<Arc<QueryState>>) -> Response {

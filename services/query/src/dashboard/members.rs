@@ -8,6 +8,7 @@ use super::keys::format_time;
 use super::web::{
     CsrfForm, Layout, SignedIn, check_password, error_page, forbidden_csrf, hash_password,
     not_allowed, not_found, pre_session, render, unavailable, valid_email, weak_password,
+    with_pre_session,
 };
 use crate::QueryState;
 use askama::Template;
@@ -449,13 +450,9 @@ async fn invitation_page(
         Ok(found) => found,
         Err(page) => return page,
     };
-    let (cookie, nonce) = state.dashboard.sessions.new_pre_session();
-    let csrf = state.dashboard.sessions.csrf_token(&nonce);
-    (
-        [(header::SET_COOKIE, cookie)],
-        invitation_form(csrf, token, invitation, has_account, StatusCode::OK, None),
-    )
-        .into_response()
+    with_pre_session(&state, |csrf| {
+        invitation_form(csrf, token, invitation, has_account, StatusCode::OK, None)
+    })
 }
 
 #[derive(Deserialize, Default)]

@@ -239,6 +239,17 @@ pub fn pre_session(headers: &HeaderMap) -> &str {
     .unwrap_or("")
 }
 
+/// A page of a form shown before login, with the pre-session cookie its CSRF token is
+/// bound to.
+pub fn with_pre_session(state: &QueryState, page: impl FnOnce(String) -> Response) -> Response {
+    let (cookie, nonce) = state.dashboard.sessions.new_pre_session();
+    (
+        [(header::SET_COOKIE, cookie)],
+        page(state.dashboard.sessions.csrf_token(&nonce)),
+    )
+        .into_response()
+}
+
 pub fn valid_email(email: &str) -> bool {
     (3..=320).contains(&email.len())
         && email.split_once('@').is_some_and(|(local, domain)| {
