@@ -4,14 +4,7 @@
 //! removal and leaving ending access at once.
 
 use weft_testkit::Stack;
-use weft_testkit::web::{PASSWORD, Page, Visitor};
-
-/// The user id of `email` on a members page, from the forms of their row.
-fn member_id(page: &Page, email: &str) -> String {
-    let actions = page.row_actions(email, "/members/");
-    let action = actions.first().expect("a member form");
-    action.split('/').nth(2).unwrap().to_owned()
-}
+use weft_testkit::web::{PASSWORD, Visitor};
 
 async fn invite(visitor: &mut Visitor, email: &str, role: &str) -> String {
     let members = visitor.get("/members").await;
@@ -23,10 +16,7 @@ async fn invite(visitor: &mut Visitor, email: &str, role: &str) -> String {
         )
         .await;
     assert_eq!(invited.status, 200, "{}", invited.body);
-    let link = invited.shown("invitation-link");
-    let path = &link[link.find("/invite/").expect("an invitation path")..];
-    assert_eq!(path.len(), "/invite/".len() + 64, "{link}");
-    path.to_owned()
+    invited.invitation_path()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,8 +92,8 @@ async fn a_team_invites_members_and_manages_their_roles() {
     assert_eq!(bob_members.status, 200);
     assert!(!bob_members.body.contains("action=\"/members/invite\""));
     assert!(!bob_members.body.contains("<select name=\"role\""));
-    let alice_id = member_id(&alice.get("/members").await, "alice@acme.io");
-    let bob_id = member_id(&alice.get("/members").await, "bob@acme.io");
+    let alice_id = alice.get("/members").await.member_id("alice@acme.io");
+    let bob_id = alice.get("/members").await.member_id("bob@acme.io");
     let pending = invite(&mut alice, "dave@acme.io", "member").await;
     let invitation_revoke = alice.get("/members").await.actions("/invitations/")[0].clone();
     let bob_keys = bob.get("/keys").await;
@@ -281,7 +271,7 @@ async fn a_team_invites_members_and_manages_their_roles() {
     let removed = bob
         .submit(
             &members,
-            &format!("/members/{}/remove", member_id(&members, "carol@carol.co")),
+            &format!("/members/{}/remove", members.member_id("carol@carol.co")),
             &[],
         )
         .await;

@@ -67,6 +67,21 @@ impl Page {
         .actions(prefix)
     }
 
+    /// The user id of `email` on a members page, from the forms of their row.
+    pub fn member_id(&self, email: &str) -> String {
+        let actions = self.row_actions(email, "/members/");
+        let action = actions.first().expect("a member form");
+        action.split('/').nth(2).unwrap().to_owned()
+    }
+
+    /// The path of the invitation link shown once on a members page.
+    pub fn invitation_path(&self) -> String {
+        let link = self.shown("invitation-link");
+        let path = &link[link.find("/invite/").expect("an invitation path")..];
+        assert_eq!(path.len(), "/invite/".len() + 64, "{link}");
+        path.to_owned()
+    }
+
     fn after(&self, marker: &str) -> Option<&str> {
         self.body
             .find(marker)
