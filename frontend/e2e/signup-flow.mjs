@@ -1,7 +1,7 @@
 // The dashboard journey of a new user in a real browser: sign up, copy the ingest key and
 // the OTEL_* lines from the set-up page into an OpenTelemetry SDK app, read its trace back
 // with a read key made on the keys page, log out and in again, and revoke the ingest key so
-// that ingest refuses it. Run by services/libs/testkit/tests/browser.rs against a stack.
+// that ingest refuses it. Run by services/e2e/tests/browser.rs against a stack.
 //
 // Environment: WEFT_QUERY_URL (the dashboard), WEFT_OTEL_CLIENT (the otel-env-client
 // binary), WEFT_SCREENSHOTS (a directory for one full-page screenshot per page) and

@@ -1,22 +1,45 @@
-//! The export pipeline shared by both front ends: authenticate, split, publish, and
-//! answer with what was rejected.
+//! The export pipeline shared by both front ends and every signal: authenticate, admit
+//! against the tenant's rate (before decoding where the body allows), split, publish,
+//! and answer with what was rejected.
 
 use crate::config::Limits;
+use crate::metrics::{IngestMetrics, ItemLabels, RequestLabels};
 use crate::rate::TenantLimiter;
+use crate::signal::Telemetry;
 use crate::split::{self, Split};
 use crate::usage::UsageCounter;
 use futures::future::join_all;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use weft_bus::Bus;
+use weft_bus::{Bus, Signal};
 use weft_model::KeyScope;
 use weft_runtime::health::Readiness;
 use weft_runtime::{ApiError, ErrorKind};
 use weft_storage::postgres::{KeyCache, Postgres, ResolvedKey};
+
+/// Which front end a request came through, as metrics label it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    Grpc,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Grpc => "grpc",
+        }
+    }
+}
+
+/// What an accepted export rejected, for `partial_success`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rejected {
+    pub count: u64,
+    pub first_error: Option<String>,
+}
 
 /// Authenticates and publishes OTLP export requests.
 pub struct Exporter {
@@ -26,6 +49,7 @@ pub struct Exporter {
     limiter: TenantLimiter,
     pub(crate) usage: Arc<UsageCounter>,
     pub(crate) limits: Limits,
+    pub(crate) metrics: IngestMetrics,
 }
 
 impl Exporter {
@@ -37,12 +61,12 @@ impl Exporter {
             limiter: TenantLimiter::new(limits.spans_per_second),
             usage: Arc::default(),
             limits,
+            metrics: IngestMetrics::default(),
         }
     }
 
-    /// Forgets a revoked key at once (announced over NATS by whoever revoked it).
-    pub fn forget_key(&self, digest: &[u8; 32]) {
-        self.keys.forget(digest);
+    pub fn keys(&self) -> &KeyCache {
+        &self.keys
     }
 
     /// The tenant (and its limit) of an ingest key; 401 for a missing, unknown or revoked key.
@@ -52,66 +76,131 @@ impl Exporter {
             .await
     }
 
-    /// Publishes the valid spans of `request`; returns once JetStream holds all of them.
-    pub async fn export(
+    fn count_items(
+        &self,
+        transport: Transport,
+        signal: Signal,
+        outcome: &'static str,
+        reason: &'static str,
+        n: u64,
+    ) {
+        if n > 0 {
+            self.metrics
+                .items
+                .get_or_create(&ItemLabels {
+                    transport: transport.as_str(),
+                    signal: signal.as_str(),
+                    outcome,
+                    reason,
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// Counts a finished request by its outcome.
+    pub fn count_request(
+        &self,
+        transport: Transport,
+        signal: Signal,
+        result: Result<&Rejected, &ApiError>,
+    ) {
+        let outcome = match result {
+            Ok(rejected) if rejected.count > 0 => "partial",
+            Ok(_) => "accepted",
+            Err(error) => error.kind.as_str(),
+        };
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                transport: transport.as_str(),
+                signal: signal.as_str(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Lets a request of `items` items through, or refuses it: 503 while the bus is
+    /// down, 429 past the tenant's rate. Called before decoding wherever the count can
+    /// be read off the encoded body, so a throttled tenant costs no decoding.
+    pub fn admit(
         &self,
         key: &ResolvedKey,
-        request: ExportTraceServiceRequest,
-    ) -> Result<ExportTraceServiceResponse, ApiError> {
-        let tenant = key.tenant;
+        transport: Transport,
+        signal: Signal,
+        items: u64,
+    ) -> Result<(), ApiError> {
         if !self.bus.is_ready() {
             return Err(ApiError::new(
                 ErrorKind::Unavailable,
-                "the span bus is unavailable, retry later",
+                "the bus is unavailable, retry later",
             ));
         }
-        let Split {
-            parts,
-            accepted,
-            mut rejected,
-            first_error,
-        } = split::split(request, self.bus.config().partitions);
-        if let Err(retry_after) = self.limiter.take(tenant, key.spans_per_second, accepted) {
-            self.usage.record(tenant, 0, accepted + rejected);
-            tracing::debug!(tenant_id = %tenant, spans = accepted, "tenant over its span rate");
+        let tenant = key.tenant;
+        if let Err(retry_after) = self.limiter.take(tenant, key.spans_per_second, items) {
+            self.usage.record(tenant, 0, items);
+            self.count_items(transport, signal, "rejected", "rate_limited", items);
+            tracing::debug!(tenant_id = %tenant, items, "tenant over its rate");
             return Err(ApiError::rate_limited(
                 format!(
-                    "span rate limit of {} spans per second exceeded, retry in {retry_after}s",
-                    key.spans_per_second.unwrap_or(self.limits.spans_per_second)
+                    "{item} rate limit of {} {item}s per second exceeded, retry in {retry_after}s",
+                    key.spans_per_second.unwrap_or(self.limits.spans_per_second),
+                    item = signal.item(),
                 ),
                 retry_after,
             ));
         }
-        let mut first_error = first_error;
+        Ok(())
+    }
+
+    /// Publishes the valid items of an admitted `request`; returns once JetStream holds
+    /// all of them.
+    pub async fn export<T: Telemetry>(
+        &self,
+        key: &ResolvedKey,
+        transport: Transport,
+        request: T,
+        traceparent: Option<&str>,
+    ) -> Result<Rejected, ApiError> {
+        let tenant = key.tenant;
+        let Split {
+            parts,
+            accepted,
+            rejected: invalid,
+            first_error,
+        } = split::split(request, self.bus.config().partitions);
+        let mut rejected = Rejected {
+            count: invalid,
+            first_error,
+        };
         // Headroom under the server's limit for headers and framing.
         let max_message = self.bus.max_payload().saturating_sub(4096).max(1024);
         let mut messages = Vec::new();
-        for (partition, part) in parts {
+        let mut oversized = 0;
+        for (partition, groups) in parts {
             let (mut encoded, mut too_large) = (Vec::new(), Vec::new());
-            split::encode_within(part, max_message, &mut encoded, &mut too_large);
-            rejected += too_large.len() as u64;
-            if first_error.is_none() {
-                first_error = too_large.into_iter().next();
+            split::encode_within::<T>(groups, max_message, &mut encoded, &mut too_large);
+            oversized += too_large.len() as u64;
+            if rejected.first_error.is_none() {
+                rejected.first_error = too_large.into_iter().next();
             }
             messages.extend(encoded.into_iter().map(|payload| (partition, payload)));
         }
-        let published = join_all(
-            messages
-                .into_iter()
-                .map(|(partition, payload)| self.bus.publish_spans(tenant, partition, payload)),
-        )
+        let published = join_all(messages.into_iter().map(|(partition, payload)| {
+            self.bus
+                .publish(T::SIGNAL, tenant, partition, payload, traceparent)
+        }))
         .await;
         if let Some(error) = published.into_iter().find_map(Result::err) {
-            return Err(ApiError::unavailable("publishing spans", &error));
+            return Err(ApiError::unavailable("publishing to the bus", &error));
         }
-        self.usage.record(tenant, accepted, rejected);
-        tracing::debug!(tenant_id = %tenant, spans = accepted, rejected, "export accepted");
-        Ok(ExportTraceServiceResponse {
-            partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: rejected as i64,
-                error_message: first_error.unwrap_or_default(),
-            }),
-        })
+        let accepted = accepted - oversized;
+        rejected.count += oversized;
+        self.usage.record(tenant, accepted, rejected.count);
+        self.count_items(transport, T::SIGNAL, "accepted", "", accepted);
+        self.count_items(transport, T::SIGNAL, "rejected", "invalid", invalid);
+        self.count_items(transport, T::SIGNAL, "rejected", "too_large", oversized);
+        tracing::debug!(tenant_id = %tenant, items = accepted, rejected = rejected.count, "export accepted");
+        Ok(rejected)
     }
 }
 

@@ -1,6 +1,7 @@
 //! OTLP/gRPC: the `TraceService` of the OTLP protocol, gzip accepted and sent.
 
-use crate::export::Exporter;
+use crate::export::{Exporter, Transport};
+use crate::signal::Telemetry;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -10,8 +11,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
-use weft_runtime::auth;
 use weft_runtime::shutdown::CancellationToken;
+use weft_runtime::{auth, tracing_context};
 
 struct GrpcIngest {
     exporter: Arc<Exporter>,
@@ -23,14 +24,35 @@ impl TraceService for GrpcIngest {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let key = auth::api_key(|name| request.metadata().get(name).and_then(|v| v.to_str().ok()));
-        let resolved = self.exporter.authenticate(key).await?;
-        let response = self
-            .exporter
-            .export(&resolved, request.into_inner())
-            .await?;
-        Ok(Response::new(response))
+        export(&self.exporter, request).await.map(Response::new)
     }
+}
+
+/// One export of any signal. tonic has decoded the message already, so the tenant's
+/// rate is checked on the decoded request, before it is validated and split.
+async fn export<T: Telemetry>(
+    exporter: &Exporter,
+    request: Request<T>,
+) -> Result<T::Response, Status> {
+    let metadata = request.metadata();
+    let parent = metadata
+        .get(tracing_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(tracing_context::TraceContext::parse);
+    let key =
+        auth::api_key(|name| metadata.get(name).and_then(|v| v.to_str().ok())).map(str::to_owned);
+    let result = tracing_context::within("grpc export", parent, async {
+        let resolved = exporter.authenticate(key.as_deref()).await?;
+        let request = request.into_inner();
+        exporter.admit(&resolved, Transport::Grpc, T::SIGNAL, request.item_count())?;
+        let traceparent = tracing_context::current_traceparent();
+        exporter
+            .export(&resolved, Transport::Grpc, request, traceparent.as_deref())
+            .await
+    })
+    .await;
+    exporter.count_request(Transport::Grpc, T::SIGNAL, result.as_ref());
+    Ok(T::response(result?))
 }
 
 pub fn routes(exporter: Arc<Exporter>) -> tonic::service::Routes {

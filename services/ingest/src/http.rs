@@ -1,8 +1,10 @@
 //! OTLP/HTTP: `POST /v1/traces` with a protobuf or JSON body, optionally gzip. Responses
 //! and errors are encoded like the request, as the OTLP specification asks (errors as a
-//! `google.rpc.Status`).
+//! `google.rpc.Status`). The handler is written once for every signal.
 
-use crate::export::Exporter;
+use crate::export::Rejected;
+use crate::export::{Exporter, Transport};
+use crate::signal::{Telemetry, count_items};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
@@ -20,12 +22,15 @@ use weft_runtime::{ApiError, ErrorKind};
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
+/// The OTLP/HTTP routes (health and metrics are merged in by the service).
 pub fn router(exporter: Arc<Exporter>) -> Router {
     Router::new()
-        .route("/v1/traces", post(export_traces))
+        .route(
+            "/v1/traces",
+            post(export_signal::<ExportTraceServiceRequest>),
+        )
         .layer(DefaultBodyLimit::disable())
-        .with_state(exporter.clone())
-        .merge(weft_runtime::health::routes(exporter))
+        .with_state(exporter)
 }
 
 #[derive(Clone, Copy)]
@@ -34,7 +39,7 @@ enum Format {
     Json,
 }
 
-async fn export_traces(
+async fn export_signal<T: Telemetry>(
     State(exporter): State<Arc<Exporter>>,
     headers: HeaderMap,
     body: Body,
@@ -52,24 +57,37 @@ async fn export_traces(
                 "unsupported content type {:?}: send {PROTOBUF} or {JSON}",
                 other.unwrap_or("")
             );
-            return error_response(
-                ApiError::new(ErrorKind::UnsupportedMediaType, message),
-                Format::Json,
-            );
+            let error = ApiError::new(ErrorKind::UnsupportedMediaType, message);
+            exporter.count_request(Transport::Http, T::SIGNAL, Err(&error));
+            return error_response(error, Format::Json);
         }
     };
-    match export(&exporter, &headers, body, format).await {
-        Ok(response) => response,
+    let result = export::<T>(&exporter, &headers, body, format).await;
+    exporter.count_request(Transport::Http, T::SIGNAL, result.as_ref());
+    match result {
+        Ok(rejected) => {
+            let response = T::response(rejected);
+            match format {
+                Format::Protobuf => {
+                    ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
+                }
+                Format::Json => (
+                    [(header::CONTENT_TYPE, JSON)],
+                    serde_json::to_vec(&response).expect("response serialises"),
+                )
+                    .into_response(),
+            }
+        }
         Err(error) => error_response(error, format),
     }
 }
 
-async fn export(
+async fn export<T: Telemetry>(
     exporter: &Exporter,
     headers: &HeaderMap,
     body: Body,
     format: Format,
-) -> Result<Response, ApiError> {
+) -> Result<Rejected, ApiError> {
     let key = auth::api_key(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let resolved = exporter.authenticate(key).await?;
     let limits = exporter.limits;
@@ -116,31 +134,36 @@ async fn export(
             ));
         }
     };
-    let request = match format {
-        Format::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|e| {
-            ApiError::new(
-                ErrorKind::InvalidArgument,
-                format!("invalid OTLP protobuf: {e}"),
-            )
-        })?,
-        Format::Json => serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                ErrorKind::InvalidArgument,
-                format!("invalid OTLP JSON: {e}"),
-            )
-        })?,
-    };
-    let response = exporter.export(&resolved, request).await?;
-    Ok(match format {
-        Format::Protobuf => {
-            ([(header::CONTENT_TYPE, PROTOBUF)], response.encode_to_vec()).into_response()
-        }
-        Format::Json => (
-            [(header::CONTENT_TYPE, JSON)],
-            serde_json::to_vec(&response).expect("response serialises"),
+    let invalid_protobuf = |e: &dyn std::fmt::Display| {
+        ApiError::new(
+            ErrorKind::InvalidArgument,
+            format!("invalid OTLP protobuf: {e}"),
         )
-            .into_response(),
-    })
+    };
+    let request = match format {
+        Format::Protobuf => {
+            // Counted off the wire first, so a tenant over its rate costs no decoding.
+            let items = count_items(&body)
+                .ok_or_else(|| invalid_protobuf(&"the body is not an OTLP export request"))?;
+            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
+            T::decode(body).map_err(|e| invalid_protobuf(&e))?
+        }
+        Format::Json => {
+            let request: T = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("invalid OTLP JSON: {e}"),
+                )
+            })?;
+            let items = request.item_count();
+            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
+            request
+        }
+    };
+    let traceparent = weft_runtime::tracing_context::current_traceparent();
+    exporter
+        .export(&resolved, Transport::Http, request, traceparent.as_deref())
+        .await
 }
 
 /// Decompresses at most `limit` bytes; `Err(None)` when the body inflates past it (a

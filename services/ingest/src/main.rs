@@ -1,19 +1,14 @@
 //! The `weft-ingest` binary: OTLP over gRPC (:4317) and HTTP (:4318).
 
-use weft_runtime::config::Env;
-use weft_runtime::shutdown::{CancellationToken, cancel_on_signal};
+use weft_ingest::{Ingest, IngestConfig, IngestListeners};
+use weft_runtime::service;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     weft_runtime::telemetry::init("weft-ingest", "info");
-    let config = match weft_ingest::IngestConfig::from_env(&Env::from_process()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("weft-ingest: {error}");
-            std::process::exit(2);
-        }
-    };
-    let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
-    weft_ingest::serve(config, shutdown).await
+    let config = service::load_config("weft-ingest", IngestConfig::from_env);
+    let shutdown = service::shutdown_on_signal()?;
+    let listeners = IngestListeners::bind(&config).await?;
+    let ingest = Ingest::build(config).await?;
+    ingest.serve(listeners, shutdown).await
 }

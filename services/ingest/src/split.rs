@@ -1,179 +1,126 @@
-//! Validating spans and splitting a request by trace-id partition. Each part keeps the
-//! resource and scope of its spans, so a part is itself a complete OTLP request.
+//! Validating items and splitting a request by trace-id partition, once for every
+//! signal. Each part keeps the resource and scope of its items, so a part is itself a
+//! complete OTLP request. This is the only place items are validated: consumers of the
+//! bus trust what ingest published.
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use prost::Message;
+use crate::signal::{Group, Telemetry};
 use std::collections::BTreeMap;
-use weft_model::{Partition, SpanId, TraceId};
+use weft_model::Partition;
 
-/// A request split into per-partition parts, with what was rejected.
-#[derive(Debug, Default)]
-pub struct Split {
-    pub parts: BTreeMap<Partition, ExportTraceServiceRequest>,
+/// A request split into per-partition groups, with what was rejected.
+#[derive(Debug)]
+pub struct Split<I> {
+    pub parts: BTreeMap<Partition, Vec<Group<I>>>,
     pub accepted: u64,
     pub rejected: u64,
-    /// The first reason a span was rejected, for `partial_success`.
+    /// The first reason an item was rejected, for `partial_success`.
     pub first_error: Option<String>,
 }
 
-impl Split {
+impl<I> Split<I> {
     fn reject(&mut self, reason: String) {
         self.rejected += 1;
         self.first_error.get_or_insert(reason);
     }
 }
 
-/// Why a span cannot be stored.
-fn invalid(span: &Span) -> Option<String> {
-    if let Err(e) = TraceId::from_bytes(&span.trace_id) {
-        return Some(format!("span {:?}: invalid {e}", span.name));
-    }
-    if let Err(e) = SpanId::from_bytes(&span.span_id) {
-        return Some(format!("span {:?}: invalid {e}", span.name));
-    }
-    if !span.parent_span_id.is_empty()
-        && let Err(e) = SpanId::from_bytes(&span.parent_span_id)
-    {
-        return Some(format!("span {:?}: invalid parent {e}", span.name));
-    }
-    if span.start_time_unix_nano == 0 {
-        return Some(format!("span {:?}: start time is missing", span.name));
-    }
-    if span.end_time_unix_nano < span.start_time_unix_nano {
-        return Some(format!("span {:?}: ends before it starts", span.name));
-    }
-    None
-}
-
-pub fn split(request: ExportTraceServiceRequest, partitions: u16) -> Split {
-    let mut split = Split::default();
-    // Per partition: which (resource, scope) the last appended span came from.
-    let mut last_origin: BTreeMap<Partition, (usize, usize)> = BTreeMap::new();
-    for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let ResourceSpans {
-            resource,
-            scope_spans,
-            schema_url,
-        } = resource_spans;
-        for (s, scope_spans) in scope_spans.into_iter().enumerate() {
-            let ScopeSpans {
-                scope,
-                spans,
-                schema_url: scope_schema_url,
-            } = scope_spans;
-            for span in spans {
-                if let Some(reason) = invalid(&span) {
+pub fn split<T: Telemetry>(request: T, partitions: u16) -> Split<T::Item> {
+    let mut split = Split {
+        parts: BTreeMap::new(),
+        accepted: 0,
+        rejected: 0,
+        first_error: None,
+    };
+    // Per partition, its groups with the index of the request group each came from.
+    let mut parts: BTreeMap<Partition, Vec<(usize, Group<T::Item>)>> = BTreeMap::new();
+    for (index, group) in request.into_groups().into_iter().enumerate() {
+        let origin: Group<T::Item> = group.with_items(Vec::new());
+        for item in group.items {
+            let trace_id = match T::check(&item) {
+                Ok(trace_id) => trace_id,
+                Err(reason) => {
                     split.reject(reason);
                     continue;
                 }
-                let trace_id = TraceId::from_bytes(&span.trace_id).expect("validated above");
-                let partition = Partition::of(&trace_id, partitions);
-                let part = split.parts.entry(partition).or_default();
-                if last_origin.get(&partition).map(|o| o.0) != Some(r) {
-                    part.resource_spans.push(ResourceSpans {
-                        resource: resource.clone(),
-                        scope_spans: Vec::new(),
-                        schema_url: schema_url.clone(),
-                    });
-                }
-                let resource_part = part.resource_spans.last_mut().expect("pushed above");
-                if last_origin.get(&partition) != Some(&(r, s)) {
-                    resource_part.scope_spans.push(ScopeSpans {
-                        scope: scope.clone(),
-                        spans: Vec::new(),
-                        schema_url: scope_schema_url.clone(),
-                    });
-                }
-                last_origin.insert(partition, (r, s));
-                resource_part
-                    .scope_spans
-                    .last_mut()
-                    .expect("pushed above")
-                    .spans
-                    .push(span);
-                split.accepted += 1;
+            };
+            let part = parts
+                .entry(Partition::of(&trace_id, partitions))
+                .or_default();
+            // Items of one group that land in one partition stay in one group there.
+            match part.last_mut() {
+                Some((last, group)) if *last == index => group.items.push(item),
+                _ => part.push((index, origin.with_items(vec![item]))),
             }
+            split.accepted += 1;
         }
     }
+    split.parts = parts
+        .into_iter()
+        .map(|(partition, groups)| (partition, groups.into_iter().map(|(_, g)| g).collect()))
+        .collect();
     split
 }
 
-/// Splits a part into encoded messages of at most `max_bytes`, halving by span until
-/// each fits. A single span that alone exceeds the limit is returned in `too_large`.
-pub fn encode_within(
-    part: ExportTraceServiceRequest,
+/// Encodes a part as messages of at most `max_bytes`, halving by item until each fits.
+/// An item that alone exceeds the limit is described in `too_large`.
+pub fn encode_within<T: Telemetry>(
+    groups: Vec<Group<T::Item>>,
     max_bytes: usize,
     out: &mut Vec<bytes::Bytes>,
     too_large: &mut Vec<String>,
 ) {
-    if part.encoded_len() <= max_bytes {
-        out.push(part.encode_to_vec().into());
+    let items: usize = groups.iter().map(|g| g.items.len()).sum();
+    let request = T::from_groups(groups);
+    if request.encoded_len() <= max_bytes {
+        out.push(request.encode_to_vec().into());
         return;
     }
-    let spans: Vec<(usize, usize, Span)> = flatten(&part);
-    if spans.len() <= 1 {
-        let name = spans
-            .first()
-            .map(|(_, _, s)| s.name.clone())
-            .unwrap_or_default();
-        too_large.push(format!("span {name:?} is larger than {max_bytes} bytes"));
+    let mut groups = request.into_groups();
+    if items <= 1 {
+        let item = groups.iter().flat_map(|g| g.items.first()).next();
+        let name = item
+            .map(T::describe)
+            .unwrap_or_else(|| "an item".to_owned());
+        too_large.push(format!("{name} is larger than {max_bytes} bytes"));
         return;
     }
-    let (first, second) = spans.split_at(spans.len() / 2);
-    encode_within(rebuild(&part, first), max_bytes, out, too_large);
-    encode_within(rebuild(&part, second), max_bytes, out, too_large);
+    let (first, second) = halve(&mut groups, items / 2);
+    encode_within::<T>(first, max_bytes, out, too_large);
+    encode_within::<T>(second, max_bytes, out, too_large);
 }
 
-fn flatten(part: &ExportTraceServiceRequest) -> Vec<(usize, usize, Span)> {
-    let mut spans = Vec::new();
-    for (r, resource) in part.resource_spans.iter().enumerate() {
-        for (s, scope) in resource.scope_spans.iter().enumerate() {
-            spans.extend(scope.spans.iter().map(|span| (r, s, span.clone())));
+/// Splits groups into the first `count` items and the rest, cutting one group in two
+/// where the boundary falls inside it.
+fn halve<I>(groups: &mut Vec<Group<I>>, count: usize) -> (Vec<Group<I>>, Vec<Group<I>>) {
+    let mut first = Vec::new();
+    let mut taken = 0;
+    let mut rest = std::mem::take(groups).into_iter();
+    for mut group in rest.by_ref() {
+        let room = count - taken;
+        if group.items.len() <= room {
+            taken += group.items.len();
+            first.push(group);
+            if taken == count {
+                break;
+            }
+        } else {
+            let tail = group.items.split_off(room);
+            let remainder = group.with_items(tail);
+            first.push(group);
+            return (first, std::iter::once(remainder).chain(rest).collect());
         }
     }
-    spans
-}
-
-fn rebuild(
-    template: &ExportTraceServiceRequest,
-    spans: &[(usize, usize, Span)],
-) -> ExportTraceServiceRequest {
-    let mut request = ExportTraceServiceRequest::default();
-    let mut origin = None;
-    for (r, s, span) in spans {
-        let resource = &template.resource_spans[*r];
-        if origin.map(|(or, _)| or) != Some(*r) {
-            request.resource_spans.push(ResourceSpans {
-                resource: resource.resource.clone(),
-                scope_spans: Vec::new(),
-                schema_url: resource.schema_url.clone(),
-            });
-        }
-        let resource_part = request.resource_spans.last_mut().expect("pushed above");
-        if origin != Some((*r, *s)) {
-            let scope = &resource.scope_spans[*s];
-            resource_part.scope_spans.push(ScopeSpans {
-                scope: scope.scope.clone(),
-                spans: Vec::new(),
-                schema_url: scope.schema_url.clone(),
-            });
-        }
-        origin = Some((*r, *s));
-        resource_part
-            .scope_spans
-            .last_mut()
-            .expect("pushed above")
-            .spans
-            .push(span.clone());
-    }
-    request
+    (first, rest.collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    use weft_model::TraceId;
 
     fn span(trace: u8, id: u8) -> Span {
         Span {
@@ -199,6 +146,13 @@ mod tests {
         }
     }
 
+    fn names(groups: &[Group<Span>]) -> Vec<&str> {
+        groups
+            .iter()
+            .flat_map(|g| g.items.iter().map(|s| s.name.as_str()))
+            .collect()
+    }
+
     #[test]
     fn spans_of_one_trace_stay_together_and_invalid_ones_are_counted() {
         let mut bad_parent = span(1, 9);
@@ -220,13 +174,9 @@ mod tests {
             Some("span \"s4\": invalid trace id must not be all zeros")
         );
         let p1 = Partition::of(&TraceId::from_bytes(&[1; 16]).unwrap(), 16);
-        let names: Vec<_> = result.parts[&p1].resource_spans[0].scope_spans[0]
-            .spans
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        assert!(names.contains(&"s1") && names.contains(&"s3"));
-        let total: usize = result.parts.values().map(|p| flatten(p).len()).sum();
+        assert_eq!(result.parts[&p1].len(), 1, "one group per origin");
+        assert_eq!(names(&result.parts[&p1]), ["s1", "s3"]);
+        let total: usize = result.parts.values().map(|p| names(p).len()).sum();
         assert_eq!(total, 3);
     }
 
@@ -236,17 +186,29 @@ mod tests {
         let part = request(spans);
         let limit = part.encoded_len() / 3;
         let (mut out, mut too_large) = (Vec::new(), Vec::new());
-        encode_within(part, limit, &mut out, &mut too_large);
+        encode_within::<ExportTraceServiceRequest>(
+            part.into_groups(),
+            limit,
+            &mut out,
+            &mut too_large,
+        );
         assert!(too_large.is_empty());
         assert!(out.len() >= 3);
-        let mut count = 0;
+        let mut seen = Vec::new();
         for bytes in &out {
             assert!(bytes.len() <= limit);
-            count += flatten(&ExportTraceServiceRequest::decode(bytes.clone()).unwrap()).len();
+            let decoded = ExportTraceServiceRequest::decode(bytes.clone()).unwrap();
+            seen.extend(names(&decoded.into_groups()).into_iter().map(str::to_owned));
         }
-        assert_eq!(count, 40);
+        let expected: Vec<String> = (1..=40).map(|i| format!("s{i}")).collect();
+        assert_eq!(seen, expected, "every span once, in order");
         let (mut out, mut too_large) = (Vec::new(), Vec::new());
-        encode_within(request(vec![span(7, 1)]), 10, &mut out, &mut too_large);
-        assert_eq!(too_large.len(), 1);
+        encode_within::<ExportTraceServiceRequest>(
+            request(vec![span(7, 1)]).into_groups(),
+            10,
+            &mut out,
+            &mut too_large,
+        );
+        assert_eq!(too_large, ["span \"s1\" is larger than 10 bytes"]);
     }
 }

@@ -1,17 +1,25 @@
 //! Usage counting at ingest: spans received, accepted and rejected per tenant, added up
 //! in memory and written to PostgreSQL every few seconds (one upsert per tenant), so
-//! counting costs no database round trip per request.
+//! counting costs no database round trip per request. The last counts are written when
+//! the service stops, after its servers have answered their last request.
 
 use chrono::Utc;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 use weft_model::TenantId;
+use weft_runtime::shutdown::CancellationToken;
 use weft_storage::postgres::{Postgres, UsageDay};
 
 #[derive(Default)]
 pub struct UsageCounter {
     pending: Mutex<HashMap<TenantId, UsageDay>>,
+}
+
+fn add(into: &mut UsageDay, from: &UsageDay) {
+    into.spans_received += from.spans_received;
+    into.spans_accepted += from.spans_accepted;
+    into.spans_rejected += from.spans_rejected;
 }
 
 impl UsageCounter {
@@ -21,39 +29,64 @@ impl UsageCounter {
             day: Utc::now().date_naive(),
             ..UsageDay::default()
         });
-        day.spans_received += (accepted + rejected) as i64;
-        day.spans_accepted += accepted as i64;
-        day.spans_rejected += rejected as i64;
+        add(
+            day,
+            &UsageDay {
+                day: day.day,
+                spans_received: (accepted + rejected) as i64,
+                spans_accepted: accepted as i64,
+                spans_rejected: rejected as i64,
+            },
+        );
     }
 
     /// Writes what was counted; counts that could not be written are kept for next time.
-    pub async fn flush(&self, postgres: &Postgres) {
+    /// Returns whether everything was written.
+    pub async fn flush(&self, postgres: &Postgres) -> bool {
         let taken: Vec<(TenantId, UsageDay)> =
             self.pending.lock().expect("usage lock").drain().collect();
+        let mut all_written = true;
         for (tenant, usage) in taken {
             if let Err(error) = postgres.add_usage(tenant, usage).await {
                 tracing::warn!(%error, tenant_id = %tenant, "usage not written, keeping it");
+                all_written = false;
                 let mut pending = self.pending.lock().expect("usage lock");
                 let kept = pending.entry(tenant).or_insert(UsageDay {
                     day: usage.day,
                     ..UsageDay::default()
                 });
-                kept.spans_received += usage.spans_received;
-                kept.spans_accepted += usage.spans_accepted;
-                kept.spans_rejected += usage.spans_rejected;
+                add(kept, &usage);
             }
         }
+        all_written
     }
 
-    /// Flushes every `interval` for as long as the process runs.
-    pub fn flush_every(self: &Arc<Self>, postgres: Postgres, interval: Duration) {
-        let counter = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                counter.flush(&postgres).await;
+    /// Flushes every `interval` until `stop`, then flushes what is left, retrying for
+    /// up to `grace` if PostgreSQL is unavailable at that moment.
+    pub async fn run(
+        &self,
+        postgres: Postgres,
+        interval: Duration,
+        stop: CancellationToken,
+        grace: Duration,
+    ) {
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.flush(&postgres).await;
+                }
+                _ = stop.cancelled() => break,
             }
-        });
+        }
+        let give_up = tokio::time::Instant::now() + grace;
+        while !self.flush(&postgres).await {
+            if tokio::time::Instant::now() >= give_up {
+                tracing::error!("stopping with usage counts that could not be written");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }

@@ -1,19 +1,14 @@
-//! The `weft-query` binary: the JSON API on :8080.
+//! The `weft-query` binary: the dashboard and the JSON API on :8080.
 
-use weft_runtime::config::Env;
-use weft_runtime::shutdown::{CancellationToken, cancel_on_signal};
+use weft_query::{Query, QueryConfig};
+use weft_runtime::service;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     weft_runtime::telemetry::init("weft-query", "info");
-    let config = match weft_query::QueryConfig::from_env(&Env::from_process()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("weft-query: {error}");
-            std::process::exit(2);
-        }
-    };
-    let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
-    weft_query::serve(config, shutdown).await
+    let config = service::load_config("weft-query", QueryConfig::from_env);
+    let shutdown = service::shutdown_on_signal()?;
+    let listener = service::bind(config.http_addr, "the dashboard and API").await?;
+    let query = Query::build(config).await?;
+    query.serve(listener, shutdown).await
 }

@@ -108,14 +108,7 @@ impl From<&Operation> for OperationView {
 }
 
 fn kind_name(kind: u8) -> &'static str {
-    match kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "unspecified",
-    }
+    weft_model::SpanKind::from_otlp(i32::from(kind)).as_str()
 }
 
 fn attribute_map(keys: &[String], values: &[String]) -> Map<String, Value> {
@@ -141,11 +134,7 @@ fn span_view(span: &SpanRow, depth: usize) -> SpanView {
         end_time_unix_nano: (span.start_time_unix_nano + span.duration_ns).to_string(),
         duration_ns: span.duration_ns,
         status: StatusView {
-            code: match span.status_code {
-                1 => "ok",
-                2 => "error",
-                _ => "unset",
-            },
+            code: weft_model::StatusCode::from_otlp(i32::from(span.status_code)).as_str(),
             message: span.status_message.clone(),
         },
         attributes: attribute_map(&span.attribute_keys, &span.attribute_values),

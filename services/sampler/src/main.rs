@@ -1,19 +1,14 @@
 //! The `weft-sampler` binary: span partitions from JetStream into ClickHouse.
 
-use weft_runtime::config::Env;
-use weft_runtime::shutdown::{CancellationToken, cancel_on_signal};
+use weft_runtime::service;
+use weft_sampler::{Sampler, SamplerConfig};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     weft_runtime::telemetry::init("weft-sampler", "info");
-    let config = match weft_sampler::SamplerConfig::from_env(&Env::from_process()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("weft-sampler: {error}");
-            std::process::exit(2);
-        }
-    };
-    let shutdown = CancellationToken::new();
-    cancel_on_signal(shutdown.clone());
-    weft_sampler::run(config, shutdown).await
+    let config = service::load_config("weft-sampler", SamplerConfig::from_env);
+    let shutdown = service::shutdown_on_signal()?;
+    let health = service::bind(config.http_addr, "the sampler's health endpoint").await?;
+    let sampler = Sampler::build(config).await?;
+    sampler.serve(health, shutdown).await
 }

@@ -3,15 +3,27 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use weft_model::TenantId;
+use weft_model::{SpanKind, StatusCode, TenantId};
 use weft_storage::clickhouse::SpanRow;
 
 const SERVICE_NAME: &str = "service.name";
 /// What OpenTelemetry SDKs report when no service name is configured.
 const UNKNOWN_SERVICE: &str = "unknown_service";
 
-/// Rows for every span of one bus message (ingest has already validated the ids).
-pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<SpanRow> {
+/// An id of `N` bytes; ingest validated every id before publishing, so a wrong length
+/// means the message did not come from ingest.
+fn id<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], String> {
+    bytes
+        .try_into()
+        .map_err(|_| format!("{what} of {} bytes on the bus", bytes.len()))
+}
+
+/// Rows for every span of one bus message. Ingest is the one place spans are validated;
+/// a message that breaks its guarantees is refused whole rather than patched.
+pub fn span_rows(
+    tenant: TenantId,
+    request: ExportTraceServiceRequest,
+) -> Result<Vec<SpanRow>, String> {
     let mut rows = Vec::new();
     for resource_spans in request.resource_spans {
         let resource_attributes = resource_spans
@@ -31,14 +43,13 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
                 .map(|s| (s.name, s.version))
                 .unwrap_or_default();
             for span in scope_spans.spans {
-                let (Ok(trace_id), Ok(span_id)) = (
-                    span.trace_id.as_slice().try_into(),
-                    span.span_id.as_slice().try_into(),
-                ) else {
-                    tracing::warn!(tenant_id = %tenant, "skipping a span with malformed ids on the bus");
-                    continue;
+                let trace_id = id(&span.trace_id, "trace id")?;
+                let span_id = id(&span.span_id, "span id")?;
+                let parent_span_id = if span.parent_span_id.is_empty() {
+                    [0; 8]
+                } else {
+                    id(&span.parent_span_id, "parent span id")?
                 };
-                let parent_span_id = span.parent_span_id.as_slice().try_into().unwrap_or([0; 8]);
                 let (attribute_keys, attribute_values) = columns(&span.attributes);
                 let status = span.status.unwrap_or_default();
                 rows.push(SpanRow {
@@ -49,14 +60,14 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
                     trace_state: span.trace_state,
                     service_name: service_name.clone(),
                     name: span.name,
-                    kind: u8::try_from(span.kind).unwrap_or(0),
+                    kind: SpanKind::from_otlp(span.kind) as u8,
                     start_time: u32::try_from(span.start_time_unix_nano / 1_000_000_000)
                         .unwrap_or(u32::MAX),
                     start_time_unix_nano: span.start_time_unix_nano,
                     duration_ns: span
                         .end_time_unix_nano
                         .saturating_sub(span.start_time_unix_nano),
-                    status_code: u8::try_from(status.code).unwrap_or(0),
+                    status_code: StatusCode::from_otlp(status.code) as u8,
                     status_message: status.message,
                     scope_name: scope_name.clone(),
                     scope_version: scope_version.clone(),
@@ -74,13 +85,13 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
                     link_trace_ids: span
                         .links
                         .iter()
-                        .map(|l| l.trace_id.as_slice().try_into().unwrap_or([0; 16]))
-                        .collect(),
+                        .map(|l| id(&l.trace_id, "link trace id"))
+                        .collect::<Result<_, _>>()?,
                     link_span_ids: span
                         .links
                         .iter()
-                        .map(|l| l.span_id.as_slice().try_into().unwrap_or([0; 8]))
-                        .collect(),
+                        .map(|l| id(&l.span_id, "link span id"))
+                        .collect::<Result<_, _>>()?,
                     link_attributes: span
                         .links
                         .iter()
@@ -91,7 +102,7 @@ pub fn span_rows(tenant: TenantId, request: ExportTraceServiceRequest) -> Vec<Sp
             }
         }
     }
-    rows
+    Ok(rows)
 }
 
 fn columns(attributes: &[KeyValue]) -> (Vec<String>, Vec<String>) {
@@ -224,7 +235,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let rows = span_rows(TenantId::random(), request);
+        let rows = span_rows(TenantId::random(), request).unwrap();
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row.service_name, "cart");
@@ -255,8 +266,14 @@ mod tests {
             }],
         };
         assert_eq!(
-            span_rows(TenantId::random(), request)[0].service_name,
+            span_rows(TenantId::random(), request.clone()).unwrap()[0].service_name,
             "unknown_service"
+        );
+        let mut broken = request;
+        broken.resource_spans[0].scope_spans[0].spans[0].span_id = vec![2; 3];
+        assert_eq!(
+            span_rows(TenantId::random(), broken).unwrap_err(),
+            "span id of 3 bytes on the bus"
         );
     }
 }

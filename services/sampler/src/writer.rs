@@ -3,6 +3,7 @@
 //! are told only after both its spans and its trace index rows are stored.
 
 use crate::config::WriterConfig;
+use crate::metrics::{SamplerMetrics, TableLabels};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -20,15 +21,47 @@ pub struct WriteRequest {
 pub fn spawn(
     store: ClickHouse,
     config: WriterConfig,
+    metrics: SamplerMetrics,
     shutdown: CancellationToken,
 ) -> (mpsc::Sender<WriteRequest>, JoinHandle<()>) {
     let (requests_tx, requests_rx) = mpsc::channel(1024);
-    let handle = tokio::spawn(run(store, config, requests_rx, shutdown));
+    let writer = Writer { store, metrics };
+    let handle = tokio::spawn(run(writer, config, requests_rx, shutdown));
     (requests_tx, handle)
 }
 
-async fn run(
+struct Writer {
     store: ClickHouse,
+    metrics: SamplerMetrics,
+}
+
+impl Writer {
+    /// One timed INSERT into `table`.
+    async fn insert(
+        &self,
+        table: &'static str,
+        spans: &[SpanRow],
+        index: &[TraceIndexRow],
+    ) -> Result<(), weft_storage::clickhouse::ClickHouseError> {
+        let labels = TableLabels { table };
+        let started = Instant::now();
+        let result = self.store.insert_traces(spans, index).await;
+        match &result {
+            Ok(()) => self
+                .metrics
+                .write_seconds
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64()),
+            Err(_) => {
+                self.metrics.write_failures.get_or_create(&labels).inc();
+            }
+        }
+        result
+    }
+}
+
+async fn run(
+    store: Writer,
     config: WriterConfig,
     mut requests_rx: mpsc::Receiver<WriteRequest>,
     shutdown: CancellationToken,
@@ -71,7 +104,7 @@ async fn run(
 /// Writes the batch, retrying until it succeeds; after shutdown, retries only for the
 /// grace period and then gives the batch up to redelivery.
 async fn flush(
-    store: &ClickHouse,
+    store: &Writer,
     batch: Vec<WriteRequest>,
     shutdown: &CancellationToken,
     grace: Duration,
@@ -94,12 +127,12 @@ async fn flush(
         // Spans and index are separate INSERTs: once the spans are in, a retry writes
         // only the index, so no span is stored twice.
         let result = if spans_written {
-            store.insert_traces(&[], &index).await
+            store.insert("trace_index", &[], &index).await
         } else {
-            match store.insert_traces(&spans, &[]).await {
+            match store.insert("spans", &spans, &[]).await {
                 Ok(()) => {
                     spans_written = true;
-                    store.insert_traces(&[], &index).await
+                    store.insert("trace_index", &[], &index).await
                 }
                 Err(e) => Err(e),
             }
@@ -123,6 +156,8 @@ async fn flush(
             }
         }
     }
+    store.metrics.spans_written.inc_by(spans.len() as u64);
+    store.metrics.batch_spans.observe(spans.len() as f64);
     tracing::debug!(spans = spans.len(), traces = index.len(), "batch written");
     for sender in written {
         let _ = sender.send(());

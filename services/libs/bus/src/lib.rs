@@ -1,23 +1,33 @@
-//! The NATS JetStream layout of Weft: subject and stream names under a configurable
-//! prefix, stream set-up, the tenant header, and publishing with a bounded number of
-//! unacknowledged publishes.
+//! The NATS JetStream layout of Weft: one stream per signal (spans, logs) partitioned by
+//! trace id, subject and stream names under a configurable prefix, the tenant and trace
+//! context headers, publishing with a bounded number of unacknowledged publishes, typed
+//! control announcements, and the one way to own partitions and consume them.
 
+mod consumer;
+mod control;
+pub mod metrics;
 mod subjects;
 
-pub use subjects::Subjects;
+pub use consumer::{BatchHandler, ConsumerConfig, Envelope, consume};
+pub use control::{ControlMessage, ControlSubscription, KeyRevoked, PolicyChanged, RuleChanged};
+pub use metrics::BusMetrics;
+pub use subjects::{Signal, Subjects};
 
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, connection::State};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use weft_model::{Partition, TenantId};
 use weft_runtime::config::{ConfigError, Env};
+use weft_runtime::shutdown::CancellationToken;
 
 /// Header carrying the tenant id of a message.
 pub const TENANT_HEADER: &str = "Weft-Tenant";
+/// Header carrying the W3C trace context of the request that published a message.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// Why the bus could not take a message.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +42,8 @@ pub enum BusError {
     Stream(String),
     #[error("nats connection failed: {0}")]
     Connect(String),
+    #[error("jetstream consumer failed: {0}")]
+    Consumer(String),
 }
 
 /// Where the bus is and how it is laid out.
@@ -119,6 +131,7 @@ pub struct Bus {
     subjects: Subjects,
     publish_permits: Arc<Semaphore>,
     streams_ready: Arc<AtomicBool>,
+    metrics: BusMetrics,
 }
 
 impl Bus {
@@ -138,6 +151,7 @@ impl Bus {
             subjects: config.subjects(),
             publish_permits: Arc::new(Semaphore::new(config.max_pending_publishes)),
             streams_ready: Arc::new(AtomicBool::new(false)),
+            metrics: BusMetrics::default(),
             config,
         })
     }
@@ -172,47 +186,62 @@ impl Bus {
         self.is_connected() && self.streams_ready.load(Ordering::Relaxed)
     }
 
-    /// Creates the span stream if it does not exist (idempotent; safe from every replica).
-    pub async fn ensure_streams(&self) -> Result<stream::Stream, BusError> {
-        let stream = self
-            .jetstream
-            .get_or_create_stream(stream::Config {
-                name: self.subjects.spans_stream(),
-                subjects: vec![self.subjects.spans_all()],
-                retention: stream::RetentionPolicy::Limits,
-                storage: stream::StorageType::File,
-                discard: stream::DiscardPolicy::New,
-                max_age: self.config.max_age,
-                max_bytes: self.config.max_bytes,
-                num_replicas: self.config.replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BusError::Stream(e.to_string()))?;
+    pub fn metrics(&self) -> &BusMetrics {
+        &self.metrics
+    }
+
+    /// Creates the stream of every signal that does not exist yet (idempotent; safe from
+    /// every replica).
+    pub async fn ensure_streams(&self) -> Result<(), BusError> {
+        for signal in Signal::ALL {
+            self.jetstream
+                .get_or_create_stream(stream::Config {
+                    name: self.subjects.stream(signal),
+                    subjects: vec![self.subjects.all_partitions(signal)],
+                    retention: stream::RetentionPolicy::Limits,
+                    storage: stream::StorageType::File,
+                    discard: stream::DiscardPolicy::New,
+                    max_age: self.config.max_age,
+                    max_bytes: self.config.max_bytes,
+                    num_replicas: self.config.replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| BusError::Stream(e.to_string()))?;
+        }
         self.streams_ready.store(true, Ordering::Relaxed);
-        Ok(stream)
+        Ok(())
     }
 
-    /// Keeps trying [`Bus::ensure_streams`] in the background until it succeeds.
-    pub fn ensure_streams_in_background(&self) {
-        let bus = self.clone();
-        tokio::spawn(async move {
-            let mut delay = Duration::from_millis(200);
-            while let Err(error) = bus.ensure_streams().await {
-                tracing::warn!(%error, "span stream not ready, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+    /// Retries [`Bus::ensure_streams`] with backoff until it succeeds (`true`) or
+    /// `shutdown` comes first (`false`).
+    pub async fn ensure_streams_until_ready(&self, shutdown: &CancellationToken) -> bool {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.ensure_streams().await {
+                Ok(()) => return true,
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?delay, "streams not ready, retrying")
+                }
             }
-        });
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
     }
 
-    /// Publishes one batch of spans of one tenant and partition and waits for JetStream's
-    /// acknowledgement: only then is the batch durable.
-    pub async fn publish_spans(
+    /// Publishes one batch of one signal, tenant and partition and waits for JetStream's
+    /// acknowledgement: only then is the batch durable. `traceparent` carries the
+    /// publishing request's trace context to the consumers.
+    pub async fn publish(
         &self,
+        signal: Signal,
         tenant: TenantId,
         partition: Partition,
         payload: Bytes,
+        traceparent: Option<&str>,
     ) -> Result<(), BusError> {
         if !self.is_connected() {
             return Err(BusError::Disconnected);
@@ -224,69 +253,54 @@ impl Bus {
             .expect("semaphore never closed");
         let mut headers = HeaderMap::new();
         headers.insert(TENANT_HEADER, tenant.to_string().as_str());
+        if let Some(traceparent) = traceparent {
+            headers.insert(TRACEPARENT_HEADER, traceparent);
+        }
         let timeout = self.config.publish_timeout;
         let publish = async {
             let ack = self
                 .jetstream
-                .publish_with_headers(self.subjects.spans(partition), headers, payload)
+                .publish_with_headers(self.subjects.partition(signal, partition), headers, payload)
                 .await
                 .map_err(|e| BusError::Publish(e.to_string()))?;
             ack.await.map_err(|e| BusError::Publish(e.to_string()))
         };
-        match tokio::time::timeout(timeout, publish).await {
+        let labels = metrics::SignalLabels {
+            signal: signal.as_str(),
+        };
+        self.metrics.publishes_in_flight.inc();
+        let started = Instant::now();
+        let result = match tokio::time::timeout(timeout, publish).await {
             Ok(result) => result.map(|_| ()),
             Err(_) => Err(BusError::AckTimeout(timeout)),
-        }
-    }
-
-    /// Tells every cache of API keys (on every replica) that a key was revoked. Plain
-    /// NATS: a replica that misses it still drops the key when its cache entry expires.
-    pub async fn announce_key_revoked(&self, digest: &[u8; 32]) -> Result<(), BusError> {
-        self.client
-            .publish(self.subjects.key_revocations(), hex::encode(digest).into())
-            .await
-            .map_err(|e| BusError::Publish(e.to_string()))?;
-        self.client
-            .flush()
-            .await
-            .map_err(|e| BusError::Publish(e.to_string()))
-    }
-
-    /// Calls `forget` with the digest of every key revoked from now on, until the
-    /// connection is dropped.
-    pub async fn on_key_revoked(
-        &self,
-        forget: impl Fn([u8; 32]) + Send + 'static,
-    ) -> Result<(), BusError> {
-        let mut revocations = self
-            .client
-            .subscribe(self.subjects.key_revocations())
-            .await
-            .map_err(|e| BusError::Connect(e.to_string()))?;
-        tokio::spawn(async move {
-            while let Some(message) = futures::StreamExt::next(&mut revocations).await {
-                match hex::decode(&message.payload)
-                    .ok()
-                    .and_then(|d| <[u8; 32]>::try_from(d).ok())
-                {
-                    Some(digest) => forget(digest),
-                    None => tracing::warn!("ignoring a malformed key revocation"),
-                }
+        };
+        self.metrics.publishes_in_flight.dec();
+        match &result {
+            Ok(()) => self
+                .metrics
+                .publish_seconds
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64()),
+            Err(_) => {
+                self.metrics.publish_failures.get_or_create(&labels).inc();
             }
-        });
-        Ok(())
+        }
+        result
     }
 
     /// Deletes this prefix's streams; used by tests to leave nothing behind.
     pub async fn delete_streams(&self) -> Result<(), BusError> {
-        match self
-            .jetstream
-            .delete_stream(self.subjects.spans_stream())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.to_string().contains("not found") => Ok(()),
-            Err(e) => Err(BusError::Stream(e.to_string())),
+        for signal in Signal::ALL {
+            match self
+                .jetstream
+                .delete_stream(self.subjects.stream(signal))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.to_string().contains("not found") => {}
+                Err(e) => return Err(BusError::Stream(e.to_string())),
+            }
         }
+        Ok(())
     }
 }

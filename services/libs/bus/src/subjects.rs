@@ -1,7 +1,43 @@
 //! Subject and stream names. Every name carries the prefix so that stacks (and parallel
 //! tests) sharing one NATS server never see each other's messages.
 
+use std::fmt;
 use weft_model::Partition;
+
+/// A kind of telemetry the bus carries, each in its own stream partitioned by trace id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    Spans,
+    Logs,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 2] = [Signal::Spans, Signal::Logs];
+
+    /// The subject token and metric label of the signal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Spans => "spans",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+impl Signal {
+    /// One item of the signal, for messages: "span", "log record".
+    pub fn item(self) -> &'static str {
+        match self {
+            Signal::Spans => "span",
+            Signal::Logs => "log record",
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subjects {
@@ -15,28 +51,35 @@ impl Subjects {
         }
     }
 
-    pub fn spans(&self, partition: Partition) -> String {
-        format!("{}.spans.{}", self.prefix, partition.0)
+    /// `<prefix>.<signal>.<partition>`: one tenant's batch of one partition.
+    pub fn partition(&self, signal: Signal, partition: Partition) -> String {
+        format!("{}.{signal}.{}", self.prefix, partition.0)
     }
 
-    pub fn spans_all(&self) -> String {
-        format!("{}.spans.*", self.prefix)
+    /// Every partition of a signal: the subjects of its stream.
+    pub fn all_partitions(&self, signal: Signal) -> String {
+        format!("{}.{signal}.*", self.prefix)
     }
 
     /// Stream names may not contain dots; the prefix is already restricted to
     /// letters, digits, `-` and `_`.
-    pub fn spans_stream(&self) -> String {
-        format!("{}_SPANS", self.prefix)
+    pub fn stream(&self, signal: Signal) -> String {
+        format!("{}_{}", self.prefix, signal.as_str().to_ascii_uppercase())
     }
 
-    /// Announcements of revoked API keys; the payload is the key's hex digest.
-    pub fn key_revocations(&self) -> String {
-        format!("{}.control.keys.revoked", self.prefix)
+    /// `<prefix>.control.<topic>`: announcements that refresh caches on every replica.
+    pub fn control(&self, topic: &str) -> String {
+        format!("{}.control.{topic}", self.prefix)
     }
 
-    /// Durable consumer name of the sampler for one partition.
-    pub fn sampler_consumer(&self, partition: Partition) -> String {
-        format!("sampler-p{}", partition.0)
+    /// Durable consumer name of a consumer group for one partition of a signal. Span
+    /// consumers keep the name they had before logs existed (`sampler-p3`), so an
+    /// upgraded sampler resumes where it stopped instead of re-reading the stream.
+    pub fn consumer(&self, group: &str, signal: Signal, partition: Partition) -> String {
+        match signal {
+            Signal::Spans => format!("{group}-p{}", partition.0),
+            other => format!("{group}-{other}-p{}", partition.0),
+        }
     }
 }
 
@@ -47,10 +90,19 @@ mod tests {
     #[test]
     fn names_carry_the_prefix() {
         let s = Subjects::new("t1");
-        assert_eq!(s.spans(Partition(3)), "t1.spans.3");
-        assert_eq!(s.spans_all(), "t1.spans.*");
-        assert_eq!(s.spans_stream(), "t1_SPANS");
-        assert_eq!(s.sampler_consumer(Partition(3)), "sampler-p3");
-        assert_eq!(s.key_revocations(), "t1.control.keys.revoked");
+        assert_eq!(s.partition(Signal::Spans, Partition(3)), "t1.spans.3");
+        assert_eq!(s.partition(Signal::Logs, Partition(0)), "t1.logs.0");
+        assert_eq!(s.all_partitions(Signal::Spans), "t1.spans.*");
+        assert_eq!(s.stream(Signal::Spans), "t1_SPANS");
+        assert_eq!(s.stream(Signal::Logs), "t1_LOGS");
+        assert_eq!(
+            s.consumer("sampler", Signal::Spans, Partition(3)),
+            "sampler-p3"
+        );
+        assert_eq!(
+            s.consumer("sampler", Signal::Logs, Partition(3)),
+            "sampler-logs-p3"
+        );
+        assert_eq!(s.control("keys.revoked"), "t1.control.keys.revoked");
     }
 }

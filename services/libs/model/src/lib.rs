@@ -1,11 +1,13 @@
 //! Domain model shared by every Weft service: the ids that cross service boundaries as
-//! newtypes, the stable partitioning of traces, API key scopes and the roles of an organisation's members.
+//! newtypes, the OTLP span kinds and status codes, the stable partitioning of traces, API key scopes and the roles of an organisation's members.
 
 mod ids;
+mod otlp;
 mod partition;
 mod role;
 
 pub use ids::{IdError, SpanId, TenantId, TraceId};
+pub use otlp::{SpanKind, StatusCode};
 pub use partition::{Partition, PartitionSet, PartitionSetError};
 pub use role::Role;
 

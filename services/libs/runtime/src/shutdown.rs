@@ -3,17 +3,21 @@
 
 pub use tokio_util::sync::CancellationToken;
 
-/// Cancels `token` when the process receives SIGINT or SIGTERM.
-pub fn cancel_on_signal(token: CancellationToken) {
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Cancels `token` when the process receives SIGINT or SIGTERM. The handlers are
+/// installed before this returns, so a service that cannot install them fails at start
+/// instead of running without a way to stop gracefully.
+pub fn cancel_on_signal(token: CancellationToken) -> std::io::Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("failed to install the SIGTERM handler");
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
         tracing::info!("shutdown signal received, draining");
         token.cancel();
     });
+    Ok(())
 }

@@ -1,19 +1,15 @@
-//! Test kit for Weft: every test gets its own namespace on the real NATS, ClickHouse and
-//! PostgreSQL (random bus prefix, fresh ClickHouse database, fresh PostgreSQL database),
-//! so tests run in parallel and leave nothing behind; and a whole stack of services can
-//! run in-process on `127.0.0.1:0`.
+//! The low floor of Weft's test kit, depending on no service: every test gets its own
+//! namespace on the real NATS, ClickHouse and PostgreSQL (random bus prefix, fresh
+//! ClickHouse database, fresh PostgreSQL database), so tests run in parallel and leave
+//! nothing behind; private server processes for tests that take one down; hand-made
+//! OTLP requests. Stacks of services are assembled one floor up, in `weft-e2e`.
 
-mod clickhouse_server;
+mod child_server;
 mod namespace;
-mod nats_server;
 pub mod otlp;
-mod stack;
-pub mod web;
 
-pub use clickhouse_server::ClickHouseServer;
+pub use child_server::ChildServer;
 pub use namespace::{Namespace, TestTenant};
-pub use nats_server::NatsServer;
-pub use stack::{Stack, StackOptions};
 
 use std::future::Future;
 use std::time::Duration;

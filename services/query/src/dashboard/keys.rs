@@ -157,7 +157,12 @@ async fn revoke_key(
         Ok(None) => return not_found("API key"),
         Err(error) => return unavailable(&error),
     };
-    if let Err(error) = state.dashboard.bus.announce_key_revoked(&digest).await {
+    if let Err(error) = state
+        .dashboard
+        .bus
+        .announce(&weft_bus::KeyRevoked::new(&digest))
+        .await
+    {
         // Replicas still drop the key when its cache entry expires (WEFT_KEY_CACHE_TTL).
         tracing::warn!(%error, "could not announce a key revocation");
     }

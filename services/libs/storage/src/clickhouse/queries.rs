@@ -68,6 +68,7 @@ pub const SERVICE_IS: &str = "service_name = ?";
 pub const OPERATION_IS: &str = "name = ?";
 pub const DURATION_AT_LEAST: &str = "duration_ns >= ?";
 pub const DURATION_AT_MOST: &str = "duration_ns <= ?";
+/// `weft_model::StatusCode::Error` (checked by a test below).
 pub const IS_ERROR: &str = "status_code = 2";
 /// Matches a span or resource attribute; binds: key, value, key, value.
 pub const ATTRIBUTE_IS: &str = "(arrayExists((k, v) -> k = ? AND v = ?, attribute_keys, attribute_values) \
@@ -98,6 +99,12 @@ pub const ORDER_LONGEST: &str = "trace_end - trace_start DESC";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_error_filter_uses_the_error_status() {
+        let error = weft_model::StatusCode::Error as u8;
+        assert_eq!(IS_ERROR, format!("status_code = {error}"));
+    }
 
     #[test]
     fn every_statement_is_tenant_scoped_on_every_table_it_reads() {

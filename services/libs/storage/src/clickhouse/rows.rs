@@ -3,6 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A row type stored in one table, inserted with its fields as the column list.
+pub(super) trait Table: ::clickhouse::RowOwned + ::clickhouse::RowWrite {
+    const TABLE: &'static str;
+}
+
+impl Table for SpanRow {
+    const TABLE: &'static str = "spans";
+}
+
+impl Table for TraceIndexRow {
+    const TABLE: &'static str = "trace_index";
+}
+
 /// One stored span (`spans` table).
 #[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Serialize, Deserialize)]
 pub struct SpanRow {
@@ -90,7 +103,7 @@ impl TraceIndexRow {
                 row.root_name.clone_from(&span.name);
             }
             row.span_count += 1;
-            row.error_count += u32::from(span.status_code == 2);
+            row.error_count += u32::from(span.status_code == weft_model::StatusCode::Error as u8);
             if !row.service_names.contains(&span.service_name) {
                 row.service_names.push(span.service_name.clone());
             }

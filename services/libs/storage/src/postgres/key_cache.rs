@@ -4,6 +4,8 @@
 //! ([`KeyCache::forget`]), and in any case within the positive TTL.
 
 use super::{Postgres, PostgresError, ResolvedKey, key_digest};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,7 +23,12 @@ pub struct KeyCache {
     negative_ttl: Duration,
     capacity: usize,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    hits: Counter,
+    misses: Counter,
 }
+
+pub const KEY_CACHE_HITS: &str = "weft_key_cache_hits";
+pub const KEY_CACHE_MISSES: &str = "weft_key_cache_misses";
 
 impl KeyCache {
     pub fn new(postgres: Postgres, ttl: Duration, capacity: usize) -> Self {
@@ -31,7 +38,23 @@ impl KeyCache {
             ttl,
             capacity,
             entries: Mutex::new(HashMap::new()),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
+    }
+
+    /// Adds the cache's hit and miss counters to `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            KEY_CACHE_HITS,
+            "API key lookups answered from the cache",
+            self.hits.clone(),
+        );
+        registry.register(
+            KEY_CACHE_MISSES,
+            "API key lookups that went to PostgreSQL",
+            self.misses.clone(),
+        );
     }
 
     pub async fn resolve(&self, secret: &str) -> Result<Option<ResolvedKey>, PostgresError> {
@@ -39,8 +62,10 @@ impl KeyCache {
         if let Some((answer, expires)) = self.entries.lock().expect("key cache lock").get(&digest)
             && *expires > Instant::now()
         {
+            self.hits.inc();
             return Ok(*answer);
         }
+        self.misses.inc();
         let answer = self.postgres.resolve_api_key(secret).await?;
         let ttl = if answer.is_some() {
             self.ttl

@@ -2,7 +2,7 @@
 //! standard `OTEL_EXPORTER_OTLP_*` variables (the lines `deploy/up.sh` prints) sends
 //! traces over HTTP and gRPC, and they are readable through the query API.
 
-use weft_testkit::Stack;
+use weft_e2e::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sdk_configured_by_environment_variables_reaches_the_query_api() {

@@ -3,8 +3,8 @@
 //! revocation is announced over NATS.
 
 use std::time::Duration;
-use weft_testkit::web::Visitor;
-use weft_testkit::{Namespace, Stack, StackOptions, eventually};
+use weft_e2e::web::Visitor;
+use weft_e2e::{Namespace, Stack, StackOptions, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_read_key_is_refused_by_every_query_replica() {

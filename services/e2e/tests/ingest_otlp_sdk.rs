@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
-use weft_testkit::Stack;
+use weft_e2e::Stack;
 
 #[derive(Clone, Copy, Debug)]
 enum Transport {

@@ -3,8 +3,8 @@
 //! owner), viewers refused everything that needs an admin, switching organisation,
 //! removal and leaving ending access at once.
 
-use weft_testkit::Stack;
-use weft_testkit::web::{PASSWORD, Visitor};
+use weft_e2e::Stack;
+use weft_e2e::web::{PASSWORD, Visitor};
 
 async fn invite(visitor: &mut Visitor, email: &str, role: &str) -> String {
     let members = visitor.get("/members").await;

@@ -6,8 +6,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
-use weft_testkit::Stack;
-use weft_testkit::web::{PASSWORD, Visitor};
+use weft_e2e::Stack;
+use weft_e2e::web::{PASSWORD, Visitor};
 
 fn now() -> u64 {
     std::time::SystemTime::now()

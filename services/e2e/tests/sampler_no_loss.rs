@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 use weft_bus::Bus;
+use weft_e2e::otlp::trace_request;
+use weft_e2e::{ChildServer, Namespace, Stack, StackOptions, eventually};
 use weft_model::PartitionSet;
-use weft_testkit::otlp::trace_request;
-use weft_testkit::{ClickHouseServer, Namespace, Stack, StackOptions, eventually};
 
 const TRACES: usize = 40;
 const SPANS_PER_TRACE: usize = 5;
@@ -17,13 +17,17 @@ const ACK_WAIT: Duration = Duration::from_secs(3);
 async fn consumer_backlog(bus: &Bus) -> (u64, u64) {
     let stream = bus
         .jetstream()
-        .get_stream(bus.subjects().spans_stream())
+        .get_stream(bus.subjects().stream(weft_bus::Signal::Spans))
         .await
         .unwrap();
     let (mut pending, mut unacked) = (0, 0);
     for partition in PartitionSet::all(bus.config().partitions).iter() {
         if let Ok(info) = stream
-            .consumer_info(bus.subjects().sampler_consumer(partition))
+            .consumer_info(bus.subjects().consumer(
+                weft_sampler::CONSUMER_GROUP,
+                weft_bus::Signal::Spans,
+                partition,
+            ))
             .await
         {
             pending += info.num_pending;
@@ -35,8 +39,8 @@ async fn consumer_backlog(bus: &Bus) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_published_while_clickhouse_is_down_arrive_exactly_once() {
-    let mut clickhouse = ClickHouseServer::start().await;
-    let ns = Namespace::create_with_clickhouse(&clickhouse.url()).await;
+    let mut clickhouse = ChildServer::clickhouse().await;
+    let ns = Namespace::create_with_clickhouse(clickhouse.url()).await;
     let stack = Stack::start_with(
         ns,
         StackOptions {

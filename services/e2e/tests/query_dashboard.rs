@@ -3,9 +3,9 @@
 //! ingest), with CSRF, validation, escaping, login throttling and tenant isolation.
 
 use std::time::Duration;
-use weft_testkit::otlp::trace_request;
-use weft_testkit::web::Visitor;
-use weft_testkit::{Stack, eventually};
+use weft_e2e::otlp::trace_request;
+use weft_e2e::web::Visitor;
+use weft_e2e::{Stack, eventually};
 
 async fn export(stack: &Stack, key: &str) -> u16 {
     stack.export(key, &trace_request(2).0).await

@@ -6,9 +6,9 @@
 use prost::Message;
 use std::time::Duration;
 use weft_bus::Bus;
+use weft_e2e::otlp::trace_request;
+use weft_e2e::{Namespace, Stack, StackOptions, eventually};
 use weft_runtime::error::{RetryInfo, RpcStatus};
-use weft_testkit::otlp::trace_request;
-use weft_testkit::{Namespace, Stack, StackOptions, eventually};
 
 async fn export(
     stack: &Stack,
@@ -154,7 +154,9 @@ async fn a_revoked_key_is_refused_by_every_replica_within_five_seconds() {
         .unwrap()
         .unwrap();
     let bus = Bus::connect(stack.ns.bus.clone()).await.unwrap();
-    bus.announce_key_revoked(&digest).await.unwrap();
+    bus.announce(&weft_bus::KeyRevoked::new(&digest))
+        .await
+        .unwrap();
     for addr in [stack.ingest_http, replica] {
         eventually(
             &format!("replica {addr} to refuse the revoked key"),

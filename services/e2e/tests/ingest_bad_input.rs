@@ -5,8 +5,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use prost::Message;
 use std::io::Write;
-use weft_testkit::otlp::{now_ns, random_id, request, span};
-use weft_testkit::{Namespace, Stack, StackOptions, TestTenant};
+use weft_e2e::otlp::{now_ns, random_id, request, span};
+use weft_e2e::{Namespace, Stack, StackOptions, TestTenant};
 
 /// `google.rpc.Status`, the body of OTLP/HTTP protobuf errors.
 #[derive(Clone, PartialEq, Message)]

@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use weft_testkit::Stack;
+use weft_e2e::Stack;
 
 fn workspace_root() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../"))
         .canonicalize()
         .expect("workspace root")
 }

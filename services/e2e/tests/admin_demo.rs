@@ -1,22 +1,18 @@
-//! `weft-admin demo`, as `deploy/up.sh` runs it: the demo tenant with a key of each scope
-//! and an owner who logs in to the dashboard; a second run keeps keys and password.
+//! `weft-admin demo`, as `deploy/up.sh` runs it (the same command line, parsed by the
+//! binary's own parser and run in-process): the demo tenant with a key of each scope and
+//! an owner who logs in to the dashboard; a second run keeps keys and password.
 
-use weft_testkit::Stack;
-use weft_testkit::web::Visitor;
+use clap::Parser;
+use weft_e2e::Stack;
+use weft_e2e::web::Visitor;
+use weft_runtime::config::Env;
 
 async fn demo(stack: &Stack, keys_file: &std::path::Path) -> String {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_weft-admin"))
-        .args(["demo", "--keys-file"])
-        .arg(keys_file)
-        .env("WEFT_DATABASE_URL", &stack.ns.postgres.url)
-        .output()
-        .await
-        .expect("run weft-admin");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let keys_file = keys_file.to_str().expect("utf-8 path");
+    let cli = weft_admin::Cli::try_parse_from(["weft-admin", "demo", "--keys-file", keys_file])
+        .expect("the command line up.sh uses");
+    let env = Env::from_pairs([("WEFT_DATABASE_URL", stack.ns.postgres.url.as_str())]);
+    weft_admin::run(cli, &env).await.expect("weft-admin demo");
     std::fs::read_to_string(keys_file).unwrap()
 }
 
@@ -39,7 +35,7 @@ async fn the_demo_account_has_keys_and_a_dashboard_login() {
     );
 
     let ingest_key = value(&first, "WEFT_DEMO_INGEST_KEY");
-    let (request, trace_id) = weft_testkit::otlp::trace_request(2);
+    let (request, trace_id) = weft_e2e::otlp::trace_request(2);
     assert_eq!(stack.export(ingest_key, &request).await, 200);
     stack
         .wait_for_trace(value(&first, "WEFT_DEMO_READ_KEY"), &trace_id, 2)

@@ -3,14 +3,14 @@
 
 use prost::Message;
 use std::time::Duration;
-use weft_testkit::otlp::trace_request;
-use weft_testkit::{Namespace, NatsServer, Stack, StackOptions, eventually};
+use weft_e2e::otlp::trace_request;
+use weft_e2e::{ChildServer, Namespace, Stack, StackOptions, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_is_unavailable_while_the_bus_is_down_and_recovers() {
-    let mut nats = NatsServer::start().await;
+    let mut nats = ChildServer::nats().await;
     let mut ns = Namespace::create().await;
-    ns.bus.url = nats.url();
+    ns.bus.url = nats.url().to_owned();
     let stack = Stack::start_with(ns, StackOptions::default()).await;
     let tenant = stack.ns.tenant("acme").await;
     let export_as = |content_type: &'static str, body: Vec<u8>| {

@@ -5,9 +5,9 @@
 //! ids, shows nothing of A and changes nothing (404); used by a viewer of A where an
 //! admin is needed, 403; without a valid session, the login page.
 
-use weft_testkit::Stack;
-use weft_testkit::otlp::trace_request;
-use weft_testkit::web::{PASSWORD, Page, Visitor};
+use weft_e2e::Stack;
+use weft_e2e::otlp::trace_request;
+use weft_e2e::web::{PASSWORD, Page, Visitor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenant_never_sees_a_trace() {

@@ -1,0 +1,325 @@
+//! The services of a namespace running in-process on ephemeral ports, each wired by its
+//! own `build` and `serve`, exactly as its binary does.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use weft_ingest::{Ingest, IngestConfig, IngestListeners};
+use weft_model::PartitionSet;
+use weft_query::{Query, QueryConfig};
+use weft_runtime::config::Env;
+use weft_runtime::shutdown::CancellationToken;
+use weft_sampler::{Sampler, SamplerConfig};
+use weft_testkit::Namespace;
+
+/// Knobs a test may turn.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    pub max_request_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    /// Short so failure tests see redelivery quickly.
+    pub ack_wait: Duration,
+    /// How long ingest and query trust a key lookup.
+    pub key_cache_ttl: Duration,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            max_request_bytes: 4 << 20,
+            max_decompressed_bytes: 16 << 20,
+            ack_wait: Duration::from_secs(30),
+            key_cache_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// One running service instance with its own shutdown, so a test can stop it (as a
+/// graceful restart would) while the rest of the stack keeps running.
+pub struct Replica {
+    /// The HTTP address: OTLP/HTTP for ingest, the health port for the sampler, the
+    /// dashboard and API for query. Each serves `/metrics`.
+    pub addr: SocketAddr,
+    /// OTLP/gRPC, for ingest.
+    pub grpc: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Replica {
+    fn spawn(
+        addr: SocketAddr,
+        grpc: Option<SocketAddr>,
+        parent: &CancellationToken,
+        serve: impl FnOnce(CancellationToken) -> JoinHandle<()>,
+    ) -> Replica {
+        let shutdown = parent.child_token();
+        let task = serve(shutdown.clone());
+        Replica {
+            addr,
+            grpc,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stops this instance gracefully and waits until it has drained.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("the service panicked");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Ingest (HTTP and gRPC), sampler and query of one namespace.
+pub struct Stack {
+    pub ns: Namespace,
+    pub ingest_http: SocketAddr,
+    pub ingest_grpc: SocketAddr,
+    pub sampler: SocketAddr,
+    pub query: SocketAddr,
+    pub http: reqwest::Client,
+    ingest_config: IngestConfig,
+    sampler_config: SamplerConfig,
+    query_config: QueryConfig,
+    shutdown: CancellationToken,
+    replicas: Vec<Replica>,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(Namespace::create().await, StackOptions::default()).await
+    }
+
+    pub async fn start_with(ns: Namespace, options: StackOptions) -> Stack {
+        let defaults = Env::default();
+        let mut ingest_config = IngestConfig::from_env(&defaults).expect("defaults");
+        ingest_config.http_addr = LOCAL;
+        ingest_config.grpc_addr = LOCAL;
+        ingest_config.bus = ns.bus.clone();
+        ingest_config.postgres = ns.postgres.clone();
+        ingest_config.limits.max_request_bytes = options.max_request_bytes;
+        ingest_config.limits.max_decompressed_bytes = options.max_decompressed_bytes;
+        ingest_config.key_cache_ttl = options.key_cache_ttl;
+        ingest_config.usage_flush_interval = Duration::from_millis(300);
+
+        let mut sampler_config = SamplerConfig::from_env(&defaults).expect("defaults");
+        sampler_config.http_addr = LOCAL;
+        sampler_config.bus = ns.bus.clone();
+        sampler_config.clickhouse = ns.clickhouse.clone();
+        sampler_config.partitions = PartitionSet::all(ns.bus.partitions);
+        sampler_config.consumer.fetch_wait = Duration::from_millis(200);
+        sampler_config.consumer.ack_wait = options.ack_wait;
+        sampler_config.writer.flush_interval = Duration::from_millis(200);
+        sampler_config.writer.shutdown_grace = Duration::from_secs(1);
+
+        let mut query_config = QueryConfig::from_env(&defaults).expect("defaults");
+        query_config.http_addr = LOCAL;
+        query_config.clickhouse = ns.clickhouse.clone();
+        query_config.postgres = ns.postgres.clone();
+        query_config.bus = ns.bus.clone();
+        query_config.key_cache_ttl = options.key_cache_ttl;
+        // Shared by replicas, as in production, so a session works on any of them.
+        query_config.session_secret = Some(uuid::Uuid::new_v4().simple().to_string().repeat(2));
+
+        let mut stack = Stack {
+            ns,
+            ingest_http: LOCAL,
+            ingest_grpc: LOCAL,
+            sampler: LOCAL,
+            query: LOCAL,
+            http: reqwest::Client::new(),
+            ingest_config,
+            sampler_config,
+            query_config,
+            shutdown: CancellationToken::new(),
+            replicas: Vec::new(),
+        };
+        let ingest = stack.start_ingest().await;
+        (stack.ingest_http, stack.ingest_grpc) = (ingest.addr, ingest.grpc.expect("grpc"));
+        stack.replicas.push(ingest);
+        // The set-up page shows these; users paste them into their SDK's configuration.
+        stack.query_config.public_ingest_http_url = format!("http://{}", stack.ingest_http);
+        stack.query_config.public_ingest_grpc_url = format!("http://{}", stack.ingest_grpc);
+        let sampler = stack.start_sampler().await;
+        stack.sampler = sampler.addr;
+        stack.replicas.push(sampler);
+        let query = stack.start_query().await;
+        stack.query = query.addr;
+        stack.replicas.push(query);
+
+        let ready = format!("http://{}/readyz", stack.ingest_http);
+        let http = stack.http.clone();
+        crate::eventually("ingest to be ready", Duration::from_secs(20), || {
+            let (http, ready) = (http.clone(), ready.clone());
+            async move {
+                http.get(&ready)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+            }
+        })
+        .await;
+        stack
+    }
+
+    /// Another ingest replica of the stack (HTTP and gRPC), stopped with the stack or
+    /// earlier by [`Replica::stop`].
+    pub async fn start_ingest(&self) -> Replica {
+        let listeners = IngestListeners::bind(&self.ingest_config)
+            .await
+            .expect("bind ingest");
+        let (addr, grpc) = (
+            listeners.http.local_addr().expect("addr"),
+            listeners.grpc.local_addr().expect("addr"),
+        );
+        let ingest = Ingest::build(self.ingest_config.clone())
+            .await
+            .expect("build ingest");
+        Replica::spawn(addr, Some(grpc), &self.shutdown, |token| {
+            tokio::spawn(async move { ingest.serve(listeners, token).await.expect("ingest") })
+        })
+    }
+
+    /// Another sampler replica, owning `partitions` (all by default in the stack's own).
+    pub async fn start_sampler_owning(&self, partitions: PartitionSet) -> Replica {
+        let mut config = self.sampler_config.clone();
+        config.partitions = partitions;
+        let listener = weft_runtime::service::bind(config.http_addr, "sampler health")
+            .await
+            .expect("bind sampler");
+        let addr = listener.local_addr().expect("addr");
+        let sampler = Sampler::build(config).await.expect("build sampler");
+        Replica::spawn(addr, None, &self.shutdown, |token| {
+            tokio::spawn(async move { sampler.serve(listener, token).await.expect("sampler") })
+        })
+    }
+
+    async fn start_sampler(&self) -> Replica {
+        self.start_sampler_owning(self.sampler_config.partitions.clone())
+            .await
+    }
+
+    /// Another query replica of the stack.
+    pub async fn start_query(&self) -> Replica {
+        let listener = weft_runtime::service::bind(self.query_config.http_addr, "query")
+            .await
+            .expect("bind query");
+        let addr = listener.local_addr().expect("addr");
+        let query = Query::build(self.query_config.clone())
+            .await
+            .expect("build query");
+        Replica::spawn(addr, None, &self.shutdown, |token| {
+            tokio::spawn(async move { query.serve(listener, token).await.expect("query") })
+        })
+    }
+
+    /// Keeps a replica running until the stack stops.
+    pub fn keep(&mut self, replica: Replica) -> SocketAddr {
+        let addr = replica.addr;
+        self.replicas.push(replica);
+        addr
+    }
+
+    /// The secret the query replicas sign sessions with, for tests that craft them.
+    pub fn session_secret(&self) -> &str {
+        self.query_config
+            .session_secret
+            .as_deref()
+            .expect("stacks set a session secret")
+    }
+
+    /// Another query replica of the same stack; returns its address.
+    pub async fn start_query_replica(&mut self) -> SocketAddr {
+        let replica = self.start_query().await;
+        self.keep(replica)
+    }
+
+    /// Another ingest replica of the same stack; returns its OTLP/HTTP address.
+    pub async fn start_ingest_replica(&mut self) -> SocketAddr {
+        let replica = self.start_ingest().await;
+        self.keep(replica)
+    }
+
+    pub fn ingest_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.ingest_http)
+    }
+
+    pub fn query_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.query)
+    }
+
+    pub fn sampler_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.sampler)
+    }
+
+    /// Sends `request` to OTLP/HTTP ingest as protobuf with `key`; returns the HTTP status.
+    pub async fn export(
+        &self,
+        key: &str,
+        request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) -> u16 {
+        use prost::Message;
+        self.http
+            .post(self.ingest_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("x-api-key", key)
+            .body(request.encode_to_vec())
+            .send()
+            .await
+            .expect("export request")
+            .status()
+            .as_u16()
+    }
+
+    /// GET on the query API with a key; returns status and JSON body.
+    pub async fn query_get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(self.query_url(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("query request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Polls trace-by-id until the trace has `spans` spans.
+    pub async fn wait_for_trace(
+        &self,
+        read_key: &str,
+        trace_id: &str,
+        spans: usize,
+    ) -> serde_json::Value {
+        let path = format!("/api/v1/traces/{trace_id}");
+        crate::eventually(
+            &format!("trace {trace_id} with {spans} spans"),
+            Duration::from_secs(30),
+            || async {
+                let (status, body) = self.query_get(&path, read_key).await;
+                (status == 200 && body["spans"].as_array().map(Vec::len) == Some(spans))
+                    .then_some(body)
+            },
+        )
+        .await
+    }
+
+    /// Stops every service (draining the sampler) and drops the namespace.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for replica in self.replicas {
+            replica.task.await.expect("a service panicked");
+        }
+        self.ns.teardown().await;
+    }
+}

@@ -1,0 +1,255 @@
+//! Owning partitions: one durable pull consumer per partition of a signal, pulling
+//! batches, handing them to a [`BatchHandler`], keeping them alive with progress acks
+//! while the handler works, and acknowledging them only once the handler says that
+//! everything they carried is durable. The sampler and alerting both consume this way.
+
+use crate::metrics::PartitionLabels;
+use crate::{Bus, BusError, Signal, TENANT_HEADER, TRACEPARENT_HEADER};
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use bytes::Bytes;
+use futures::StreamExt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use weft_model::{Partition, PartitionSet, TenantId};
+use weft_runtime::shutdown::CancellationToken;
+
+/// How a consumer group reads a signal.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// The durable consumers' group name (`sampler`, `alerting`): replicas of one group
+    /// share a partition's consumer, different groups each see every message.
+    pub group: String,
+    pub signal: Signal,
+    pub fetch_batch: usize,
+    pub fetch_wait: Duration,
+    /// How long JetStream waits for an ack before redelivering; progress acks are sent
+    /// every third of it while a batch is being handled.
+    pub ack_wait: Duration,
+}
+
+/// One message as the bus carried it: the tenant from its header, the OTLP payload, and
+/// the W3C trace context of the request that published it.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    pub tenant: TenantId,
+    pub payload: Bytes,
+    pub traceparent: Option<String>,
+    /// Whether JetStream delivered this message before (a crash or a failed write).
+    pub redelivered: bool,
+}
+
+/// What a consumer group does with a pulled batch of one partition.
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Resolves `true` once everything `batch` carried is durable, so the messages may be
+    /// acknowledged; `false` leaves them to be redelivered (for example on shutdown).
+    fn handle(
+        &self,
+        partition: Partition,
+        batch: Vec<Envelope>,
+    ) -> impl Future<Output = bool> + Send;
+}
+
+/// Consumes `partitions` of `config.signal` until `shutdown`, each partition in its own
+/// task; returns once every partition has stopped. Waits for the streams to exist first.
+pub async fn consume<H: BatchHandler>(
+    bus: &Bus,
+    config: ConsumerConfig,
+    partitions: &PartitionSet,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<(), BusError> {
+    if !bus.ensure_streams_until_ready(&shutdown).await {
+        return Ok(());
+    }
+    let stream = bus
+        .jetstream
+        .get_stream(bus.subjects.stream(config.signal))
+        .await
+        .map_err(|e| BusError::Stream(e.to_string()))?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for partition in partitions.iter() {
+        let owner = PartitionOwner {
+            bus: bus.clone(),
+            config: config.clone(),
+            partition,
+            handler: handler.clone(),
+            labels: PartitionLabels {
+                signal: config.signal.as_str(),
+                partition: partition.0,
+            },
+        };
+        tasks.spawn(owner.run(stream.clone(), shutdown.clone()));
+    }
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                shutdown.cancel();
+                result = Err(error);
+            }
+            Err(panic) => {
+                shutdown.cancel();
+                result = Err(BusError::Consumer(format!(
+                    "a partition task panicked: {panic}"
+                )));
+            }
+        }
+    }
+    result
+}
+
+struct PartitionOwner<H> {
+    bus: Bus,
+    config: ConsumerConfig,
+    partition: Partition,
+    handler: Arc<H>,
+    labels: PartitionLabels,
+}
+
+impl<H: BatchHandler> PartitionOwner<H> {
+    async fn run(
+        self,
+        stream: jetstream::stream::Stream,
+        shutdown: CancellationToken,
+    ) -> Result<(), BusError> {
+        let subjects = self.bus.subjects();
+        let name = subjects.consumer(&self.config.group, self.config.signal, self.partition);
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(
+                &name,
+                pull::Config {
+                    durable_name: Some(name.clone()),
+                    filter_subject: subjects.partition(self.config.signal, self.partition),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: self.config.ack_wait,
+                    max_ack_pending: (self.config.fetch_batch * 2) as i64,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| BusError::Consumer(format!("failed to create consumer {name}: {e}")))?;
+        tracing::info!(partition = self.partition.0, consumer = %name, "consuming");
+        while !shutdown.is_cancelled() {
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                batch = self.pull(&consumer) => batch,
+            };
+            match batch {
+                Ok(messages) if messages.is_empty() => {}
+                Ok(messages) => self.process(messages).await?,
+                Err(error) => {
+                    tracing::warn!(partition = self.partition.0, %error, "pull failed, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn pull(
+        &self,
+        consumer: &jetstream::consumer::Consumer<pull::Config>,
+    ) -> Result<Vec<jetstream::Message>, BusError> {
+        let mut batch = consumer
+            .batch()
+            .max_messages(self.config.fetch_batch)
+            .expires(self.config.fetch_wait)
+            .messages()
+            .await
+            .map_err(|e| BusError::Consumer(format!("pull request failed: {e}")))?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            messages.push(message.map_err(|e| BusError::Consumer(format!("pull failed: {e}")))?);
+        }
+        Ok(messages)
+    }
+
+    async fn process(&self, messages: Vec<jetstream::Message>) -> Result<(), BusError> {
+        let metrics = self.bus.metrics();
+        let mut envelopes = Vec::with_capacity(messages.len());
+        let mut carried = Vec::with_capacity(messages.len());
+        for message in messages {
+            let info = message.info().ok().map(|i| (i.delivered, i.pending));
+            if let Some((_, pending)) = info {
+                metrics
+                    .consumer_lag
+                    .get_or_create(&self.labels)
+                    .set(pending as i64);
+            }
+            let redelivered = info.is_some_and(|(delivered, _)| delivered > 1);
+            if redelivered {
+                metrics.redeliveries.get_or_create(&self.labels).inc();
+            }
+            match tenant_of(&message) {
+                Ok(tenant) => {
+                    envelopes.push(Envelope {
+                        tenant,
+                        payload: message.payload.clone(),
+                        traceparent: header(&message, TRACEPARENT_HEADER),
+                        redelivered,
+                    });
+                    carried.push(message);
+                }
+                Err(reason) => {
+                    // Only Weft's ingest publishes here and it always sets the header; a
+                    // message without one would block the partition, so it is terminated
+                    // and logged where an operator can find it.
+                    tracing::error!(partition = self.partition.0, %reason, subject = %message.subject, "terminating a message without a tenant");
+                    let _ = message.ack_with(AckKind::Term).await;
+                }
+            }
+        }
+        if carried.is_empty() {
+            return Ok(());
+        }
+        let handled = self.handler.handle(self.partition, envelopes);
+        tokio::pin!(handled);
+        let mut keep_alive = tokio::time::interval(self.config.ack_wait / 3);
+        keep_alive.tick().await;
+        let durable = loop {
+            tokio::select! {
+                durable = &mut handled => break durable,
+                _ = keep_alive.tick() => {
+                    for message in &carried {
+                        let _ = message.ack_with(AckKind::Progress).await;
+                    }
+                }
+            }
+        };
+        if !durable {
+            return Ok(());
+        }
+        for message in &carried {
+            message
+                .ack()
+                .await
+                .map_err(|e| BusError::Consumer(format!("failed to acknowledge a message: {e}")))?;
+        }
+        self.bus
+            .client
+            .flush()
+            .await
+            .map_err(|e| BusError::Consumer(format!("failed to flush acknowledgements: {e}")))?;
+        metrics
+            .messages_consumed
+            .get_or_create(&self.labels)
+            .inc_by(carried.len() as u64);
+        Ok(())
+    }
+}
+
+fn header(message: &jetstream::Message, name: &str) -> Option<String> {
+    Some(message.headers.as_ref()?.get(name)?.as_str().to_owned())
+}
+
+fn tenant_of(message: &jetstream::Message) -> Result<TenantId, String> {
+    header(message, TENANT_HEADER)
+        .ok_or("missing tenant header")?
+        .parse::<TenantId>()
+        .map_err(|e| e.to_string())
+}
