@@ -21,6 +21,8 @@ pub struct StackOptions {
     pub ack_wait: Duration,
     /// How long ingest and query trust a key lookup.
     pub key_cache_ttl: Duration,
+    /// How often ingest writes usage counts (they are written on shutdown too).
+    pub usage_flush_interval: Duration,
 }
 
 impl Default for StackOptions {
@@ -30,6 +32,7 @@ impl Default for StackOptions {
             max_decompressed_bytes: 16 << 20,
             ack_wait: Duration::from_secs(30),
             key_cache_ttl: Duration::from_secs(5),
+            usage_flush_interval: Duration::from_millis(300),
         }
     }
 }
@@ -106,7 +109,7 @@ impl Stack {
         ingest_config.limits.max_request_bytes = options.max_request_bytes;
         ingest_config.limits.max_decompressed_bytes = options.max_decompressed_bytes;
         ingest_config.key_cache_ttl = options.key_cache_ttl;
-        ingest_config.usage_flush_interval = Duration::from_millis(300);
+        ingest_config.usage_flush_interval = options.usage_flush_interval;
 
         let mut sampler_config = SamplerConfig::from_env(&defaults).expect("defaults");
         sampler_config.http_addr = LOCAL;

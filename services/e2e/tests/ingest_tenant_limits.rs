@@ -128,6 +128,44 @@ async fn a_tenant_over_its_rate_is_told_to_retry_and_others_are_untouched() {
     stack.stop().await;
 }
 
+/// One span whose name is not UTF-8: the wire structure counts one span, decoding fails.
+fn undecodable_span() -> Vec<u8> {
+    let span = [0x2a, 0x02, 0xff, 0xfe];
+    let scope = [&[0x12, span.len() as u8][..], &span].concat();
+    let resource = [&[0x12, scope.len() as u8][..], &scope].concat();
+    [&[0x0a, resource.len() as u8][..], &resource].concat()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_tenant_is_refused_before_its_body_is_decoded() {
+    let stack = Stack::start().await;
+    let noisy = stack.ns.tenant("noisy").await;
+    let quiet = stack.ns.tenant("quiet").await;
+    stack
+        .ns
+        .accounts
+        .set_spans_per_second(noisy.id, Some(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.export(&noisy.ingest_key, &trace_request(10).0).await,
+        200
+    );
+    let post = |key: &str| {
+        stack
+            .http
+            .post(stack.ingest_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("x-api-key", key)
+            .body(undecodable_span())
+            .send()
+    };
+    // Decoding would have answered 400: the limit answered first.
+    assert_eq!(post(&noisy.ingest_key).await.unwrap().status(), 429);
+    assert_eq!(post(&quiet.ingest_key).await.unwrap().status(), 400);
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_is_refused_by_every_replica_within_five_seconds() {
     // Keys are trusted for a minute: only the announcement can make revocation this fast.

@@ -24,9 +24,10 @@ use weft_model::Partition;
 use weft_runtime::health::Readiness;
 use weft_runtime::metrics::Registry;
 use weft_runtime::shutdown::CancellationToken;
-use weft_runtime::tracing_context::{self, TraceContext};
+use weft_runtime::tracing_context::TraceContext;
 use weft_storage::clickhouse::ClickHouse;
-use writer::WriteRequest;
+use weft_storage::clickhouse::SpanRow;
+use writer::{WriteRequest, Written};
 
 /// The consumer group of the sampler's durable consumers.
 pub const CONSUMER_GROUP: &str = "sampler";
@@ -91,6 +92,7 @@ impl Sampler {
             shutdown.clone(),
         );
         let handler = Arc::new(SpanHandler {
+            bus: self.bus.clone(),
             writer_tx,
             metrics: self.metrics.clone(),
         });
@@ -120,48 +122,74 @@ impl Sampler {
     }
 }
 
-/// Turns a batch of span messages into rows and waits until the writer has stored them.
+/// Turns a batch of span messages into rows, one write request per message, and waits
+/// until the writer has stored them; a message ClickHouse refuses for its data goes to
+/// the dead-letter stream, so it neither blocks its partition nor is lost.
 struct SpanHandler {
+    bus: Bus,
     writer_tx: mpsc::Sender<WriteRequest>,
     metrics: SamplerMetrics,
 }
 
-impl BatchHandler for SpanHandler {
-    async fn handle(&self, partition: Partition, batch: Vec<Envelope>) -> bool {
-        let mut spans = Vec::new();
-        for envelope in batch {
-            let parent = envelope
-                .traceparent
-                .as_deref()
-                .and_then(TraceContext::parse);
-            let decoded = tracing_context::within("sampler decode", parent, async {
-                let request = ExportTraceServiceRequest::decode(envelope.payload)
-                    .map_err(|e| format!("invalid protobuf: {e}"))?;
-                rows::span_rows(envelope.tenant, request)
-            })
-            .await;
-            match decoded {
-                Ok(rows) => spans.extend(rows),
-                Err(reason) => {
-                    // Only ingest publishes here, after validating every span; a message
-                    // that breaks that would stop the partition for good if retried.
-                    self.metrics.messages_refused.inc();
-                    tracing::error!(partition = partition.0, tenant_id = %envelope.tenant, %reason, "dropping a message ingest could not have published");
-                }
+impl SpanHandler {
+    fn rows(&self, partition: Partition, envelope: &Envelope) -> Option<Vec<SpanRow>> {
+        let parent = envelope
+            .traceparent
+            .as_deref()
+            .and_then(TraceContext::parse);
+        let context = parent.map_or_else(TraceContext::root, |p| p.child());
+        let _span = context.span("sampler decode", parent.as_ref()).entered();
+        let decoded = ExportTraceServiceRequest::decode(envelope.payload.clone())
+            .map_err(|e| format!("invalid protobuf: {e}"))
+            .and_then(|request| rows::span_rows(envelope.tenant, request));
+        match decoded {
+            Ok(rows) => Some(rows),
+            Err(reason) => {
+                // Only ingest publishes here, after validating every span; a message that
+                // breaks that would stop the partition for good if retried.
+                self.metrics.messages_refused.inc();
+                tracing::error!(partition = partition.0, tenant_id = %envelope.tenant, %reason, "dropping a message ingest could not have published");
+                None
             }
         }
-        if spans.is_empty() {
-            return true;
+    }
+}
+
+impl BatchHandler for SpanHandler {
+    async fn handle(&self, partition: Partition, batch: Vec<Envelope>) -> bool {
+        let mut waiting = Vec::with_capacity(batch.len());
+        for envelope in batch {
+            let Some(spans) = self.rows(partition, &envelope) else {
+                continue;
+            };
+            let (written_tx, written_rx) = oneshot::channel();
+            let request = WriteRequest {
+                spans,
+                written: written_tx,
+            };
+            if self.writer_tx.send(request).await.is_err() {
+                return false;
+            }
+            waiting.push((envelope, written_rx));
         }
-        let (written_tx, written_rx) = oneshot::channel();
-        let request = WriteRequest {
-            spans,
-            written: written_tx,
-        };
-        if self.writer_tx.send(request).await.is_err() {
-            return false;
+        for (envelope, written_rx) in waiting {
+            match written_rx.await {
+                Ok(Written::Stored) => {}
+                Ok(Written::Refused(reason)) => {
+                    if let Err(error) = self
+                        .bus
+                        .dead_letter(Signal::Spans, &envelope, &reason)
+                        .await
+                    {
+                        tracing::warn!(%error, "dead-letter stream unavailable; the message will be redelivered");
+                        return false;
+                    }
+                    tracing::error!(partition = partition.0, tenant_id = %envelope.tenant, %reason, "message kept in the dead-letter stream");
+                }
+                Err(_) => return false,
+            }
         }
-        written_rx.await.is_ok()
+        true
     }
 }
 

@@ -11,6 +11,7 @@ pub const BATCH_SPANS: &str = "weft_sampler_batch_spans";
 pub const WRITE_SECONDS: &str = "weft_clickhouse_write_seconds";
 pub const WRITE_FAILURES: &str = "weft_clickhouse_write_failures";
 pub const MESSAGES_REFUSED: &str = "weft_sampler_messages_refused";
+pub const MESSAGES_DEAD_LETTERED: &str = "weft_sampler_messages_dead_lettered";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabels {
@@ -29,6 +30,8 @@ pub struct SamplerMetrics {
     pub write_seconds: Family<TableLabels, Histogram, fn() -> Histogram>,
     pub write_failures: Family<TableLabels, Counter>,
     pub messages_refused: Counter,
+    /// Messages whose rows ClickHouse refused, kept in the dead-letter stream.
+    pub requests_refused: Counter,
 }
 
 impl Default for SamplerMetrics {
@@ -40,6 +43,7 @@ impl Default for SamplerMetrics {
             write_seconds: Family::new_with_constructor(write_buckets),
             write_failures: Family::default(),
             messages_refused: Counter::default(),
+            requests_refused: Counter::default(),
         }
     }
 }
@@ -70,6 +74,11 @@ impl SamplerMetrics {
             MESSAGES_REFUSED,
             "Bus messages dropped because ingest could not have published them",
             self.messages_refused.clone(),
+        );
+        registry.register(
+            MESSAGES_DEAD_LETTERED,
+            "Bus messages ClickHouse refused for their data, kept in the dead-letter stream",
+            self.requests_refused.clone(),
         );
     }
 }

@@ -28,6 +28,8 @@ use weft_runtime::shutdown::CancellationToken;
 pub const TENANT_HEADER: &str = "Weft-Tenant";
 /// Header carrying the W3C trace context of the request that published a message.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// Header of a dead-lettered message: why it could not be stored.
+pub const DEAD_LETTER_REASON_HEADER: &str = "Weft-Dead-Letter-Reason";
 
 /// Why the bus could not take a message.
 #[derive(Debug, thiserror::Error)]
@@ -193,11 +195,23 @@ impl Bus {
     /// Creates the stream of every signal that does not exist yet (idempotent; safe from
     /// every replica).
     pub async fn ensure_streams(&self) -> Result<(), BusError> {
-        for signal in Signal::ALL {
+        let streams = Signal::ALL
+            .iter()
+            .map(|signal| {
+                (
+                    self.subjects.stream(*signal),
+                    self.subjects.all_partitions(*signal),
+                )
+            })
+            .chain([(
+                self.subjects.dead_letter_stream(),
+                self.subjects.dead_letter_all(),
+            )]);
+        for (name, subjects) in streams {
             self.jetstream
                 .get_or_create_stream(stream::Config {
-                    name: self.subjects.stream(signal),
-                    subjects: vec![self.subjects.all_partitions(signal)],
+                    name,
+                    subjects: vec![subjects],
                     retention: stream::RetentionPolicy::Limits,
                     storage: stream::StorageType::File,
                     discard: stream::DiscardPolicy::New,
@@ -288,14 +302,52 @@ impl Bus {
         result
     }
 
+    /// Keeps a consumed message that can never be stored in the dead-letter stream, with
+    /// its tenant, trace context and `reason`, and waits for JetStream's acknowledgement.
+    pub async fn dead_letter(
+        &self,
+        signal: Signal,
+        envelope: &Envelope,
+        reason: &str,
+    ) -> Result<(), BusError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(TENANT_HEADER, envelope.tenant.to_string().as_str());
+        if let Some(traceparent) = &envelope.traceparent {
+            headers.insert(TRACEPARENT_HEADER, traceparent.as_str());
+        }
+        // Header values are one line; the full reason is in the sampler's log.
+        let reason: String = reason
+            .chars()
+            .take(512)
+            .filter(|c| !c.is_control())
+            .collect();
+        headers.insert(DEAD_LETTER_REASON_HEADER, reason.as_str());
+        let publish = async {
+            self.jetstream
+                .publish_with_headers(
+                    self.subjects.dead_letter(signal),
+                    headers,
+                    envelope.payload.clone(),
+                )
+                .await
+                .map_err(|e| BusError::Publish(e.to_string()))?
+                .await
+                .map_err(|e| BusError::Publish(e.to_string()))
+        };
+        match tokio::time::timeout(self.config.publish_timeout, publish).await {
+            Ok(result) => result.map(|_| ()),
+            Err(_) => Err(BusError::AckTimeout(self.config.publish_timeout)),
+        }
+    }
+
     /// Deletes this prefix's streams; used by tests to leave nothing behind.
     pub async fn delete_streams(&self) -> Result<(), BusError> {
-        for signal in Signal::ALL {
-            match self
-                .jetstream
-                .delete_stream(self.subjects.stream(signal))
-                .await
-            {
+        let names = Signal::ALL
+            .iter()
+            .map(|signal| self.subjects.stream(*signal))
+            .chain([self.subjects.dead_letter_stream()]);
+        for name in names {
+            match self.jetstream.delete_stream(name).await {
                 Ok(_) => {}
                 Err(e) if e.to_string().contains("not found") => {}
                 Err(e) => return Err(BusError::Stream(e.to_string())),

@@ -67,6 +67,20 @@ impl Subjects {
         format!("{}_{}", self.prefix, signal.as_str().to_ascii_uppercase())
     }
 
+    /// Where messages that can never be stored are kept for the operator:
+    /// `<prefix>.deadletter.<signal>`, in one stream for every signal.
+    pub fn dead_letter(&self, signal: Signal) -> String {
+        format!("{}.deadletter.{signal}", self.prefix)
+    }
+
+    pub fn dead_letter_all(&self) -> String {
+        format!("{}.deadletter.*", self.prefix)
+    }
+
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}_DEADLETTER", self.prefix)
+    }
+
     /// `<prefix>.control.<topic>`: announcements that refresh caches on every replica.
     pub fn control(&self, topic: &str) -> String {
         format!("{}.control.{topic}", self.prefix)
@@ -104,5 +118,7 @@ mod tests {
             "sampler-logs-p3"
         );
         assert_eq!(s.control("keys.revoked"), "t1.control.keys.revoked");
+        assert_eq!(s.dead_letter(Signal::Spans), "t1.deadletter.spans");
+        assert_eq!(s.dead_letter_stream(), "t1_DEADLETTER");
     }
 }
