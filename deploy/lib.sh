@@ -79,6 +79,26 @@ install_browser_tooling() {
     fi
 }
 
+# The ClickHouse compatibility test runs Weft's SQL on current ClickHouse too, in-process
+# through chdb-core, from a venv outside the clone; pip runs again only on a version change.
+# Pinned so that the engine the check holds Weft's SQL to changes only deliberately.
+CHDB_CORE_VERSION=26.9.0
+CHDB_VENV="${WEFT_CHDB_VENV:-$HOME/.cache/weft/chdb-venv}"
+
+install_chdb() {
+    local installed="import importlib.metadata as m, sys; sys.exit(m.version('chdb-core') != '$CHDB_CORE_VERSION')"
+    if "$CHDB_VENV/bin/python" -c "$installed" 2>/dev/null; then return; fi
+    # Debian's python3 has no ensurepip, so no venv, without python3-venv.
+    if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        log "installing python3-venv"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+    fi
+    log "installing chdb-core $CHDB_CORE_VERSION into $CHDB_VENV"
+    [ -x "$CHDB_VENV/bin/python" ] || python3 -m venv "$CHDB_VENV"
+    "$CHDB_VENV/bin/pip" install -q "chdb-core==$CHDB_CORE_VERSION"
+}
+
 start_postgres() {
     if ! port_open "$PG_PORT"; then
         local version

@@ -184,6 +184,41 @@ async fn otlp_http_accepts_json_and_gzip_and_rejects_bad_input() {
         .wait_for_trace(&tenant.read_key, &hex::encode(mixed_trace), 2)
         .await;
 
+    // Times past the accepted clock skew (an end of 2^64-1 ns, a span in the year 2200)
+    // are rejected in partial_success, and the rest of the trace reads back whole.
+    let skewed_trace = random_id::<16>();
+    let mut endless = span(&skewed_trace, "endless");
+    endless.end_time_unix_nano = u64::MAX;
+    let mut far_future = span(&skewed_trace, "year-2200");
+    far_future.start_time_unix_nano = 7_258_118_400_000_000_000;
+    far_future.end_time_unix_nano = far_future.start_time_unix_nano + 1_000;
+    let skewed = request(vec![span(&skewed_trace, "now"), endless, far_future]);
+    let (status, response) = post(
+        &stack,
+        key,
+        "application/x-protobuf",
+        None,
+        skewed.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let partial = ExportTraceServiceResponse::decode(response.as_slice())
+        .unwrap()
+        .partial_success
+        .expect("partial success");
+    assert_eq!(partial.rejected_spans, 2);
+    assert!(
+        partial
+            .error_message
+            .contains("later than the accepted clock skew allows"),
+        "{}",
+        partial.error_message
+    );
+    let trace = stack
+        .wait_for_trace(&tenant.read_key, &hex::encode(skewed_trace), 1)
+        .await;
+    assert_eq!(trace["span_count"], 1, "{trace}");
+
     let valid = request(vec![span(&random_id::<16>(), "x")]).encode_to_vec();
     // Keys: missing, unknown, revoked-looking garbage and the wrong scope.
     let (status, body) = post(&stack, None, "application/json", None, b"{}".to_vec()).await;

@@ -15,6 +15,8 @@ pub struct Limits {
     pub max_decompressed_bytes: usize,
     /// Spans per second a tenant may send to this replica, unless it has its own limit.
     pub spans_per_second: u32,
+    /// How far ahead of this replica's clock an item's times may be.
+    pub max_future_skew: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -53,6 +55,8 @@ impl IngestConfig {
                 max_decompressed_bytes: env
                     .bytes("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", 16 << 20)?,
                 spans_per_second: env.get("WEFT_TENANT_SPANS_PER_SECOND", 100_000)?,
+                max_future_skew: env
+                    .duration("WEFT_INGEST_MAX_FUTURE_SKEW", Duration::from_secs(3600))?,
             },
             key_cache_ttl: env.duration("WEFT_KEY_CACHE_TTL", Duration::from_secs(5))?,
             usage_flush_interval: env
@@ -62,6 +66,12 @@ impl IngestConfig {
             "WEFT_TENANT_SPANS_PER_SECOND",
             config.limits.spans_per_second > 0,
             "must be at least 1",
+        )?;
+        // ClickHouse 18.16 stores times in 32-bit seconds, which end in 2106.
+        env.check(
+            "WEFT_INGEST_MAX_FUTURE_SKEW",
+            config.limits.max_future_skew <= Duration::from_secs(366 * 24 * 3600),
+            "must be at most 366d",
         )?;
         env.check(
             "WEFT_INGEST_MAX_DECOMPRESSED_BYTES",

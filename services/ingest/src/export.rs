@@ -152,6 +152,16 @@ impl Exporter {
         Ok(())
     }
 
+    /// The latest time an item may carry: now plus the accepted clock skew. Times past it
+    /// (a clock decades ahead, `u64::MAX` as an end time) are refused here, once, so
+    /// nothing downstream meets a time it cannot store.
+    fn latest_accepted_time(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from((now + self.limits.max_future_skew).as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Publishes the valid items of an admitted `request`; returns once JetStream holds
     /// all of them.
     pub async fn export<T: Telemetry>(
@@ -167,7 +177,7 @@ impl Exporter {
             accepted,
             rejected: invalid,
             first_error,
-        } = split::split(request, self.bus.config().partitions);
+        } = split::split(request, self.bus.config().partitions, self.latest_accepted_time());
         let mut rejected = Rejected {
             count: invalid,
             first_error,

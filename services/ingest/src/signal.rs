@@ -51,7 +51,8 @@ pub trait Telemetry:
     /// Rebuilds a request; consecutive groups of one resource share its entry.
     fn from_groups(groups: Vec<Group<Self::Item>>) -> Self;
     /// The trace id that decides the item's partition, or why the item cannot be stored.
-    fn check(item: &Self::Item) -> Result<TraceId, String>;
+    /// No time of an item may be later than `latest` (Unix nanoseconds).
+    fn check(item: &Self::Item, latest: u64) -> Result<TraceId, String>;
     /// A short name of the item for error messages.
     fn describe(item: &Self::Item) -> String;
     fn item_count(&self) -> u64;
@@ -112,7 +113,7 @@ impl Telemetry for ExportTraceServiceRequest {
         request
     }
 
-    fn check(span: &Span) -> Result<TraceId, String> {
+    fn check(span: &Span, latest: u64) -> Result<TraceId, String> {
         let trace_id = TraceId::from_bytes(&span.trace_id)
             .map_err(|e| format!("span {:?}: invalid {e}", span.name))?;
         SpanId::from_bytes(&span.span_id)
@@ -132,6 +133,12 @@ impl Telemetry for ExportTraceServiceRequest {
         }
         if span.end_time_unix_nano < span.start_time_unix_nano {
             return Err(format!("span {:?}: ends before it starts", span.name));
+        }
+        if span.end_time_unix_nano > latest {
+            return Err(format!(
+                "span {:?}: ends at {} ns, later than the accepted clock skew allows (latest {latest} ns)",
+                span.name, span.end_time_unix_nano
+            ));
         }
         Ok(trace_id)
     }

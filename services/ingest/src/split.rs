@@ -24,7 +24,9 @@ impl<I> Split<I> {
     }
 }
 
-pub fn split<T: Telemetry>(request: T, partitions: u16) -> Split<T::Item> {
+/// Splits `request` over `partitions`; items with a time after `latest` (Unix
+/// nanoseconds: now plus the accepted clock skew) are rejected.
+pub fn split<T: Telemetry>(request: T, partitions: u16, latest: u64) -> Split<T::Item> {
     let mut split = Split {
         parts: BTreeMap::new(),
         accepted: 0,
@@ -32,11 +34,12 @@ pub fn split<T: Telemetry>(request: T, partitions: u16) -> Split<T::Item> {
         first_error: None,
     };
     // Per partition, its groups with the index of the request group each came from.
-    let mut parts: BTreeMap<Partition, Vec<(usize, Group<T::Item>)>> = BTreeMap::new();
+    type Origins<I> = Vec<(usize, Group<I>)>;
+    let mut parts: BTreeMap<Partition, Origins<T::Item>> = BTreeMap::new();
     for (index, group) in request.into_groups().into_iter().enumerate() {
         let origin: Group<T::Item> = group.with_items(Vec::new());
         for item in group.items {
-            let trace_id = match T::check(&item) {
+            let trace_id = match T::check(&item, latest) {
                 Ok(trace_id) => trace_id,
                 Err(reason) => {
                     split.reject(reason);
@@ -167,7 +170,7 @@ mod tests {
             bad_parent,
             backwards,
         ];
-        let result = split(request(spans), 16);
+        let result = split(request(spans), 16, u64::MAX);
         assert_eq!((result.accepted, result.rejected), (3, 3));
         assert_eq!(
             result.first_error.as_deref(),
@@ -178,6 +181,20 @@ mod tests {
         assert_eq!(names(&result.parts[&p1]), ["s1", "s3"]);
         let total: usize = result.parts.values().map(|p| names(p).len()).sum();
         assert_eq!(total, 3);
+    }
+
+    #[test]
+    fn spans_ending_after_the_skew_allowance_are_rejected() {
+        let mut far = span(1, 2);
+        far.end_time_unix_nano = u64::MAX;
+        let result = split(request(vec![span(1, 1), far]), 16, 1_000);
+        assert_eq!((result.accepted, result.rejected), (1, 1));
+        assert!(
+            result
+                .first_error
+                .unwrap()
+                .starts_with("span \"s2\": ends at 18446744073709551615 ns, later than")
+        );
     }
 
     #[test]

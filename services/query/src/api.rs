@@ -1,7 +1,6 @@
 //! The JSON API under `/api/v1`. Every handler takes a [`ReadTenant`] and reads through
 //! the tenant-scoped store, so another tenant's data is never in reach.
 
-use crate::QueryState;
 use crate::auth::ReadTenant;
 use crate::params;
 use crate::view::{OperationView, TraceSummaryView, trace_view};
@@ -13,11 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use weft_model::TraceId;
 use weft_runtime::{ApiError, ErrorKind};
-use weft_storage::clickhouse::ClickHouseError;
+use weft_storage::clickhouse::{ClickHouse, ClickHouseError};
+use weft_storage::postgres::KeyCache;
 
 const LIST_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub fn routes(state: Arc<QueryState>) -> Router {
+/// What the API's handlers share: the trace store, and the cache of read keys (which
+/// revocations announced over NATS empty at once).
+pub struct ApiState {
+    pub store: ClickHouse,
+    pub keys: Arc<KeyCache>,
+}
+
+pub fn routes(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/v1/traces", get(search_traces))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
@@ -34,7 +41,7 @@ fn store_error(error: ClickHouseError) -> ApiError {
 }
 
 async fn get_trace(
-    State(state): State<Arc<QueryState>>,
+    State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     Path(trace_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -52,7 +59,7 @@ async fn get_trace(
 }
 
 async fn search_traces(
-    State(state): State<Arc<QueryState>>,
+    State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -68,7 +75,7 @@ async fn search_traces(
 }
 
 async fn list_services(
-    State(state): State<Arc<QueryState>>,
+    State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -83,7 +90,7 @@ async fn list_services(
 }
 
 async fn list_operations(
-    State(state): State<Arc<QueryState>>,
+    State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     Path(service): Path<String>,
     RawQuery(query): RawQuery,

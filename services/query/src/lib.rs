@@ -14,6 +14,8 @@ mod view;
 pub use config::QueryConfig;
 
 use anyhow::Context;
+use api::ApiState;
+use dashboard::{DashboardState, SessionKeys};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,17 +26,11 @@ use weft_runtime::shutdown::CancellationToken;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::postgres::{KeyCache, Postgres};
 
-/// Shared state of the handlers.
-pub struct QueryState {
-    pub(crate) store: ClickHouse,
-    pub(crate) postgres: Postgres,
-    pub(crate) keys: KeyCache,
-    pub(crate) dashboard: dashboard::Dashboard,
-}
-
-/// The wired service: its state, and the connection revocations arrive on.
+/// The wired service: the state of each router, and the connection revocations arrive on.
 pub struct Query {
-    state: Arc<QueryState>,
+    api: Arc<ApiState>,
+    dashboard: Arc<DashboardState>,
+    dependencies: Arc<Dependencies>,
     bus: weft_bus::Bus,
     metrics: metrics::QueryMetrics,
     registry: Arc<Registry>,
@@ -60,27 +56,34 @@ impl Query {
                 secret
             }
         };
-        let state = Arc::new(QueryState {
-            store: ClickHouse::new(config.clickhouse.clone()),
-            keys: KeyCache::new(postgres.clone(), config.key_cache_ttl, 100_000),
-            postgres,
-            dashboard: dashboard::Dashboard {
-                sessions: dashboard::SessionKeys::new(
-                    &secret,
-                    config.session_ttl,
-                    config.secure_cookies,
-                ),
+        let store = ClickHouse::new(config.clickhouse.clone());
+        let keys = Arc::new(KeyCache::new(
+            postgres.clone(),
+            config.key_cache_ttl,
+            100_000,
+        ));
+        let api = Arc::new(ApiState {
+            store: store.clone(),
+            keys: keys.clone(),
+        });
+        let dashboard = Arc::new(DashboardState {
+            postgres: postgres.clone(),
+            sessions: SessionKeys::new(&secret, config.session_ttl, config.secure_cookies),
+            revocations: KeyRevocations {
                 bus: bus.clone(),
-                ingest_http_url: config.public_ingest_http_url.clone(),
-                ingest_grpc_url: config.public_ingest_grpc_url.clone(),
+                keys,
             },
+            ingest_http_url: config.public_ingest_http_url.clone(),
+            ingest_grpc_url: config.public_ingest_grpc_url.clone(),
         });
         let metrics = metrics::QueryMetrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
-        state.keys.register_metrics(&mut registry);
+        api.keys.register_metrics(&mut registry);
         Ok(Query {
-            state,
+            api,
+            dashboard,
+            dependencies: Arc::new(Dependencies { store, postgres }),
             bus,
             metrics,
             registry: Arc::new(registry),
@@ -89,9 +92,9 @@ impl Query {
 
     /// The whole HTTP surface: dashboard, API, health and metrics endpoints.
     pub fn router(&self) -> axum::Router {
-        let readiness: Arc<dyn Readiness> = self.state.clone();
-        api::routes(self.state.clone())
-            .merge(dashboard::routes(self.state.clone()))
+        let readiness: Arc<dyn Readiness> = self.dependencies.clone();
+        api::routes(self.api.clone())
+            .merge(dashboard::routes(self.dashboard.clone()))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.metrics.clone(),
                 metrics::time_requests,
@@ -117,10 +120,10 @@ impl Query {
             .subscribe::<weft_bus::KeyRevoked>()
             .await
             .context("failed to subscribe to key revocations")?;
-        let state = self.state.clone();
+        let keys = self.api.keys.clone();
         let forget = tokio::spawn(revocations.follow(shutdown.clone(), move |revoked| {
             if let Some(digest) = revoked.digest() {
-                state.keys.forget(&digest);
+                keys.forget(&digest);
             }
         }));
         tracing::info!(addr = %listener.local_addr()?, "query listening");
@@ -132,7 +135,32 @@ impl Query {
     }
 }
 
-impl Readiness for QueryState {
+/// Where a key revoked on the dashboard is announced: on the bus, so that every ingest
+/// and query replica forgets it at once, and to this replica's key cache directly, so
+/// that the API here refuses it even when the announcement fails.
+pub(crate) struct KeyRevocations {
+    bus: weft_bus::Bus,
+    keys: Arc<KeyCache>,
+}
+
+impl KeyRevocations {
+    pub(crate) async fn announce(&self, digest: &[u8; 32]) {
+        if let Err(error) = self.bus.announce(&weft_bus::KeyRevoked::new(digest)).await {
+            // Replicas still drop the key when its cache entry expires (WEFT_KEY_CACHE_TTL).
+            tracing::warn!(%error, "could not announce a key revocation");
+        }
+        self.keys.forget(digest);
+    }
+}
+
+/// What must answer before this replica takes traffic: ClickHouse for the API,
+/// PostgreSQL for the dashboard and for key lookups.
+struct Dependencies {
+    store: ClickHouse,
+    postgres: Postgres,
+}
+
+impl Readiness for Dependencies {
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
             self.store

@@ -1,22 +1,23 @@
 //! Getting in and around: sign-up, login, logout, switching organisation, the set-up
 //! page that shows how to send data, and usage.
 
-use super::web::{
-    CsrfForm, Layout, SignedIn, check_password, error_page, forbidden_csrf, hash_password,
-    not_found, pre_session, render, unavailable, valid_email, weak_password, with_pre_session,
-};
-use crate::QueryState;
+use super::DashboardState;
+use super::credentials::{hash_password, valid_email, weak_password};
+use super::error::DashboardError;
+use super::extract::{CsrfForm, CsrfProtected, PreSession, SignedIn, Submitted, with_pre_session};
+use super::render::{Layout, render};
+use super::throttle::check_password;
 use askama::Template;
+use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 use weft_model::KeyScope;
 
-pub fn routes() -> Router<Arc<QueryState>> {
+pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
         .route("/", get(setup_page))
         .route("/signup", get(signup_page).post(signup))
@@ -47,19 +48,19 @@ struct SetupPage {
     grpc_endpoint: String,
 }
 
-fn setup(state: &QueryState, layout: Layout, new_key: Option<String>) -> SetupPage {
+fn setup(state: &DashboardState, layout: Layout, new_key: Option<String>) -> SetupPage {
     SetupPage {
         layout,
         key_text: new_key
             .clone()
             .unwrap_or_else(|| "YOUR_INGEST_KEY".to_owned()),
         new_key,
-        http_endpoint: state.dashboard.ingest_http_url.clone(),
-        grpc_endpoint: state.dashboard.ingest_grpc_url.clone(),
+        http_endpoint: state.ingest_http_url.clone(),
+        grpc_endpoint: state.ingest_grpc_url.clone(),
     }
 }
 
-async fn setup_page(State(state): State<Arc<QueryState>>, user: SignedIn) -> Response {
+async fn setup_page(State(state): State<Arc<DashboardState>>, user: SignedIn) -> Response {
     render(StatusCode::OK, &setup(&state, user.layout(&state), None))
 }
 
@@ -82,7 +83,13 @@ struct SignupForm {
     password: String,
 }
 
-async fn signup_page(State(state): State<Arc<QueryState>>) -> Response {
+impl CsrfProtected for SignupForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn signup_page(State(state): State<Arc<DashboardState>>) -> Response {
     with_pre_session(&state, |csrf| {
         render(
             StatusCode::OK,
@@ -118,14 +125,9 @@ fn slug_for(name: &str) -> String {
 }
 
 async fn signup(
-    State(state): State<Arc<QueryState>>,
-    headers: HeaderMap,
-    Form(form): Form<SignupForm>,
-) -> Response {
-    let sessions = &state.dashboard.sessions;
-    if !sessions.csrf_ok(pre_session(&headers), &form.csrf) {
-        return forbidden_csrf();
-    }
+    State(state): State<Arc<DashboardState>>,
+    PreSession(form): PreSession<SignupForm>,
+) -> Result<Response, DashboardError> {
     let email = form.email.trim().to_owned();
     let organisation = form.organisation.trim().to_owned();
     let problem = if !valid_email(&email) {
@@ -146,16 +148,10 @@ async fn signup(
         render(status, &page)
     };
     if let Some(problem) = problem {
-        return retry(problem, StatusCode::BAD_REQUEST);
+        return Ok(retry(problem, StatusCode::BAD_REQUEST));
     }
-    let Some(password_hash) = hash_password(form.password.clone()).await else {
-        return error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Please try again.",
-        );
-    };
-    let created = match state
+    let password_hash = hash_password(form.password.clone()).await?;
+    let created = state
         .postgres
         .create_account(
             &email,
@@ -163,26 +159,19 @@ async fn signup(
             &organisation,
             &slug_for(&organisation),
         )
-        .await
-    {
-        Ok(created) => created,
-        Err(error) => return unavailable(&error),
-    };
+        .await?;
     let Some((user, tenant)) = created else {
-        return retry(
+        return Ok(retry(
             "An account with this email already exists. Log in instead.",
             StatusCode::CONFLICT,
-        );
+        ));
     };
-    let key = match state
+    let key = state
         .postgres
         .create_api_key(tenant.tenant_id(), "default ingest", KeyScope::Ingest)
-        .await
-    {
-        Ok(key) => key,
-        Err(error) => return unavailable(&error),
-    };
+        .await?;
     tracing::info!(tenant_id = %tenant.id, "organisation signed up");
+    let sessions = &state.sessions;
     let (cookie, session) = sessions.issue(user.id, tenant.id);
     let layout = Layout {
         signed_in: true,
@@ -191,11 +180,11 @@ async fn signup(
         csrf: sessions.csrf_token(&session),
         organisations: Vec::new(),
     };
-    (
+    Ok((
         [(header::SET_COOKIE, cookie)],
         render(StatusCode::OK, &setup(&state, layout, Some(key.secret))),
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Template)]
@@ -215,7 +204,7 @@ struct LoginQuery {
 }
 
 async fn login_page(
-    State(state): State<Arc<QueryState>>,
+    State(state): State<Arc<DashboardState>>,
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let notice = match query.notice.as_str() {
@@ -247,15 +236,16 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(
-    State(state): State<Arc<QueryState>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let sessions = &state.dashboard.sessions;
-    if !sessions.csrf_ok(pre_session(&headers), &form.csrf) {
-        return forbidden_csrf();
+impl CsrfProtected for LoginForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
+}
+
+async fn login(
+    State(state): State<Arc<DashboardState>>,
+    PreSession(form): PreSession<LoginForm>,
+) -> Result<Response, DashboardError> {
     let email = form.email.trim().to_owned();
     let retry = |error: String, status: StatusCode| {
         let page = LoginPage {
@@ -272,50 +262,38 @@ async fn login(
         || email.len() > 320
         || form.password.len() > 200
     {
-        return retry(
+        return Ok(retry(
             "Enter your email and password.".to_owned(),
             StatusCode::BAD_REQUEST,
-        );
+        ));
     }
     let user = match check_password(&state, &email, &form.password).await {
         Ok(user) => user,
         Err(refused) => {
-            return match refused.explain() {
-                Ok((message, status)) => retry(message, status),
-                Err(error) => unavailable(&error),
-            };
+            let (message, status) = refused.explain()?;
+            return Ok(retry(message, status));
         }
     };
-    let memberships = match state.postgres.memberships(user.id).await {
-        Ok(memberships) => memberships,
-        Err(error) => return unavailable(&error),
-    };
+    let memberships = state.postgres.memberships(user.id).await?;
     let Some(first) = memberships.first() else {
-        return retry(
+        return Ok(retry(
             "This account belongs to no organisation any more.".to_owned(),
             StatusCode::FORBIDDEN,
-        );
+        ));
     };
-    (
+    Ok((
         [(
             header::SET_COOKIE,
-            sessions.issue(user.id, first.tenant_id).0,
+            state.sessions.issue(user.id, first.tenant_id).0,
         )],
         Redirect::to("/"),
     )
-        .into_response()
+        .into_response())
 }
 
-async fn logout(
-    State(state): State<Arc<QueryState>>,
-    user: SignedIn,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if !user.csrf_ok(&state, &form.csrf) {
-        return forbidden_csrf();
-    }
+async fn logout(State(state): State<Arc<DashboardState>>, _: Submitted<CsrfForm>) -> Response {
     (
-        [(header::SET_COOKIE, state.dashboard.sessions.clear_session())],
+        [(header::SET_COOKIE, state.sessions.clear_session())],
         Redirect::to("/login?notice=logged-out"),
     )
         .into_response()
@@ -328,31 +306,31 @@ struct SwitchForm {
     organisation: String,
 }
 
+impl CsrfProtected for SwitchForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Moves the session to another organisation of the user's.
 async fn switch_organisation(
-    State(state): State<Arc<QueryState>>,
-    user: SignedIn,
-    Form(form): Form<SwitchForm>,
-) -> Response {
-    if !user.csrf_ok(&state, &form.csrf) {
-        return forbidden_csrf();
-    }
+    State(state): State<Arc<DashboardState>>,
+    Submitted { user, form, .. }: Submitted<SwitchForm>,
+) -> Result<Response, DashboardError> {
     let target = form.organisation.parse::<uuid::Uuid>().ok().filter(|id| {
         user.memberships
             .iter()
             .any(|membership| membership.tenant_id == *id)
     });
-    let Some(target) = target else {
-        return not_found("organisation");
-    };
-    (
+    let target = target.ok_or(DashboardError::NotFound("organisation"))?;
+    Ok((
         [(
             header::SET_COOKIE,
-            state.dashboard.sessions.issue(user.user, target).0,
+            state.sessions.issue(user.user, target).0,
         )],
         Redirect::to("/"),
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Template)]
@@ -362,17 +340,18 @@ struct UsagePage {
     days: Vec<weft_storage::postgres::UsageDay>,
 }
 
-async fn usage_page(State(state): State<Arc<QueryState>>, user: SignedIn) -> Response {
-    match state.postgres.usage(user.tenant, 30).await {
-        Ok(days) => render(
-            StatusCode::OK,
-            &UsagePage {
-                layout: user.layout(&state),
-                days,
-            },
-        ),
-        Err(error) => unavailable(&error),
-    }
+async fn usage_page(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+) -> Result<Response, DashboardError> {
+    let days = state.postgres.usage(user.tenant, 30).await?;
+    Ok(render(
+        StatusCode::OK,
+        &UsagePage {
+            layout: user.layout(&state),
+            days,
+        },
+    ))
 }
 
 #[cfg(test)]

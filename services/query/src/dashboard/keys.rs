@@ -2,25 +2,25 @@
 //! revoke. A revocation is announced over NATS so every ingest and query replica forgets
 //! the key at once.
 
-use super::web::{CsrfForm, Layout, SignedIn, not_found, render, unavailable};
-use crate::QueryState;
+use super::DashboardState;
+use super::error::DashboardError;
+use super::extract::{Authorized, CsrfForm, CsrfProtected, KeyId, ManageKeys, PathId, SignedIn};
+use super::render::{Layout, render};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use serde::Deserialize;
 use std::sync::Arc;
-use weft_model::{KeyScope, Role};
+use weft_model::KeyScope;
 
-pub fn routes() -> Router<Arc<QueryState>> {
+pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
         .route("/keys", get(keys_page).post(create_key))
         .route("/keys/{id}/revoke", post(revoke_key))
 }
-
-const MANAGE_KEYS: &str = "manage API keys";
 
 /// A date and time as pages show them.
 pub fn format_time(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -49,17 +49,16 @@ struct KeysPage {
 }
 
 async fn render_keys(
-    state: &QueryState,
+    state: &DashboardState,
     user: &SignedIn,
     status: StatusCode,
     new_key: Option<(String, KeyScope)>,
     error: Option<&str>,
-) -> Response {
-    let keys = match state.postgres.api_keys(user.tenant).await {
-        Ok(keys) => keys,
-        Err(error) => return unavailable(&error),
-    };
-    let keys = keys
+) -> Result<Response, DashboardError> {
+    let keys = state
+        .postgres
+        .api_keys(user.tenant)
+        .await?
         .into_iter()
         .map(|k| KeyRow {
             id: k.id,
@@ -84,10 +83,13 @@ async fn render_keys(
         new_key: new_key.map(|(k, _)| k),
         error: error.map(str::to_owned),
     };
-    render(status, &page)
+    Ok(render(status, &page))
 }
 
-async fn keys_page(State(state): State<Arc<QueryState>>, user: SignedIn) -> Response {
+async fn keys_page(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+) -> Result<Response, DashboardError> {
     render_keys(&state, &user, StatusCode::OK, None, None).await
 }
 
@@ -99,14 +101,16 @@ struct CreateKeyForm {
     scope: String,
 }
 
-async fn create_key(
-    State(state): State<Arc<QueryState>>,
-    user: SignedIn,
-    Form(form): Form<CreateKeyForm>,
-) -> Response {
-    if let Some(page) = user.refusal(&state, &form.csrf, Role::is_admin, MANAGE_KEYS) {
-        return page;
+impl CsrfProtected for CreateKeyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
+}
+
+async fn create_key(
+    State(state): State<Arc<DashboardState>>,
+    Authorized { user, form, .. }: Authorized<ManageKeys, CreateKeyForm>,
+) -> Result<Response, DashboardError> {
     let name = form.name.trim();
     let scope = if name.is_empty() || name.chars().count() > 200 {
         Err("Give the key a name of at most 200 characters.")
@@ -121,51 +125,30 @@ async fn create_key(
             return render_keys(&state, &user, StatusCode::BAD_REQUEST, None, Some(problem)).await;
         }
     };
-    match state
+    let key = state
         .postgres
         .create_api_key(user.tenant, name, scope)
-        .await
-    {
-        Ok(key) => {
-            render_keys(
-                &state,
-                &user,
-                StatusCode::OK,
-                Some((key.secret, scope)),
-                None,
-            )
-            .await
-        }
-        Err(error) => unavailable(&error),
-    }
+        .await?;
+    render_keys(
+        &state,
+        &user,
+        StatusCode::OK,
+        Some((key.secret, scope)),
+        None,
+    )
+    .await
 }
 
 async fn revoke_key(
-    State(state): State<Arc<QueryState>>,
-    user: SignedIn,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Some(page) = user.refusal(&state, &form.csrf, Role::is_admin, MANAGE_KEYS) {
-        return page;
-    }
-    let Ok(id) = id.parse::<uuid::Uuid>() else {
-        return not_found("API key");
-    };
-    let digest = match state.postgres.revoke_api_key(user.tenant, id).await {
-        Ok(Some(digest)) => digest,
-        Ok(None) => return not_found("API key"),
-        Err(error) => return unavailable(&error),
-    };
-    if let Err(error) = state
-        .dashboard
-        .bus
-        .announce(&weft_bus::KeyRevoked::new(&digest))
-        .await
-    {
-        // Replicas still drop the key when its cache entry expires (WEFT_KEY_CACHE_TTL).
-        tracing::warn!(%error, "could not announce a key revocation");
-    }
-    state.keys.forget(&digest);
-    Redirect::to("/keys").into_response()
+    State(state): State<Arc<DashboardState>>,
+    key: PathId<KeyId>,
+    Authorized { user, .. }: Authorized<ManageKeys, CsrfForm>,
+) -> Result<Response, DashboardError> {
+    let digest = state
+        .postgres
+        .revoke_api_key(user.tenant, key.id)
+        .await?
+        .ok_or_else(|| key.not_found())?;
+    state.revocations.announce(&digest).await;
+    Ok(Redirect::to("/keys").into_response())
 }

@@ -2,32 +2,45 @@
 //! for sign-up, login, onboarding, API keys, members and usage. Every page works without
 //! JavaScript; every state-changing form carries a CSRF token; every page checks the
 //! user's membership and role in the organisation on each request.
+//!
+//! Each room (a group of pages and their forms) is one module with its own `routes()`,
+//! built from the shared parts: the extractors that check who is asking ([`extract`]),
+//! the error page every handler's `?` ends in ([`error`]) and the layout ([`render`]).
 
 mod account;
+mod credentials;
+mod error;
+mod extract;
+mod invitations;
 mod keys;
 mod members;
+mod render;
 mod session;
-mod web;
+mod throttle;
 
 pub use session::SessionKeys;
 
-use crate::QueryState;
+use crate::KeyRevocations;
 use std::sync::Arc;
-use weft_bus::Bus;
+use weft_storage::postgres::Postgres;
 
-/// What the dashboard needs beyond the query state.
-pub struct Dashboard {
+/// What the dashboard's handlers share.
+pub struct DashboardState {
+    /// Accounts, organisations, members, invitations, API keys and usage.
+    pub postgres: Postgres,
     pub sessions: SessionKeys,
-    /// Revocations are announced here so ingest replicas forget keys at once.
-    pub bus: Bus,
+    /// Revoked keys are announced here so every replica forgets them at once.
+    pub revocations: KeyRevocations,
     /// Ingest endpoints as users should paste them into their SDK configuration.
     pub ingest_http_url: String,
     pub ingest_grpc_url: String,
 }
 
-pub fn routes(state: Arc<QueryState>) -> axum::Router {
+/// One router per room, merged.
+pub fn routes(state: Arc<DashboardState>) -> axum::Router {
     account::routes()
         .merge(keys::routes())
         .merge(members::routes())
+        .merge(invitations::routes())
         .with_state(state)
 }

@@ -2,19 +2,44 @@
 //! statements; a statement preceded by `-- weft:min-version X.Y` runs only on a server at
 //! least that new. Each applied statement is recorded in `schema_migrations`, so running
 //! the migrator again applies only what is new (or newly supported after an upgrade).
+//!
+//! Every statement the migrator sends is a constant or function here that the SQL
+//! catalogue (`catalog.rs`) lists as well; keep it that way when adding one.
 
 use super::ClickHouseError;
 use std::fmt;
 
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
+/// The migration files: version, description, text.
+pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[(
     1,
     "traces",
     include_str!("../../../../../migrations/clickhouse/0001_traces.sql"),
 )];
 
-const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
      (version UInt32, statement UInt32, description String, applied_at DateTime) \
      ENGINE = MergeTree() ORDER BY (version, statement)";
+
+pub(super) const SERVER_VERSION: &str = "SELECT version()";
+
+pub(super) const APPLIED_STATEMENTS: &str = "SELECT version, statement FROM schema_migrations";
+
+/// Records one applied statement; binds: version, statement, description.
+const RECORD_APPLIED: &str = "INSERT INTO schema_migrations \
+     (version, statement, description, applied_at) VALUES (?, ?, ?, now())";
+
+/// Records one applied statement in the ledger.
+pub(super) fn record_applied(
+    client: &::clickhouse::Client,
+    (version, statement): (u32, u32),
+    description: &str,
+) -> ::clickhouse::query::Query {
+    client
+        .query(RECORD_APPLIED)
+        .bind(version)
+        .bind(statement)
+        .bind(description)
+}
 
 /// A ClickHouse server version, compared by major and minor number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,7 +49,8 @@ pub struct ServerVersion {
 }
 
 impl ServerVersion {
-    fn parse(text: &str) -> Option<ServerVersion> {
+    /// Reads the leading `major.minor` of a version as `SELECT version()` reports it.
+    pub fn parse(text: &str) -> Option<ServerVersion> {
         let mut parts = text.trim().split('.');
         Some(ServerVersion {
             major: parts.next()?.parse().ok()?,
@@ -48,13 +74,14 @@ pub struct MigrationReport {
     pub deferred: Vec<(u32, u32)>,
 }
 
-struct Statement {
-    index: u32,
-    sql: String,
-    min_version: Option<ServerVersion>,
+/// One statement of a migration file, numbered from 1, with `{retention_days}` filled in.
+pub(super) struct Statement {
+    pub(super) index: u32,
+    pub(super) sql: String,
+    pub(super) min_version: Option<ServerVersion>,
 }
 
-fn statements(text: &str, retention_days: u32) -> Vec<Statement> {
+pub(super) fn statements(text: &str, retention_days: u32) -> Vec<Statement> {
     let mut result = Vec::new();
     let mut current = String::new();
     let mut min_version = None;
@@ -86,14 +113,11 @@ pub(super) async fn run(
     client: &::clickhouse::Client,
     retention_days: u32,
 ) -> Result<MigrationReport, ClickHouseError> {
-    let version_text: String = client.query("SELECT version()").fetch_one().await?;
+    let version_text: String = client.query(SERVER_VERSION).fetch_one().await?;
     let server =
         ServerVersion::parse(&version_text).ok_or(ClickHouseError::Version(version_text))?;
     client.query(CREATE_LEDGER).execute().await?;
-    let done: Vec<(u32, u32)> = client
-        .query("SELECT version, statement FROM schema_migrations")
-        .fetch_all()
-        .await?;
+    let done: Vec<(u32, u32)> = client.query(APPLIED_STATEMENTS).fetch_all().await?;
     let mut report = MigrationReport {
         server: Some(server),
         ..Default::default()
@@ -117,16 +141,7 @@ pub(super) async fn run(
                     statement: key.1,
                     source,
                 })?;
-            client
-                .query(
-                    "INSERT INTO schema_migrations (version, statement, description, applied_at) \
-                     VALUES (?, ?, ?, now())",
-                )
-                .bind(key.0)
-                .bind(key.1)
-                .bind(*description)
-                .execute()
-                .await?;
+            record_applied(client, key, description).execute().await?;
             tracing::info!(version = key.0, statement = key.1, %server, "applied clickhouse migration");
             report.applied.push(key);
         }

@@ -1,18 +1,34 @@
 //! ClickHouse over HTTP with the `clickhouse` crate. Row validation is off because
 //! ClickHouse 18.16 lacks `RowBinaryWithNamesAndTypes`; row structs therefore list their
 //! fields in table order, and every `SELECT` names its columns in struct order.
+//!
+//! Every statement sent from here is listed by [`SqlCatalogue`] as well, which the
+//! ClickHouse compatibility test runs on both supported engines.
 
+mod catalog;
 mod migrate;
 mod queries;
 mod rows;
 mod tenant;
 
+pub use catalog::{CataloguedStatement, SqlCatalogue, StatementOrigin};
 pub use migrate::{MigrationReport, ServerVersion};
 pub use rows::{SpanRow, TraceIndexRow};
 pub use tenant::{Operation, StoredCounts, TenantTraces, TraceSearch, TraceSort, TraceSummary};
 
+use rows::Table;
 use weft_model::TenantId;
 use weft_runtime::config::{ConfigError, Env};
+
+const PING: &str = "SELECT 1";
+
+fn create_database(database: &str) -> String {
+    format!("CREATE DATABASE IF NOT EXISTS `{database}`")
+}
+
+fn drop_database(database: &str) -> String {
+    format!("DROP DATABASE IF EXISTS `{database}`")
+}
 
 /// Why a ClickHouse call failed.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +116,7 @@ impl ClickHouse {
 
     /// Answers when the server is reachable and the database exists.
     pub async fn ping(&self) -> Result<(), ClickHouseError> {
-        self.client.query("SELECT 1").execute().await?;
+        self.client.query(PING).execute().await?;
         Ok(())
     }
 
@@ -108,10 +124,7 @@ impl ClickHouse {
     pub async fn migrate(&self) -> Result<MigrationReport, ClickHouseError> {
         let server = Self::server_client(&self.config);
         server
-            .query(&format!(
-                "CREATE DATABASE IF NOT EXISTS `{}`",
-                self.config.database
-            ))
+            .query(&create_database(&self.config.database))
             .execute()
             .await?;
         migrate::run(&self.client, self.config.retention_days).await
@@ -120,10 +133,7 @@ impl ClickHouse {
     /// Drops the whole database; used by tests to leave nothing behind.
     pub async fn drop_database(&self) -> Result<(), ClickHouseError> {
         Self::server_client(&self.config)
-            .query(&format!(
-                "DROP DATABASE IF EXISTS `{}`",
-                self.config.database
-            ))
+            .query(&drop_database(&self.config.database))
             .execute()
             .await?;
         Ok(())
@@ -137,18 +147,15 @@ impl ClickHouse {
         index: &[TraceIndexRow],
     ) -> Result<(), ClickHouseError> {
         // The index goes last: a trace is findable only once its spans are stored.
-        self.insert_rows("spans", spans).await?;
-        self.insert_rows("trace_index", index).await
+        self.insert_rows(spans).await?;
+        self.insert_rows(index).await
     }
 
-    async fn insert_rows<T>(&self, table: &str, rows: &[T]) -> Result<(), ClickHouseError>
-    where
-        T: ::clickhouse::RowOwned + ::clickhouse::RowWrite,
-    {
+    async fn insert_rows<T: Table>(&self, rows: &[T]) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut insert = self.client.insert::<T>(table).await?;
+        let mut insert = self.client.insert::<T>(T::TABLE).await?;
         for row in rows {
             insert.write(row).await?;
         }

@@ -37,11 +37,13 @@ pub const OPERATIONS: &str = "SELECT name, kind, count() FROM spans \
      GROUP BY name, kind ORDER BY name, kind";
 
 /// How much of a tenant's data is stored: spans, distinct spans, and spans counted by
-/// the trace index (equal when nothing was written twice).
+/// the trace index (equal when nothing was written twice). Current ClickHouse types a
+/// scalar subquery as `Nullable`, which RowBinary marks with an extra byte; `ifNull`
+/// gives `UInt64` there as on 18.16, as [`super::StoredCounts`] reads it.
 pub const STORED_COUNTS: &str = "SELECT \
-     (SELECT count() FROM spans WHERE tenant_id = {tenant}), \
-     (SELECT uniqExact(trace_id, span_id) FROM spans WHERE tenant_id = {tenant}), \
-     (SELECT sum(span_count) FROM trace_index WHERE tenant_id = {tenant})";
+     ifNull((SELECT count() FROM spans WHERE tenant_id = {tenant}), 0), \
+     ifNull((SELECT uniqExact(trace_id, span_id) FROM spans WHERE tenant_id = {tenant}), 0), \
+     ifNull((SELECT sum(span_count) FROM trace_index WHERE tenant_id = {tenant}), 0)";
 
 /// One value bound to a `?` of a built statement, in order.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,6 +4,7 @@
 use super::queries::{self, Bind, SpanFilter, TENANT};
 use super::{ClickHouseError, SpanRow};
 use serde::Deserialize;
+use std::marker::PhantomData;
 use weft_model::{TenantId, TraceId};
 
 /// A trace as summarised by the trace index.
@@ -59,50 +60,73 @@ pub struct TraceSearch {
     pub sort: TraceSort,
 }
 
-/// Reads of one tenant's traces.
-pub struct TenantTraces<'a> {
-    client: &'a ::clickhouse::Client,
-    tenant: TenantId,
-}
-
 const NANOS: u64 = 1_000_000_000;
 
-impl<'a> TenantTraces<'a> {
-    pub(super) fn new(client: &'a ::clickhouse::Client, tenant: TenantId) -> Self {
-        TenantTraces { client, tenant }
-    }
+/// One read as it goes to ClickHouse: a statement of [`super::queries`] with the tenant
+/// filled in, its binds in order, and the row type `R` it is fetched as.
+///
+/// The constructors below are pure and are the only way [`TenantTraces`] reads; the SQL
+/// catalogue (`catalog.rs`) calls every one of them too, so the compatibility check sees
+/// exactly what is sent. A new read needs a constructor here and an entry there; the
+/// test `every_tenant_read_is_catalogued` in `catalog.rs` fails until it has both.
+#[derive(Debug)]
+pub(super) struct TenantRead<R> {
+    sql: String,
+    binds: Vec<Bind>,
+    row: PhantomData<fn() -> R>,
+}
 
-    fn query(&self, template: &str) -> ::clickhouse::query::Query {
+impl<R> TenantRead<R> {
+    fn new(tenant: TenantId, template: &str, binds: Vec<Bind>) -> Self {
         assert!(template.contains(TENANT), "unscoped statement: {template}");
         // A formatted UUID is hex and dashes only, so it is safe to inline.
-        let sql = template.replace(TENANT, &format!("toUUID('{}')", self.tenant));
-        self.client.query(&sql)
+        let sql = template.replace(TENANT, &format!("toUUID('{tenant}')"));
+        TenantRead {
+            sql,
+            binds,
+            row: PhantomData,
+        }
     }
 
-    /// The summary and all spans of a trace, or `None` when this tenant has no such trace.
-    pub async fn trace(
+    /// The client's query with every bind applied; the client substitutes binds before
+    /// sending, so its `sql_display()` is the statement as sent (but for `?fields`).
+    pub(super) fn query(&self, client: &::clickhouse::Client) -> ::clickhouse::query::Query {
+        self.binds
+            .iter()
+            .fold(client.query(&self.sql), |query, bind| match bind {
+                Bind::U64(v) => query.bind(v),
+                Bind::Str(v) => query.bind(v),
+            })
+    }
+}
+
+impl<R: ::clickhouse::RowOwned + ::clickhouse::RowRead> TenantRead<R> {
+    async fn fetch_all(&self, client: &::clickhouse::Client) -> Result<Vec<R>, ClickHouseError> {
+        Ok(self.query(client).fetch_all().await?)
+    }
+
+    async fn fetch_optional(
         &self,
-        trace_id: TraceId,
-    ) -> Result<Option<(TraceSummary, Vec<SpanRow>)>, ClickHouseError> {
-        let summary: Option<TraceSummary> = self
-            .query(&queries::trace_summary())
-            .bind(trace_id.to_hex())
-            .fetch_optional()
-            .await?;
-        let Some(summary) = summary else {
-            return Ok(None);
-        };
-        let spans = self
-            .query(queries::TRACE_SPANS)
-            .bind(summary.start_time_unix_nano / NANOS)
-            .bind(summary.end_time_unix_nano.div_ceil(NANOS))
-            .bind(trace_id.to_hex())
-            .fetch_all::<SpanRow>()
-            .await?;
-        Ok(Some((summary, spans)))
+        client: &::clickhouse::Client,
+    ) -> Result<Option<R>, ClickHouseError> {
+        Ok(self.query(client).fetch_optional().await?)
     }
 
-    pub async fn search(&self, search: &TraceSearch) -> Result<Vec<TraceSummary>, ClickHouseError> {
+    async fn fetch_one(&self, client: &::clickhouse::Client) -> Result<R, ClickHouseError> {
+        Ok(self.query(client).fetch_one().await?)
+    }
+}
+
+impl TenantRead<TraceSummary> {
+    pub(super) fn trace_summary(tenant: TenantId, trace_id: TraceId) -> Self {
+        Self::new(
+            tenant,
+            &queries::trace_summary(),
+            vec![Bind::Str(trace_id.to_hex())],
+        )
+    }
+
+    pub(super) fn search(tenant: TenantId, search: &TraceSearch) -> Self {
         let mut filter = SpanFilter::default();
         if let Some(service) = &search.service {
             filter.push(queries::SERVICE_IS, [Bind::Str(service.clone())]);
@@ -137,14 +161,86 @@ impl<'a> TenantTraces<'a> {
             binds.extend(filter.binds.iter().cloned());
         }
         binds.push(Bind::U64(u64::from(search.limit)));
-        let mut query = self.query(&queries::search(&filter, order));
-        for bind in binds {
-            query = match bind {
-                Bind::U64(v) => query.bind(v),
-                Bind::Str(v) => query.bind(v),
-            };
-        }
-        let mut traces: Vec<TraceSummary> = query.fetch_all().await?;
+        Self::new(tenant, &queries::search(&filter, order), binds)
+    }
+}
+
+impl TenantRead<SpanRow> {
+    /// The spans of a trace, within the window its summary gives.
+    pub(super) fn trace_spans(tenant: TenantId, trace_id: TraceId, summary: &TraceSummary) -> Self {
+        Self::new(
+            tenant,
+            queries::TRACE_SPANS,
+            vec![
+                Bind::U64(summary.start_time_unix_nano / NANOS),
+                Bind::U64(summary.end_time_unix_nano.div_ceil(NANOS)),
+                Bind::Str(trace_id.to_hex()),
+            ],
+        )
+    }
+}
+
+impl TenantRead<StoredCounts> {
+    pub(super) fn stored_counts(tenant: TenantId) -> Self {
+        Self::new(tenant, queries::STORED_COUNTS, Vec::new())
+    }
+}
+
+impl TenantRead<String> {
+    pub(super) fn services(tenant: TenantId, since_unix_nano: u64) -> Self {
+        Self::new(
+            tenant,
+            queries::SERVICES,
+            vec![Bind::U64(since_unix_nano / NANOS)],
+        )
+    }
+}
+
+impl TenantRead<Operation> {
+    pub(super) fn operations(tenant: TenantId, service: &str, since_unix_nano: u64) -> Self {
+        Self::new(
+            tenant,
+            queries::OPERATIONS,
+            vec![
+                Bind::Str(service.to_owned()),
+                Bind::U64(since_unix_nano / NANOS),
+            ],
+        )
+    }
+}
+
+/// Reads of one tenant's traces.
+pub struct TenantTraces<'a> {
+    client: &'a ::clickhouse::Client,
+    tenant: TenantId,
+}
+
+impl<'a> TenantTraces<'a> {
+    pub(super) fn new(client: &'a ::clickhouse::Client, tenant: TenantId) -> Self {
+        TenantTraces { client, tenant }
+    }
+
+    /// The summary and all spans of a trace, or `None` when this tenant has no such trace.
+    pub async fn trace(
+        &self,
+        trace_id: TraceId,
+    ) -> Result<Option<(TraceSummary, Vec<SpanRow>)>, ClickHouseError> {
+        let summary = TenantRead::trace_summary(self.tenant, trace_id)
+            .fetch_optional(self.client)
+            .await?;
+        let Some(summary) = summary else {
+            return Ok(None);
+        };
+        let spans = TenantRead::trace_spans(self.tenant, trace_id, &summary)
+            .fetch_all(self.client)
+            .await?;
+        Ok(Some((summary, spans)))
+    }
+
+    pub async fn search(&self, search: &TraceSearch) -> Result<Vec<TraceSummary>, ClickHouseError> {
+        let mut traces = TenantRead::search(self.tenant, search)
+            .fetch_all(self.client)
+            .await?;
         // The window is applied in whole seconds on the index; trim to the exact bounds.
         traces.retain(|t| {
             t.start_time_unix_nano >= search.start_unix_nano
@@ -154,15 +250,15 @@ impl<'a> TenantTraces<'a> {
     }
 
     pub async fn stored_counts(&self) -> Result<StoredCounts, ClickHouseError> {
-        Ok(self.query(queries::STORED_COUNTS).fetch_one().await?)
+        TenantRead::stored_counts(self.tenant)
+            .fetch_one(self.client)
+            .await
     }
 
     pub async fn services(&self, since_unix_nano: u64) -> Result<Vec<String>, ClickHouseError> {
-        Ok(self
-            .query(queries::SERVICES)
-            .bind(since_unix_nano / NANOS)
-            .fetch_all()
-            .await?)
+        TenantRead::services(self.tenant, since_unix_nano)
+            .fetch_all(self.client)
+            .await
     }
 
     pub async fn operations(
@@ -170,11 +266,8 @@ impl<'a> TenantTraces<'a> {
         service: &str,
         since_unix_nano: u64,
     ) -> Result<Vec<Operation>, ClickHouseError> {
-        Ok(self
-            .query(queries::OPERATIONS)
-            .bind(service)
-            .bind(since_unix_nano / NANOS)
-            .fetch_all()
-            .await?)
+        TenantRead::operations(self.tenant, service, since_unix_nano)
+            .fetch_all(self.client)
+            .await
     }
 }

@@ -1,0 +1,628 @@
+//! The SQL catalogue: every statement the ClickHouse layer sends, fully bound, in an order
+//! that runs on an empty database. It is built from the same constants and builders the
+//! store uses, so it cannot drift from them, and it exists so that a test can run all of
+//! Weft's SQL on every ClickHouse version Weft supports (`tests/clickhouse_compat.rs`).
+//!
+//! What must stay true: whatever [`super::ClickHouse`], the migrator or
+//! [`super::TenantTraces`] sends is listed here. The tests at the bottom fail when a read,
+//! a table or a statement of the store or the migrator is added without an entry here.
+
+use super::migrate::{self, ServerVersion};
+use super::rows::Table;
+use super::tenant::TenantRead;
+use super::{SpanRow, TraceIndexRow, TraceSearch, TraceSort, TraceSummary};
+use weft_model::{TenantId, TraceId};
+
+/// Which part of the storage layer sends a statement, and so what a check may expect of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatementOrigin {
+    /// The store's and the migrator's own statements: ping, version probe, the ledger.
+    Bookkeeping,
+    /// Statement `statement` (from 1) of migration `version`. With a `min_version`, the
+    /// migrator defers it on older servers, which are expected to reject it.
+    Migration {
+        version: u32,
+        statement: u32,
+        min_version: Option<ServerVersion>,
+    },
+    /// Rows of `table`. The store sends them as RowBinary with the row type's fields as
+    /// the column list; the catalogue sends one representative row as `VALUES` with the
+    /// same column list, which checks the columns and that each value fits its type.
+    Insert { table: &'static str },
+    /// A tenant-scoped read, listed after the inserts so that it reads their rows.
+    Read,
+}
+
+/// One statement as the storage layer sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CataloguedStatement {
+    /// A short unique label, for example `migration 1.3` or `search by service`.
+    pub name: String,
+    pub origin: StatementOrigin,
+    pub sql: String,
+}
+
+impl CataloguedStatement {
+    /// The oldest server the migrator runs this statement on, when it defers it on older ones.
+    pub fn min_version(&self) -> Option<ServerVersion> {
+        match self.origin {
+            StatementOrigin::Migration { min_version, .. } => min_version,
+            _ => None,
+        }
+    }
+}
+
+/// Every statement of the ClickHouse layer, for one database.
+#[derive(Clone, Debug)]
+pub struct SqlCatalogue {
+    /// Sent without a database, before everything else.
+    pub create_database: String,
+    /// Sent in the database, in this order: bookkeeping and every migration statement
+    /// (deferred ones included), the inserts, then the reads.
+    pub statements: Vec<CataloguedStatement>,
+    /// Sent without a database, after everything else.
+    pub drop_database: String,
+}
+
+/// The tenant of the representative rows.
+const TENANT: uuid::Uuid = uuid::Uuid::from_u128(0x5b6e_0a7c_1f2d_4e3a_9b8c_7d6e_5f4a_3b2c);
+
+/// Ids that exercise the escaping of binary values: quote, backslash, NUL, tab, newline.
+const TRACE_ID: [u8; 16] = [
+    0x27, 0x5c, 0x00, 0x09, 0x0a, 0xff, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0,
+];
+const SPAN_ID: [u8; 8] = [0x5c, 0x27, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06];
+
+/// A customer attribute that exercises the escaping of bound strings.
+const CUSTOMER: (&str, &str) = ("customer", "O'Brien \\ \t end");
+
+const NANOS: u64 = 1_000_000_000;
+
+impl SqlCatalogue {
+    /// The catalogue for `database`, with `{retention_days}` filled in and representative
+    /// rows that start at `now_unix_nano` (so that no retention TTL removes them).
+    pub fn new(database: &str, retention_days: u32, now_unix_nano: u64) -> SqlCatalogue {
+        // Building a query sends nothing; the client only formats it.
+        let client = ::clickhouse::Client::default();
+        let mut statements = Vec::new();
+        let mut push = |name: String, origin: StatementOrigin, sql: String| {
+            statements.push(CataloguedStatement { name, origin, sql });
+        };
+
+        for (name, sql) in [
+            ("ping", super::PING),
+            ("server version", migrate::SERVER_VERSION),
+            ("create ledger", migrate::CREATE_LEDGER),
+            ("applied statements", migrate::APPLIED_STATEMENTS),
+        ] {
+            push(
+                name.to_owned(),
+                StatementOrigin::Bookkeeping,
+                sql.to_owned(),
+            );
+        }
+        for (version, description, text) in migrate::MIGRATIONS {
+            for statement in migrate::statements(text, retention_days) {
+                push(
+                    format!("migration {version}.{} ({description})", statement.index),
+                    StatementOrigin::Migration {
+                        version: *version,
+                        statement: statement.index,
+                        min_version: statement.min_version,
+                    },
+                    statement.sql,
+                );
+            }
+        }
+        let (version, description, _) = migrate::MIGRATIONS[0];
+        push(
+            "record applied".to_owned(),
+            StatementOrigin::Bookkeeping,
+            migrate::record_applied(&client, (version, 1), description)
+                .sql_display()
+                .to_string(),
+        );
+
+        let span = representative_span(now_unix_nano);
+        let index = TraceIndexRow::summarise(std::slice::from_ref(&span));
+        for (table, sql) in [insert::<SpanRow>(&span), insert::<TraceIndexRow>(&index[0])] {
+            push(
+                format!("insert {table}"),
+                StatementOrigin::Insert { table },
+                sql,
+            );
+        }
+
+        let tenant = TenantId::new(TENANT);
+        let trace_id =
+            TraceId::from_bytes(&TRACE_ID).expect("the representative trace id is valid");
+        let summary = summary_of(&index[0]);
+        let since = now_unix_nano - 3600 * NANOS;
+        let mut read = |name: &str, sql: String| push(name.to_owned(), StatementOrigin::Read, sql);
+        read(
+            "trace summary",
+            sent(&client, &TenantRead::trace_summary(tenant, trace_id)),
+        );
+        read(
+            "trace spans",
+            sent(
+                &client,
+                &TenantRead::trace_spans(tenant, trace_id, &summary),
+            ),
+        );
+        read(
+            "services",
+            sent(&client, &TenantRead::services(tenant, since)),
+        );
+        read(
+            "operations",
+            sent(
+                &client,
+                &TenantRead::operations(tenant, &span.service_name, since),
+            ),
+        );
+        read(
+            "stored counts",
+            sent(&client, &TenantRead::stored_counts(tenant)),
+        );
+        for (name, search) in searches(&span, now_unix_nano) {
+            read(&name, sent(&client, &TenantRead::search(tenant, &search)));
+        }
+
+        SqlCatalogue {
+            create_database: super::create_database(database),
+            statements,
+            drop_database: super::drop_database(database),
+        }
+    }
+}
+
+/// A search of each filter kind, each sort order, and one with every filter at once; all
+/// of them match the representative span.
+fn searches(span: &SpanRow, now_unix_nano: u64) -> Vec<(String, TraceSearch)> {
+    let window = TraceSearch {
+        start_unix_nano: now_unix_nano - 60 * NANOS,
+        end_unix_nano: now_unix_nano + 60 * NANOS,
+        limit: 20,
+        ..TraceSearch::default()
+    };
+    let every_filter = TraceSearch {
+        service: Some(span.service_name.clone()),
+        operation: Some(span.name.clone()),
+        min_duration_ns: Some(span.duration_ns / 2),
+        max_duration_ns: Some(span.duration_ns * 2),
+        errors_only: true,
+        attributes: vec![
+            (CUSTOMER.0.to_owned(), CUSTOMER.1.to_owned()),
+            (
+                span.resource_keys[0].clone(),
+                span.resource_values[0].clone(),
+            ),
+        ],
+        sort: TraceSort::Longest,
+        ..window.clone()
+    };
+    let searches = [
+        ("search newest", window.clone()),
+        (
+            "search longest",
+            TraceSearch {
+                sort: TraceSort::Longest,
+                ..window.clone()
+            },
+        ),
+        (
+            "search by service",
+            TraceSearch {
+                service: every_filter.service.clone(),
+                ..window.clone()
+            },
+        ),
+        (
+            "search by operation",
+            TraceSearch {
+                operation: every_filter.operation.clone(),
+                ..window.clone()
+            },
+        ),
+        (
+            "search by minimum duration",
+            TraceSearch {
+                min_duration_ns: every_filter.min_duration_ns,
+                ..window.clone()
+            },
+        ),
+        (
+            "search by maximum duration",
+            TraceSearch {
+                max_duration_ns: every_filter.max_duration_ns,
+                ..window.clone()
+            },
+        ),
+        (
+            "search errors only",
+            TraceSearch {
+                errors_only: true,
+                ..window.clone()
+            },
+        ),
+        (
+            "search by attribute",
+            TraceSearch {
+                attributes: every_filter.attributes[..1].to_vec(),
+                ..window.clone()
+            },
+        ),
+        ("search with every filter", every_filter),
+    ];
+    searches
+        .into_iter()
+        .map(|(name, search)| (name.to_owned(), search))
+        .collect()
+}
+
+/// The statement a read sends: the client's SQL with the binds applied and, as the
+/// client does when it fetches, `?fields` replaced by the row type's columns.
+fn sent<R: ::clickhouse::Row>(client: &::clickhouse::Client, read: &TenantRead<R>) -> String {
+    let sql = read.query(client).sql_display().to_string();
+    sql.replace("?fields", &column_list::<R>())
+}
+
+/// The column list the client derives from a row type: quoted names, comma-separated.
+fn column_list<R: ::clickhouse::Row>() -> String {
+    R::COLUMN_NAMES
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// An insert of one row with the column list the client's RowBinary insert uses.
+fn insert<T: Table + CatalogueRow>(row: &T) -> (&'static str, String) {
+    let values: Vec<String> = row.literals().into_iter().map(|(_, v)| v).collect();
+    let sql = format!(
+        "INSERT INTO {}({}) VALUES ({})",
+        T::TABLE,
+        column_list::<T>(),
+        values.join(", ")
+    );
+    (T::TABLE, sql)
+}
+
+/// A row as SQL literals, field by field in struct order, named by column.
+trait CatalogueRow {
+    fn literals(&self) -> Vec<(&'static str, String)>;
+}
+
+impl CatalogueRow for SpanRow {
+    fn literals(&self) -> Vec<(&'static str, String)> {
+        // Destructured so that a new field does not compile until it has a literal.
+        let SpanRow {
+            tenant_id,
+            trace_id,
+            span_id,
+            parent_span_id,
+            trace_state,
+            service_name,
+            name,
+            kind,
+            start_time,
+            start_time_unix_nano,
+            duration_ns,
+            status_code,
+            status_message,
+            scope_name,
+            scope_version,
+            attribute_keys,
+            attribute_values,
+            resource_keys,
+            resource_values,
+            event_times_unix_nano,
+            event_names,
+            event_attributes,
+            link_trace_ids,
+            link_span_ids,
+            link_attributes,
+            sample_rate,
+        } = self;
+        vec![
+            ("tenant_id", string(&tenant_id.to_string())),
+            ("trace_id", bytes(trace_id)),
+            ("span_id", bytes(span_id)),
+            ("parent_span_id", bytes(parent_span_id)),
+            ("trace_state", string(trace_state)),
+            ("service_name", string(service_name)),
+            ("name", string(name)),
+            ("kind", kind.to_string()),
+            ("start_time", start_time.to_string()),
+            ("start_time_unix_nano", start_time_unix_nano.to_string()),
+            ("duration_ns", duration_ns.to_string()),
+            ("status_code", status_code.to_string()),
+            ("status_message", string(status_message)),
+            ("scope_name", string(scope_name)),
+            ("scope_version", string(scope_version)),
+            ("attribute_keys", array(attribute_keys, |v| string(v))),
+            ("attribute_values", array(attribute_values, |v| string(v))),
+            ("resource_keys", array(resource_keys, |v| string(v))),
+            ("resource_values", array(resource_values, |v| string(v))),
+            (
+                "event_times_unix_nano",
+                array(event_times_unix_nano, u64::to_string),
+            ),
+            ("event_names", array(event_names, |v| string(v))),
+            ("event_attributes", array(event_attributes, |v| string(v))),
+            ("link_trace_ids", array(link_trace_ids, |v| bytes(v))),
+            ("link_span_ids", array(link_span_ids, |v| bytes(v))),
+            ("link_attributes", array(link_attributes, |v| string(v))),
+            ("sample_rate", sample_rate.to_string()),
+        ]
+    }
+}
+
+impl CatalogueRow for TraceIndexRow {
+    fn literals(&self) -> Vec<(&'static str, String)> {
+        let TraceIndexRow {
+            tenant_id,
+            trace_id,
+            start_time,
+            start_time_unix_nano,
+            end_time_unix_nano,
+            root_service,
+            root_name,
+            span_count,
+            error_count,
+            service_names,
+        } = self;
+        vec![
+            ("tenant_id", string(&tenant_id.to_string())),
+            ("trace_id", bytes(trace_id)),
+            ("start_time", start_time.to_string()),
+            ("start_time_unix_nano", start_time_unix_nano.to_string()),
+            ("end_time_unix_nano", end_time_unix_nano.to_string()),
+            ("root_service", string(root_service)),
+            ("root_name", string(root_name)),
+            ("span_count", span_count.to_string()),
+            ("error_count", error_count.to_string()),
+            ("service_names", array(service_names, |v| string(v))),
+        ]
+    }
+}
+
+/// A quoted string; both versions read `\\` and `\'` inside quotes.
+fn string(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Bytes as a quoted string of `\xHH` escapes: ClickHouse 18.16 has no `X'…'` literal.
+fn bytes(value: &[u8]) -> String {
+    let escaped: String = value.iter().map(|b| format!("\\x{b:02X}")).collect();
+    format!("'{escaped}'")
+}
+
+fn array<T>(values: &[T], literal: impl Fn(&T) -> String) -> String {
+    let items: Vec<String> = values.iter().map(literal).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// A root span with an error, attributes, an event and a link, starting at `now_unix_nano`.
+fn representative_span(now_unix_nano: u64) -> SpanRow {
+    SpanRow {
+        tenant_id: TENANT,
+        trace_id: TRACE_ID,
+        span_id: SPAN_ID,
+        parent_span_id: [0; 8],
+        trace_state: "rojo=00f067aa0ba902b7".to_owned(),
+        service_name: "checkout".to_owned(),
+        name: "POST /cart".to_owned(),
+        kind: 2,
+        start_time: u32::try_from(now_unix_nano / NANOS).expect("a start second fits DateTime"),
+        start_time_unix_nano: now_unix_nano,
+        duration_ns: 250_000_000,
+        status_code: 2,
+        status_message: "card declined".to_owned(),
+        scope_name: "weft-catalogue".to_owned(),
+        scope_version: "1.0".to_owned(),
+        attribute_keys: vec!["http.route".to_owned(), CUSTOMER.0.to_owned()],
+        attribute_values: vec!["/cart".to_owned(), CUSTOMER.1.to_owned()],
+        resource_keys: vec!["deployment.environment".to_owned()],
+        resource_values: vec!["production".to_owned()],
+        event_times_unix_nano: vec![now_unix_nano + 1_000],
+        event_names: vec!["retry".to_owned()],
+        event_attributes: vec![r#"{"attempt":"2"}"#.to_owned()],
+        link_trace_ids: vec![[0x11; 16]],
+        link_span_ids: vec![[0x22; 8]],
+        link_attributes: vec!["{}".to_owned()],
+        sample_rate: 4.0,
+    }
+}
+
+/// The summary the trace index gives for one index row, as the trace spans read uses it.
+fn summary_of(row: &TraceIndexRow) -> TraceSummary {
+    TraceSummary {
+        trace_id: row.trace_id,
+        start_time_unix_nano: row.start_time_unix_nano,
+        end_time_unix_nano: row.end_time_unix_nano,
+        root_service: row.root_service.clone(),
+        root_name: row.root_name.clone(),
+        span_count: u64::from(row.span_count),
+        error_count: u64::from(row.error_count),
+        service_names: row.service_names.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_764_590_000_123_456_789;
+
+    fn catalogue() -> SqlCatalogue {
+        SqlCatalogue::new("weft_catalogue", 7, NOW)
+    }
+
+    /// The identifiers that follow `marker` in `source`, for example the names of the
+    /// `TenantRead::name(` calls.
+    fn names_after<'a>(source: &'a str, marker: &str) -> Vec<&'a str> {
+        source
+            .split(marker)
+            .skip(1)
+            .map(|rest| {
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_tenant_read_is_catalogued() {
+        let layer = names_after(include_str!("tenant.rs"), "TenantRead::");
+        assert!(layer.len() >= 6, "found the reads of tenant.rs: {layer:?}");
+        for name in layer {
+            assert!(
+                include_str!("catalog.rs").contains(&format!("&TenantRead::{name}(")),
+                "tenant.rs reads with TenantRead::{name}, which the SQL catalogue does not list"
+            );
+        }
+    }
+
+    #[test]
+    fn every_table_is_catalogued() {
+        for table in names_after(include_str!("rows.rs"), "impl Table for ") {
+            assert!(
+                include_str!("catalog.rs").contains(&format!("insert::<{table}>(")),
+                "rows.rs stores {table}, which the SQL catalogue does not insert"
+            );
+        }
+    }
+
+    /// The statements that mod.rs and migrate.rs send, by what they pass to `query`. A new
+    /// one fails here: add it to `SqlCatalogue::new`, then to this list.
+    #[test]
+    fn every_statement_of_the_store_and_the_migrator_is_catalogued() {
+        let mut sent: Vec<&str> = names_after(include_str!("mod.rs"), ".query(&")
+            .into_iter()
+            .chain(names_after(include_str!("mod.rs"), ".query("))
+            .chain(names_after(include_str!("migrate.rs"), ".query(&"))
+            .chain(names_after(include_str!("migrate.rs"), ".query("))
+            .filter(|name| !name.is_empty())
+            .collect();
+        sent.sort_unstable();
+        sent.dedup();
+        assert_eq!(
+            sent,
+            [
+                "APPLIED_STATEMENTS",
+                "CREATE_LEDGER",
+                "PING",
+                "RECORD_APPLIED",
+                "SERVER_VERSION",
+                "create_database",
+                "drop_database",
+                "statement.sql",
+            ],
+            "the store or the migrator sends a statement the SQL catalogue may not list"
+        );
+    }
+
+    #[test]
+    fn statements_are_fully_bound_and_uniquely_named() {
+        let catalogue = catalogue();
+        let mut names: Vec<&str> = catalogue
+            .statements
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), catalogue.statements.len(), "names are unique");
+        for statement in &catalogue.statements {
+            let sql = &statement.sql;
+            assert!(!sql.contains("{tenant}"), "{}: {sql}", statement.name);
+            assert!(
+                !sql.contains("{retention_days}"),
+                "{}: {sql}",
+                statement.name
+            );
+            assert!(!sql.contains("?fields"), "{}: {sql}", statement.name);
+            assert!(!sql.ends_with(';'), "{}: {sql}", statement.name);
+        }
+    }
+
+    #[test]
+    fn migrations_come_first_and_deferred_ones_are_included() {
+        let catalogue = catalogue();
+        let migrations: Vec<&CataloguedStatement> = catalogue
+            .statements
+            .iter()
+            .filter(|s| matches!(s.origin, StatementOrigin::Migration { .. }))
+            .collect();
+        let parsed = migrate::statements(migrate::MIGRATIONS[0].2, 7);
+        assert_eq!(migrations.len(), parsed.len());
+        assert!(migrations.iter().any(|s| s.min_version().is_some()));
+        assert!(migrations.iter().any(|s| s.sql.contains("INTERVAL 7 DAY")));
+        let first_insert = catalogue
+            .statements
+            .iter()
+            .position(|s| matches!(s.origin, StatementOrigin::Insert { .. }))
+            .unwrap();
+        let last_migration = catalogue
+            .statements
+            .iter()
+            .rposition(|s| matches!(s.origin, StatementOrigin::Migration { .. }))
+            .unwrap();
+        let first_read = catalogue
+            .statements
+            .iter()
+            .position(|s| s.origin == StatementOrigin::Read)
+            .unwrap();
+        assert!(last_migration < first_insert && first_insert < first_read);
+    }
+
+    #[test]
+    fn reads_carry_the_tenant_and_the_binds_as_the_client_sends_them() {
+        let catalogue = catalogue();
+        let sql = |name: &str| {
+            &catalogue
+                .statements
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap()
+                .sql
+        };
+        let summary = sql("trace summary");
+        assert!(summary.contains("tenant_id = toUUID('5b6e0a7c-1f2d-4e3a-9b8c-7d6e5f4a3b2c')"));
+        assert!(summary.contains("trace_id = unhex('275c00090aff102030405060708090a0')"));
+        assert!(sql("trace spans").starts_with("SELECT `tenant_id`,`trace_id`,"));
+        let every = sql("search with every filter");
+        assert!(every.contains("v = 'O\\'Brien \\\\ \\\t end'"), "{every}");
+        assert!(every.ends_with("ORDER BY trace_end - trace_start DESC LIMIT 20"));
+        assert_eq!(every.matches("tenant_id = toUUID(").count(), 2);
+    }
+
+    #[test]
+    fn inserts_name_the_columns_of_the_row_types() {
+        fn check<T: Table + CatalogueRow>(row: &T) {
+            let names: Vec<&str> = row.literals().into_iter().map(|(name, _)| name).collect();
+            assert_eq!(
+                names,
+                T::COLUMN_NAMES,
+                "literals of {} in column order",
+                T::TABLE
+            );
+        }
+        let span = representative_span(NOW);
+        check(&span);
+        check(&TraceIndexRow::summarise(&[span])[0]);
+        let catalogue = catalogue();
+        let insert = &catalogue
+            .statements
+            .iter()
+            .find(|s| s.origin == StatementOrigin::Insert { table: "spans" })
+            .unwrap()
+            .sql;
+        assert!(insert.starts_with("INSERT INTO spans(`tenant_id`,`trace_id`,"));
+        assert!(insert.contains(r"'\x27\x5C\x00\x09\x0A\xFF"));
+    }
+}
