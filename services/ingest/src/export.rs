@@ -177,7 +177,11 @@ impl Exporter {
             accepted,
             rejected: invalid,
             first_error,
-        } = split::split(request, self.bus.config().partitions, self.latest_accepted_time());
+        } = split::split(
+            request,
+            self.bus.config().partitions,
+            self.latest_accepted_time(),
+        );
         let mut rejected = Rejected {
             count: invalid,
             first_error,
