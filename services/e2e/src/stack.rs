@@ -211,13 +211,18 @@ impl Stack {
 
     /// Another query replica of the stack.
     pub async fn start_query(&self) -> Replica {
-        let listener = weft_runtime::service::bind(self.query_config.http_addr, "query")
+        self.start_query_with(|_| {}).await
+    }
+
+    /// Another query replica, its config changed by `adjust` (limits, for example).
+    pub async fn start_query_with(&self, adjust: impl FnOnce(&mut QueryConfig)) -> Replica {
+        let mut config = self.query_config.clone();
+        adjust(&mut config);
+        let listener = weft_runtime::service::bind(config.http_addr, "query")
             .await
             .expect("bind query");
         let addr = listener.local_addr().expect("addr");
-        let query = Query::build(self.query_config.clone())
-            .await
-            .expect("build query");
+        let query = Query::build(config).await.expect("build query");
         Replica::spawn(addr, None, &self.shutdown, |token| {
             tokio::spawn(async move { query.serve(listener, token).await.expect("query") })
         })

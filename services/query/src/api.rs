@@ -36,7 +36,19 @@ pub fn routes(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
+/// A read stopped by its limits is the asker's to narrow (400); a tenant at its share of
+/// concurrent scans retries shortly (429); anything else is the store's fault (503).
 fn store_error(error: ClickHouseError) -> ApiError {
+    if error.is_over_limit() {
+        tracing::info!(%error, "read stopped by its limits");
+        return ApiError::new(
+            ErrorKind::InvalidArgument,
+            "this query is too expensive to answer: narrow the time range or use fewer filters",
+        );
+    }
+    if let ClickHouseError::TenantBusy(_) = error {
+        return ApiError::rate_limited(format!("{error}; retry in a second"), 1);
+    }
     ApiError::unavailable("trace store", &error)
 }
 

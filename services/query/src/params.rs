@@ -9,6 +9,10 @@ use weft_storage::clickhouse::{TraceSearch, TraceSort};
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 1000;
+/// `attr` filters one search may carry; each costs a scan of both attribute arrays.
+pub const MAX_ATTRIBUTE_FILTERS: usize = 20;
+/// Characters of one text value (a service, an operation, an attribute key or value).
+pub const MAX_TEXT_CHARS: usize = 1024;
 const DEFAULT_LOOKBACK: Duration = Duration::from_secs(3600);
 
 fn bad(name: &str, value: &str, expected: &str) -> ApiError {
@@ -61,6 +65,12 @@ pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
     let (mut start, mut end, mut lookback) = (None, None, None);
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let value = value.trim();
+        if value.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApiError::new(
+                ErrorKind::InvalidArgument,
+                format!("{key} is longer than {MAX_TEXT_CHARS} characters"),
+            ));
+        }
         let text = || (!value.is_empty()).then(|| value.to_owned());
         match key.as_ref() {
             "start" => start = Some(time("start", value)?),
@@ -82,6 +92,12 @@ pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {
                 }
             }
             "attr" => {
+                if search.attributes.len() == MAX_ATTRIBUTE_FILTERS {
+                    return Err(ApiError::new(
+                        ErrorKind::InvalidArgument,
+                        format!("too many attr filters: at most {MAX_ATTRIBUTE_FILTERS}"),
+                    ));
+                }
                 let (k, v) = value
                     .split_once('=')
                     .filter(|(k, _)| !k.trim().is_empty())
@@ -170,6 +186,11 @@ mod tests {
             ("error=maybe", "error"),
             ("colour=red", "colour"),
             ("min_duration=2s&max_duration=1s", "min_duration"),
+            (&"attr=k=v&".repeat(21), "too many attr filters: at most 20"),
+            (
+                &format!("service={}", "s".repeat(1025)),
+                "service is longer than 1024",
+            ),
             (
                 "start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z",
                 "start",

@@ -71,18 +71,12 @@ const DATA_ERROR_CODES: &[u32] = &[
     395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
 ];
 
-/// The server's reason when ClickHouse refused an INSERT because of its rows. Both the
-/// 18.16 (`Code: 53, e.displayText() = …`) and the current (`Code: 53. DB::Exception: …`)
-/// wording start with the code. Code 252 is "too many parts" (retry: merges catch up)
-/// except for "too many partitions for a single INSERT block", which no retry fixes.
+/// The server's reason when ClickHouse refused an INSERT because of its rows. Code 252
+/// is "too many parts" (retry: merges catch up) except for "too many partitions for a
+/// single INSERT block", which no retry fixes.
 pub fn refused_for_its_data(error: &ClickHouseError) -> Option<String> {
+    let code = error.server_code()?;
     let text = error.to_string();
-    let after = &text[text.find("Code: ")? + 6..];
-    let code: u32 = after
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()?;
     let data_error = DATA_ERROR_CODES.contains(&code)
         || (code == 252 && text.to_ascii_lowercase().contains("partitions for"));
     data_error.then_some(text)

@@ -60,6 +60,8 @@ pub struct BusConfig {
     /// When the stream holds this much, publishes fail (and ingest answers 503) rather
     /// than dropping accepted data.
     pub max_bytes: i64,
+    /// The limit of the dead-letter stream (JetStream reserves it up front).
+    pub dead_letter_max_bytes: i64,
     pub replicas: usize,
     pub publish_timeout: Duration,
     pub max_pending_publishes: usize,
@@ -73,6 +75,7 @@ impl Default for BusConfig {
             partitions: 16,
             max_age: Duration::from_secs(7 * 24 * 3600),
             max_bytes: 8 << 30,
+            dead_letter_max_bytes: 1 << 30,
             replicas: 1,
             publish_timeout: Duration::from_secs(5),
             max_pending_publishes: 512,
@@ -82,7 +85,7 @@ impl Default for BusConfig {
 
 impl BusConfig {
     /// Reads `WEFT_NATS_URL`, `WEFT_BUS_PREFIX`, `WEFT_PARTITIONS`, `WEFT_STREAM_MAX_AGE`,
-    /// `WEFT_STREAM_MAX_BYTES`, `WEFT_STREAM_REPLICAS`, `WEFT_PUBLISH_TIMEOUT` and
+    /// `WEFT_STREAM_MAX_BYTES`, `WEFT_DEADLETTER_MAX_BYTES`, `WEFT_STREAM_REPLICAS`, `WEFT_PUBLISH_TIMEOUT` and
     /// `WEFT_MAX_PENDING_PUBLISHES`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = BusConfig::default();
@@ -92,6 +95,10 @@ impl BusConfig {
             partitions: env.get("WEFT_PARTITIONS", d.partitions)?,
             max_age: env.duration("WEFT_STREAM_MAX_AGE", d.max_age)?,
             max_bytes: env.bytes("WEFT_STREAM_MAX_BYTES", d.max_bytes as usize)? as i64,
+            dead_letter_max_bytes: env.bytes(
+                "WEFT_DEADLETTER_MAX_BYTES",
+                d.dead_letter_max_bytes as usize,
+            )? as i64,
             replicas: env.get("WEFT_STREAM_REPLICAS", d.replicas)?,
             publish_timeout: env.duration("WEFT_PUBLISH_TIMEOUT", d.publish_timeout)?,
             max_pending_publishes: env
@@ -201,13 +208,15 @@ impl Bus {
                 (
                     self.subjects.stream(*signal),
                     self.subjects.all_partitions(*signal),
+                    self.config.max_bytes,
                 )
             })
             .chain([(
                 self.subjects.dead_letter_stream(),
                 self.subjects.dead_letter_all(),
+                self.config.dead_letter_max_bytes,
             )]);
-        for (name, subjects) in streams {
+        for (name, subjects, max_bytes) in streams {
             self.jetstream
                 .get_or_create_stream(stream::Config {
                     name,
@@ -216,7 +225,7 @@ impl Bus {
                     storage: stream::StorageType::File,
                     discard: stream::DiscardPolicy::New,
                     max_age: self.config.max_age,
-                    max_bytes: self.config.max_bytes,
+                    max_bytes,
                     num_replicas: self.config.replicas,
                     ..Default::default()
                 })

@@ -29,6 +29,45 @@ fn postgres_admin_url() -> String {
     )
 }
 
+/// Deletes the streams of test namespaces whose PostgreSQL database is gone (a run that
+/// was interrupted before its teardown), so their reserved storage is freed. A live
+/// namespace always has its database: it is created before any stream.
+async fn delete_stale_streams(bus: &BusConfig, postgres_admin: &str) {
+    use futures::TryStreamExt;
+    let Ok(bus) = Bus::connect(bus.clone()).await else {
+        return;
+    };
+    let Ok(names) = bus
+        .jetstream()
+        .stream_names()
+        .try_collect::<Vec<String>>()
+        .await
+    else {
+        return;
+    };
+    let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(postgres_admin).await
+    else {
+        return;
+    };
+    for stream in names {
+        let Some(prefix) = stream
+            .strip_prefix("weft_test_")
+            .and_then(|rest| rest.rsplit_once('_'))
+            .map(|(id, _)| format!("weft_test_{id}"))
+        else {
+            continue;
+        };
+        let alive: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(&prefix)
+            .fetch_optional(&mut admin)
+            .await
+            .unwrap_or(Some(1));
+        if alive.is_none() {
+            let _ = bus.jetstream().delete_stream(&stream).await;
+        }
+    }
+}
+
 /// A tenant with one key of each scope.
 #[derive(Clone, Debug)]
 pub struct TestTenant {
@@ -89,8 +128,12 @@ impl Namespace {
             url: nats_url(),
             prefix: name.clone(),
             partitions: 4,
+            // JetStream reserves each stream's limit up front; tests run side by side.
+            max_bytes: 64 << 20,
+            dead_letter_max_bytes: 16 << 20,
             ..BusConfig::default()
         };
+        delete_stale_streams(&bus, &admin).await;
         Namespace {
             name,
             bus,

@@ -123,6 +123,27 @@ impl SqlCatalogue {
                 .to_string(),
         );
 
+        push(
+            "kill an abandoned read".to_owned(),
+            StatementOrigin::Bookkeeping,
+            client
+                .query(super::queries::KILL_QUERY)
+                .bind("weft-read-catalogue")
+                .sql_display()
+                .to_string(),
+        );
+        // Every read carries these settings as URL parameters; both engines must know them.
+        let settings: Vec<String> = super::ReadLimits::default()
+            .settings()
+            .iter()
+            .map(|(name, value)| format!("{name} = {value}"))
+            .collect();
+        push(
+            "read limits".to_owned(),
+            StatementOrigin::Bookkeeping,
+            format!("SELECT 1 SETTINGS {}", settings.join(", ")),
+        );
+
         let span = representative_span(now_unix_nano);
         let index = TraceIndexRow::summarise(std::slice::from_ref(&span));
         for (table, sql) in [insert::<SpanRow>(&span), insert::<TraceIndexRow>(&index[0])] {

@@ -6,12 +6,14 @@
 //! ClickHouse compatibility test runs on both supported engines.
 
 mod catalog;
+mod limits;
 mod migrate;
 mod queries;
 mod rows;
 mod tenant;
 
 pub use catalog::{CataloguedStatement, SqlCatalogue, StatementOrigin};
+pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
 pub use rows::{SpanRow, TraceIndexRow};
 pub use tenant::{Operation, StoredCounts, TenantTraces, TraceSearch, TraceSort, TraceSummary};
@@ -43,6 +45,9 @@ pub enum ClickHouseError {
     },
     #[error("clickhouse reported an unparsable version {0:?}")]
     Version(String),
+    /// The tenant already runs its share of scans on this replica.
+    #[error("this organisation already runs {0} searches at once")]
+    TenantBusy(usize),
 }
 
 /// Where ClickHouse is and which database Weft uses.
@@ -54,6 +59,8 @@ pub struct ClickHouseConfig {
     pub password: String,
     /// Days of data kept, applied as a TTL on servers that support one.
     pub retention_days: u32,
+    /// What one tenant read may cost.
+    pub read_limits: ReadLimits,
 }
 
 impl Default for ClickHouseConfig {
@@ -64,12 +71,14 @@ impl Default for ClickHouseConfig {
             user: "default".to_owned(),
             password: String::new(),
             retention_days: 30,
+            read_limits: ReadLimits::default(),
         }
     }
 }
 
 impl ClickHouseConfig {
-    /// Reads `WEFT_CLICKHOUSE_URL`, `_DATABASE`, `_USER`, `_PASSWORD` and `WEFT_RETENTION_DAYS`.
+    /// Reads `WEFT_CLICKHOUSE_URL`, `_DATABASE`, `_USER`, `_PASSWORD`,
+    /// `WEFT_RETENTION_DAYS` and the read limits (see [`ReadLimits::from_env`]).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let default = ClickHouseConfig::default();
         Ok(ClickHouseConfig {
@@ -78,6 +87,7 @@ impl ClickHouseConfig {
             user: env.string("WEFT_CLICKHOUSE_USER", &default.user),
             password: env.string("WEFT_CLICKHOUSE_PASSWORD", &default.password),
             retention_days: env.get("WEFT_RETENTION_DAYS", default.retention_days)?,
+            read_limits: ReadLimits::from_env(env)?,
         })
     }
 }
@@ -87,6 +97,7 @@ impl ClickHouseConfig {
 pub struct ClickHouse {
     client: ::clickhouse::Client,
     config: ClickHouseConfig,
+    gates: std::sync::Arc<limits::TenantGates>,
 }
 
 impl ClickHouse {
@@ -94,6 +105,7 @@ impl ClickHouse {
         ClickHouse {
             client: Self::server_client(&config).with_database(&config.database),
             config,
+            gates: std::sync::Arc::default(),
         }
     }
 
@@ -111,7 +123,7 @@ impl ClickHouse {
 
     /// Reads of one tenant's traces. This is the only way to read spans.
     pub fn tenant(&self, tenant: TenantId) -> TenantTraces<'_> {
-        TenantTraces::new(&self.client, tenant)
+        TenantTraces::new(&self.client, tenant, self.config.read_limits, &self.gates)
     }
 
     /// Answers when the server is reachable and the database exists.

@@ -45,6 +45,10 @@ pub const STORED_COUNTS: &str = "SELECT \
      ifNull((SELECT uniqExact(trace_id, span_id) FROM spans WHERE tenant_id = {tenant}), 0), \
      ifNull((SELECT sum(span_count) FROM trace_index WHERE tenant_id = {tenant}), 0)";
 
+/// Stops a read that its reader abandoned; binds: the read's query id. Runs on the
+/// server, not per tenant: it names one query id Weft generated.
+pub const KILL_QUERY: &str = "KILL QUERY WHERE query_id = ? ASYNC";
+
 /// One value bound to a `?` of a built statement, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Bind {

@@ -1,6 +1,7 @@
 //! The tenant-scoped read layer: [`TenantTraces`] can only be made for one tenant and
 //! only runs statements from [`super::queries`] with that tenant's filter filled in.
 
+use super::limits::{ReadLimits, RunningRead, TenantGates};
 use super::queries::{self, Bind, SpanFilter, TENANT};
 use super::{ClickHouseError, SpanRow};
 use serde::Deserialize;
@@ -62,6 +63,17 @@ pub struct TraceSearch {
 
 const NANOS: u64 = 1_000_000_000;
 
+/// The whole second at or before `nanos`, and the one at or after it, as bound against
+/// `DateTime` columns: 32-bit seconds on 18.16, which end in 2106. Clamped there, so a
+/// window reaching past 2106 still matches what is stored instead of overflowing.
+fn second_floor(nanos: u64) -> Bind {
+    Bind::U64((nanos / NANOS).min(u64::from(u32::MAX)))
+}
+
+fn second_ceil(nanos: u64) -> Bind {
+    Bind::U64(nanos.div_ceil(NANOS).min(u64::from(u32::MAX)))
+}
+
 /// One read as it goes to ClickHouse: a statement of [`super::queries`] with the tenant
 /// filled in, its binds in order, and the row type `R` it is fetched as.
 ///
@@ -100,20 +112,56 @@ impl<R> TenantRead<R> {
     }
 }
 
-impl<R: ::clickhouse::RowOwned + ::clickhouse::RowRead> TenantRead<R> {
-    async fn fetch_all(&self, client: &::clickhouse::Client) -> Result<Vec<R>, ClickHouseError> {
-        Ok(self.query(client).fetch_all().await?)
-    }
+/// Where and how reads run: the client and the limits every read carries.
+#[derive(Clone, Copy)]
+struct Reader<'a> {
+    client: &'a ::clickhouse::Client,
+    limits: ReadLimits,
+}
 
-    async fn fetch_optional(
+impl Reader<'_> {
+    /// Runs `read` with its limits and a query id of its own; if the caller stops
+    /// waiting, the query is killed on the server.
+    async fn run<T, F>(
         &self,
-        client: &::clickhouse::Client,
-    ) -> Result<Option<R>, ClickHouseError> {
-        Ok(self.query(client).fetch_optional().await?)
+        query: ::clickhouse::query::Query,
+        fetch: impl FnOnce(::clickhouse::query::Query) -> F,
+    ) -> Result<T, ClickHouseError>
+    where
+        F: std::future::Future<Output = Result<T, ::clickhouse::error::Error>>,
+    {
+        let running = RunningRead::start(self.client);
+        let query = self
+            .limits
+            .settings()
+            .into_iter()
+            .fold(query, |query, (name, value)| {
+                query.with_setting(name, value)
+            })
+            .with_setting("query_id", running.query_id());
+        let result = fetch(query).await;
+        running.finish();
+        Ok(result?)
+    }
+}
+
+impl<R: ::clickhouse::RowOwned + ::clickhouse::RowRead> TenantRead<R> {
+    async fn fetch_all(&self, reader: Reader<'_>) -> Result<Vec<R>, ClickHouseError> {
+        reader
+            .run(self.query(reader.client), |q| q.fetch_all())
+            .await
     }
 
-    async fn fetch_one(&self, client: &::clickhouse::Client) -> Result<R, ClickHouseError> {
-        Ok(self.query(client).fetch_one().await?)
+    async fn fetch_optional(&self, reader: Reader<'_>) -> Result<Option<R>, ClickHouseError> {
+        reader
+            .run(self.query(reader.client), |q| q.fetch_optional())
+            .await
+    }
+
+    async fn fetch_one(&self, reader: Reader<'_>) -> Result<R, ClickHouseError> {
+        reader
+            .run(self.query(reader.client), |q| q.fetch_one())
+            .await
     }
 }
 
@@ -152,8 +200,8 @@ impl TenantRead<TraceSummary> {
             TraceSort::Longest => queries::ORDER_LONGEST,
         };
         let window = [
-            Bind::U64(search.start_unix_nano / NANOS),
-            Bind::U64(search.end_unix_nano.div_ceil(NANOS)),
+            second_floor(search.start_unix_nano),
+            second_ceil(search.end_unix_nano),
         ];
         let mut binds: Vec<Bind> = window.to_vec();
         if !filter.conditions.is_empty() {
@@ -172,8 +220,8 @@ impl TenantRead<SpanRow> {
             tenant,
             queries::TRACE_SPANS,
             vec![
-                Bind::U64(summary.start_time_unix_nano / NANOS),
-                Bind::U64(summary.end_time_unix_nano.div_ceil(NANOS)),
+                second_floor(summary.start_time_unix_nano),
+                second_ceil(summary.end_time_unix_nano),
                 Bind::Str(trace_id.to_hex()),
             ],
         )
@@ -191,7 +239,7 @@ impl TenantRead<String> {
         Self::new(
             tenant,
             queries::SERVICES,
-            vec![Bind::U64(since_unix_nano / NANOS)],
+            vec![second_floor(since_unix_nano)],
         )
     }
 }
@@ -201,23 +249,36 @@ impl TenantRead<Operation> {
         Self::new(
             tenant,
             queries::OPERATIONS,
-            vec![
-                Bind::Str(service.to_owned()),
-                Bind::U64(since_unix_nano / NANOS),
-            ],
+            vec![Bind::Str(service.to_owned()), second_floor(since_unix_nano)],
         )
     }
 }
 
 /// Reads of one tenant's traces.
 pub struct TenantTraces<'a> {
-    client: &'a ::clickhouse::Client,
+    reader: Reader<'a>,
     tenant: TenantId,
+    gates: &'a TenantGates,
 }
 
 impl<'a> TenantTraces<'a> {
-    pub(super) fn new(client: &'a ::clickhouse::Client, tenant: TenantId) -> Self {
-        TenantTraces { client, tenant }
+    pub(super) fn new(
+        client: &'a ::clickhouse::Client,
+        tenant: TenantId,
+        limits: ReadLimits,
+        gates: &'a TenantGates,
+    ) -> Self {
+        TenantTraces {
+            reader: Reader { client, limits },
+            tenant,
+            gates,
+        }
+    }
+
+    /// One of the tenant's scan slots, for reads that scan rather than seek.
+    fn scan_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ClickHouseError> {
+        self.gates
+            .enter(self.tenant, self.reader.limits.scans_per_tenant)
     }
 
     /// The summary and all spans of a trace, or `None` when this tenant has no such trace.
@@ -226,20 +287,21 @@ impl<'a> TenantTraces<'a> {
         trace_id: TraceId,
     ) -> Result<Option<(TraceSummary, Vec<SpanRow>)>, ClickHouseError> {
         let summary = TenantRead::trace_summary(self.tenant, trace_id)
-            .fetch_optional(self.client)
+            .fetch_optional(self.reader)
             .await?;
         let Some(summary) = summary else {
             return Ok(None);
         };
         let spans = TenantRead::trace_spans(self.tenant, trace_id, &summary)
-            .fetch_all(self.client)
+            .fetch_all(self.reader)
             .await?;
         Ok(Some((summary, spans)))
     }
 
     pub async fn search(&self, search: &TraceSearch) -> Result<Vec<TraceSummary>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
         let mut traces = TenantRead::search(self.tenant, search)
-            .fetch_all(self.client)
+            .fetch_all(self.reader)
             .await?;
         // The window is applied in whole seconds on the index; trim to the exact bounds.
         traces.retain(|t| {
@@ -251,13 +313,14 @@ impl<'a> TenantTraces<'a> {
 
     pub async fn stored_counts(&self) -> Result<StoredCounts, ClickHouseError> {
         TenantRead::stored_counts(self.tenant)
-            .fetch_one(self.client)
+            .fetch_one(self.reader)
             .await
     }
 
     pub async fn services(&self, since_unix_nano: u64) -> Result<Vec<String>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
         TenantRead::services(self.tenant, since_unix_nano)
-            .fetch_all(self.client)
+            .fetch_all(self.reader)
             .await
     }
 
@@ -266,8 +329,9 @@ impl<'a> TenantTraces<'a> {
         service: &str,
         since_unix_nano: u64,
     ) -> Result<Vec<Operation>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
         TenantRead::operations(self.tenant, service, since_unix_nano)
-            .fetch_all(self.client)
+            .fetch_all(self.reader)
             .await
     }
 }
