@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod self_traces;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

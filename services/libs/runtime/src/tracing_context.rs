@@ -11,6 +11,8 @@ use std::future::Future;
 use tracing::Instrument;
 
 pub const TRACEPARENT: &str = "traceparent";
+/// The name of every span this module opens (the operation is its `otel.name` field).
+pub const SPAN_NAME: &str = "handle";
 
 /// One span's place in a trace, as a `traceparent` header carries it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +94,7 @@ impl TraceContext {
             trace_id = %hex::encode(self.trace_id),
             span_id = %hex::encode(self.span_id),
             parent_span_id = parent.map(|p| hex::encode(p.span_id)).unwrap_or_default(),
+            sampled = self.sampled,
         )
     }
 }
