@@ -66,6 +66,7 @@ Weft is running.
   Dashboard          http://127.0.0.1:8080/login
     demo login       $WEFT_DEMO_EMAIL / $WEFT_DEMO_PASSWORD  (or sign up at /signup)
   Query API          http://127.0.0.1:8080/api/v1
+  Prometheus metrics http://127.0.0.1:4318/metrics, :8081/metrics, :8080/metrics
   Demo keys, login   $WEFT_STATE/demo.env
     ingest key       $WEFT_DEMO_INGEST_KEY
     read key         $WEFT_DEMO_READ_KEY

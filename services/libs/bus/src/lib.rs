@@ -74,8 +74,10 @@ impl Default for BusConfig {
             prefix: "weft".to_owned(),
             partitions: 16,
             max_age: Duration::from_secs(7 * 24 * 3600),
-            max_bytes: 8 << 30,
-            dead_letter_max_bytes: 1 << 30,
+            // JetStream reserves each file stream's limit from the server's store up front:
+            // two signals and the dead letters reserve 8.5 GiB in all by default.
+            max_bytes: 4 << 30,
+            dead_letter_max_bytes: 512 << 20,
             replicas: 1,
             publish_timeout: Duration::from_secs(5),
             max_pending_publishes: 512,
