@@ -202,11 +202,11 @@ async function flow() {
   });
 
   await step('log out', async () => {
-    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Log out', exact: true }).click();
     await page.waitForURL(`${base}/login?notice=logged-out`);
     await heading('Log in');
     assert.equal(await text(page.getByRole('status')), 'You are logged out.');
-    assert.equal(await page.getByRole('button', { name: 'Log out' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Log out', exact: true }).count(), 0);
     await screenshot('logged-out');
   });
 

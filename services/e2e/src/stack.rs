@@ -23,6 +23,18 @@ pub struct StackOptions {
     pub key_cache_ttl: Duration,
     /// How often ingest writes usage counts (they are written on shutdown too).
     pub usage_flush_interval: Duration,
+    /// Whether the stack starts a sampler owning every partition; a test that starts
+    /// (and kills) its own says no.
+    pub sampler: bool,
+    /// `WEFT_PUBLIC_URL` of the query replicas; when `None`, each replica's own address.
+    pub public_url: Option<String>,
+    /// `WEFT_PASSWORD_HASHING_CONCURRENCY` and `WEFT_PASSWORD_HASHING_QUEUE`.
+    pub password_hashing_concurrency: usize,
+    pub password_hashing_queue: usize,
+    /// `WEFT_PASSWORD_ATTEMPTS_PER_ADDRESS`: every test client is 127.0.0.1.
+    pub password_attempts_per_address: u32,
+    /// `WEFT_TRUSTED_PROXIES`.
+    pub trusted_proxies: String,
 }
 
 impl Default for StackOptions {
@@ -33,6 +45,12 @@ impl Default for StackOptions {
             ack_wait: Duration::from_secs(30),
             key_cache_ttl: Duration::from_secs(5),
             usage_flush_interval: Duration::from_millis(300),
+            sampler: true,
+            public_url: None,
+            password_hashing_concurrency: 2,
+            password_hashing_queue: 4,
+            password_attempts_per_address: 100,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -40,7 +58,8 @@ impl Default for StackOptions {
 const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// One running service instance with its own shutdown, so a test can stop it (as a
-/// graceful restart would) while the rest of the stack keeps running.
+/// graceful restart would) while the rest of the stack keeps running. A sampler runs on
+/// a runtime of its own, as in a process of its own, so a test can also kill it.
 pub struct Replica {
     /// The HTTP address: OTLP/HTTP for ingest, the health port for the sampler, the
     /// dashboard and API for query. Each serves `/metrics`.
@@ -49,6 +68,7 @@ pub struct Replica {
     pub grpc: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Replica {
@@ -65,17 +85,42 @@ impl Replica {
             grpc,
             shutdown,
             task,
+            runtime: None,
         }
     }
 
     /// Stops this instance gracefully and waits until it has drained.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        self.task.await.expect("the service panicked");
+        self.drained().await;
+    }
+
+    /// Waits for the instance to finish after its shutdown was cancelled.
+    async fn drained(&mut self) {
+        (&mut self.task).await.expect("the service panicked");
+    }
+
+    /// Ends this instance the way `kill -9` ends a process: every task of its runtime
+    /// stops where it is, mid-write or mid-acknowledgement, its connections close, and
+    /// nothing drains. Only for a replica on a runtime of its own (a sampler).
+    pub fn kill(mut self) {
+        self.runtime
+            .take()
+            .expect("only a replica on its own runtime can be killed")
+            .shutdown_background();
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        // A runtime may not block its caller's async context while it shuts down.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -129,6 +174,13 @@ impl Stack {
         query_config.key_cache_ttl = options.key_cache_ttl;
         // Shared by replicas, as in production, so a session works on any of them.
         query_config.session_secret = Some(uuid::Uuid::new_v4().simple().to_string().repeat(2));
+        // Empty means each replica's own address (see `start_query_with`).
+        query_config.public_url = options.public_url.unwrap_or_default();
+        query_config.login.hashing_concurrency = options.password_hashing_concurrency;
+        query_config.login.hashing_queue = options.password_hashing_queue;
+        query_config.login.attempts_per_address = options.password_attempts_per_address;
+        query_config.login.trusted_proxies =
+            options.trusted_proxies.parse().expect("trusted proxies");
 
         let mut stack = Stack {
             ns,
@@ -149,9 +201,11 @@ impl Stack {
         // The set-up page shows these; users paste them into their SDK's configuration.
         stack.query_config.public_ingest_http_url = format!("http://{}", stack.ingest_http);
         stack.query_config.public_ingest_grpc_url = format!("http://{}", stack.ingest_grpc);
-        let sampler = stack.start_sampler().await;
-        stack.sampler = sampler.addr;
-        stack.replicas.push(sampler);
+        if options.sampler {
+            let sampler = stack.start_sampler().await;
+            stack.sampler = sampler.addr;
+            stack.replicas.push(sampler);
+        }
         let query = stack.start_query().await;
         stack.query = query.addr;
         stack.replicas.push(query);
@@ -191,17 +245,36 @@ impl Stack {
     }
 
     /// Another sampler replica, owning `partitions` (all by default in the stack's own).
+    /// It runs on a runtime of its own, where it binds and connects too, so
+    /// [`Replica::kill`] ends it whole, as `kill -9` ends a sampler process.
     pub async fn start_sampler_owning(&self, partitions: PartitionSet) -> Replica {
         let mut config = self.sampler_config.clone();
         config.partitions = partitions;
-        let listener = weft_runtime::service::bind(config.http_addr, "sampler health")
-            .await
-            .expect("bind sampler");
-        let addr = listener.local_addr().expect("addr");
-        let sampler = Sampler::build(config).await.expect("build sampler");
-        Replica::spawn(addr, None, &self.shutdown, |token| {
-            tokio::spawn(async move { sampler.serve(listener, token).await.expect("sampler") })
-        })
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sampler")
+            .enable_all()
+            .build()
+            .expect("a runtime for the sampler");
+        let shutdown = self.shutdown.child_token();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let token = shutdown.clone();
+        let task = runtime.spawn(async move {
+            let listener = weft_runtime::service::bind(config.http_addr, "sampler health")
+                .await
+                .expect("bind sampler");
+            let _ = addr_tx.send(listener.local_addr().expect("addr"));
+            let sampler = Sampler::build(config).await.expect("build sampler");
+            sampler.serve(listener, token).await.expect("sampler");
+        });
+        let addr = addr_rx.await.expect("the sampler bound its port");
+        Replica {
+            addr,
+            grpc: None,
+            shutdown,
+            task,
+            runtime: Some(runtime),
+        }
     }
 
     async fn start_sampler(&self) -> Replica {
@@ -222,6 +295,10 @@ impl Stack {
             .await
             .expect("bind query");
         let addr = listener.local_addr().expect("addr");
+        if config.public_url.is_empty() {
+            // The links the dashboard builds point where this replica really is.
+            config.public_url = format!("http://{addr}");
+        }
         let query = Query::build(config).await.expect("build query");
         Replica::spawn(addr, None, &self.shutdown, |token| {
             tokio::spawn(async move { query.serve(listener, token).await.expect("query") })
@@ -325,8 +402,8 @@ impl Stack {
     /// Stops every service (draining the sampler) and drops the namespace.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        for replica in self.replicas {
-            replica.task.await.expect("a service panicked");
+        for mut replica in self.replicas {
+            replica.drained().await;
         }
         self.ns.teardown().await;
     }

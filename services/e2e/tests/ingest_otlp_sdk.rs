@@ -1,6 +1,7 @@
 //! End to end with the real OpenTelemetry SDK: spans exported over OTLP/gRPC,
 //! OTLP/HTTP protobuf and OTLP/HTTP JSON come back from the query API with the same ids,
-//! names, attributes, parent links, events, status and durations.
+//! names, attributes, parent links, events, status and durations, and are counted in
+//! the services' RED metrics.
 
 use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _,
@@ -13,7 +14,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
-use weft_e2e::Stack;
+use weft_e2e::{Stack, eventually};
 
 #[derive(Clone, Copy, Debug)]
 enum Transport {
@@ -173,16 +174,43 @@ async fn sdk_spans_come_back_intact_over_grpc_and_http() {
         );
     }
 
-    let (status, services) = stack.query_get("/api/v1/services", &tenant.read_key).await;
-    assert_eq!(status, 200);
+    // The metrics are written right after the traces, in the same batch.
+    let services = eventually(
+        "every service's metrics",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = stack.query_get("/api/v1/services", &tenant.read_key).await;
+            let services = body["services"].as_array()?.clone();
+            (status == 200 && services.len() == 3).then_some(services)
+        },
+    )
+    .await;
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        services["services"],
-        serde_json::json!([
+        names,
+        [
             "checkout-grpc",
             "checkout-httpjson",
             "checkout-httpprotobuf"
-        ])
+        ]
     );
+    for service in &services {
+        // The server span is the request; the failing client span is not.
+        assert_eq!(
+            (&service["requests"], &service["errors"], &service["spans"]),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(0),
+                &serde_json::json!(2)
+            ),
+            "{service}"
+        );
+        let p99 = service["p99_ms"].as_f64().unwrap();
+        assert!((p99 - 400.0).abs() / 400.0 < 0.05, "{service}");
+    }
     let (status, ops) = stack
         .query_get(
             "/api/v1/services/checkout-grpc/operations",
@@ -190,12 +218,25 @@ async fn sdk_spans_come_back_intact_over_grpc_and_http() {
         )
         .await;
     assert_eq!(status, 200);
+    let ops: Vec<(&str, &str, u64, u64)> = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap(),
+                o["kind"].as_str().unwrap(),
+                o["requests"].as_u64().unwrap(),
+                o["errors"].as_u64().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        ops["operations"],
-        serde_json::json!([
-            {"name": "POST /checkout", "kind": "server", "spans": 1},
-            {"name": "charge-payment", "kind": "client", "spans": 1}
-        ])
+        ops,
+        [
+            ("POST /checkout", "server", 1, 0),
+            ("charge-payment", "client", 1, 1)
+        ]
     );
     let (status, found) = stack
         .query_get("/api/v1/traces?service=checkout-grpc&operation=charge-payment&min_duration=200ms&error=true", &tenant.read_key)

@@ -5,30 +5,64 @@
 //! ids, shows nothing of A and changes nothing (404); used by a viewer of A where an
 //! admin is needed, 403; without a valid session, the login page.
 
-use weft_e2e::Stack;
-use weft_e2e::otlp::trace_request;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use weft_e2e::otlp::{span, string_attribute, trace_request};
 use weft_e2e::web::{PASSWORD, Page, Visitor};
+use weft_e2e::{Stack, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenant_never_sees_a_trace() {
     let stack = Stack::start().await;
     let a = stack.ns.tenant("tenant-a").await;
     let b = stack.ns.tenant("tenant-b").await;
-    let (request, trace_id) = trace_request(3);
+    let (mut request, trace_id) = trace_request(3);
+    // raw-client's first span calls inventory, for the service map.
+    let caller = request.resource_spans[0].scope_spans[0].spans[0].clone();
+    let mut callee = request.resource_spans[0].clone();
+    callee.resource = Some(Resource {
+        attributes: vec![string_attribute("service.name", "inventory")],
+        ..Default::default()
+    });
+    let mut call = span(&caller.trace_id, "GET /stock");
+    call.parent_span_id = caller.span_id;
+    callee.scope_spans[0].spans = vec![call];
+    request.resource_spans.push(callee);
     assert_eq!(stack.export(&a.ingest_key, &request).await, 200);
-    stack.wait_for_trace(&a.read_key, &trace_id, 3).await;
+    stack.wait_for_trace(&a.read_key, &trace_id, 4).await;
 
     let trace_path = format!("/api/v1/traces/{trace_id}");
     let search_path = "/api/v1/traces?service=raw-client&lookback=1h";
     let operations_path = "/api/v1/services/raw-client/operations";
+    let series_path = "/api/v1/services/raw-client/series";
+    let map_path = "/api/v1/service-map";
 
     // Tenant A sees its own data on every endpoint (the control).
     assert_eq!(stack.query_get(&trace_path, &a.read_key).await.0, 200);
     let (_, found) = stack.query_get(search_path, &a.read_key).await;
     assert_eq!(found["traces"][0]["trace_id"], trace_id.as_str());
+    let edges = eventually(
+        "A's metrics",
+        std::time::Duration::from_secs(30),
+        || async {
+            let (_, map) = stack.query_get(map_path, &a.read_key).await;
+            map["edges"].as_array().filter(|e| !e.is_empty()).cloned()
+        },
+    )
+    .await;
+    assert_eq!(
+        (&edges[0]["caller"], &edges[0]["callee"]),
+        (&"raw-client".into(), &"inventory".into())
+    );
     let (_, services) = stack.query_get("/api/v1/services", &a.read_key).await;
-    assert_eq!(services["services"], serde_json::json!(["raw-client"]));
+    let names: Vec<&str> = services["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["inventory", "raw-client"]);
     assert_eq!(stack.query_get(operations_path, &a.read_key).await.0, 200);
+    assert_eq!(stack.query_get(series_path, &a.read_key).await.0, 200);
 
     // Tenant B sees none of it.
     let (status, body) = stack.query_get(&trace_path, &b.read_key).await;
@@ -52,6 +86,12 @@ async fn another_tenant_never_sees_a_trace() {
         (200, Some(0))
     );
     assert_eq!(stack.query_get(operations_path, &b.read_key).await.0, 404);
+    assert_eq!(stack.query_get(series_path, &b.read_key).await.0, 404);
+    let (status, map) = stack.query_get(map_path, &b.read_key).await;
+    assert_eq!(
+        (status, map["edges"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
 
     // Keys: an ingest key cannot read, a missing or unknown key is unauthenticated.
     for path in [
@@ -59,6 +99,8 @@ async fn another_tenant_never_sees_a_trace() {
         search_path,
         "/api/v1/services",
         operations_path,
+        series_path,
+        map_path,
     ] {
         assert_eq!(stack.query_get(path, &a.ingest_key).await.0, 403, "{path}");
         assert_eq!(
@@ -226,6 +268,32 @@ async fn no_page_or_form_reaches_another_organisation() {
         .await;
     assert_eq!(switched.status, 404);
 
+    // The trace explorer: A's trace and its download are the same 404 for Mallory as an
+    // unknown trace, and her search finds nothing of A.
+    let (explored, explored_id) = trace_request(2);
+    assert_eq!(stack.export(&ingest_key, &explored).await, 200);
+    let a_trace = format!("/traces/{explored_id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while alice.get(&a_trace).await.status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice never saw {a_trace}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for path in [a_trace.clone(), format!("{a_trace}/download")] {
+        let page = mallory.get(&path).await;
+        assert_eq!(page.status, 404, "mallory GET {path}");
+        assert!(
+            !page.body.contains("raw-client"),
+            "{path} shows A's service"
+        );
+    }
+    let searched = mallory.get("/traces?lookback=7d").await;
+    assert_eq!(searched.status, 200);
+    assert!(!searched.body.contains(&explored_id));
+    assert!(searched.body.contains("No traces yet"));
+
     // Vic views A: every page, no admin action (leaving is his own business).
     let vic_page = vic.get("/members").await;
     for path in PAGES {
@@ -264,5 +332,12 @@ async fn no_page_or_form_reaches_another_organisation() {
         }
     }
     assert_eq!(alice.get("/members").await.body, a_members.body);
+    for path in ["/traces", a_trace.as_str(), "/traces?lookback=7d"] {
+        assert_eq!(
+            stranger.get(path).await.location.as_deref(),
+            Some("/login"),
+            "{path}"
+        );
+    }
     stack.stop().await;
 }

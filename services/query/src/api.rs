@@ -1,21 +1,22 @@
-//! The JSON API under `/api/v1`. Every handler takes a [`ReadTenant`] and reads through
-//! the tenant-scoped store, so another tenant's data is never in reach.
+//! The JSON API under `/api/v1`: traces, and the RED metrics and service graph computed
+//! from every span before sampling. Every handler takes a [`ReadTenant`] and reads
+//! through the tenant-scoped store, so another tenant's data is never in reach.
 
 use crate::auth::ReadTenant;
-use crate::params;
-use crate::view::{OperationView, TraceSummaryView, trace_view};
+use crate::params::{self, MetricsEndpoint, MetricsQuery};
+use crate::view::{
+    EdgeView, OperationView, PointView, Red, ServiceView, TraceSummaryView, trace_view,
+};
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 use weft_model::TraceId;
 use weft_runtime::{ApiError, ErrorKind};
-use weft_storage::clickhouse::{ClickHouse, ClickHouseError};
+use weft_storage::clickhouse::{ClickHouse, ClickHouseError, RedSeries};
 use weft_storage::postgres::KeyCache;
-
-const LIST_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What the API's handlers share: the trace store, and the cache of read keys (which
 /// revocations announced over NATS empty at once).
@@ -33,6 +34,8 @@ pub fn routes(state: Arc<ApiState>) -> Router {
             "/api/v1/services/{service}/operations",
             get(list_operations),
         )
+        .route("/api/v1/services/{service}/series", get(service_series))
+        .route("/api/v1/service-map", get(service_map))
         .with_state(state)
 }
 
@@ -86,42 +89,170 @@ async fn search_traces(
     Ok(Json(json!({ "traces": traces })))
 }
 
+/// A JSON answer's bounds of the window it covers.
+fn window_json(q: &MetricsQuery) -> (String, String) {
+    (
+        q.window.start_unix_nano.to_string(),
+        q.window.end_unix_nano.to_string(),
+    )
+}
+
+/// RED of every service with spans in the window, from the pre-sampling metrics.
 async fn list_services(
     State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let since = params::since(query.as_deref(), LIST_LOOKBACK)?;
-    let services = state
+    let q = params::metrics(query.as_deref(), MetricsEndpoint::Services)?;
+    let rows = state
         .store
         .tenant(tenant)
-        .services(since)
+        .service_red(q.window)
         .await
         .map_err(store_error)?;
-    Ok(Json(json!({ "services": services })))
+    let mut services: BTreeMap<&str, (Red, u64)> = BTreeMap::new();
+    for row in &rows {
+        let (red, spans) = services.entry(&row.name).or_default();
+        *spans += row.spans;
+        if q.kinds.contains(&row.kind) {
+            red.add(row.spans, row.errors, row.duration_sum_ns, &row.histogram);
+        }
+    }
+    let services: Vec<ServiceView> = services
+        .into_iter()
+        .map(|(service, (red, spans))| ServiceView {
+            service: service.to_owned(),
+            red: red.view(q.seconds()),
+            spans,
+        })
+        .collect();
+    let (start, end) = window_json(&q);
+    Ok(Json(json!({
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "services": services,
+    })))
 }
 
+fn no_such_service(service: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("service {service:?} not found"),
+    )
+}
+
+/// RED of every operation (span name and kind) of a service.
 async fn list_operations(
     State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     Path(service): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let since = params::since(query.as_deref(), LIST_LOOKBACK)?;
-    let operations = state
+    let q = params::metrics(query.as_deref(), MetricsEndpoint::Operations)?;
+    let rows = state
         .store
         .tenant(tenant)
-        .operations(&service, since)
+        .operation_red(&service, q.window)
         .await
         .map_err(store_error)?;
-    if operations.is_empty() {
-        return Err(ApiError::new(
-            ErrorKind::NotFound,
-            format!("service {service:?} not found"),
-        ));
+    if rows.is_empty() {
+        return Err(no_such_service(&service));
     }
-    let operations: Vec<OperationView> = operations.iter().map(OperationView::from).collect();
-    Ok(Json(
-        json!({ "service": service, "operations": operations }),
-    ))
+    let operations: Vec<OperationView> = rows
+        .iter()
+        .map(|row| {
+            let mut red = Red::default();
+            red.add(row.spans, row.errors, row.duration_sum_ns, &row.histogram);
+            OperationView::new(&row.name, row.kind, red.view(q.seconds()))
+        })
+        .collect();
+    let (start, end) = window_json(&q);
+    Ok(Json(json!({
+        "service": service,
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "operations": operations,
+    })))
+}
+
+/// RED of a service (or one operation) per step, every step of the window included.
+async fn service_series(
+    State(state): State<Arc<ApiState>>,
+    ReadTenant(tenant): ReadTenant,
+    Path(service): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = params::metrics(query.as_deref(), MetricsEndpoint::Series)?;
+    let series = RedSeries {
+        service: service.clone(),
+        operation: q.operation.clone(),
+        step_seconds: q.step_seconds,
+    };
+    let rows = state
+        .store
+        .tenant(tenant)
+        .service_series(&series, q.window)
+        .await
+        .map_err(store_error)?;
+    if rows.is_empty() {
+        return Err(no_such_service(&service));
+    }
+    let step = u64::from(q.step_seconds);
+    let mut steps: BTreeMap<u64, Red> = BTreeMap::new();
+    // Every step of the window, empty ones too, so a chart needs no gap filling.
+    let first = q.window.start_unix_nano / 1_000_000_000 / step * step;
+    let last = q.window.end_unix_nano / 1_000_000_000;
+    for start in (first..=last).step_by(step as usize) {
+        steps.insert(start, Red::default());
+    }
+    for row in rows.iter().filter(|row| q.kinds.contains(&row.kind)) {
+        steps.entry(u64::from(row.step_start)).or_default().add(
+            row.spans,
+            row.errors,
+            row.duration_sum_ns,
+            &row.histogram,
+        );
+    }
+    let points: Vec<PointView> = steps
+        .into_iter()
+        .map(|(start, red)| PointView {
+            start_time_unix_nano: (start * 1_000_000_000).to_string(),
+            red: red.view(step as f64),
+        })
+        .collect();
+    Ok(Json(json!({
+        "service": service,
+        "operation": q.operation,
+        "step_seconds": q.step_seconds,
+        "points": points,
+    })))
+}
+
+/// The service graph: calls between services in the window.
+async fn service_map(
+    State(state): State<Arc<ApiState>>,
+    ReadTenant(tenant): ReadTenant,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = params::metrics(query.as_deref(), MetricsEndpoint::ServiceMap)?;
+    let rows = state
+        .store
+        .tenant(tenant)
+        .service_edges(q.window)
+        .await
+        .map_err(store_error)?;
+    let edges: Vec<EdgeView> = rows
+        .iter()
+        .map(|row| {
+            let mut red = Red::default();
+            red.add(row.calls, row.errors, row.duration_sum_ns, &row.histogram);
+            EdgeView::new(&row.caller_service, &row.callee_service, &red, q.seconds())
+        })
+        .collect();
+    let (start, end) = window_json(&q);
+    Ok(Json(json!({
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "edges": edges,
+    })))
 }

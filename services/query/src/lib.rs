@@ -7,15 +7,16 @@ mod api;
 mod auth;
 mod config;
 mod dashboard;
+mod headers;
 mod metrics;
 mod params;
 mod view;
 
-pub use config::QueryConfig;
+pub use config::{LoginLimits, QueryConfig, TrustedProxies};
 
 use anyhow::Context;
 use api::ApiState;
-use dashboard::{DashboardState, SessionKeys};
+use dashboard::{DashboardState, LoginThrottle, SessionKeys};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -68,11 +69,14 @@ impl Query {
         });
         let dashboard = Arc::new(DashboardState {
             postgres: postgres.clone(),
+            store: store.clone(),
             sessions: SessionKeys::new(&secret, config.session_ttl, config.secure_cookies),
             revocations: KeyRevocations {
                 bus: bus.clone(),
                 keys,
             },
+            throttle: LoginThrottle::new(&config.login),
+            public_url: config.public_url.clone(),
             ingest_http_url: config.public_ingest_http_url.clone(),
             ingest_grpc_url: config.public_ingest_grpc_url.clone(),
         });
@@ -103,6 +107,7 @@ impl Query {
                 readiness,
                 self.registry.clone(),
             ))
+            .layer(axum::middleware::from_fn(headers::security_headers))
             .layer(axum::middleware::from_fn(
                 weft_runtime::tracing_context::http,
             ))
@@ -127,7 +132,11 @@ impl Query {
             }
         }));
         tracing::info!(addr = %listener.local_addr()?, "query listening");
-        let served = axum::serve(listener, self.router())
+        // With the peer's address, which password attempts are counted by.
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         forget.await.context("the revocation listener panicked")?;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use weft_storage::clickhouse::{Operation, SpanRow, TraceSummary};
+use weft_storage::clickhouse::{DurationHistogram, SpanRow, TraceSummary};
 
 #[derive(Serialize)]
 pub struct TraceSummaryView {
@@ -90,19 +90,144 @@ pub struct LinkView {
     pub attributes: Value,
 }
 
+/// Spans (or calls) summed for one line of a metrics answer.
+#[derive(Clone, Debug, Default)]
+pub struct Red {
+    pub count: u64,
+    pub errors: u64,
+    pub duration_sum_ns: u64,
+    pub histogram: DurationHistogram,
+}
+
+impl Red {
+    /// Adds a row read from ClickHouse: counts, total duration, sparse histogram.
+    pub fn add(
+        &mut self,
+        count: u64,
+        errors: u64,
+        duration_sum_ns: u64,
+        histogram: &(Vec<u16>, Vec<u64>),
+    ) {
+        self.count += count;
+        self.errors += errors;
+        self.duration_sum_ns = self.duration_sum_ns.saturating_add(duration_sum_ns);
+        self.histogram.add_sparse(&histogram.0, &histogram.1);
+    }
+
+    fn error_rate(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.count as f64
+        }
+    }
+
+    /// Per second over a window of `seconds`.
+    fn rate(&self, seconds: f64) -> f64 {
+        self.count as f64 / seconds
+    }
+
+    fn latency(&self) -> LatencyView {
+        let ms = |ns: u64| (ns as f64 / 1_000.0).round() / 1_000.0;
+        LatencyView {
+            mean_ms: (self.count > 0).then(|| ms(self.duration_sum_ns / self.count)),
+            p50_ms: self.histogram.quantile(0.50).map(ms),
+            p95_ms: self.histogram.quantile(0.95).map(ms),
+            p99_ms: self.histogram.quantile(0.99).map(ms),
+        }
+    }
+
+    /// Requests, errors, rates and latency over a window of `seconds`.
+    pub fn view(&self, seconds: f64) -> RedView {
+        RedView {
+            requests: self.count,
+            errors: self.errors,
+            error_rate: self.error_rate(),
+            rate_per_second: self.rate(seconds),
+            latency: self.latency(),
+        }
+    }
+}
+
+/// Durations in milliseconds (to the microsecond), `null` without spans. Percentiles come
+/// from the stored histograms, within 3.125 % of the exact ones.
+#[derive(Serialize)]
+pub struct LatencyView {
+    pub mean_ms: Option<f64>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct RedView {
+    pub requests: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rate_per_second: f64,
+    #[serde(flatten)]
+    pub latency: LatencyView,
+}
+
+/// A service: RED of its requests (spans of the requested kinds), and all its spans.
+#[derive(Serialize)]
+pub struct ServiceView {
+    pub service: String,
+    #[serde(flatten)]
+    pub red: RedView,
+    pub spans: u64,
+}
+
+/// An operation (span name and kind) of a service.
 #[derive(Serialize)]
 pub struct OperationView {
     pub name: String,
     pub kind: &'static str,
-    pub spans: u64,
+    #[serde(flatten)]
+    pub red: RedView,
 }
 
-impl From<&Operation> for OperationView {
-    fn from(o: &Operation) -> Self {
+impl OperationView {
+    pub fn new(name: &str, kind: u8, red: RedView) -> OperationView {
         OperationView {
-            name: o.name.clone(),
-            kind: kind_name(o.kind),
-            spans: o.spans,
+            name: name.to_owned(),
+            kind: kind_name(kind),
+            red,
+        }
+    }
+}
+
+/// One step of a series; rates are per second of the step.
+#[derive(Serialize)]
+pub struct PointView {
+    pub start_time_unix_nano: String,
+    #[serde(flatten)]
+    pub red: RedView,
+}
+
+/// Calls from one service to another.
+#[derive(Serialize)]
+pub struct EdgeView {
+    pub caller: String,
+    pub callee: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub rate_per_second: f64,
+    #[serde(flatten)]
+    pub latency: LatencyView,
+}
+
+impl EdgeView {
+    pub fn new(caller: &str, callee: &str, red: &Red, seconds: f64) -> EdgeView {
+        EdgeView {
+            caller: caller.to_owned(),
+            callee: callee.to_owned(),
+            calls: red.count,
+            errors: red.errors,
+            error_rate: red.error_rate(),
+            rate_per_second: red.rate(seconds),
+            latency: red.latency(),
         }
     }
 }

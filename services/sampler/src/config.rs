@@ -27,6 +27,15 @@ pub struct WriterConfig {
     pub shutdown_grace: Duration,
 }
 
+/// How long and how much the service-edge tracker remembers (see `edges.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeConfig {
+    /// A trace's spans are remembered this long after its first span arrived.
+    pub window: Duration,
+    /// Spans remembered in all; past it the oldest traces are forgotten.
+    pub max_spans: usize,
+}
+
 #[derive(Clone, Debug)]
 pub struct SamplerConfig {
     pub http_addr: SocketAddr,
@@ -35,6 +44,7 @@ pub struct SamplerConfig {
     pub partitions: PartitionSet,
     pub consumer: ConsumerConfig,
     pub writer: WriterConfig,
+    pub edges: EdgeConfig,
 }
 
 impl SamplerConfig {
@@ -42,7 +52,8 @@ impl SamplerConfig {
     /// (`all`, or a list like `0-7,12`), `WEFT_SAMPLER_FETCH_BATCH` (512),
     /// `WEFT_SAMPLER_FETCH_WAIT` (`500ms`), `WEFT_SAMPLER_ACK_WAIT` (`30s`),
     /// `WEFT_SAMPLER_FLUSH_INTERVAL` (`1s`), `WEFT_SAMPLER_MAX_BATCH_SPANS` (100000),
-    /// `WEFT_SAMPLER_SHUTDOWN_GRACE` (`10s`), and the bus and ClickHouse variables.
+    /// `WEFT_SAMPLER_SHUTDOWN_GRACE` (`10s`), `WEFT_SAMPLER_EDGE_WINDOW` (`1m`),
+    /// `WEFT_SAMPLER_EDGE_MAX_SPANS` (500000), and the bus and ClickHouse variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let bus = BusConfig::from_env(env)?;
         let spec = env.string("WEFT_SAMPLER_PARTITIONS", "all");
@@ -70,6 +81,10 @@ impl SamplerConfig {
                 shutdown_grace: env
                     .duration("WEFT_SAMPLER_SHUTDOWN_GRACE", Duration::from_secs(10))?,
             },
+            edges: EdgeConfig {
+                window: env.duration("WEFT_SAMPLER_EDGE_WINDOW", Duration::from_secs(60))?,
+                max_spans: env.get("WEFT_SAMPLER_EDGE_MAX_SPANS", 500_000)?,
+            },
             bus,
         };
         env.check(
@@ -81,6 +96,11 @@ impl SamplerConfig {
             "WEFT_SAMPLER_ACK_WAIT",
             config.consumer.ack_wait >= Duration::from_secs(3),
             "must be at least 3s",
+        )?;
+        env.check(
+            "WEFT_SAMPLER_EDGE_MAX_SPANS",
+            config.edges.max_spans > 0,
+            "must be at least 1",
         )?;
         env.check(
             "WEFT_SAMPLER_PARTITIONS",

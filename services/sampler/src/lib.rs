@@ -1,10 +1,13 @@
 //! The sampler: owns a set of span partitions (through the bus's partition consumer),
-//! turns OTLP spans into rows, and writes them with the trace index to ClickHouse in
-//! batches. A message is acknowledged only after everything it carried is written; for
-//! now every span is kept.
+//! turns OTLP spans into rows, computes RED metrics and service edges from every span,
+//! and writes spans, the trace index and the metrics to ClickHouse in batches. A message
+//! is acknowledged only after everything it carried is written; for now every span is
+//! kept.
 
 mod config;
+mod edges;
 mod metrics;
+mod red;
 mod rows;
 mod writer;
 
@@ -16,7 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use weft_bus::{BatchHandler, Bus, ConsumerConfig, Envelope, Signal};
@@ -27,7 +30,7 @@ use weft_runtime::shutdown::CancellationToken;
 use weft_runtime::tracing_context::TraceContext;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::clickhouse::SpanRow;
-use writer::{WriteRequest, Written};
+use writer::{MessageRef, WriteRequest, Written};
 
 /// The consumer group of the sampler's durable consumers.
 pub const CONSUMER_GROUP: &str = "sampler";
@@ -95,6 +98,10 @@ impl Sampler {
             bus: self.bus.clone(),
             writer_tx,
             metrics: self.metrics.clone(),
+            calls: Mutex::new(edges::CallTracker::new(
+                self.config.edges.window,
+                self.config.edges.max_spans,
+            )),
         });
         let consumer = ConsumerConfig {
             group: CONSUMER_GROUP.to_owned(),
@@ -122,13 +129,15 @@ impl Sampler {
     }
 }
 
-/// Turns a batch of span messages into rows, one write request per message, and waits
-/// until the writer has stored them; a message ClickHouse refuses for its data goes to
-/// the dead-letter stream, so it neither blocks its partition nor is lost.
+/// Turns a batch of span messages into rows and metrics, one write request per message,
+/// and waits until the writer has stored them; a message ClickHouse refuses for its data
+/// goes to the dead-letter stream, so it neither blocks its partition nor is lost.
 struct SpanHandler {
     bus: Bus,
     writer_tx: mpsc::Sender<WriteRequest>,
     metrics: SamplerMetrics,
+    /// Spans of recent traces, shared by the partitions (a trace lives in one).
+    calls: Mutex<edges::CallTracker>,
 }
 
 impl SpanHandler {
@@ -162,9 +171,27 @@ impl BatchHandler for SpanHandler {
             let Some(spans) = self.rows(partition, &envelope) else {
                 continue;
             };
+            let message = envelope.stream_sequence;
+            // Metrics count every span the message carried, before any sampling decision.
+            let span_metrics = red::span_metrics(message, &spans);
+            let edges = {
+                let mut calls = self.calls.lock().expect("call tracker lock");
+                let edges = calls.observe(std::time::Instant::now(), message, &spans);
+                self.metrics.call_tracker_spans.set(calls.held() as i64);
+                edges
+            };
+            // A tail-sampling decision goes here: it keeps some of `spans`; the metrics
+            // above stay as they are.
             let (written_tx, written_rx) = oneshot::channel();
             let request = WriteRequest {
+                message: MessageRef {
+                    sequence: message,
+                    redelivered: envelope.redelivered,
+                },
+                tenant: envelope.tenant,
                 spans,
+                span_metrics,
+                edges,
                 written: written_tx,
             };
             if self.writer_tx.send(request).await.is_err() {

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use weft_runtime::metrics::Registry;
 
@@ -12,6 +13,10 @@ pub const WRITE_SECONDS: &str = "weft_clickhouse_write_seconds";
 pub const WRITE_FAILURES: &str = "weft_clickhouse_write_failures";
 pub const MESSAGES_REFUSED: &str = "weft_sampler_messages_refused";
 pub const MESSAGES_DEAD_LETTERED: &str = "weft_sampler_messages_dead_lettered";
+pub const METRIC_ROWS_WRITTEN: &str = "weft_sampler_metric_rows_written";
+pub const MESSAGES_ALREADY_COUNTED: &str = "weft_sampler_messages_already_counted";
+pub const METRIC_ROWS_REFUSED: &str = "weft_sampler_metric_rows_refused";
+pub const CALL_TRACKER_SPANS: &str = "weft_sampler_call_tracker_spans";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabels {
@@ -32,6 +37,14 @@ pub struct SamplerMetrics {
     pub messages_refused: Counter,
     /// Messages whose rows ClickHouse refused, kept in the dead-letter stream.
     pub requests_refused: Counter,
+    /// Rows written to a metrics table (`span_metrics`, `service_edges`).
+    pub metric_rows_written: Family<TableLabels, Counter>,
+    /// Messages seen again whose metrics a table already counts, so not counted twice.
+    pub messages_already_counted: Family<TableLabels, Counter>,
+    /// Metric rows ClickHouse refused for their data, dropped.
+    pub metric_rows_refused: Family<TableLabels, Counter>,
+    /// Spans the service-edge tracker holds.
+    pub call_tracker_spans: Gauge,
 }
 
 impl Default for SamplerMetrics {
@@ -44,6 +57,10 @@ impl Default for SamplerMetrics {
             write_failures: Family::default(),
             messages_refused: Counter::default(),
             requests_refused: Counter::default(),
+            metric_rows_written: Family::default(),
+            messages_already_counted: Family::default(),
+            metric_rows_refused: Family::default(),
+            call_tracker_spans: Gauge::default(),
         }
     }
 }
@@ -79,6 +96,26 @@ impl SamplerMetrics {
             MESSAGES_DEAD_LETTERED,
             "Bus messages ClickHouse refused for their data, kept in the dead-letter stream",
             self.requests_refused.clone(),
+        );
+        registry.register(
+            METRIC_ROWS_WRITTEN,
+            "Rows written to a metrics table, by table",
+            self.metric_rows_written.clone(),
+        );
+        registry.register(
+            MESSAGES_ALREADY_COUNTED,
+            "Bus messages seen again whose metrics the table already counted, by table",
+            self.messages_already_counted.clone(),
+        );
+        registry.register(
+            METRIC_ROWS_REFUSED,
+            "Metric rows ClickHouse refused for their data and that were dropped, by table",
+            self.metric_rows_refused.clone(),
+        );
+        registry.register(
+            CALL_TRACKER_SPANS,
+            "Spans the service-edge tracker remembers",
+            self.call_tracker_spans.clone(),
         );
     }
 }

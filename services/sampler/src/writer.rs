@@ -1,6 +1,14 @@
 //! The writer: collects rows from every partition consumer and writes them to ClickHouse
 //! in batches, retrying with backoff while ClickHouse is unavailable. A request's sender
-//! is told only after both its spans and its trace index rows are stored.
+//! is told only after its spans, its trace index rows and its metrics (RED metrics and
+//! service edges) are stored. Each is one INSERT per batch, in that order.
+//!
+//! A message's metrics are counted once however often it is delivered: every metric row
+//! lists the messages it counts, and before writing the metrics of a message that was
+//! delivered before (or after an INSERT whose outcome is unknown) the writer asks the
+//! table whether it counts the message already, and leaves it out if so. A message's rows
+//! of one table are in one INSERT, which ClickHouse applies whole, so "counted" is all or
+//! nothing per message and table.
 //!
 //! One batch that can never be stored must not stop storage for every partition and
 //! tenant sharing the writer. A failure ClickHouse gives because of the data itself (see
@@ -10,12 +18,17 @@
 
 use crate::config::WriterConfig;
 use crate::metrics::{SamplerMetrics, TableLabels};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use weft_model::TenantId;
 use weft_runtime::shutdown::CancellationToken;
-use weft_storage::clickhouse::{ClickHouse, ClickHouseError, SpanRow, TraceIndexRow};
+use weft_storage::clickhouse::{
+    ClickHouse, ClickHouseError, MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow,
+};
 
 /// What became of a request's rows.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,10 +38,25 @@ pub enum Written {
     Refused(String),
 }
 
+/// Which bus message a request carries, so its metrics are counted once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    /// Its stream sequence; 0 when unknown, and then it is never looked up.
+    pub sequence: u64,
+    /// Delivered before: its metrics may be stored already.
+    pub redelivered: bool,
+}
+
 /// The rows of one bus message; `written` fires once their fate is durable. Dropping it
 /// unfired means "not written": the sender must not acknowledge its message.
 pub struct WriteRequest {
+    pub message: MessageRef,
+    pub tenant: TenantId,
+    /// The spans kept.
     pub spans: Vec<SpanRow>,
+    /// RED metrics and service edges of every span the message carried.
+    pub span_metrics: Vec<SpanMetricRow>,
+    pub edges: Vec<ServiceEdgeRow>,
     pub written: oneshot::Sender<Written>,
 }
 
@@ -89,11 +117,49 @@ struct Writer {
     grace: Duration,
 }
 
-/// Requests written together: their rows moved into one vector, with each request's row
-/// count so a failing group can be split back at request boundaries.
+/// One request of a group: how many of the group's spans are its own, and its metric
+/// rows until they are stored (`None` from then on, also in the halves of a group).
+struct Part {
+    spans: usize,
+    message: MessageRef,
+    tenant: TenantId,
+    span_metrics: Option<Vec<SpanMetricRow>>,
+    edges: Option<Vec<ServiceEdgeRow>>,
+    written: oneshot::Sender<Written>,
+}
+
+/// A metrics table as the writer counts parts in it.
+trait PartRows: MetricRow {
+    /// The part's rows of this table that are not stored yet.
+    fn rows(part: &Part) -> &Option<Vec<Self>>;
+    fn of(part: &mut Part) -> &mut Option<Vec<Self>>;
+}
+
+impl PartRows for SpanMetricRow {
+    fn rows(part: &Part) -> &Option<Vec<Self>> {
+        &part.span_metrics
+    }
+
+    fn of(part: &mut Part) -> &mut Option<Vec<Self>> {
+        &mut part.span_metrics
+    }
+}
+
+impl PartRows for ServiceEdgeRow {
+    fn rows(part: &Part) -> &Option<Vec<Self>> {
+        &part.edges
+    }
+
+    fn of(part: &mut Part) -> &mut Option<Vec<Self>> {
+        &mut part.edges
+    }
+}
+
+/// Requests written together: their spans moved into one vector, with each request's
+/// part so a failing group can be split back at request boundaries.
 struct Group {
     spans: Vec<SpanRow>,
-    parts: Vec<(usize, oneshot::Sender<Written>)>,
+    parts: Vec<Part>,
 }
 
 impl Group {
@@ -101,7 +167,14 @@ impl Group {
         let mut spans = Vec::with_capacity(requests.iter().map(|r| r.spans.len()).sum());
         let mut parts = Vec::with_capacity(requests.len());
         for request in requests {
-            parts.push((request.spans.len(), request.written));
+            parts.push(Part {
+                spans: request.spans.len(),
+                message: request.message,
+                tenant: request.tenant,
+                span_metrics: Some(request.span_metrics),
+                edges: Some(request.edges),
+                written: request.written,
+            });
             spans.extend(request.spans);
         }
         Group { spans, parts }
@@ -109,7 +182,7 @@ impl Group {
 
     fn halves(mut self) -> (Group, Group) {
         let second_parts = self.parts.split_off(self.parts.len() / 2);
-        let first_rows: usize = self.parts.iter().map(|(rows, _)| rows).sum();
+        let first_rows: usize = self.parts.iter().map(|part| part.spans).sum();
         let second_spans = self.spans.split_off(first_rows);
         (
             self,
@@ -121,8 +194,8 @@ impl Group {
     }
 
     fn tell(self, written: impl Fn() -> Written) {
-        for (_, sender) in self.parts {
-            let _ = sender.send(written());
+        for part in self.parts {
+            let _ = part.written.send(written());
         }
     }
 }
@@ -135,17 +208,50 @@ enum Attempt {
     GaveUp,
 }
 
+/// The INSERTs of a group, in order: a trace is findable only once its spans are
+/// stored, and its spans are counted once they are findable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Spans,
+    Index,
+    SpanMetrics,
+    ServiceEdges,
+}
+
+impl Step {
+    fn next(self) -> Option<Step> {
+        match self {
+            Step::Spans => Some(Step::Index),
+            Step::Index => Some(Step::SpanMetrics),
+            Step::SpanMetrics => Some(Step::ServiceEdges),
+            Step::ServiceEdges => None,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Step::Spans => "spans",
+            Step::Index => "trace_index",
+            Step::SpanMetrics => table_of::<SpanMetricRow>(),
+            Step::ServiceEdges => table_of::<ServiceEdgeRow>(),
+        }
+    }
+}
+
+fn table_of<R: MetricRow>() -> &'static str {
+    R::TABLE
+}
+
 impl Writer {
     /// One timed INSERT.
-    async fn insert(
+    async fn timed(
         &self,
         table: &'static str,
-        spans: &[SpanRow],
-        index: &[TraceIndexRow],
+        insert: impl Future<Output = Result<(), ClickHouseError>>,
     ) -> Result<(), ClickHouseError> {
         let labels = TableLabels { table };
         let started = Instant::now();
-        let result = self.store.insert_traces(spans, index).await;
+        let result = insert.await;
         match &result {
             Ok(()) => self
                 .metrics
@@ -165,8 +271,8 @@ impl Writer {
             return;
         }
         let mut groups = vec![Group::of(batch)];
-        while let Some(group) = groups.pop() {
-            match self.store_group(&group).await {
+        while let Some(mut group) = groups.pop() {
+            match self.store_group(&mut group).await {
                 Attempt::Stored => group.tell(|| Written::Stored),
                 Attempt::Refused(reason) if group.parts.len() == 1 => {
                     self.metrics.requests_refused.inc();
@@ -184,33 +290,50 @@ impl Writer {
         }
     }
 
-    /// Writes spans, then their trace index rows, retrying what may succeed later; after
-    /// shutdown, retries only for the grace period.
-    async fn store_group(&self, group: &Group) -> Attempt {
+    /// Writes spans, their trace index rows, then their metrics, retrying what may
+    /// succeed later; after shutdown, retries only for the grace period. Once a step has
+    /// succeeded, a retry goes on from the next one, so nothing is stored twice.
+    async fn store_group(&self, group: &mut Group) -> Attempt {
         let index = TraceIndexRow::summarise(&group.spans);
-        let mut spans_written = false;
+        let mut step = Step::Spans;
+        // Per metrics table: whether an INSERT failed in a way that may have stored it.
+        let (mut red_unsure, mut edges_unsure) = (false, false);
         let mut delay = Duration::from_millis(100);
         let mut give_up_at: Option<Instant> = None;
         loop {
-            // Spans and index are separate INSERTs: once the spans are in, a retry writes
-            // only the index, so no span is stored twice.
-            if !spans_written {
-                match self.insert("spans", &group.spans, &[]).await {
-                    Ok(()) => spans_written = true,
-                    Err(error) => match refused_for_its_data(&error) {
-                        Some(reason) => return Attempt::Refused(reason),
-                        None => {
-                            tracing::warn!(%error, spans = group.spans.len(), retry_in = ?delay, "clickhouse write failed")
-                        }
-                    },
+            let result = match step {
+                Step::Spans => {
+                    self.timed("spans", self.store.insert_traces(&group.spans, &[]))
+                        .await
                 }
-            }
-            if spans_written {
-                match self.insert("trace_index", &[], &index).await {
-                    Ok(()) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, traces = index.len(), retry_in = ?delay, "clickhouse index write failed");
+                Step::Index => {
+                    self.timed("trace_index", self.store.insert_traces(&[], &index))
+                        .await
+                }
+                Step::SpanMetrics => {
+                    self.count_once::<SpanMetricRow>(&mut group.parts, &mut red_unsure)
+                        .await
+                }
+                Step::ServiceEdges => {
+                    self.count_once::<ServiceEdgeRow>(&mut group.parts, &mut edges_unsure)
+                        .await
+                }
+            };
+            match result {
+                Ok(()) => match step.next() {
+                    Some(next) => {
+                        step = next;
+                        continue;
                     }
+                    None => break,
+                },
+                Err(error) => {
+                    if step == Step::Spans
+                        && let Some(reason) = refused_for_its_data(&error)
+                    {
+                        return Attempt::Refused(reason);
+                    }
+                    tracing::warn!(%error, table = step.table(), spans = group.spans.len(), retry_in = ?delay, "clickhouse write failed");
                 }
             }
             if self.shutdown.is_cancelled() {
@@ -231,9 +354,153 @@ impl Writer {
         tracing::debug!(
             spans = group.spans.len(),
             traces = index.len(),
+            messages = group.parts.len(),
             "batch written"
         );
         Attempt::Stored
+    }
+
+    /// Stores the parts' rows of table `R` as one INSERT, leaving out the messages the
+    /// table counts already. `unsure` says that an earlier INSERT of these rows failed in
+    /// a way that may have stored them, so every part is looked up, not only redeliveries.
+    async fn count_once<R: PartRows>(
+        &self,
+        parts: &mut [Part],
+        unsure: &mut bool,
+    ) -> Result<(), ClickHouseError> {
+        self.leave_out_counted::<R>(parts, *unsure).await?;
+        let counting = parts.iter().filter(|p| R::rows(p).is_some()).count();
+        if counting == 0 {
+            return Ok(());
+        }
+        let rows = R::combine(parts.iter().filter_map(|p| R::rows(p).clone()).flatten());
+        match self.timed(R::TABLE, self.store.insert_metrics(&rows)).await {
+            Ok(()) => {
+                self.stored::<R>(parts.iter_mut(), rows.len());
+                Ok(())
+            }
+            Err(error) => match refused_for_its_data(&error) {
+                None => {
+                    *unsure = true;
+                    Err(error)
+                }
+                // Rows Weft built itself; should ClickHouse refuse some, the others of
+                // the batch are still stored, message by message.
+                Some(_) if counting > 1 => {
+                    for part in parts.iter_mut() {
+                        let Some(rows) = R::rows(part).clone() else {
+                            continue;
+                        };
+                        let rows = R::combine(rows);
+                        match self.timed(R::TABLE, self.store.insert_metrics(&rows)).await {
+                            Ok(()) => self.stored::<R>(std::iter::once(&mut *part), rows.len()),
+                            Err(error) => match refused_for_its_data(&error) {
+                                Some(reason) => self.refused::<R>(part, &reason),
+                                None => {
+                                    *unsure = true;
+                                    return Err(error);
+                                }
+                            },
+                        }
+                    }
+                    Ok(())
+                }
+                Some(reason) => {
+                    for part in parts.iter_mut() {
+                        if R::rows(part).is_some() {
+                            self.refused::<R>(part, &reason);
+                        }
+                    }
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    fn stored<'p, R: PartRows>(&self, parts: impl Iterator<Item = &'p mut Part>, rows: usize) {
+        for part in parts {
+            *R::of(part) = None;
+        }
+        let labels = TableLabels { table: R::TABLE };
+        self.metrics
+            .metric_rows_written
+            .get_or_create(&labels)
+            .inc_by(rows as u64);
+    }
+
+    fn refused<R: PartRows>(&self, part: &mut Part, reason: &str) {
+        let rows = R::of(part).take().map_or(0, |rows| rows.len());
+        let labels = TableLabels { table: R::TABLE };
+        self.metrics
+            .metric_rows_refused
+            .get_or_create(&labels)
+            .inc_by(rows as u64);
+        tracing::error!(table = R::TABLE, tenant_id = %part.tenant, rows, %reason, "clickhouse refuses a message's metrics; they are dropped");
+    }
+
+    /// Takes out the rows of parts whose message table `R` counts already: a message
+    /// delivered again after its metrics were stored (a crash before the acknowledgement,
+    /// or a lost one), or with `every_part`, any message of the batch.
+    async fn leave_out_counted<R: PartRows>(
+        &self,
+        parts: &mut [Part],
+        every_part: bool,
+    ) -> Result<(), ClickHouseError> {
+        let labels = TableLabels { table: R::TABLE };
+        let mut seen = HashSet::new();
+        let mut suspects: HashMap<TenantId, Vec<usize>> = HashMap::new();
+        for (index, part) in parts.iter_mut().enumerate() {
+            let MessageRef {
+                sequence,
+                redelivered,
+            } = part.message;
+            let rows = R::of(part);
+            if rows.as_ref().is_none_or(Vec::is_empty) {
+                *rows = None;
+                continue;
+            }
+            if sequence == 0 {
+                continue;
+            }
+            // The same message twice in one batch (delivered again while its first copy
+            // waited here): the first copy counts it.
+            if !seen.insert(sequence) {
+                *rows = None;
+                self.metrics
+                    .messages_already_counted
+                    .get_or_create(&labels)
+                    .inc();
+                continue;
+            }
+            if redelivered || every_part {
+                suspects.entry(part.tenant).or_default().push(index);
+            }
+        }
+        for (tenant, indices) in suspects {
+            let messages: Vec<u64> = indices.iter().map(|&i| parts[i].message.sequence).collect();
+            let minutes = indices
+                .iter()
+                .flat_map(|&i| R::rows(&parts[i]).iter().flatten().map(R::minute))
+                .fold((u32::MAX, 0), |(first, last), minute| {
+                    (first.min(minute), last.max(minute))
+                });
+            let counted = self
+                .store
+                .tenant(tenant)
+                .counted_messages::<R>(&messages, minutes)
+                .await?;
+            for index in indices {
+                if counted.contains(&parts[index].message.sequence) {
+                    *R::of(&mut parts[index]) = None;
+                    self.metrics
+                        .messages_already_counted
+                        .get_or_create(&labels)
+                        .inc();
+                    tracing::info!(table = R::TABLE, tenant_id = %tenant, message = parts[index].message.sequence, "metrics of a redelivered message are counted already");
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -289,5 +556,104 @@ mod tests {
         ] {
             assert_eq!(refused_for_its_data(&bad_response(retry)), None, "{retry}");
         }
+    }
+
+    /// The write request of message `sequence`: one span, its metrics and one call.
+    fn request(
+        tenant: TenantId,
+        sequence: u64,
+        redelivered: bool,
+    ) -> (WriteRequest, oneshot::Receiver<Written>) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as u32;
+        let mut span = crate::red::tests::span(
+            (sequence as u8, 2, 1),
+            ("payments", "POST /charge", 2),
+            (now, 40, false),
+        );
+        span.tenant_id = tenant.as_uuid();
+        let mut parent = span.clone();
+        (parent.span_id, parent.parent_span_id, parent.service_name) =
+            ([1; 8], [0; 8], "checkout".into());
+        let mut calls = crate::edges::CallTracker::new(Duration::from_secs(60), 100);
+        let edges = calls.observe(std::time::Instant::now(), sequence, &[parent, span.clone()]);
+        let (written, written_rx) = oneshot::channel();
+        let request = WriteRequest {
+            message: MessageRef {
+                sequence,
+                redelivered,
+            },
+            tenant,
+            span_metrics: crate::red::span_metrics(sequence, std::slice::from_ref(&span)),
+            spans: vec![span],
+            edges,
+            written,
+        };
+        (request, written_rx)
+    }
+
+    /// Against the ClickHouse of `WEFT_TEST_CLICKHOUSE_URL`, in a database of its own.
+    #[tokio::test]
+    async fn a_message_is_counted_once_however_often_it_is_written() {
+        let store = ClickHouse::new(weft_storage::clickhouse::ClickHouseConfig {
+            url: std::env::var("WEFT_TEST_CLICKHOUSE_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
+            database: format!("weft_test_{}", uuid::Uuid::new_v4().simple()),
+            ..Default::default()
+        });
+        store.migrate().await.unwrap();
+        let metrics = SamplerMetrics::default();
+        let config = WriterConfig {
+            flush_interval: Duration::from_millis(50),
+            max_batch_spans: 1000,
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let (requests_tx, writer) = spawn(
+            store.clone(),
+            config,
+            metrics.clone(),
+            CancellationToken::new(),
+        );
+        let tenant = TenantId::random();
+        let send = async |requests: Vec<(u64, bool)>| {
+            let mut waiting = Vec::new();
+            for (sequence, redelivered) in requests {
+                let (request, written_rx) = request(tenant, sequence, redelivered);
+                requests_tx.send(request).await.unwrap();
+                waiting.push(written_rx);
+            }
+            for written_rx in waiting {
+                assert_eq!(written_rx.await.unwrap(), Written::Stored);
+            }
+        };
+        // Message 7 and, in the same batch, a copy delivered again; then message 8.
+        send(vec![(7, false), (7, true), (8, false)]).await;
+        // Both delivered again later (a sampler died before acknowledging them), with
+        // message 9, which is new although delivered before (its first delivery stored
+        // nothing).
+        send(vec![(8, true), (7, true), (9, true)]).await;
+        drop(requests_tx);
+        writer.await.unwrap();
+
+        let window = weft_storage::clickhouse::MetricsWindow {
+            start_unix_nano: 0,
+            end_unix_nano: u64::from(u32::MAX) * 1_000_000_000,
+        };
+        let red = store.tenant(tenant).service_red(window).await.unwrap();
+        assert_eq!(red.len(), 1);
+        assert_eq!(red[0].spans, 3, "messages 7, 8 and 9, once each");
+        let edges = store.tenant(tenant).service_edges(window).await.unwrap();
+        assert_eq!(edges[0].calls, 3);
+        let counted = |table: &'static str| {
+            metrics
+                .messages_already_counted
+                .get_or_create(&TableLabels { table })
+                .get()
+        };
+        assert_eq!(counted("span_metrics"), 3, "7 in the batch, 7 and 8 later");
+        assert_eq!(counted("service_edges"), 3);
+        store.drop_database().await.unwrap();
     }
 }

@@ -37,6 +37,10 @@ pub struct Envelope {
     pub traceparent: Option<String>,
     /// Whether JetStream delivered this message before (a crash or a failed write).
     pub redelivered: bool,
+    /// The message's sequence in its stream: the same on every delivery and unique in
+    /// the stream, so it identifies the message (for counting it once). 0 if JetStream
+    /// sent no delivery info, which it always does for a pull consumer.
+    pub stream_sequence: u64,
 }
 
 /// What a consumer group does with a pulled batch of one partition.
@@ -174,14 +178,17 @@ impl<H: BatchHandler> PartitionOwner<H> {
         let mut envelopes = Vec::with_capacity(messages.len());
         let mut carried = Vec::with_capacity(messages.len());
         for message in messages {
-            let info = message.info().ok().map(|i| (i.delivered, i.pending));
-            if let Some((_, pending)) = info {
+            let info = message
+                .info()
+                .ok()
+                .map(|i| (i.delivered, i.pending, i.stream_sequence));
+            if let Some((_, pending, _)) = info {
                 metrics
                     .consumer_lag
                     .get_or_create(&self.labels)
                     .set(pending as i64);
             }
-            let redelivered = info.is_some_and(|(delivered, _)| delivered > 1);
+            let redelivered = info.is_some_and(|(delivered, _, _)| delivered > 1);
             if redelivered {
                 metrics.redeliveries.get_or_create(&self.labels).inc();
             }
@@ -192,6 +199,7 @@ impl<H: BatchHandler> PartitionOwner<H> {
                         payload: message.payload.clone(),
                         traceparent: header(&message, TRACEPARENT_HEADER),
                         redelivered,
+                        stream_sequence: info.map_or(0, |(_, _, sequence)| sequence),
                     });
                     carried.push(message);
                 }

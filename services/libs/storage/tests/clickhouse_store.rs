@@ -1,9 +1,11 @@
 //! The ClickHouse store against a real server: migrations are idempotent, rows round-trip
-//! byte for byte, search filters work, and one tenant never reads another's traces.
+//! byte for byte, search filters work, one tenant never reads another's traces, and
+//! metric rows sum the same before and after ClickHouse merges them.
 
 use weft_model::{TenantId, TraceId};
 use weft_storage::clickhouse::{
-    ClickHouse, ClickHouseConfig, SpanRow, TraceIndexRow, TraceSearch, TraceSort,
+    ClickHouse, ClickHouseConfig, DurationHistogram, MetricRow, MetricsWindow, RedSeries,
+    ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow, TraceSearch, TraceSort,
 };
 
 fn store() -> ClickHouse {
@@ -174,5 +176,178 @@ async fn spans_round_trip_and_search_is_tenant_scoped() {
             .is_empty()
     );
 
+    store.drop_database().await.unwrap();
+}
+
+/// One message's metrics of `spans` spans of `durations_ms` each, in `minute`.
+fn metric(
+    tenant: TenantId,
+    minute: u32,
+    (service, operation): (&str, &str),
+    message: u64,
+    durations_ms: &[u64],
+) -> SpanMetricRow {
+    let mut histogram = DurationHistogram::default();
+    durations_ms
+        .iter()
+        .for_each(|d| histogram.record(d * 1_000_000));
+    let (duration_buckets, duration_counts) = histogram.to_sparse();
+    let spans = durations_ms.len() as u64;
+    SpanMetricRow {
+        tenant_id: tenant.as_uuid(),
+        minute,
+        service_name: service.into(),
+        operation: operation.into(),
+        kind: 2,
+        status_code: 0,
+        spans,
+        errors: 0,
+        duration_sum_ns: durations_ms.iter().sum::<u64>() * 1_000_000,
+        duration_buckets,
+        duration_counts,
+        message_ids: vec![message],
+        message_spans: vec![spans],
+    }
+}
+
+#[tokio::test]
+async fn metrics_sum_before_and_after_merges_and_remember_their_messages() {
+    let store = store();
+    store.migrate().await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let minute = now - now % 60;
+    let (a, b) = (TenantId::random(), TenantId::random());
+    // Two write batches of tenant a (the second of two messages) and one of tenant b.
+    let first = [metric(a, minute, ("checkout", "POST"), 11, &[10, 20])];
+    let second = SpanMetricRow::combine([
+        metric(a, minute, ("checkout", "POST"), 12, &[30]),
+        metric(a, minute - 60, ("checkout", "GET"), 13, &[40, 50, 60]),
+    ]);
+    store.insert_metrics(&first).await.unwrap();
+    store.insert_metrics(&second).await.unwrap();
+    store
+        .insert_metrics(&[metric(b, minute, ("billing", "charge"), 14, &[99])])
+        .await
+        .unwrap();
+    let edge = ServiceEdgeRow {
+        tenant_id: a.as_uuid(),
+        minute,
+        caller_service: "checkout".into(),
+        callee_service: "payments".into(),
+        calls: 1,
+        errors: 1,
+        duration_sum_ns: 7_000_000,
+        duration_buckets: vec![weft_storage::clickhouse::histogram::bucket(7_000_000)],
+        duration_counts: vec![1],
+        message_ids: vec![12],
+        message_calls: vec![1],
+    };
+    store
+        .insert_metrics(std::slice::from_ref(&edge))
+        .await
+        .unwrap();
+
+    let window = MetricsWindow {
+        start_unix_nano: u64::from(minute - 120) * 1_000_000_000,
+        end_unix_nano: u64::from(now) * 1_000_000_000,
+    };
+    let check = async |label: &str| {
+        let services = store.tenant(a).service_red(window).await.unwrap();
+        assert_eq!(services.len(), 1, "{label}");
+        let checkout = &services[0];
+        assert_eq!(
+            (
+                checkout.name.as_str(),
+                checkout.spans,
+                checkout.duration_sum_ns
+            ),
+            ("checkout", 6, 210_000_000),
+            "{label}"
+        );
+        let histogram =
+            DurationHistogram::from_sparse(&checkout.histogram.0, &checkout.histogram.1);
+        assert_eq!(histogram.count(), 6, "{label}");
+        let median = histogram.quantile(0.5).unwrap() as f64 / 30_000_000.0;
+        assert!((median - 1.0).abs() < 0.032, "{label}: p50 {median}");
+        let operations = store
+            .tenant(a)
+            .operation_red("checkout", window)
+            .await
+            .unwrap();
+        assert_eq!(
+            operations
+                .iter()
+                .map(|o| (o.name.as_str(), o.spans))
+                .collect::<Vec<_>>(),
+            [("GET", 3), ("POST", 3)],
+            "{label}"
+        );
+        let series = RedSeries {
+            service: "checkout".into(),
+            operation: None,
+            step_seconds: 60,
+        };
+        let points = store
+            .tenant(a)
+            .service_series(&series, window)
+            .await
+            .unwrap();
+        assert_eq!(
+            points
+                .iter()
+                .map(|p| (p.step_start, p.spans))
+                .collect::<Vec<_>>(),
+            [(minute - 60, 3), (minute, 3)],
+            "{label}"
+        );
+        let edges = store.tenant(a).service_edges(window).await.unwrap();
+        assert_eq!(edges.len(), 1, "{label}");
+        assert_eq!((edges[0].calls, edges[0].errors), (1, 1), "{label}");
+        let counted = store
+            .tenant(a)
+            .counted_messages::<SpanMetricRow>(&[10, 11, 12, 13, 14], (minute - 60, minute))
+            .await
+            .unwrap();
+        assert_eq!(counted, [11, 12, 13], "{label}: b's message is not a's");
+        let counted = store
+            .tenant(a)
+            .counted_messages::<ServiceEdgeRow>(&[11, 12], (minute, minute))
+            .await
+            .unwrap();
+        assert_eq!(counted, [12], "{label}");
+        assert!(
+            store
+                .tenant(b)
+                .service_edges(window)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let billing = store.tenant(b).service_red(window).await.unwrap();
+        assert_eq!(billing.len(), 1, "{label}");
+        assert_eq!((billing[0].name.as_str(), billing[0].spans), ("billing", 1));
+    };
+    check("as written").await;
+    let server = ::clickhouse::Client::default()
+        .with_url(&store.config().url)
+        .with_database(&store.config().database)
+        .with_validation(false);
+    for table in ["span_metrics", "service_edges"] {
+        server
+            .query(&format!("OPTIMIZE TABLE {table} FINAL"))
+            .execute()
+            .await
+            .unwrap();
+    }
+    let rows: u64 = server
+        .query("SELECT count() FROM span_metrics")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(rows, 3, "one row per key once merged");
+    check("merged").await;
     store.drop_database().await.unwrap();
 }

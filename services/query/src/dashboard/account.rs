@@ -1,10 +1,12 @@
-//! Getting in and around: sign-up, login, logout, switching organisation, the set-up
-//! page that shows how to send data, and usage.
+//! Getting in and around: sign-up, login, logout (of this session or of all the user's),
+//! switching organisation, the set-up page that shows how to send data, and usage.
 
 use super::DashboardState;
-use super::credentials::{hash_password, valid_email, weak_password};
+use super::credentials::{valid_email, weak_password};
 use super::error::DashboardError;
-use super::extract::{CsrfForm, CsrfProtected, PreSession, SignedIn, Submitted, with_pre_session};
+use super::extract::{
+    ClientAddress, CsrfForm, CsrfProtected, PreSession, SignedIn, Submitted, with_pre_session,
+};
 use super::render::{Layout, render};
 use super::throttle::check_password;
 use askama::Template;
@@ -16,6 +18,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::sync::Arc;
 use weft_model::KeyScope;
+use weft_storage::postgres::SessionEnd;
 
 pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
@@ -23,6 +26,7 @@ pub fn routes() -> Router<Arc<DashboardState>> {
         .route("/signup", get(signup_page).post(signup))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/logout/everywhere", post(logout_everywhere))
         .route("/switch", post(switch_organisation))
         .route("/usage", get(usage_page))
         .route("/static/weft.css", get(stylesheet))
@@ -124,8 +128,12 @@ fn slug_for(name: &str) -> String {
     }
 }
 
+/// Creates the account. Whether an email is taken is said plainly, so sign-up tells
+/// anyone who tries which emails have accounts; each try costs an attempt of the
+/// client's address budget, like a login, which keeps such probing slow.
 async fn signup(
     State(state): State<Arc<DashboardState>>,
+    client: ClientAddress,
     PreSession(form): PreSession<SignupForm>,
 ) -> Result<Response, DashboardError> {
     let email = form.email.trim().to_owned();
@@ -150,7 +158,11 @@ async fn signup(
     if let Some(problem) = problem {
         return Ok(retry(problem, StatusCode::BAD_REQUEST));
     }
-    let password_hash = hash_password(form.password.clone()).await?;
+    let turn = match state.throttle.admit(&state, &client).await {
+        Ok(turn) => turn,
+        Err(refused) => return Ok(refused.respond(|message, status| retry(&message, status))?),
+    };
+    let password_hash = turn.hash_password(form.password.clone()).await?;
     let created = state
         .postgres
         .create_account(
@@ -171,17 +183,16 @@ async fn signup(
         .create_api_key(tenant.tenant_id(), "default ingest", KeyScope::Ingest)
         .await?;
     tracing::info!(tenant_id = %tenant.id, "organisation signed up");
-    let sessions = &state.sessions;
-    let (cookie, session) = sessions.issue(user.id, tenant.id);
+    let session = state.begin_session(user.id, tenant.id).await?;
     let layout = Layout {
         signed_in: true,
         organisation: tenant.name.clone(),
         role: weft_model::Role::Owner.to_string(),
-        csrf: sessions.csrf_token(&session),
+        csrf: state.sessions.csrf_token(&session.id),
         organisations: Vec::new(),
     };
     Ok((
-        [(header::SET_COOKIE, cookie)],
+        [(header::SET_COOKIE, session.cookie)],
         render(StatusCode::OK, &setup(&state, layout, Some(key.secret))),
     )
         .into_response())
@@ -244,6 +255,7 @@ impl CsrfProtected for LoginForm {
 
 async fn login(
     State(state): State<Arc<DashboardState>>,
+    client: ClientAddress,
     PreSession(form): PreSession<LoginForm>,
 ) -> Result<Response, DashboardError> {
     let email = form.email.trim().to_owned();
@@ -267,12 +279,9 @@ async fn login(
             StatusCode::BAD_REQUEST,
         ));
     }
-    let user = match check_password(&state, &email, &form.password).await {
+    let user = match check_password(&state, &client, &email, &form.password).await {
         Ok(user) => user,
-        Err(refused) => {
-            let (message, status) = refused.explain()?;
-            return Ok(retry(message, status));
-        }
+        Err(refused) => return Ok(refused.respond(retry)?),
     };
     let memberships = state.postgres.memberships(user.id).await?;
     let Some(first) = memberships.first() else {
@@ -281,17 +290,35 @@ async fn login(
             StatusCode::FORBIDDEN,
         ));
     };
-    Ok((
-        [(
-            header::SET_COOKIE,
-            state.sessions.issue(user.id, first.tenant_id).0,
-        )],
-        Redirect::to("/"),
-    )
-        .into_response())
+    let session = state.begin_session(user.id, first.tenant_id).await?;
+    Ok(([(header::SET_COOKIE, session.cookie)], Redirect::to("/")).into_response())
 }
 
-async fn logout(State(state): State<Arc<DashboardState>>, _: Submitted<CsrfForm>) -> Response {
+async fn logout(
+    State(state): State<Arc<DashboardState>>,
+    Submitted { user, .. }: Submitted<CsrfForm>,
+) -> Result<Response, DashboardError> {
+    state
+        .postgres
+        .end_session(&user.session, user.user, SessionEnd::LoggedOut)
+        .await?;
+    Ok(logged_out(&state))
+}
+
+/// Ends every session of the user, on every device and in every organisation.
+async fn logout_everywhere(
+    State(state): State<Arc<DashboardState>>,
+    Submitted { user, .. }: Submitted<CsrfForm>,
+) -> Result<Response, DashboardError> {
+    state
+        .postgres
+        .end_sessions_of(user.user, SessionEnd::LoggedOutEverywhere)
+        .await?;
+    tracing::info!(tenant_id = %user.tenant, "logged out everywhere");
+    Ok(logged_out(&state))
+}
+
+fn logged_out(state: &DashboardState) -> Response {
     (
         [(header::SET_COOKIE, state.sessions.clear_session())],
         Redirect::to("/login?notice=logged-out"),
@@ -312,7 +339,8 @@ impl CsrfProtected for SwitchForm {
     }
 }
 
-/// Moves the session to another organisation of the user's.
+/// Moves the user to another organisation of theirs, in a new session that replaces
+/// this one.
 async fn switch_organisation(
     State(state): State<Arc<DashboardState>>,
     Submitted { user, form, .. }: Submitted<SwitchForm>,
@@ -323,14 +351,12 @@ async fn switch_organisation(
             .any(|membership| membership.tenant_id == *id)
     });
     let target = target.ok_or(DashboardError::NotFound("organisation"))?;
-    Ok((
-        [(
-            header::SET_COOKIE,
-            state.sessions.issue(user.user, target).0,
-        )],
-        Redirect::to("/"),
-    )
-        .into_response())
+    let session = state.begin_session(user.user, target).await?;
+    state
+        .postgres
+        .end_session(&user.session, user.user, SessionEnd::Switched)
+        .await?;
+    Ok(([(header::SET_COOKIE, session.cookie)], Redirect::to("/")).into_response())
 }
 
 #[derive(Template)]

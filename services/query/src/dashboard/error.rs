@@ -6,6 +6,7 @@ use super::render::error_page;
 use axum::extract::rejection::FormRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use weft_storage::clickhouse::ClickHouseError;
 use weft_storage::postgres::PostgresError;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,9 +14,12 @@ pub enum DashboardError {
     /// PostgreSQL failed: 503, asking to try again. The cause is logged, never shown.
     #[error(transparent)]
     Postgres(#[from] PostgresError),
-    /// The blocking task that hashes a new password did not finish: 500.
-    #[error("password hashing failed: {0}")]
-    PasswordHashing(#[source] tokio::task::JoinError),
+    /// ClickHouse failed: 503 like PostgreSQL. The cause is logged, never shown.
+    #[error(transparent)]
+    Store(#[from] ClickHouseError),
+    /// The thread that hashes a new password failed: 500.
+    #[error("password hashing failed")]
+    PasswordHashing,
     /// The form's CSRF token is missing, forged or bound to another session: 403.
     #[error("csrf token refused")]
     CsrfRefused,
@@ -45,6 +49,14 @@ pub enum DashboardError {
 impl IntoResponse for DashboardError {
     fn into_response(self) -> Response {
         match self {
+            DashboardError::Store(error) => {
+                tracing::warn!(%error, "trace store failed");
+                error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Weft could not read your traces just now. Please try again in a moment.",
+                )
+            }
             DashboardError::Postgres(error) => {
                 tracing::warn!(%error, "dashboard dependency failed");
                 error_page(
@@ -53,8 +65,8 @@ impl IntoResponse for DashboardError {
                     "Weft could not complete this request. Please try again in a moment.",
                 )
             }
-            DashboardError::PasswordHashing(error) => {
-                tracing::error!(%error, "password hashing failed");
+            DashboardError::PasswordHashing => {
+                tracing::error!("password hashing failed");
                 error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",

@@ -1,27 +1,32 @@
 //! Who is asking and what they sent, checked before a handler runs, each rejecting with
 //! the [`DashboardError`] page: [`SignedIn`] for pages, [`Authorized`] for the forms of
 //! signed-in users (CSRF token, then role), [`PreSession`] for the forms shown before
-//! login, and [`PathId`] for the uuid in a path.
+//! login, and [`PathId`] for the uuid in a path; and [`ClientAddress`], where a request
+//! comes from, which password attempts are counted by.
 
 use super::DashboardState;
 use super::error::DashboardError;
 use super::render::{Layout, OrganisationChoice};
 use super::session::{PRE_SESSION_COOKIE, SESSION_COOKIE, SessionError, cookie_value};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use crate::config::TrustedProxies;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, RequestPartsExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use std::convert::Infallible;
 use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use weft_model::{Role, TenantId};
-use weft_storage::postgres::Membership;
+use weft_storage::postgres::{Membership, SessionEnd, SessionState};
 
-/// A request with a valid session whose user still belongs to the organisation, checked
-/// on every request so that a removed membership ends access at once. Without one, the
-/// login page (saying why when the session expired or the membership ended).
+/// A request with a valid token of a live session whose user still belongs to the
+/// organisation, checked on every request (one statement) so that logging out, a
+/// removed membership or any other end of the session ends access at once. Without one,
+/// the login page (saying why when the session expired or the membership ended).
 pub struct SignedIn {
     pub user: uuid::Uuid,
     pub tenant: TenantId,
@@ -91,7 +96,13 @@ impl FromRequestParts<Arc<DashboardState>> for SignedIn {
                 "/login"
             })
         })?;
-        let memberships = state.postgres.memberships(claims.sub).await?;
+        let memberships = match state.postgres.session(&claims.jti, claims.sub).await? {
+            SessionState::Live(memberships) => memberships,
+            SessionState::Ended(SessionEnd::Removed) => {
+                return Err(back_to("/login?notice=removed"));
+            }
+            SessionState::Ended(_) | SessionState::Unknown => return Err(back_to("/login")),
+        };
         let role = memberships
             .iter()
             .find(|m| m.tenant_id == claims.tid)
@@ -257,6 +268,62 @@ pub fn with_pre_session(state: &DashboardState, page: impl FnOnce(String) -> Res
         .into_response()
 }
 
+/// Where a request comes from, as password attempts are counted: the TCP peer, or, when
+/// the peer is a trusted proxy, the nearest address in `X-Forwarded-For` that is not one.
+/// IPv6 clients count by their /64, the block one host usually has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub String);
+
+impl ClientAddress {
+    fn of(peer: IpAddr, forwarded: &HeaderMap, trusted: &TrustedProxies) -> Self {
+        let mut client = peer.to_canonical();
+        // Each proxy appends the address it heard from; read them from the nearest.
+        let chain = forwarded
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        for hop in chain.into_iter().rev() {
+            if !trusted.contains(client) {
+                break;
+            }
+            match hop.parse::<IpAddr>() {
+                Ok(address) => client = address.to_canonical(),
+                Err(_) => break,
+            }
+        }
+        ClientAddress(match client {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let block = u128::from(v6) & !(u128::MAX >> 64);
+                format!("{}/64", Ipv6Addr::from(block))
+            }
+        })
+    }
+}
+
+impl FromRequestParts<Arc<DashboardState>> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<DashboardState>,
+    ) -> Result<Self, Infallible> {
+        // Served without connection info (a router mounted by hand), every client is one.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        Ok(ClientAddress::of(
+            peer,
+            &parts.headers,
+            &state.throttle.trusted_proxies,
+        ))
+    }
+}
+
 /// What a [`PathId`] names, as its 404 page calls it.
 pub trait Named {
     const NAME: &'static str;
@@ -313,5 +380,48 @@ where
             id,
             kind: PhantomData,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(peer: &str, forwarded: &[&str], trusted: &str) -> String {
+        let mut headers = HeaderMap::new();
+        for value in forwarded {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        ClientAddress::of(peer.parse().unwrap(), &headers, &trusted.parse().unwrap()).0
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_names_it() {
+        // No trusted proxies: the header is anyone's to forge.
+        assert_eq!(client("198.51.100.7", &["203.0.113.1"], ""), "198.51.100.7");
+        // Behind a trusted proxy, the address it heard from.
+        assert_eq!(
+            client("10.0.0.2", &["203.0.113.1"], "10.0.0.0/8"),
+            "203.0.113.1"
+        );
+        // A client cannot hide behind addresses it writes in front of the proxy's.
+        assert_eq!(
+            client("10.0.0.2", &["192.0.2.66, 203.0.113.1"], "10.0.0.0/8"),
+            "203.0.113.1"
+        );
+        // Chained trusted proxies, over several header lines.
+        assert_eq!(
+            client("10.0.0.2", &["203.0.113.1", "10.0.0.9"], "10.0.0.0/8"),
+            "203.0.113.1"
+        );
+        // Garbage stops the walk at the last address known.
+        assert_eq!(client("10.0.0.2", &["not-an-ip"], "10.0.0.0/8"), "10.0.0.2");
+        assert_eq!(client("::ffff:198.51.100.7", &[], ""), "198.51.100.7");
+        // One IPv6 host has a /64.
+        assert_eq!(
+            client("2001:db8:1:2:aaaa::1", &[], ""),
+            client("2001:db8:1:2:bbbb::9", &[], "")
+        );
+        assert_eq!(client("2001:db8:1:2:aaaa::1", &[], ""), "2001:db8:1:2::/64");
     }
 }

@@ -4,11 +4,11 @@
 //! listed on the members page, where admins revoke them.
 
 use super::DashboardState;
-use super::credentials::{hash_password, valid_email, weak_password};
+use super::credentials::{valid_email, weak_password};
 use super::error::DashboardError;
 use super::extract::{
-    Authorized, CsrfForm, CsrfProtected, InvitationId, ManageMembers, PathId, PreSession,
-    with_pre_session,
+    Authorized, ClientAddress, CsrfForm, CsrfProtected, InvitationId, ManageMembers, PathId,
+    PreSession, with_pre_session,
 };
 use super::members::{Outcome, refuse, render_members};
 use super::render::{Layout, render};
@@ -16,7 +16,7 @@ use super::throttle::check_password;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -37,26 +37,10 @@ pub fn routes() -> Router<Arc<DashboardState>> {
 
 const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Where invitation links point: the address the admin reached the dashboard at.
-fn invitation_link(state: &DashboardState, headers: &HeaderMap, token: &str) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|host| {
-            host.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        });
-    match host {
-        Some(host) => {
-            let scheme = if state.sessions.secure_cookies() {
-                "https"
-            } else {
-                "http"
-            };
-            format!("{scheme}://{host}/invite/{token}")
-        }
-        None => format!("/invite/{token}"),
-    }
+/// Where invitation links point: the dashboard's public URL (`WEFT_PUBLIC_URL`), never
+/// an address taken from the request, which whoever sends it chooses.
+fn invitation_link(state: &DashboardState, token: &str) -> String {
+    format!("{}/invite/{token}", state.public_url)
 }
 
 #[derive(Deserialize, Default)]
@@ -75,7 +59,6 @@ impl CsrfProtected for InviteForm {
 
 async fn invite(
     State(state): State<Arc<DashboardState>>,
-    headers: HeaderMap,
     Authorized { user, form, .. }: Authorized<ManageMembers, InviteForm>,
 ) -> Result<Response, DashboardError> {
     let email = form.email.trim();
@@ -116,7 +99,7 @@ async fn invite(
     tracing::info!(tenant_id = %user.tenant, %role, "member invited");
     let outcome = Outcome::Invited {
         email: email.to_owned(),
-        link: invitation_link(&state, &headers, &invitation.token),
+        link: invitation_link(&state, &invitation.token),
     };
     render_members(&state, &user, StatusCode::OK, Some(outcome)).await
 }
@@ -218,33 +201,33 @@ impl CsrfProtected for AcceptForm {
 async fn accept_invitation(
     State(state): State<Arc<DashboardState>>,
     Path(token): Path<String>,
+    client: ClientAddress,
     PreSession(form): PreSession<AcceptForm>,
 ) -> Result<Response, DashboardError> {
     let (invitation, has_account) = open_invitation(&state, &token).await?;
     let retry = |invitation: Invitation, status: StatusCode, error: String| {
-        Ok(invitation_form(
+        invitation_form(
             form.csrf.clone(),
             token.clone(),
             invitation,
             has_account,
             status,
             Some(error),
-        ))
+        )
     };
     let tenant = invitation.tenant_id;
     let user = if has_account {
         if form.password.is_empty() || form.password.len() > 200 {
-            return retry(
+            return Ok(retry(
                 invitation,
                 StatusCode::BAD_REQUEST,
                 "Enter your password.".to_owned(),
-            );
+            ));
         }
-        let user = match check_password(&state, &invitation.email, &form.password).await {
+        let user = match check_password(&state, &client, &invitation.email, &form.password).await {
             Ok(user) => user,
             Err(refused) => {
-                let (message, status) = refused.explain()?;
-                return retry(invitation, status, message);
+                return Ok(refused.respond(|message, status| retry(invitation, status, message))?);
             }
         };
         if !state
@@ -257,9 +240,19 @@ async fn accept_invitation(
         user.id
     } else {
         if let Some(problem) = weak_password(&form.password) {
-            return retry(invitation, StatusCode::BAD_REQUEST, problem.to_owned());
+            return Ok(retry(
+                invitation,
+                StatusCode::BAD_REQUEST,
+                problem.to_owned(),
+            ));
         }
-        let hash = hash_password(form.password.clone()).await?;
+        let turn = match state.throttle.admit(&state, &client).await {
+            Ok(turn) => turn,
+            Err(refused) => {
+                return Ok(refused.respond(|message, status| retry(invitation, status, message))?);
+            }
+        };
+        let hash = turn.hash_password(form.password.clone()).await?;
         state
             .postgres
             .accept_invitation_as_new_user(&invitation, &hash)
@@ -268,9 +261,6 @@ async fn accept_invitation(
             .id
     };
     tracing::info!(tenant_id = %tenant, "invitation accepted");
-    Ok((
-        [(header::SET_COOKIE, state.sessions.issue(user, tenant).0)],
-        Redirect::to("/"),
-    )
-        .into_response())
+    let session = state.begin_session(user, tenant).await?;
+    Ok(([(header::SET_COOKIE, session.cookie)], Redirect::to("/")).into_response())
 }

@@ -229,22 +229,18 @@ async fn remove_member(
     match change {
         MembershipChange::Done if leaving => {
             tracing::info!(tenant_id = %user.tenant, "member left");
-            let sessions = &state.sessions;
+            // Leaving ended this session; the user goes on in another organisation.
             let other = user
                 .memberships
                 .iter()
                 .find(|m| m.tenant_id != user.tenant.as_uuid());
             Ok(match other {
-                Some(other) => (
-                    [(
-                        header::SET_COOKIE,
-                        sessions.issue(user.user, other.tenant_id).0,
-                    )],
-                    Redirect::to("/"),
-                )
-                    .into_response(),
+                Some(other) => {
+                    let session = state.begin_session(user.user, other.tenant_id).await?;
+                    ([(header::SET_COOKIE, session.cookie)], Redirect::to("/")).into_response()
+                }
                 None => (
-                    [(header::SET_COOKIE, sessions.clear_session())],
+                    [(header::SET_COOKIE, state.sessions.clear_session())],
                     Redirect::to("/login?notice=left"),
                 )
                     .into_response(),

@@ -1,7 +1,7 @@
 //! The dashboard: server-rendered pages (askama templates under `frontend/templates`)
-//! for sign-up, login, onboarding, API keys, members and usage. Every page works without
-//! JavaScript; every state-changing form carries a CSRF token; every page checks the
-//! user's membership and role in the organisation on each request.
+//! for sign-up, login, onboarding, API keys, members, usage and the trace explorer.
+//! Every page works without JavaScript; every state-changing form carries a CSRF token;
+//! every page checks the user's membership and role in the organisation on each request.
 //!
 //! Each room (a group of pages and their forms) is one module with its own `routes()`,
 //! built from the shared parts: the extractors that check who is asking ([`extract`]),
@@ -17,20 +17,29 @@ mod members;
 mod render;
 mod session;
 mod throttle;
+mod traces;
 
 pub use session::SessionKeys;
+pub use throttle::LoginThrottle;
 
 use crate::KeyRevocations;
 use std::sync::Arc;
+use weft_storage::clickhouse::ClickHouse;
 use weft_storage::postgres::Postgres;
 
 /// What the dashboard's handlers share.
 pub struct DashboardState {
     /// Accounts, organisations, members, invitations, API keys and usage.
     pub postgres: Postgres,
+    /// The organisation's traces, read only through its tenant scope.
+    pub store: ClickHouse,
     pub sessions: SessionKeys,
     /// Revoked keys are announced here so every replica forgets them at once.
     pub revocations: KeyRevocations,
+    /// Limits on password attempts and the argon2 work they guard.
+    pub throttle: LoginThrottle,
+    /// Where users reach the dashboard (`WEFT_PUBLIC_URL`), for absolute links.
+    pub public_url: String,
     /// Ingest endpoints as users should paste them into their SDK configuration.
     pub ingest_http_url: String,
     pub ingest_grpc_url: String,
@@ -42,5 +51,6 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(keys::routes())
         .merge(members::routes())
         .merge(invitations::routes())
+        .merge(traces::routes())
         .with_state(state)
 }

@@ -1,11 +1,15 @@
-//! Dashboard sessions: a signed JWT (HS256) in an HttpOnly, SameSite=Lax cookie, and CSRF
-//! tokens: bound to the session's id once logged in, and to a random cookie before.
+//! Dashboard sessions: a signed JWT (HS256) in an HttpOnly, SameSite=Lax cookie, recorded
+//! in PostgreSQL by its id so that the server can end it (logout, "log out everywhere",
+//! removal from the organisation); and CSRF tokens: bound to the session's id once logged
+//! in, and to a random cookie before.
 
+use super::DashboardState;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::time::Duration;
+use weft_storage::postgres::PostgresError;
 
 pub const SESSION_COOKIE: &str = "weft_session";
 pub const PRE_SESSION_COOKIE: &str = "weft_csrf";
@@ -61,9 +65,9 @@ impl SessionKeys {
         }
     }
 
-    /// A new session for `user` in `tenant`: the cookie header value and the session id
-    /// (to bind the CSRF tokens of the page that sets it).
-    pub fn issue(&self, user: uuid::Uuid, tenant: uuid::Uuid) -> (String, String) {
+    /// A new token for `user` in `tenant`: the cookie header value and its claims. Only
+    /// [`DashboardState::begin_session`] calls it, so every token has its row.
+    fn issue(&self, user: uuid::Uuid, tenant: uuid::Uuid) -> (String, Claims) {
         let iat = now();
         let claims = Claims {
             sub: user,
@@ -76,7 +80,7 @@ impl SessionKeys {
             .expect("HS256 signing cannot fail");
         (
             self.cookie(SESSION_COOKIE, &token, self.ttl.as_secs()),
-            claims.jti,
+            claims,
         )
     }
 
@@ -94,11 +98,6 @@ impl SessionKeys {
     fn cookie(&self, name: &str, value: &str, max_age: u64) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
-    }
-
-    /// Whether the dashboard is served over HTTPS.
-    pub fn secure_cookies(&self) -> bool {
-        self.secure_cookies
     }
 
     pub fn clear_session(&self) -> String {
@@ -132,6 +131,34 @@ impl SessionKeys {
     }
 }
 
+/// A session just begun: what the response sets and what its page binds to.
+pub struct NewSession {
+    /// The `Set-Cookie` value.
+    pub cookie: String,
+    /// The session id, which the CSRF tokens of the page that sets the cookie are bound to.
+    pub id: String,
+}
+
+impl DashboardState {
+    /// Begins a session of `user` in `tenant`, recorded before its cookie is handed out.
+    pub async fn begin_session(
+        &self,
+        user: uuid::Uuid,
+        tenant: uuid::Uuid,
+    ) -> Result<NewSession, PostgresError> {
+        let (cookie, claims) = self.sessions.issue(user, tenant);
+        let expires_at = chrono::DateTime::from_timestamp(claims.exp as i64, 0)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        self.postgres
+            .create_session(&claims.jti, user, tenant, expires_at)
+            .await?;
+        Ok(NewSession {
+            cookie,
+            id: claims.jti,
+        })
+    }
+}
+
 /// The value of cookie `name` in a `Cookie` header.
 pub fn cookie_value<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
     header?
@@ -158,12 +185,12 @@ mod tests {
     fn sessions_round_trip_and_reject_forgeries() {
         let keys = session_keys(Duration::from_secs(60));
         let (user, tenant) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let (cookie, session) = keys.issue(user, tenant);
+        let (cookie, issued) = keys.issue(user, tenant);
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
         let claims = keys.verify(token_of(&cookie)).unwrap();
         assert_eq!(
-            (claims.sub, claims.tid, claims.jti),
-            (user, tenant, session)
+            (claims.sub, claims.tid, &claims.jti),
+            (user, tenant, &issued.jti)
         );
         let other = SessionKeys::new(
             b"another secret of thirty-two byte",

@@ -7,10 +7,14 @@
 //! [`super::TenantTraces`] sends is listed here. The tests at the bottom fail when a read,
 //! a table or a statement of the store or the migrator is added without an entry here.
 
+use super::histogram::DurationHistogram;
 use super::migrate::{self, ServerVersion};
 use super::rows::Table;
 use super::tenant::TenantRead;
-use super::{SpanRow, TraceIndexRow, TraceSearch, TraceSort, TraceSummary};
+use super::{
+    MetricsWindow, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow, TraceSearch,
+    TraceSort, TraceSummary,
+};
 use weft_model::{TenantId, TraceId};
 
 /// Which part of the storage layer sends a statement, and so what a check may expect of it.
@@ -146,7 +150,14 @@ impl SqlCatalogue {
 
         let span = representative_span(now_unix_nano);
         let index = TraceIndexRow::summarise(std::slice::from_ref(&span));
-        for (table, sql) in [insert::<SpanRow>(&span), insert::<TraceIndexRow>(&index[0])] {
+        let metric = representative_metric(&span);
+        let edge = representative_edge(&span);
+        for (table, sql) in [
+            insert::<SpanRow>(&span),
+            insert::<TraceIndexRow>(&index[0]),
+            insert::<SpanMetricRow>(&metric),
+            insert::<ServiceEdgeRow>(&edge),
+        ] {
             push(
                 format!("insert {table}"),
                 StatementOrigin::Insert { table },
@@ -188,6 +199,59 @@ impl SqlCatalogue {
         );
         for (name, search) in searches(&span, now_unix_nano) {
             read(&name, sent(&client, &TenantRead::search(tenant, &search)));
+        }
+        let window = MetricsWindow {
+            start_unix_nano: since,
+            end_unix_nano: now_unix_nano + 60 * NANOS,
+        };
+        read(
+            "service red",
+            sent(&client, &TenantRead::service_red(tenant, window)),
+        );
+        read(
+            "operation red",
+            sent(
+                &client,
+                &TenantRead::operation_red(tenant, &metric.service_name, window),
+            ),
+        );
+        let series = RedSeries {
+            service: metric.service_name.clone(),
+            operation: None,
+            step_seconds: 300,
+        };
+        let of_operation = RedSeries {
+            operation: Some(metric.operation.clone()),
+            ..series.clone()
+        };
+        read(
+            "service series",
+            sent(
+                &client,
+                &TenantRead::service_series(tenant, &series, window),
+            ),
+        );
+        read(
+            "service series of an operation",
+            sent(
+                &client,
+                &TenantRead::service_series(tenant, &of_operation, window),
+            ),
+        );
+        read(
+            "service edges",
+            sent(&client, &TenantRead::service_edges(tenant, window)),
+        );
+        let minutes = (metric.minute, metric.minute);
+        let messages = [MESSAGE - 1, MESSAGE, MESSAGE + 1];
+        for table in [SpanMetricRow::TABLE, ServiceEdgeRow::TABLE] {
+            read(
+                &format!("counted messages of {table}"),
+                sent(
+                    &client,
+                    &TenantRead::counted_messages(tenant, table, &messages, minutes),
+                ),
+            );
         }
 
         SqlCatalogue {
@@ -409,6 +473,78 @@ impl CatalogueRow for TraceIndexRow {
     }
 }
 
+impl CatalogueRow for SpanMetricRow {
+    fn literals(&self) -> Vec<(&'static str, String)> {
+        let SpanMetricRow {
+            tenant_id,
+            minute,
+            service_name,
+            operation,
+            kind,
+            status_code,
+            spans,
+            errors,
+            duration_sum_ns,
+            duration_buckets,
+            duration_counts,
+            message_ids,
+            message_spans,
+        } = self;
+        vec![
+            ("tenant_id", string(&tenant_id.to_string())),
+            ("minute", minute.to_string()),
+            ("service_name", string(service_name)),
+            ("operation", string(operation)),
+            ("kind", kind.to_string()),
+            ("status_code", status_code.to_string()),
+            ("spans", spans.to_string()),
+            ("errors", errors.to_string()),
+            ("duration_sum_ns", duration_sum_ns.to_string()),
+            (
+                "durationMap.bucket",
+                array(duration_buckets, u16::to_string),
+            ),
+            ("durationMap.count", array(duration_counts, u64::to_string)),
+            ("messagesMap.id", array(message_ids, u64::to_string)),
+            ("messagesMap.spans", array(message_spans, u64::to_string)),
+        ]
+    }
+}
+
+impl CatalogueRow for ServiceEdgeRow {
+    fn literals(&self) -> Vec<(&'static str, String)> {
+        let ServiceEdgeRow {
+            tenant_id,
+            minute,
+            caller_service,
+            callee_service,
+            calls,
+            errors,
+            duration_sum_ns,
+            duration_buckets,
+            duration_counts,
+            message_ids,
+            message_calls,
+        } = self;
+        vec![
+            ("tenant_id", string(&tenant_id.to_string())),
+            ("minute", minute.to_string()),
+            ("caller_service", string(caller_service)),
+            ("callee_service", string(callee_service)),
+            ("calls", calls.to_string()),
+            ("errors", errors.to_string()),
+            ("duration_sum_ns", duration_sum_ns.to_string()),
+            (
+                "durationMap.bucket",
+                array(duration_buckets, u16::to_string),
+            ),
+            ("durationMap.count", array(duration_counts, u64::to_string)),
+            ("messagesMap.id", array(message_ids, u64::to_string)),
+            ("messagesMap.calls", array(message_calls, u64::to_string)),
+        ]
+    }
+}
+
 /// A quoted string; both versions read `\\` and `\'` inside quotes.
 fn string(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -454,6 +590,54 @@ fn representative_span(now_unix_nano: u64) -> SpanRow {
         link_span_ids: vec![[0x22; 8]],
         link_attributes: vec!["{}".to_owned()],
         sample_rate: 4.0,
+    }
+}
+
+/// The bus message (stream sequence) the representative metric rows count.
+const MESSAGE: u64 = 42;
+
+/// The metrics of three spans like `span` in its minute, counted by [`MESSAGE`].
+fn representative_metric(span: &SpanRow) -> SpanMetricRow {
+    let mut histogram = DurationHistogram::default();
+    for extra in [0, 1_000, 90_000_000] {
+        histogram.record(span.duration_ns + extra);
+    }
+    let (duration_buckets, duration_counts) = histogram.to_sparse();
+    SpanMetricRow {
+        tenant_id: span.tenant_id,
+        minute: span.start_time - span.start_time % 60,
+        service_name: span.service_name.clone(),
+        operation: span.name.clone(),
+        kind: span.kind,
+        status_code: span.status_code,
+        spans: 3,
+        errors: 3,
+        duration_sum_ns: 3 * span.duration_ns + 90_001_000,
+        duration_buckets,
+        duration_counts,
+        message_ids: vec![MESSAGE],
+        message_spans: vec![3],
+    }
+}
+
+/// Two calls from the span's service to a callee whose name needs escaping.
+fn representative_edge(span: &SpanRow) -> ServiceEdgeRow {
+    let mut histogram = DurationHistogram::default();
+    histogram.record(span.duration_ns);
+    histogram.record(span.duration_ns / 2);
+    let (duration_buckets, duration_counts) = histogram.to_sparse();
+    ServiceEdgeRow {
+        tenant_id: span.tenant_id,
+        minute: span.start_time - span.start_time % 60,
+        caller_service: span.service_name.clone(),
+        callee_service: CUSTOMER.1.to_owned(),
+        calls: 2,
+        errors: 1,
+        duration_sum_ns: span.duration_ns + span.duration_ns / 2,
+        duration_buckets,
+        duration_counts,
+        message_ids: vec![MESSAGE],
+        message_calls: vec![2],
     }
 }
 
@@ -579,8 +763,11 @@ mod tests {
             .iter()
             .filter(|s| matches!(s.origin, StatementOrigin::Migration { .. }))
             .collect();
-        let parsed = migrate::statements(migrate::MIGRATIONS[0].2, 7);
-        assert_eq!(migrations.len(), parsed.len());
+        let parsed: usize = migrate::MIGRATIONS
+            .iter()
+            .map(|(_, _, text)| migrate::statements(text, 7).len())
+            .sum();
+        assert_eq!(migrations.len(), parsed);
         assert!(migrations.iter().any(|s| s.min_version().is_some()));
         assert!(migrations.iter().any(|s| s.sql.contains("INTERVAL 7 DAY")));
         let first_insert = catalogue
@@ -620,6 +807,19 @@ mod tests {
         assert!(every.contains("v = 'O\\'Brien \\\\ \\\t end'"), "{every}");
         assert!(every.ends_with("ORDER BY trace_end - trace_start DESC LIMIT 20"));
         assert_eq!(every.matches("tenant_id = toUUID(").count(), 2);
+        let counted = sql("counted messages of span_metrics");
+        assert!(counted.contains("has([41,42,43], message)"), "{counted}");
+        let series = sql("service series of an operation");
+        assert!(
+            series.contains("intDiv(toUInt32(minute), 300) * 300"),
+            "{series}"
+        );
+        assert!(
+            series.ends_with(
+                "AND operation = 'POST /cart' GROUP BY step_start, kind ORDER BY step_start, kind"
+            ),
+            "{series}"
+        );
     }
 
     #[test]
@@ -635,6 +835,8 @@ mod tests {
         }
         let span = representative_span(NOW);
         check(&span);
+        check(&representative_metric(&span));
+        check(&representative_edge(&span));
         check(&TraceIndexRow::summarise(&[span])[0]);
         let catalogue = catalogue();
         let insert = &catalogue

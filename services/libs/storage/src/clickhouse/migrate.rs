@@ -10,11 +10,18 @@ use super::ClickHouseError;
 use std::fmt;
 
 /// The migration files: version, description, text.
-pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "traces",
-    include_str!("../../../../../migrations/clickhouse/0001_traces.sql"),
-)];
+pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "traces",
+        include_str!("../../../../../migrations/clickhouse/0001_traces.sql"),
+    ),
+    (
+        2,
+        "red metrics",
+        include_str!("../../../../../migrations/clickhouse/0002_red_metrics.sql"),
+    ),
+];
 
 pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
      (version UInt32, statement UInt32, description String, applied_at DateTime) \
@@ -172,6 +179,26 @@ mod tests {
         );
         assert!(parsed[2].sql.contains("INTERVAL 7 DAY"));
         assert!(parsed.iter().all(|s| !s.sql.ends_with(';')));
+        let metrics = statements(MIGRATIONS[1].2, 7);
+        assert_eq!(metrics.len(), 4);
+        assert!(
+            metrics[0]
+                .sql
+                .contains("durationMap Nested(bucket UInt16, count UInt64)")
+        );
+        assert!(
+            metrics[1]
+                .sql
+                .starts_with("CREATE TABLE IF NOT EXISTS service_edges")
+        );
+        assert!(metrics[2..].iter().all(|s| s.min_version.is_some()));
+    }
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        for (index, (version, _, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, index + 1);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ClickHouse compatibility test runs on both supported engines.
 
 mod catalog;
+pub mod histogram;
 mod limits;
 mod migrate;
 mod queries;
@@ -13,10 +14,14 @@ mod rows;
 mod tenant;
 
 pub use catalog::{CataloguedStatement, SqlCatalogue, StatementOrigin};
+pub use histogram::DurationHistogram;
 pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
-pub use rows::{SpanRow, TraceIndexRow};
-pub use tenant::{Operation, StoredCounts, TenantTraces, TraceSearch, TraceSort, TraceSummary};
+pub use rows::{MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
+pub use tenant::{
+    EdgeStats, MetricsWindow, Operation, RedPoint, RedSeries, RedStats, StoredCounts, TenantTraces,
+    TraceSearch, TraceSort, TraceSummary,
+};
 
 use rows::Table;
 use weft_model::TenantId;
@@ -161,6 +166,12 @@ impl ClickHouse {
         // The index goes last: a trace is findable only once its spans are stored.
         self.insert_rows(spans).await?;
         self.insert_rows(index).await
+    }
+
+    /// Inserts metric rows as one block, which ClickHouse applies atomically: either
+    /// every message the rows count is counted, or none is.
+    pub async fn insert_metrics<R: MetricRow>(&self, rows: &[R]) -> Result<(), ClickHouseError> {
+        self.insert_rows(rows).await
     }
 
     async fn insert_rows<T: Table>(&self, rows: &[T]) -> Result<(), ClickHouseError> {

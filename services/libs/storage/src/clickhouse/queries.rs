@@ -36,6 +36,66 @@ pub const OPERATIONS: &str = "SELECT name, kind, count() FROM spans \
      WHERE tenant_id = {tenant} AND service_name = ? AND start_time >= toDateTime(?) \
      GROUP BY name, kind ORDER BY name, kind";
 
+/// The sums of span metric rows and their merged duration histogram, as
+/// [`super::RedStats`] reads them.
+const RED_COLUMNS: &str = "sum(spans), sum(errors), sum(duration_sum_ns), \
+     sumMap(durationMap.bucket, durationMap.count)";
+
+/// The minutes of a metrics read; binds: first minute, last second.
+const MINUTES: &str = "minute >= toDateTime(?) AND minute <= toDateTime(?)";
+
+/// RED of every service by span kind; binds: the window's minutes.
+pub fn service_red() -> String {
+    format!(
+        "SELECT service_name, kind, {RED_COLUMNS} FROM span_metrics \
+         WHERE tenant_id = {TENANT} AND {MINUTES} \
+         GROUP BY service_name, kind ORDER BY service_name, kind"
+    )
+}
+
+/// RED of every operation of a service by span kind; binds: service, the window's minutes.
+pub fn operation_red() -> String {
+    format!(
+        "SELECT operation, kind, {RED_COLUMNS} FROM span_metrics \
+         WHERE tenant_id = {TENANT} AND service_name = ? AND {MINUTES} \
+         GROUP BY operation, kind ORDER BY operation, kind"
+    )
+}
+
+/// RED of a service (or one of its operations) per step and span kind; binds: step
+/// seconds twice, service, the window's minutes, then the operation when `by_operation`.
+pub fn service_series(by_operation: bool) -> String {
+    let operation = if by_operation {
+        " AND operation = ?"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT toUInt32(intDiv(toUInt32(minute), ?) * ?) AS step_start, kind, {RED_COLUMNS} \
+         FROM span_metrics WHERE tenant_id = {TENANT} AND service_name = ? AND {MINUTES}{operation} \
+         GROUP BY step_start, kind ORDER BY step_start, kind"
+    )
+}
+
+/// Calls between services; binds: the window's minutes.
+pub fn service_edges() -> String {
+    format!(
+        "SELECT caller_service, callee_service, sum(calls), sum(errors), sum(duration_sum_ns), \
+         sumMap(durationMap.bucket, durationMap.count) FROM service_edges \
+         WHERE tenant_id = {TENANT} AND {MINUTES} \
+         GROUP BY caller_service, callee_service ORDER BY caller_service, callee_service"
+    )
+}
+
+/// Which of some bus messages a metrics table already counts; binds: the minutes of
+/// their rows, the message ids. `table` is a [`super::MetricRow`]'s table name.
+pub fn counted_messages(table: &str) -> String {
+    format!(
+        "SELECT DISTINCT message FROM {table} ARRAY JOIN messagesMap.id AS message \
+         WHERE tenant_id = {TENANT} AND {MINUTES} AND has(?, message) ORDER BY message"
+    )
+}
+
 /// How much of a tenant's data is stored: spans, distinct spans, and spans counted by
 /// the trace index (equal when nothing was written twice). Current ClickHouse types a
 /// scalar subquery as `Nullable`, which RowBinary marks with an extra byte; `ifNull`
@@ -54,6 +114,8 @@ pub const KILL_QUERY: &str = "KILL QUERY WHERE query_id = ? ASYNC";
 pub enum Bind {
     U64(u64),
     Str(String),
+    /// An array literal.
+    U64s(Vec<u64>),
 }
 
 /// Span-level filters of a search, as SQL conditions on `spans` with their binds.
@@ -124,6 +186,13 @@ mod tests {
             STORED_COUNTS.to_owned(),
             search(&SpanFilter::default(), ORDER_NEWEST),
             search(&filter, ORDER_LONGEST),
+            service_red(),
+            operation_red(),
+            service_series(false),
+            service_series(true),
+            service_edges(),
+            counted_messages("span_metrics"),
+            counted_messages("service_edges"),
         ];
         for sql in statements {
             assert_eq!(

@@ -2,9 +2,12 @@
 //! on validation). Ids are binary; attributes are parallel key/value arrays.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
-/// A row type stored in one table, inserted with its fields as the column list.
-pub(super) trait Table: ::clickhouse::RowOwned + ::clickhouse::RowWrite {
+/// A row type stored in one table, inserted with its fields as the column list. Public
+/// only as the bound of [`MetricRow`]; the module is private, so no one else names it.
+pub trait Table: ::clickhouse::RowOwned + ::clickhouse::RowWrite {
     const TABLE: &'static str;
 }
 
@@ -14,6 +17,14 @@ impl Table for SpanRow {
 
 impl Table for TraceIndexRow {
     const TABLE: &'static str = "trace_index";
+}
+
+impl Table for SpanMetricRow {
+    const TABLE: &'static str = "span_metrics";
+}
+
+impl Table for ServiceEdgeRow {
+    const TABLE: &'static str = "service_edges";
 }
 
 /// One stored span (`spans` table).
@@ -109,5 +120,204 @@ impl TraceIndexRow {
             }
         }
         by_trace.into_values().collect()
+    }
+}
+
+/// A row of a metrics table. Rows of one key add up, as the table's SummingMergeTree
+/// folds them, and each row lists the bus messages it counts with what each contributed.
+pub trait MetricRow: Table + Clone + Send + Sync + 'static {
+    type Key: Ord;
+    fn key(&self) -> Self::Key;
+    fn minute(&self) -> u32;
+    fn message_ids(&self) -> &[u64];
+    /// Adds a row of the same key.
+    fn add(&mut self, other: Self);
+
+    /// The rows summed by key: what one INSERT of them stores, in key order.
+    fn combine(rows: impl IntoIterator<Item = Self>) -> Vec<Self> {
+        let mut by_key: BTreeMap<Self::Key, Self> = BTreeMap::new();
+        for row in rows {
+            match by_key.entry(row.key()) {
+                Entry::Vacant(entry) => {
+                    entry.insert(row);
+                }
+                Entry::Occupied(mut entry) => entry.get_mut().add(row),
+            }
+        }
+        by_key.into_values().collect()
+    }
+}
+
+/// Adds the sparse map (`keys`, `values`) of `other` to the one of `into`, key by key,
+/// keeping the keys in ascending order as ClickHouse's merges do.
+fn add_sparse<K: Ord + Copy>(into: (&mut Vec<K>, &mut Vec<u64>), other: (Vec<K>, Vec<u64>)) {
+    let mut sum: BTreeMap<K, u64> = into.0.iter().copied().zip(into.1.iter().copied()).collect();
+    for (key, value) in other.0.into_iter().zip(other.1) {
+        *sum.entry(key).or_default() += value;
+    }
+    (*into.0, *into.1) = sum.into_iter().unzip();
+}
+
+/// Spans of one tenant, minute, service, operation, span kind and status code
+/// (`span_metrics` table), counted before any sampling decision.
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Serialize, Deserialize)]
+pub struct SpanMetricRow {
+    #[serde(with = "::clickhouse::serde::uuid")]
+    pub tenant_id: uuid::Uuid,
+    /// The start of the minute the spans started in, in seconds.
+    pub minute: u32,
+    pub service_name: String,
+    pub operation: String,
+    pub kind: u8,
+    pub status_code: u8,
+    pub spans: u64,
+    /// Spans with status error (all of them or none, as the status is part of the key).
+    pub errors: u64,
+    pub duration_sum_ns: u64,
+    /// The duration histogram, sparse: see [`super::histogram`].
+    #[serde(rename = "durationMap.bucket")]
+    pub duration_buckets: Vec<u16>,
+    #[serde(rename = "durationMap.count")]
+    pub duration_counts: Vec<u64>,
+    /// The bus messages counted here (JetStream stream sequences) and their spans.
+    #[serde(rename = "messagesMap.id")]
+    pub message_ids: Vec<u64>,
+    #[serde(rename = "messagesMap.spans")]
+    pub message_spans: Vec<u64>,
+}
+
+impl MetricRow for SpanMetricRow {
+    type Key = (uuid::Uuid, u32, String, String, u8, u8);
+
+    fn key(&self) -> Self::Key {
+        (
+            self.tenant_id,
+            self.minute,
+            self.service_name.clone(),
+            self.operation.clone(),
+            self.kind,
+            self.status_code,
+        )
+    }
+
+    fn minute(&self) -> u32 {
+        self.minute
+    }
+
+    fn message_ids(&self) -> &[u64] {
+        &self.message_ids
+    }
+
+    fn add(&mut self, other: Self) {
+        self.spans += other.spans;
+        self.errors += other.errors;
+        self.duration_sum_ns = self.duration_sum_ns.saturating_add(other.duration_sum_ns);
+        add_sparse(
+            (&mut self.duration_buckets, &mut self.duration_counts),
+            (other.duration_buckets, other.duration_counts),
+        );
+        add_sparse(
+            (&mut self.message_ids, &mut self.message_spans),
+            (other.message_ids, other.message_spans),
+        );
+    }
+}
+
+/// Calls from one service to another in one minute (`service_edges` table), counted
+/// before any sampling decision. Latency and errors are the callee's span's.
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Serialize, Deserialize)]
+pub struct ServiceEdgeRow {
+    #[serde(with = "::clickhouse::serde::uuid")]
+    pub tenant_id: uuid::Uuid,
+    /// The start of the minute the callee's span started in, in seconds.
+    pub minute: u32,
+    pub caller_service: String,
+    pub callee_service: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub duration_sum_ns: u64,
+    #[serde(rename = "durationMap.bucket")]
+    pub duration_buckets: Vec<u16>,
+    #[serde(rename = "durationMap.count")]
+    pub duration_counts: Vec<u64>,
+    #[serde(rename = "messagesMap.id")]
+    pub message_ids: Vec<u64>,
+    #[serde(rename = "messagesMap.calls")]
+    pub message_calls: Vec<u64>,
+}
+
+impl MetricRow for ServiceEdgeRow {
+    type Key = (uuid::Uuid, u32, String, String);
+
+    fn key(&self) -> Self::Key {
+        (
+            self.tenant_id,
+            self.minute,
+            self.caller_service.clone(),
+            self.callee_service.clone(),
+        )
+    }
+
+    fn minute(&self) -> u32 {
+        self.minute
+    }
+
+    fn message_ids(&self) -> &[u64] {
+        &self.message_ids
+    }
+
+    fn add(&mut self, other: Self) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.duration_sum_ns = self.duration_sum_ns.saturating_add(other.duration_sum_ns);
+        add_sparse(
+            (&mut self.duration_buckets, &mut self.duration_counts),
+            (other.duration_buckets, other.duration_counts),
+        );
+        add_sparse(
+            (&mut self.message_ids, &mut self.message_calls),
+            (other.message_ids, other.message_calls),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(service: &str, message: u64, buckets: Vec<u16>, counts: Vec<u64>) -> SpanMetricRow {
+        let spans = counts.iter().sum();
+        SpanMetricRow {
+            tenant_id: uuid::Uuid::nil(),
+            minute: 600,
+            service_name: service.into(),
+            operation: "GET /".into(),
+            kind: 2,
+            status_code: 0,
+            spans,
+            errors: 0,
+            duration_sum_ns: spans * 10,
+            duration_buckets: buckets,
+            duration_counts: counts,
+            message_ids: vec![message],
+            message_spans: vec![spans],
+        }
+    }
+
+    #[test]
+    fn metric_rows_of_one_key_add_up_bucket_by_bucket_and_keep_every_message() {
+        let combined = SpanMetricRow::combine([
+            metric("checkout", 9, vec![3, 200], vec![1, 2]),
+            metric("cart", 4, vec![7], vec![1]),
+            metric("checkout", 7, vec![200, 300], vec![1, 1]),
+        ]);
+        assert_eq!(combined.len(), 2);
+        assert_eq!(combined[0].service_name, "cart");
+        let checkout = &combined[1];
+        assert_eq!((checkout.spans, checkout.duration_sum_ns), (5, 50));
+        assert_eq!(checkout.duration_buckets, [3, 200, 300]);
+        assert_eq!(checkout.duration_counts, [1, 3, 1]);
+        assert_eq!(checkout.message_ids, [7, 9]);
+        assert_eq!(checkout.message_spans, [2, 3]);
     }
 }

@@ -1,8 +1,10 @@
 //! The tenant-scoped read layer: [`TenantTraces`] can only be made for one tenant and
-//! only runs statements from [`super::queries`] with that tenant's filter filled in.
+//! only runs statements from [`super::queries`] with that tenant's filter filled in. It
+//! reads traces, and the RED metrics and service edges the sampler writes.
 
 use super::limits::{ReadLimits, RunningRead, TenantGates};
 use super::queries::{self, Bind, SpanFilter, TENANT};
+use super::rows::MetricRow;
 use super::{ClickHouseError, SpanRow};
 use serde::Deserialize;
 use std::marker::PhantomData;
@@ -27,6 +29,60 @@ pub struct Operation {
     pub name: String,
     pub kind: u8,
     pub spans: u64,
+}
+
+/// Span metrics summed over a window for one service or operation (`name`) and span
+/// kind: spans, errors, total duration and the merged duration histogram (sparse).
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Deserialize)]
+pub struct RedStats {
+    pub name: String,
+    pub kind: u8,
+    pub spans: u64,
+    pub errors: u64,
+    pub duration_sum_ns: u64,
+    pub histogram: (Vec<u16>, Vec<u64>),
+}
+
+/// Span metrics of one step of a series and one span kind.
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Deserialize)]
+pub struct RedPoint {
+    /// The step's start, in seconds.
+    pub step_start: u32,
+    pub kind: u8,
+    pub spans: u64,
+    pub errors: u64,
+    pub duration_sum_ns: u64,
+    pub histogram: (Vec<u16>, Vec<u64>),
+}
+
+/// Calls from one service to another, summed over a window.
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Deserialize)]
+pub struct EdgeStats {
+    pub caller_service: String,
+    pub callee_service: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub duration_sum_ns: u64,
+    pub histogram: (Vec<u16>, Vec<u64>),
+}
+
+/// The time window of a metrics read. Metrics are kept per minute, so a read covers the
+/// minutes that overlap the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsWindow {
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+}
+
+impl MetricsWindow {
+    /// The binds of the window: its first minute and its last second.
+    fn binds(&self) -> [Bind; 2] {
+        let first = (self.start_unix_nano / NANOS).min(u64::from(u32::MAX));
+        [
+            Bind::U64(first - first % 60),
+            second_ceil(self.end_unix_nano),
+        ]
+    }
 }
 
 /// How much of a tenant's data is stored.
@@ -108,6 +164,7 @@ impl<R> TenantRead<R> {
             .fold(client.query(&self.sql), |query, bind| match bind {
                 Bind::U64(v) => query.bind(v),
                 Bind::Str(v) => query.bind(v),
+                Bind::U64s(v) => query.bind(v),
             })
     }
 }
@@ -254,7 +311,75 @@ impl TenantRead<Operation> {
     }
 }
 
-/// Reads of one tenant's traces.
+impl TenantRead<RedStats> {
+    pub(super) fn service_red(tenant: TenantId, window: MetricsWindow) -> Self {
+        Self::new(tenant, &queries::service_red(), window.binds().to_vec())
+    }
+
+    pub(super) fn operation_red(tenant: TenantId, service: &str, window: MetricsWindow) -> Self {
+        let mut binds = vec![Bind::Str(service.to_owned())];
+        binds.extend(window.binds());
+        Self::new(tenant, &queries::operation_red(), binds)
+    }
+}
+
+impl TenantRead<RedPoint> {
+    pub(super) fn service_series(
+        tenant: TenantId,
+        series: &RedSeries,
+        window: MetricsWindow,
+    ) -> Self {
+        let step = Bind::U64(u64::from(series.step_seconds));
+        let mut binds = vec![step.clone(), step, Bind::Str(series.service.clone())];
+        binds.extend(window.binds());
+        if let Some(operation) = &series.operation {
+            binds.push(Bind::Str(operation.clone()));
+        }
+        Self::new(
+            tenant,
+            &queries::service_series(series.operation.is_some()),
+            binds,
+        )
+    }
+}
+
+impl TenantRead<EdgeStats> {
+    pub(super) fn service_edges(tenant: TenantId, window: MetricsWindow) -> Self {
+        Self::new(tenant, &queries::service_edges(), window.binds().to_vec())
+    }
+}
+
+impl TenantRead<u64> {
+    /// Which of `messages` the metrics table `table` counts, looking at the minutes
+    /// `first_minute..=last_minute` where their rows are.
+    pub(super) fn counted_messages(
+        tenant: TenantId,
+        table: &'static str,
+        messages: &[u64],
+        (first_minute, last_minute): (u32, u32),
+    ) -> Self {
+        Self::new(
+            tenant,
+            &queries::counted_messages(table),
+            vec![
+                Bind::U64(u64::from(first_minute)),
+                Bind::U64(u64::from(last_minute)),
+                Bind::U64s(messages.to_vec()),
+            ],
+        )
+    }
+}
+
+/// A series of a service's metrics: one point per step, optionally of one operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedSeries {
+    pub service: String,
+    pub operation: Option<String>,
+    /// A whole number of minutes.
+    pub step_seconds: u32,
+}
+
+/// Reads of one tenant's traces and metrics.
 pub struct TenantTraces<'a> {
     reader: Reader<'a>,
     tenant: TenantId,
@@ -331,6 +456,69 @@ impl<'a> TenantTraces<'a> {
     ) -> Result<Vec<Operation>, ClickHouseError> {
         let _slot = self.scan_slot()?;
         TenantRead::operations(self.tenant, service, since_unix_nano)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// RED of every service in the window, by span kind (`name` is the service).
+    pub async fn service_red(
+        &self,
+        window: MetricsWindow,
+    ) -> Result<Vec<RedStats>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::service_red(self.tenant, window)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// RED of every operation of `service` in the window, by span kind (`name` is the
+    /// operation); empty when the service has no metrics there.
+    pub async fn operation_red(
+        &self,
+        service: &str,
+        window: MetricsWindow,
+    ) -> Result<Vec<RedStats>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::operation_red(self.tenant, service, window)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// RED of a service per step and span kind; steps without spans have no point.
+    pub async fn service_series(
+        &self,
+        series: &RedSeries,
+        window: MetricsWindow,
+    ) -> Result<Vec<RedPoint>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::service_series(self.tenant, series, window)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// Calls between services in the window.
+    pub async fn service_edges(
+        &self,
+        window: MetricsWindow,
+    ) -> Result<Vec<EdgeStats>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::service_edges(self.tenant, window)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// Which of `messages` (bus stream sequences) the metrics table of `R` already counts
+    /// for this tenant; `minutes` (first, last) bound the minutes of their rows. The
+    /// sampler's check before it counts a message that may have been counted before.
+    pub async fn counted_messages<R: MetricRow>(
+        &self,
+        messages: &[u64],
+        minutes: (u32, u32),
+    ) -> Result<Vec<u64>, ClickHouseError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        TenantRead::counted_messages(self.tenant, R::TABLE, messages, minutes)
             .fetch_all(self.reader)
             .await
     }

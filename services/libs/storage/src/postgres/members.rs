@@ -93,9 +93,10 @@ impl Postgres {
         .await?)
     }
 
-    /// Gives `user` the role `new`, or removes them from the tenant when `new` is `None`,
-    /// if `allowed` accepts their current role and an owner remains afterwards. The
-    /// owners are locked meanwhile, so two owners cannot demote each other at once.
+    /// Gives `user` the role `new`, or removes them from the tenant when `new` is `None`
+    /// (ending their sessions there), if `allowed` accepts their current role and an
+    /// owner remains afterwards. The owners are locked meanwhile, so two owners cannot
+    /// demote each other at once.
     pub async fn change_membership(
         &self,
         tenant: TenantId,
@@ -126,18 +127,26 @@ impl Postgres {
         if current == Role::Owner && new != Some(Role::Owner) && owners == [user] {
             return Ok(MembershipChange::LastOwner);
         }
-        let statement = match new {
-            Some(role) => sqlx::query(
-                "UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2",
-            )
-            .bind(tenant.as_uuid())
-            .bind(user)
-            .bind(role.as_str()),
-            None => sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+        match new {
+            Some(role) => {
+                sqlx::query(
+                    "UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2",
+                )
                 .bind(tenant.as_uuid())
-                .bind(user),
-        };
-        statement.execute(&mut *tx).await?;
+                .bind(user)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+                    .bind(tenant.as_uuid())
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::end_sessions_in_tenant(&mut tx, tenant.as_uuid(), user).await?;
+            }
+        }
         tx.commit().await?;
         Ok(MembershipChange::Done)
     }
@@ -283,7 +292,7 @@ impl Postgres {
         }
         let user: Option<User> = sqlx::query_as(
             "INSERT INTO users (email, password_hash) VALUES ($1, $2) ON CONFLICT DO NOTHING \
-             RETURNING id, email, password_hash, failed_logins, last_failed_login_at",
+             RETURNING id, email, password_hash",
         )
         .bind(&invitation.email)
         .bind(password_hash)

@@ -1,18 +1,24 @@
-//! PostgreSQL (sqlx): accounts, tenants, members and invitations, API keys and usage. Every statement about tenant data
-//! filters by tenant; the SQL of this store lives in this module and its children.
+//! PostgreSQL (sqlx): accounts, tenants, members and invitations, dashboard sessions and
+//! login throttling, API keys and usage. Every statement about tenant data filters by
+//! tenant; the SQL of this store lives in this module and its children.
 
 mod accounts;
 mod api_keys;
 mod key_cache;
 mod members;
+mod sessions;
 mod usage;
 
-pub use accounts::{Membership, User, hash_password, password_matches};
+pub use accounts::{
+    Attempt, HashingMemory, Membership, User, hash_password, hash_password_in, password_matches,
+    password_matches_in,
+};
 pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, key_digest, looks_like_api_key};
 pub use key_cache::KeyCache;
 pub use members::{
     Invitation, Member, MembershipChange, NewInvitation, looks_like_invitation_token,
 };
+pub use sessions::{SessionEnd, SessionState};
 pub use usage::UsageDay;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

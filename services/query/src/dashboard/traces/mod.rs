@@ -1,0 +1,331 @@
+//! The trace explorer: the search page (filters in the URL, a duration scatter and the
+//! results table), the trace page (header, waterfall, span details) and the trace's
+//! download as OTLP JSON. Everything is read through the signed-in organisation's
+//! [`TenantTraces`](weft_storage::clickhouse::TenantTraces), so another organisation's
+//! trace id is the same 404 as an unknown one.
+//!
+//! Pages are complete without JavaScript; `explorer.js` adds brushing, collapsing,
+//! keyboard navigation, the selection panel and find-in-trace.
+
+mod format;
+mod otlp;
+mod search;
+mod waterfall;
+
+use super::DashboardState;
+use super::error::DashboardError;
+use super::extract::SignedIn;
+use super::render::{Layout, error_page, render};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use search::{Request, ResultRow, Scatter, SearchForm};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use waterfall::Waterfall;
+use weft_model::TraceId;
+use weft_storage::clickhouse::{ClickHouseError, TenantTraces, TraceSearch};
+
+/// How far back the form's service and operation lists look, at least.
+const SUGGESTION_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub fn routes() -> Router<Arc<DashboardState>> {
+    Router::new()
+        .route("/traces", get(search_page))
+        .route("/traces/{trace_id}", get(trace_page))
+        .route("/traces/{trace_id}/download", get(download))
+        .route("/static/explorer.css", get(stylesheet))
+        .route("/static/explorer.js", get(script))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../../../../frontend/static/explorer.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../../../../frontend/static/explorer.js"),
+    )
+}
+
+/// `Server-Timing` for the browser's network panel and for the tests that measure
+/// render time: milliseconds spent reading the store and rendering the page.
+fn with_timing(mut response: Response, store: Duration, render: Duration) -> Response {
+    let value = format!(
+        "store;dur={:.1}, render;dur={:.1}",
+        store.as_secs_f64() * 1e3,
+        render.as_secs_f64() * 1e3
+    );
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "traces.html")]
+struct SearchPage {
+    layout: Layout,
+    form: SearchForm,
+    lookbacks: [(&'static str, &'static str); 5],
+    limits: [u32; 6],
+    services: Vec<String>,
+    operations: Vec<String>,
+    /// Why the search could not run, in a sentence.
+    error: Option<String>,
+    rows: Vec<ResultRow>,
+    scatter: Option<Scatter>,
+    /// Whether the organisation has sent any spans lately (otherwise: how to start).
+    has_data: bool,
+    window: String,
+    sort_newest: String,
+    sort_longest: String,
+}
+
+impl SearchPage {
+    fn service_listed(&self) -> bool {
+        self.form.service.is_empty() || self.services.contains(&self.form.service)
+    }
+
+    fn longest_first(&self) -> bool {
+        self.form.sort == "longest"
+    }
+}
+
+/// The service and operation lists of the form. They only help to fill it in, so a
+/// failure leaves them empty rather than failing the page.
+async fn suggestions(
+    store: &TenantTraces<'_>,
+    service: &str,
+    since: u64,
+) -> (Option<Vec<String>>, Vec<String>) {
+    let services = match store.services(since).await {
+        Ok(services) => services,
+        Err(error) => {
+            tracing::warn!(%error, "could not list services for the search form");
+            return (None, Vec::new());
+        }
+    };
+    if service.is_empty() {
+        return (Some(services), Vec::new());
+    }
+    let operations = match store.operations(service, since).await {
+        Ok(operations) => operations.into_iter().map(|o| o.name).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "could not list operations for the search form");
+            Vec::new()
+        }
+    };
+    let mut names: Vec<String> = operations;
+    names.dedup();
+    (Some(services), names)
+}
+
+/// A read the asker can do something about, as the page says it: too expensive (400) or
+/// too many at once (429). Anything else is the store's failure, the 503 page.
+fn refusal(error: ClickHouseError) -> Result<(StatusCode, String), DashboardError> {
+    if error.is_over_limit() {
+        tracing::info!(%error, "search stopped by its limits");
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            "This search is too expensive to answer. Narrow the time range or use fewer filters."
+                .to_owned(),
+        ));
+    }
+    if let ClickHouseError::TenantBusy(_) = error {
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            "Your organisation is running several searches at once. Try again in a second."
+                .to_owned(),
+        ));
+    }
+    Err(error.into())
+}
+
+async fn search_page(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+    RawQuery(query): RawQuery,
+) -> Result<Response, DashboardError> {
+    let (form, search) = match search::parse(query.as_deref()) {
+        (_, Request::Jump(trace_id)) => {
+            return Ok(Redirect::to(&format!("/traces/{trace_id}")).into_response());
+        }
+        (form, Request::Search(search)) => (form, Ok(search)),
+        (form, Request::Invalid(message)) => (form, Err(message)),
+    };
+    let store = state.store.tenant(user.tenant);
+    let read = Instant::now();
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
+    let recent = now.saturating_sub(SUGGESTION_LOOKBACK.as_nanos() as u64);
+    let since = search
+        .as_ref()
+        .map_or(recent, |s: &TraceSearch| s.start_unix_nano.min(recent));
+    let ((services, operations), found) = match &search {
+        Ok(search) => {
+            let (lists, found) = tokio::join!(
+                suggestions(&store, &form.service, since),
+                store.search(search)
+            );
+            (lists, Some(found))
+        }
+        Err(_) => (suggestions(&store, &form.service, since).await, None),
+    };
+    let store_time = read.elapsed();
+    let (mut status, mut error) = (StatusCode::OK, search.as_ref().err().cloned());
+    if error.is_some() {
+        status = StatusCode::BAD_REQUEST;
+    }
+    let traces = match found {
+        Some(Ok(traces)) => traces,
+        Some(Err(failure)) => {
+            let (refused, message) = refusal(failure)?;
+            (status, error) = (refused, Some(message));
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let has_data = services.as_ref().is_none_or(|s| !s.is_empty()) || !traces.is_empty();
+    let scatter = match &search {
+        Ok(search) if !traces.is_empty() => Some(search::scatter(search, &traces)),
+        _ => None,
+    };
+    let window = search.as_ref().map(search::describe).unwrap_or_default();
+    let page = SearchPage {
+        layout: user.layout(&state),
+        lookbacks: search::LOOKBACKS,
+        limits: search::LIMITS,
+        services: services.unwrap_or_default(),
+        operations,
+        error,
+        rows: search::rows(&traces),
+        scatter,
+        has_data,
+        window,
+        sort_newest: search::with(query.as_deref(), "sort", "newest"),
+        sort_longest: search::with(query.as_deref(), "sort", "longest"),
+        form,
+    };
+    let rendering = Instant::now();
+    let response = render(status, &page);
+    Ok(with_timing(response, store_time, rendering.elapsed()))
+}
+
+#[derive(Template)]
+#[template(path = "trace.html")]
+struct TracePage {
+    layout: Layout,
+    trace: Waterfall,
+}
+
+#[derive(Template)]
+#[template(path = "trace_missing.html")]
+struct MissingPage<'a> {
+    layout: Layout,
+    title: &'a str,
+    message: String,
+}
+
+/// The trace id of a path, or the page that says why there is none: 400 for text that is
+/// not a trace id.
+fn trace_id(state: &DashboardState, user: &SignedIn, text: &str) -> Result<TraceId, Box<Response>> {
+    text.parse().map_err(|_| {
+        let shown: String = text.chars().take(80).collect();
+        Box::new(render(
+            StatusCode::BAD_REQUEST,
+            &MissingPage {
+                layout: user.layout(state),
+                title: "Not a trace id",
+                message: format!(
+                    "\u{201c}{shown}\u{201d} is not a trace id. A trace id is 32 hexadecimal characters, not all zero."
+                ),
+            },
+        ))
+    })
+}
+
+/// The same page for a trace that does not exist and one of another organisation.
+fn not_found(state: &DashboardState, user: &SignedIn, trace_id: TraceId) -> Response {
+    render(
+        StatusCode::NOT_FOUND,
+        &MissingPage {
+            layout: user.layout(state),
+            title: "Trace not found",
+            message: format!(
+                "This organisation has no trace {trace_id}. It may not have arrived yet, it may be older than the retention period, or it may belong to another organisation."
+            ),
+        },
+    )
+}
+
+async fn trace_page(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+    Path(text): Path<String>,
+) -> Result<Response, DashboardError> {
+    let trace_id = match trace_id(&state, &user, &text) {
+        Ok(trace_id) => trace_id,
+        Err(page) => return Ok(*page),
+    };
+    let read = Instant::now();
+    let Some((summary, spans)) = state.store.tenant(user.tenant).trace(trace_id).await? else {
+        return Ok(not_found(&state, &user, trace_id));
+    };
+    let store_time = read.elapsed();
+    let rendering = Instant::now();
+    let page = TracePage {
+        layout: user.layout(&state),
+        trace: waterfall::build(&summary, spans),
+    };
+    let response = render(StatusCode::OK, &page);
+    Ok(with_timing(response, store_time, rendering.elapsed()))
+}
+
+async fn download(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+    Path(text): Path<String>,
+) -> Result<Response, DashboardError> {
+    let trace_id = match trace_id(&state, &user, &text) {
+        Ok(trace_id) => trace_id,
+        Err(page) => return Ok(*page),
+    };
+    let Some((_, spans)) = state.store.tenant(user.tenant).trace(trace_id).await? else {
+        return Ok(not_found(&state, &user, trace_id));
+    };
+    let body = match serde_json::to_vec(&otlp::export_request(&spans)) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, trace_id = %trace_id, "could not encode a trace as OTLP JSON");
+            return Ok(error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again.",
+            ));
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"trace-{trace_id}.json\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,465 @@
+//! The trace page's model: the header, the waterfall rows (in the order of
+//! [`crate::view::trace_view`]: depth-first, siblings by start time) and the detail of
+//! every span, ready for the template so that a 10 000-span trace renders in one pass.
+//!
+//! Resource attributes are shown once per distinct resource rather than in every span's
+//! detail: the spans of one process share them, and repeating them would multiply the
+//! page's size.
+
+use super::format::{self, Tick};
+use super::search::Chip;
+use crate::view::{SpanView, trace_view};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use weft_storage::clickhouse::{SpanRow, TraceSummary};
+
+/// Event markers drawn on one bar, at most; the detail lists every event.
+const MARKERS_PER_SPAN: usize = 20;
+/// Where a bar's duration label flips from after the bar to before it (percent), and how
+/// far from the left a bar must start for the label to fit before it; otherwise the
+/// label goes inside the bar's end.
+const LABEL_FLIP: f64 = 78.0;
+const LABEL_ROOM: f64 = 12.0;
+
+pub struct Header {
+    pub trace_id: String,
+    pub root: Option<Chip>,
+    pub root_name: String,
+    pub started: String,
+    pub duration: String,
+    pub spans: usize,
+    pub errors: usize,
+    pub services: Vec<ServiceCount>,
+    /// "1 in N" when the trace was kept by sampling at a rate above 1.
+    pub sample_rate: Option<String>,
+    pub depth: usize,
+}
+
+pub struct ServiceCount {
+    pub chip: Chip,
+    pub spans: usize,
+}
+
+/// One line of the waterfall.
+pub struct Row {
+    pub id: String,
+    pub depth: usize,
+    /// Descendants, so a collapsed row can say how many spans it hides.
+    pub descendants: usize,
+    pub service: String,
+    pub colour: u64,
+    pub name: String,
+    pub error: bool,
+    pub left: String,
+    pub width: String,
+    pub duration: String,
+    /// Where the duration label sits: after the bar, or before or inside it when the bar
+    /// ends near the right edge (the CSS class, empty for after).
+    pub label: &'static str,
+    /// Where the label is anchored: the bar's start when before it, else its end.
+    pub label_at: String,
+    pub markers: Vec<Marker>,
+}
+
+pub struct Marker {
+    pub at: String,
+    pub exception: bool,
+}
+
+pub struct Attribute {
+    pub key: String,
+    pub value: String,
+}
+
+pub struct Exception {
+    pub kind: String,
+    pub message: String,
+    pub stacktrace: String,
+}
+
+pub struct Event {
+    pub name: String,
+    pub offset: String,
+    pub attributes: Vec<Attribute>,
+    pub exception: Option<Exception>,
+}
+
+pub struct Link {
+    pub trace_id: String,
+    pub span_id: String,
+    pub attributes: Vec<Attribute>,
+}
+
+/// Everything about one span, shown in the panel when its row is selected.
+pub struct Detail {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub service: String,
+    pub colour: u64,
+    pub name: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub status_message: String,
+    pub error: bool,
+    pub duration: String,
+    pub offset: String,
+    pub started: String,
+    pub attributes: Vec<Attribute>,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub events: Vec<Event>,
+    pub links: Vec<Link>,
+    pub trace_state: String,
+    pub resource: usize,
+}
+
+/// The attributes one or more spans' process reported.
+pub struct Resource {
+    pub index: usize,
+    pub service: String,
+    pub colour: u64,
+    pub attributes: Vec<Attribute>,
+    pub spans: usize,
+}
+
+pub struct Waterfall {
+    pub header: Header,
+    pub ticks: Vec<Tick>,
+    pub rows: Vec<Row>,
+    pub details: Vec<Detail>,
+    pub resources: Vec<Resource>,
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn attributes(map: &Map<String, Value>) -> Vec<Attribute> {
+    map.iter()
+        .map(|(key, value)| Attribute {
+            key: key.clone(),
+            value: text(value),
+        })
+        .collect()
+}
+
+fn object(value: &Value) -> Vec<Attribute> {
+    value.as_object().map(attributes).unwrap_or_default()
+}
+
+fn nanos(text: &str) -> u64 {
+    text.parse().unwrap_or(0)
+}
+
+/// For each span in waterfall order, the index just past its subtree: the next span
+/// that is not deeper. One pass with a stack, so a 10 000-deep chain costs no more than
+/// a flat trace.
+fn subtree_ends(spans: &[SpanView]) -> Vec<usize> {
+    let mut ends = vec![spans.len(); spans.len()];
+    let mut open: Vec<usize> = Vec::new();
+    for (i, span) in spans.iter().enumerate() {
+        while let Some(&top) = open.last() {
+            if spans[top].depth < span.depth {
+                break;
+            }
+            ends[top] = i;
+            open.pop();
+        }
+        open.push(i);
+    }
+    ends
+}
+
+/// Builds the page of one trace.
+pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>) -> Waterfall {
+    let sample_rate = spans.iter().map(|s| s.sample_rate).fold(1.0_f32, f32::max);
+    let view = trace_view(summary, spans);
+    // At-least-once delivery can store a span twice; it is shown once.
+    let mut seen = HashSet::with_capacity(view.spans.len());
+    let spans: Vec<SpanView> = view
+        .spans
+        .into_iter()
+        .filter(|span| seen.insert(span.span_id.clone()))
+        .collect();
+
+    let t0 = summary.start_time_unix_nano;
+    let total = summary.end_time_unix_nano.saturating_sub(t0).max(1);
+    let whole = total as f64;
+    let mut resources: Vec<Resource> = Vec::new();
+    let mut resource_of: HashMap<Vec<(String, String)>, usize> = HashMap::new();
+    let mut service_spans: HashMap<&str, usize> = HashMap::new();
+    let mut rows = Vec::with_capacity(spans.len());
+    let mut details = Vec::with_capacity(spans.len());
+
+    let subtree_ends = subtree_ends(&spans);
+    for (i, span) in spans.iter().enumerate() {
+        let start = nanos(&span.start_time_unix_nano).saturating_sub(t0);
+        let colour = format::colour(&span.service_name);
+        let error = span.status.code == "error";
+        *service_spans.entry(span.service_name.as_str()).or_default() += 1;
+
+        let descendants = subtree_ends[i] - i - 1;
+        let left = start as f64;
+        let end = (start + span.duration_ns) as f64;
+        let label = if end / whole * 100.0 <= LABEL_FLIP {
+            ""
+        } else if left / whole * 100.0 >= LABEL_ROOM {
+            "before"
+        } else {
+            "inside"
+        };
+        let events: Vec<Event> = span
+            .events
+            .iter()
+            .map(|event| {
+                let attributes = object(&event.attributes);
+                let find = |key: &str| {
+                    attributes
+                        .iter()
+                        .find(|a| a.key == key)
+                        .map(|a| a.value.clone())
+                        .unwrap_or_default()
+                };
+                let exception = (event.name == "exception").then(|| Exception {
+                    kind: find("exception.type"),
+                    message: find("exception.message"),
+                    stacktrace: find("exception.stacktrace"),
+                });
+                Event {
+                    name: event.name.clone(),
+                    offset: format::duration(
+                        nanos(&event.time_unix_nano)
+                            .saturating_sub(nanos(&span.start_time_unix_nano)),
+                    ),
+                    attributes,
+                    exception,
+                }
+            })
+            .collect();
+        let markers = span
+            .events
+            .iter()
+            .take(MARKERS_PER_SPAN)
+            .map(|event| Marker {
+                at: format::percent(
+                    nanos(&event.time_unix_nano).saturating_sub(t0) as f64,
+                    whole,
+                ),
+                exception: event.name == "exception",
+            })
+            .collect();
+        rows.push(Row {
+            id: span.span_id.clone(),
+            depth: span.depth,
+            descendants,
+            service: span.service_name.clone(),
+            colour,
+            name: span.name.clone(),
+            error,
+            left: format::percent(left, whole),
+            width: format::percent(span.duration_ns as f64, whole),
+            duration: format::duration(span.duration_ns),
+            label,
+            label_at: format::percent(if label == "before" { left } else { end }, whole),
+            markers,
+        });
+
+        let resource_key: Vec<(String, String)> = span
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), text(v)))
+            .collect();
+        let resource = *resource_of.entry(resource_key).or_insert_with(|| {
+            resources.push(Resource {
+                index: resources.len(),
+                service: span.service_name.clone(),
+                colour,
+                attributes: attributes(&span.resource_attributes),
+                spans: 0,
+            });
+            resources.len() - 1
+        });
+        resources[resource].spans += 1;
+        details.push(Detail {
+            id: span.span_id.clone(),
+            parent_id: span.parent_span_id.clone(),
+            service: span.service_name.clone(),
+            colour,
+            name: span.name.clone(),
+            kind: span.kind,
+            status: span.status.code,
+            status_message: span.status.message.clone(),
+            error,
+            duration: format::duration(span.duration_ns),
+            offset: format::duration(start),
+            started: format::timestamp(nanos(&span.start_time_unix_nano)),
+            attributes: attributes(&span.attributes),
+            scope_name: span.scope.name.clone(),
+            scope_version: span.scope.version.clone(),
+            events,
+            links: span
+                .links
+                .iter()
+                .map(|link| Link {
+                    trace_id: link.trace_id.clone(),
+                    span_id: link.span_id.clone(),
+                    attributes: object(&link.attributes),
+                })
+                .collect(),
+            trace_state: span.trace_state.clone(),
+            resource,
+        });
+    }
+
+    let mut services: Vec<ServiceCount> = service_spans
+        .iter()
+        .map(|(name, spans)| ServiceCount {
+            chip: Chip::new(name),
+            spans: *spans,
+        })
+        .collect();
+    services.sort_by(|a, b| b.spans.cmp(&a.spans).then(a.chip.name.cmp(&b.chip.name)));
+    let header = Header {
+        trace_id: view.summary.trace_id.clone(),
+        root: (!summary.root_service.is_empty()).then(|| Chip::new(&summary.root_service)),
+        root_name: summary.root_name.clone(),
+        started: format::timestamp(t0),
+        duration: format::duration(summary.end_time_unix_nano.saturating_sub(t0)),
+        spans: rows.len(),
+        errors: rows.iter().filter(|r| r.error).count(),
+        services,
+        sample_rate: (sample_rate > 1.0).then(|| format!("1 in {}", sample_rate.round())),
+        depth: rows.iter().map(|r| r.depth + 1).max().unwrap_or(0),
+    };
+    Waterfall {
+        header,
+        ticks: format::duration_ticks(total),
+        rows,
+        details,
+        resources,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_767_225_600_000_000_000;
+
+    fn span(id: u8, parent: u8, service: &str, name: &str, start_ms: u64, ms: u64) -> SpanRow {
+        SpanRow {
+            tenant_id: uuid::Uuid::nil(),
+            trace_id: [1; 16],
+            span_id: [id; 8],
+            parent_span_id: [parent; 8],
+            trace_state: String::new(),
+            service_name: service.into(),
+            name: name.into(),
+            kind: 2,
+            start_time: (T0 / 1_000_000_000) as u32,
+            start_time_unix_nano: T0 + start_ms * 1_000_000,
+            duration_ns: ms * 1_000_000,
+            status_code: 0,
+            status_message: String::new(),
+            scope_name: "lib".into(),
+            scope_version: "1".into(),
+            attribute_keys: vec!["http.route".into()],
+            attribute_values: vec!["/x".into()],
+            resource_keys: vec!["service.name".into()],
+            resource_values: vec![service.into()],
+            event_times_unix_nano: vec![],
+            event_names: vec![],
+            event_attributes: vec![],
+            link_trace_ids: vec![],
+            link_span_ids: vec![],
+            link_attributes: vec![],
+            sample_rate: 1.0,
+        }
+    }
+
+    fn summary(spans: &[SpanRow]) -> TraceSummary {
+        let index = weft_storage::clickhouse::TraceIndexRow::summarise(spans);
+        TraceSummary {
+            trace_id: [1; 16],
+            start_time_unix_nano: index[0].start_time_unix_nano,
+            end_time_unix_nano: index[0].end_time_unix_nano,
+            root_service: index[0].root_service.clone(),
+            root_name: index[0].root_name.clone(),
+            span_count: spans.len() as u64,
+            error_count: 0,
+            service_names: index[0].service_names.clone(),
+        }
+    }
+
+    #[test]
+    fn rows_nest_and_bars_sit_at_their_share_of_the_trace() {
+        let mut failing = span(4, 2, "payment", "charge", 50, 40);
+        failing.status_code = 2;
+        failing.event_names = vec!["exception".into()];
+        failing.event_times_unix_nano = vec![T0 + 80_000_000];
+        failing.event_attributes =
+            vec![r#"{"exception.type":"CardDeclined","exception.message":"no funds"}"#.into()];
+        failing.sample_rate = 4.0;
+        let spans = vec![
+            span(1, 0, "checkout", "POST /checkout", 0, 100),
+            span(3, 1, "cart", "load cart", 5, 10),
+            span(2, 1, "checkout", "pay", 40, 55),
+            failing,
+            // Stored twice by a redelivery.
+            span(3, 1, "cart", "load cart", 5, 10),
+        ];
+        let page = build(&summary(&spans), spans);
+        let names: Vec<(&str, usize, usize)> = page
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.depth, r.descendants))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("POST /checkout", 0, 3),
+                ("load cart", 1, 0),
+                ("pay", 1, 1),
+                ("charge", 2, 0)
+            ]
+        );
+        let charge = &page.rows[3];
+        assert_eq!((charge.left.as_str(), charge.width.as_str()), ("50", "40"));
+        assert!(charge.error);
+        assert_eq!((charge.label, charge.label_at.as_str()), ("before", "50"));
+        assert_eq!(
+            (page.rows[0].label, page.rows[0].label_at.as_str()),
+            ("inside", "100")
+        );
+        assert_eq!(charge.markers[0].at, "80");
+        assert!(charge.markers[0].exception);
+        assert_eq!(
+            (page.rows[1].label, page.rows[1].label_at.as_str()),
+            ("", "15")
+        );
+
+        let detail = &page.details[3];
+        assert_eq!(detail.parent_id.as_deref(), Some("0202020202020202"));
+        let exception = detail.events[0].exception.as_ref().unwrap();
+        assert_eq!(
+            (exception.kind.as_str(), exception.message.as_str()),
+            ("CardDeclined", "no funds")
+        );
+        assert_eq!(detail.events[0].offset, "30ms");
+        assert_eq!(detail.offset, "50ms");
+
+        assert_eq!(page.resources.len(), 3, "one per service here");
+        assert_eq!(page.resources[page.details[2].resource].spans, 2);
+        let header = &page.header;
+        assert_eq!((header.spans, header.errors, header.depth), (4, 1, 3));
+        assert_eq!(header.duration, "100ms");
+        assert_eq!(header.sample_rate.as_deref(), Some("1 in 4"));
+        assert_eq!(header.services[0].chip.name, "checkout");
+        assert_eq!(header.services[0].spans, 2);
+        let ticks: Vec<&str> = page.ticks.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(ticks, ["0", "20ms", "40ms", "60ms", "80ms", "100ms"]);
+    }
+}
