@@ -5,7 +5,7 @@
 use crate::auth::ReadTenant;
 use crate::params::{self, MetricsEndpoint, MetricsQuery};
 use crate::view::{
-    EdgeView, OperationView, PointView, Red, ServiceView, TraceSummaryView, trace_view,
+    EdgeView, OperationView, PointView, Red, ServiceView, TracePage, TraceSummaryView, trace_page,
 };
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
@@ -59,7 +59,9 @@ async fn get_trace(
     State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     Path(trace_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    RawQuery(query): RawQuery,
+) -> Result<Json<TracePage>, ApiError> {
+    let (offset, limit) = params::span_page(query.as_deref())?;
     let trace_id: TraceId = trace_id
         .parse()
         .map_err(|e| ApiError::new(ErrorKind::InvalidArgument, format!("invalid trace id: {e}")))?;
@@ -70,7 +72,8 @@ async fn get_trace(
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("trace {trace_id} not found")))?;
-    Ok(Json(json!(trace_view(&summary, spans))))
+    // Serialised straight from the views, never through a `serde_json::Value` copy.
+    Ok(Json(trace_page(&summary, spans, offset, limit)))
 }
 
 async fn search_traces(

@@ -198,6 +198,33 @@ pub fn metrics(query: Option<&str>, endpoint: MetricsEndpoint) -> Result<Metrics
     Ok(parsed)
 }
 
+/// Spans one trace-by-id answer carries at most; larger traces are read in pages.
+pub const MAX_SPANS_PER_PAGE: usize = 10_000;
+
+/// `span_offset` (default 0) and `span_limit` (1 to 10 000, default 10 000) of a
+/// trace-by-id request.
+pub fn span_page(query: Option<&str>) -> Result<(usize, usize), ApiError> {
+    let (mut offset, mut limit) = (0, MAX_SPANS_PER_PAGE);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "span_offset" => {
+                offset = value
+                    .parse()
+                    .map_err(|_| bad("span_offset", &value, "a whole number"))?;
+            }
+            "span_limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_SPANS_PER_PAGE).contains(l))
+                    .ok_or_else(|| bad("span_limit", &value, "a number from 1 to 10000"))?;
+            }
+            other => return Err(bad("parameter", other, "span_offset or span_limit")),
+        }
+    }
+    Ok((offset, limit))
+}
+
 /// Parses `start`, `end`, `lookback`, `service`, `operation`, `min_duration`,
 /// `max_duration`, `error`, `attr` (repeatable, `key=value`), `limit` and `sort`.
 pub fn search(query: Option<&str>) -> Result<TraceSearch, ApiError> {

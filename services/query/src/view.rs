@@ -303,7 +303,13 @@ fn span_view(span: &SpanRow, depth: usize) -> SpanView {
 
 /// Orders spans depth-first from each root, children by start time. Spans whose parent
 /// is not stored (yet) are shown as roots rather than hidden.
-pub fn trace_view(summary: &TraceSummary, mut spans: Vec<SpanRow>) -> TraceView {
+pub fn trace_view(summary: &TraceSummary, spans: Vec<SpanRow>) -> TraceView {
+    trace_page(summary, spans, 0, usize::MAX).trace
+}
+
+/// The waterfall order of `spans`: depth-first from each root, siblings by start time, as
+/// (index into `spans`, depth). `spans` is sorted by start time first.
+fn waterfall_order(spans: &mut [SpanRow]) -> Vec<(usize, usize)> {
     spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
     let ids: std::collections::HashSet<[u8; 8]> = spans.iter().map(|s| s.span_id).collect();
     let mut children: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
@@ -325,7 +331,7 @@ pub fn trace_view(summary: &TraceSummary, mut spans: Vec<SpanRow>) -> TraceView 
         if std::mem::replace(&mut visited[i], true) {
             continue;
         }
-        ordered.push(span_view(&spans[i], depth));
+        ordered.push((i, depth));
         if let Some(kids) = children.get(&spans[i].span_id) {
             stack.extend(kids.iter().rev().map(|&k| (k, depth + 1)));
         }
@@ -333,11 +339,42 @@ pub fn trace_view(summary: &TraceSummary, mut spans: Vec<SpanRow>) -> TraceView 
     // Spans in a parent cycle are unreachable from any root; show them rather than lose them.
     for (i, seen) in visited.iter().enumerate() {
         if !seen {
-            ordered.push(span_view(&spans[i], 0));
+            ordered.push((i, 0));
         }
     }
-    TraceView {
-        summary: summary.into(),
-        spans: ordered,
+    ordered
+}
+
+/// One page of a trace: the spans at `offset..offset + limit` of its waterfall order.
+/// Only the page's spans are turned into views, so a 50 000-span trace costs a page's
+/// worth of JSON, not the whole trace's.
+#[derive(Serialize)]
+pub struct TracePage {
+    #[serde(flatten)]
+    pub trace: TraceView,
+    pub span_offset: usize,
+    /// Where the next page starts; `None` on the last one.
+    pub next_span_offset: Option<usize>,
+}
+
+pub fn trace_page(
+    summary: &TraceSummary,
+    mut spans: Vec<SpanRow>,
+    offset: usize,
+    limit: usize,
+) -> TracePage {
+    let order = waterfall_order(&mut spans);
+    let end = offset.saturating_add(limit).min(order.len());
+    let page = order.get(offset..end).unwrap_or_default();
+    TracePage {
+        trace: TraceView {
+            summary: summary.into(),
+            spans: page
+                .iter()
+                .map(|&(i, depth)| span_view(&spans[i], depth))
+                .collect(),
+        },
+        span_offset: offset,
+        next_span_offset: (end < order.len()).then_some(end),
     }
 }
