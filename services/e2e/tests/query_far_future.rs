@@ -17,7 +17,11 @@ async fn clickhouse(stack: &Stack, sql: &str) {
         .await
         .unwrap();
     let status = response.status();
-    assert!(status.is_success(), "{sql}: {}", response.text().await.unwrap());
+    assert!(
+        status.is_success(),
+        "{sql}: {}",
+        response.text().await.unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
