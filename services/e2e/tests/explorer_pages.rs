@@ -669,6 +669,19 @@ async fn large_traces_render_every_span() {
         for timing in timings {
             println!("trace of {spans} spans: {timing}");
         }
+        // A page further into the waterfall, as a trace beyond 10 000 spans is shown.
+        let tail = alice.get(&format!("{path}?offset={}", spans - 10)).await;
+        assert_eq!(tail.status, 200);
+        assert_eq!(tail.body.matches("\" data-depth=\"").count(), 10);
+        assert!(
+            tail.body
+                .contains(&format!("Spans {}–{spans} of {spans}", spans - 9))
+        );
+        assert!(
+            tail.body
+                .contains(&format!("{path}?offset=0\">← Previous spans"))
+        );
+        assert_eq!(alice.get(&format!("{path}?offset=many")).await.status, 400);
     }
     stack.stop().await;
 }

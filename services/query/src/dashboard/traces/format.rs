@@ -138,13 +138,14 @@ pub fn time_ticks(start: u64, end: u64, from: f64, to: f64) -> Vec<Tick> {
     } else {
         "%b %d"
     };
-    let first = (start / 1_000_000_000).div_ceil(step) * step;
+    // In nanoseconds, so the first tick is never before a start that falls mid-second.
+    let step = step * 1_000_000_000;
+    let first = start.div_ceil(step).saturating_mul(step);
     (0..)
-        .map(|k| first + k * step)
-        .take_while(|s| s * 1_000_000_000 <= end)
-        .map(|s| {
-            let ns = s * 1_000_000_000;
-            let share = (ns - start) as f64 / (end - start).max(1) as f64;
+        .map_while(|k: u64| first.checked_add(k.checked_mul(step)?))
+        .take_while(|ns| *ns <= end)
+        .map(|ns| {
+            let share = (ns - start) as f64 / end.saturating_sub(start).max(1) as f64;
             Tick {
                 at: trim_zeros(format!("{:.3}", from + share * (to - from))),
                 label: datetime(ns).format(format).to_string(),
@@ -204,6 +205,10 @@ mod tests {
         let hour = time_ticks(start + 1_000_000_000, start + 3_600_000_000_000, 0.0, 100.0);
         assert_eq!(hour[0].label, "00:10");
         assert!(hour.len() <= 7);
+        // A brushed window starts mid-second, just after a tick boundary.
+        let brushed = time_ticks(start + 250_000_000, start + 300_000_000_000, 0.0, 100.0);
+        assert_eq!(brushed[0].label, "00:01");
+        assert!(brushed.iter().all(|t| t.at.parse::<f64>().unwrap() >= 0.0));
         let week = time_ticks(start, start + 7 * 86_400_000_000_000, 0.0, 100.0);
         assert!(week.iter().all(|t| t.label.starts_with("Jan")));
     }

@@ -29,8 +29,11 @@ use waterfall::Waterfall;
 use weft_model::TraceId;
 use weft_storage::clickhouse::{ClickHouseError, TenantTraces, TraceSearch};
 
-/// How far back the form's service and operation lists look, at least.
-const SUGGESTION_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How far back an empty result looks for any data, to tell a new organisation (how to
+/// send data) from a search that matched nothing.
+const EMPTY_STATE_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The window of the form's lists when the search itself cannot run.
+const FALLBACK_LOOKBACK: Duration = Duration::from_secs(3600);
 
 pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
@@ -170,10 +173,12 @@ async fn search_page(
     let store = state.store.tenant(user.tenant);
     let read = Instant::now();
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
-    let recent = now.saturating_sub(SUGGESTION_LOOKBACK.as_nanos() as u64);
+    let ago = |lookback: Duration| now.saturating_sub(lookback.as_nanos() as u64);
+    // The lists cover the searched window (from its start until now), so they cost no
+    // more than the search and name what it can find.
     let since = search
         .as_ref()
-        .map_or(recent, |s: &TraceSearch| s.start_unix_nano.min(recent));
+        .map_or(ago(FALLBACK_LOOKBACK), |s: &TraceSearch| s.start_unix_nano);
     let ((services, operations), found) = match &search {
         Ok(search) => {
             let (lists, found) = tokio::join!(
@@ -184,7 +189,6 @@ async fn search_page(
         }
         Err(_) => (suggestions(&store, &form.service, since).await, None),
     };
-    let store_time = read.elapsed();
     let (mut status, mut error) = (StatusCode::OK, search.as_ref().err().cloned());
     if error.is_some() {
         status = StatusCode::BAD_REQUEST;
@@ -198,7 +202,19 @@ async fn search_page(
         }
         None => Vec::new(),
     };
-    let has_data = services.as_ref().is_none_or(|s| !s.is_empty()) || !traces.is_empty();
+    let quiet_window = services.as_ref().is_some_and(Vec::is_empty);
+    let has_data = if traces.is_empty() && quiet_window && since > ago(EMPTY_STATE_LOOKBACK) {
+        match store.services(ago(EMPTY_STATE_LOOKBACK)).await {
+            Ok(services) => !services.is_empty(),
+            Err(error) => {
+                tracing::warn!(%error, "could not tell whether the organisation has data");
+                true
+            }
+        }
+    } else {
+        !quiet_window || !traces.is_empty()
+    };
+    let store_time = read.elapsed();
     let scatter = match &search {
         Ok(search) if !traces.is_empty() => Some(search::scatter(search, &traces)),
         _ => None,
@@ -271,14 +287,37 @@ fn not_found(state: &DashboardState, user: &SignedIn, trace_id: TraceId) -> Resp
     )
 }
 
+/// `offset=N`: the page of a large trace that starts N spans into its waterfall order.
+fn page_offset(query: Option<&str>) -> Option<usize> {
+    let mut offset = 0;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "offset" => offset = value.parse().ok()?,
+            _ => return None,
+        }
+    }
+    Some(offset)
+}
+
 async fn trace_page(
     State(state): State<Arc<DashboardState>>,
     user: SignedIn,
     Path(text): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, DashboardError> {
     let trace_id = match trace_id(&state, &user, &text) {
         Ok(trace_id) => trace_id,
         Err(page) => return Ok(*page),
+    };
+    let Some(offset) = page_offset(query.as_deref()) else {
+        return Ok(render(
+            StatusCode::BAD_REQUEST,
+            &MissingPage {
+                layout: user.layout(&state),
+                title: "Not a page of this trace",
+                message: "A trace page takes only offset, a number of spans.".to_owned(),
+            },
+        ));
     };
     let read = Instant::now();
     let Some((summary, spans)) = state.store.tenant(user.tenant).trace(trace_id).await? else {
@@ -288,7 +327,7 @@ async fn trace_page(
     let rendering = Instant::now();
     let page = TracePage {
         layout: user.layout(&state),
-        trace: waterfall::build(&summary, spans),
+        trace: waterfall::build(&summary, spans, offset),
     };
     let response = render(StatusCode::OK, &page);
     Ok(with_timing(response, store_time, rendering.elapsed()))

@@ -11,7 +11,7 @@ use super::format::{self, Tick};
 use crate::params;
 use chrono::{DateTime, NaiveDateTime};
 use weft_model::TraceId;
-use weft_storage::clickhouse::{TraceSearch, TraceSort, TraceSummary};
+use weft_storage::clickhouse::{TraceSearch, TraceSummary};
 
 /// The lookback choices of the form, as (value, label).
 pub const LOOKBACKS: [(&str, &str); 5] = [
@@ -445,24 +445,33 @@ pub fn with(query: Option<&str>, key: &str, value: &str) -> String {
     out.finish()
 }
 
-/// What the search was, in words, above the results.
+/// The searched window in words, above the results: `Dec 01, 12:18:43 – 12:33:43 UTC`,
+/// with the day on both ends when they differ.
 pub fn describe(search: &TraceSearch) -> String {
-    let mut parts = vec![format!(
-        "{} to {}",
-        format::timestamp(search.start_unix_nano),
-        format::timestamp(search.end_unix_nano)
-    )];
-    if search.sort == TraceSort::Longest {
-        parts.push("longest first".to_owned());
+    let (start, end) = (
+        format::datetime(search.start_unix_nano),
+        format::datetime(search.end_unix_nano),
+    );
+    if start.date_naive() == end.date_naive() {
+        format!(
+            "{}, {} – {} UTC",
+            start.format("%b %d"),
+            start.format("%H:%M:%S"),
+            end.format("%H:%M:%S")
+        )
     } else {
-        parts.push("newest first".to_owned());
+        format!(
+            "{} – {} UTC",
+            start.format("%b %d %H:%M"),
+            end.format("%b %d %H:%M")
+        )
     }
-    parts.join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weft_storage::clickhouse::TraceSort;
 
     fn form(query: &str) -> (SearchForm, Result<TraceSearch, String>) {
         match parse(Some(query)) {
@@ -581,6 +590,21 @@ mod tests {
         assert_eq!(close.ticks(), [0, ms(20), ms(40), ms(60)]);
         let two = DurationAxis::fit([1_500_000, ms(90)].into_iter());
         assert_eq!(two.ticks(), [ms(1), ms(3), ms(10), ms(30), ms(100)]);
+    }
+
+    #[test]
+    fn the_window_is_said_briefly() {
+        let hour = TraceSearch {
+            start_unix_nano: 1_767_261_600_000_000_000, // 2026-01-01T10:00:00Z
+            end_unix_nano: 1_767_265_200_000_000_000,
+            ..TraceSearch::default()
+        };
+        assert_eq!(describe(&hour), "Jan 01, 10:00:00 – 11:00:00 UTC");
+        let days = TraceSearch {
+            end_unix_nano: hour.start_unix_nano + 2 * 86_400_000_000_000,
+            ..hour
+        };
+        assert_eq!(describe(&days), "Jan 01 10:00 – Jan 03 10:00 UTC");
     }
 
     #[test]

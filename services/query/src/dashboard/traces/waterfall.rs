@@ -8,11 +8,14 @@
 
 use super::format::{self, Tick};
 use super::search::Chip;
-use crate::view::{SpanView, trace_view};
+use crate::view::{SpanView, TraceView, trace_page, trace_view};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use weft_storage::clickhouse::{SpanRow, TraceSummary};
 
+/// Spans one page shows at most, in waterfall order; a larger trace continues on the
+/// next pages (as the API pages it), so no page grows past what a browser handles well.
+pub const PAGE_SPANS: usize = 10_000;
 /// Event markers drawn on one bar, at most; the detail lists every event.
 const MARKERS_PER_SPAN: usize = 20;
 /// Where a bar's duration label flips from after the bar to before it (percent), and how
@@ -32,7 +35,19 @@ pub struct Header {
     pub services: Vec<ServiceCount>,
     /// "1 in N" when the trace was kept by sampling at a rate above 1.
     pub sample_rate: Option<String>,
-    pub depth: usize,
+    /// Known when the whole trace is on this page.
+    pub depth: Option<usize>,
+}
+
+/// Where this page sits in a trace of more than [`PAGE_SPANS`] spans.
+pub struct PageNav {
+    /// The page's first and last span, counted from 1, of `total`.
+    pub first: usize,
+    pub last: usize,
+    pub total: usize,
+    /// The offsets of the pages before and after, when there are.
+    pub previous: Option<usize>,
+    pub next: Option<usize>,
 }
 
 pub struct ServiceCount {
@@ -124,6 +139,8 @@ pub struct Resource {
 
 pub struct Waterfall {
     pub header: Header,
+    /// `None` when the whole trace is on this page.
+    pub page: Option<PageNav>,
     pub ticks: Vec<Tick>,
     pub rows: Vec<Row>,
     pub details: Vec<Detail>,
@@ -173,10 +190,35 @@ fn subtree_ends(spans: &[SpanView]) -> Vec<usize> {
     ends
 }
 
-/// Builds the page of one trace.
-pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>) -> Waterfall {
-    let sample_rate = spans.iter().map(|s| s.sample_rate).fold(1.0_f32, f32::max);
-    let view = trace_view(summary, spans);
+/// Builds the page of one trace that starts `offset` spans into its waterfall order.
+pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>, offset: usize) -> Waterfall {
+    // The header speaks of the whole trace, each stored span counted once.
+    let mut distinct = HashSet::with_capacity(spans.len());
+    let mut service_spans: HashMap<String, usize> = HashMap::new();
+    let (mut errors, mut sample_rate) = (0, 1.0_f32);
+    for span in &spans {
+        sample_rate = sample_rate.max(span.sample_rate);
+        if distinct.insert(span.span_id) {
+            *service_spans.entry(span.service_name.clone()).or_default() += 1;
+            errors += usize::from(span.status_code == weft_model::StatusCode::Error as u8);
+        }
+    }
+    let stored = spans.len();
+    // A trace that fits one page is shown whole; a larger one a page at a time, turning
+    // only that page's spans into views.
+    let (view, page): (TraceView, Option<PageNav>) = if stored <= PAGE_SPANS && offset == 0 {
+        (trace_view(summary, spans), None)
+    } else {
+        let paged = trace_page(summary, spans, offset, PAGE_SPANS);
+        let nav = PageNav {
+            first: (offset + 1).min(stored),
+            last: (offset + paged.trace.spans.len()).min(stored),
+            total: stored,
+            previous: (offset > 0).then(|| offset.saturating_sub(PAGE_SPANS)),
+            next: paged.next_span_offset,
+        };
+        (paged.trace, Some(nav))
+    };
     // At-least-once delivery can store a span twice; it is shown once.
     let mut seen = HashSet::with_capacity(view.spans.len());
     let spans: Vec<SpanView> = view
@@ -190,7 +232,6 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>) -> Waterfall {
     let whole = total as f64;
     let mut resources: Vec<Resource> = Vec::new();
     let mut resource_of: HashMap<Vec<(String, String)>, usize> = HashMap::new();
-    let mut service_spans: HashMap<&str, usize> = HashMap::new();
     let mut rows = Vec::with_capacity(spans.len());
     let mut details = Vec::with_capacity(spans.len());
 
@@ -199,7 +240,6 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>) -> Waterfall {
         let start = nanos(&span.start_time_unix_nano).saturating_sub(t0);
         let colour = format::colour(&span.service_name);
         let error = span.status.code == "error";
-        *service_spans.entry(span.service_name.as_str()).or_default() += 1;
 
         let descendants = subtree_ends[i] - i - 1;
         let left = start as f64;
@@ -328,14 +368,17 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>) -> Waterfall {
         root_name: summary.root_name.clone(),
         started: format::timestamp(t0),
         duration: format::duration(summary.end_time_unix_nano.saturating_sub(t0)),
-        spans: rows.len(),
-        errors: rows.iter().filter(|r| r.error).count(),
+        spans: distinct.len(),
+        errors,
         services,
         sample_rate: (sample_rate > 1.0).then(|| format!("1 in {}", sample_rate.round())),
-        depth: rows.iter().map(|r| r.depth + 1).max().unwrap_or(0),
+        depth: page
+            .is_none()
+            .then(|| rows.iter().map(|r| r.depth + 1).max().unwrap_or(0)),
     };
     Waterfall {
         header,
+        page,
         ticks: format::duration_ticks(total),
         rows,
         details,
@@ -411,7 +454,7 @@ mod tests {
             // Stored twice by a redelivery.
             span(3, 1, "cart", "load cart", 5, 10),
         ];
-        let page = build(&summary(&spans), spans);
+        let page = build(&summary(&spans), spans, 0);
         let names: Vec<(&str, usize, usize)> = page
             .rows
             .iter()
@@ -454,12 +497,46 @@ mod tests {
         assert_eq!(page.resources.len(), 3, "one per service here");
         assert_eq!(page.resources[page.details[2].resource].spans, 2);
         let header = &page.header;
-        assert_eq!((header.spans, header.errors, header.depth), (4, 1, 3));
+        assert_eq!((header.spans, header.errors, header.depth), (4, 1, Some(3)));
+        assert!(page.page.is_none(), "one page holds it");
         assert_eq!(header.duration, "100ms");
         assert_eq!(header.sample_rate.as_deref(), Some("1 in 4"));
         assert_eq!(header.services[0].chip.name, "checkout");
         assert_eq!(header.services[0].spans, 2);
         let ticks: Vec<&str> = page.ticks.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(ticks, ["0", "20ms", "40ms", "60ms", "80ms", "100ms"]);
+    }
+
+    #[test]
+    fn a_trace_larger_than_a_page_is_shown_a_page_at_a_time() {
+        let root = span(1, 0, "api", "POST /import", 0, 100);
+        let mut spans = vec![root];
+        for i in 0..PAGE_SPANS as u64 + 4 {
+            let mut row = span(2, 1, "db", "INSERT", 1 + i % 90, 1);
+            row.span_id = (i + 2).to_be_bytes();
+            row.status_code = u8::from(i % 1000 == 0) * 2;
+            spans.push(row);
+        }
+        let summary = summary(&spans);
+        let first = build(&summary, spans.clone(), 0);
+        assert_eq!(first.rows.len(), PAGE_SPANS);
+        let nav = first.page.as_ref().unwrap();
+        assert_eq!(
+            (nav.first, nav.last, nav.total),
+            (1, PAGE_SPANS, PAGE_SPANS + 5)
+        );
+        assert_eq!((nav.previous, nav.next), (None, Some(PAGE_SPANS)));
+        assert_eq!(
+            first.header.spans,
+            PAGE_SPANS + 5,
+            "the header counts the whole trace"
+        );
+        assert_eq!(first.header.errors, 11);
+        assert_eq!(first.header.depth, None);
+        let second = build(&summary, spans, PAGE_SPANS);
+        assert_eq!(second.rows.len(), 5);
+        let nav = second.page.unwrap();
+        assert_eq!((nav.first, nav.last), (PAGE_SPANS + 1, PAGE_SPANS + 5));
+        assert_eq!((nav.previous, nav.next), (Some(0), None));
     }
 }
