@@ -7,5 +7,5 @@
 mod stack;
 pub mod web;
 
-pub use stack::{Replica, Stack, StackOptions};
+pub use stack::{Replica, Stack, StackOptions, sampler_backlog};
 pub use weft_testkit::{ChildServer, Namespace, TestTenant, eventually, init_logging, otlp};

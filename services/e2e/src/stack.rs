@@ -12,6 +12,29 @@ use weft_runtime::shutdown::CancellationToken;
 use weft_sampler::{Sampler, SamplerConfig};
 use weft_testkit::Namespace;
 
+/// Messages the sampler's span consumers have not yet had delivered, and those delivered
+/// but not yet acknowledged.
+pub async fn sampler_backlog(bus: &weft_bus::Bus) -> (u64, u64) {
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.subjects().stream(weft_bus::Signal::Spans))
+        .await
+        .expect("the span stream");
+    let (mut pending, mut unacked) = (0, 0);
+    for partition in PartitionSet::all(bus.config().partitions).iter() {
+        let name = bus.subjects().consumer(
+            weft_sampler::CONSUMER_GROUP,
+            weft_bus::Signal::Spans,
+            partition,
+        );
+        if let Ok(info) = stream.consumer_info(name).await {
+            pending += info.num_pending;
+            unacked += info.num_ack_pending as u64;
+        }
+    }
+    (pending, unacked)
+}
+
 /// Knobs a test may turn.
 #[derive(Clone, Debug)]
 pub struct StackOptions {
@@ -397,6 +420,26 @@ impl Stack {
             },
         )
         .await
+    }
+
+    /// Runs `sql` on the namespace's ClickHouse database, as an operator would, for tests
+    /// that plant or damage data; returns the answer, and fails the test with the
+    /// server's message when ClickHouse refuses.
+    pub async fn clickhouse_sql(&self, sql: &str) -> String {
+        let response = self
+            .http
+            .post(format!(
+                "{}/?database={}",
+                self.ns.clickhouse.url, self.ns.clickhouse.database
+            ))
+            .body(sql.to_owned())
+            .send()
+            .await
+            .expect("clickhouse request");
+        let status = response.status();
+        let text = response.text().await.expect("clickhouse answer");
+        assert!(status.is_success(), "{sql}: {text}");
+        text
     }
 
     /// Stops every service (draining the sampler) and drops the namespace.

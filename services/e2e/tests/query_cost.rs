@@ -19,24 +19,7 @@ async fn plant_traces(stack: &Stack, tenant: weft_model::TenantId) {
          toUInt64(now()) * 1000000000 + number, toUInt64(now()) * 1000000000 + number * 2, \
          'planted', 'GET /', 1, 0, ['planted'] FROM numbers({TRACES})"
     );
-    clickhouse(stack, &sql).await;
-}
-
-async fn clickhouse(stack: &Stack, sql: &str) -> String {
-    let response = stack
-        .http
-        .post(format!(
-            "{}/?database={}",
-            stack.ns.clickhouse.url, stack.ns.clickhouse.database
-        ))
-        .body(sql.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(status.is_success(), "{sql}: {text}");
-    text
+    stack.clickhouse_sql(&sql).await;
 }
 
 /// Reads of `tenant` running on the server right now.
@@ -45,7 +28,7 @@ async fn running_reads(stack: &Stack, tenant: weft_model::TenantId) -> usize {
         "SELECT count() FROM system.processes WHERE query_id LIKE 'weft-read-%' \
          AND query LIKE '%{tenant}%'"
     );
-    clickhouse(stack, &sql).await.trim().parse().unwrap()
+    stack.clickhouse_sql(&sql).await.trim().parse().unwrap()
 }
 
 async fn get(stack: &Stack, base: &str, path: &str, key: &str) -> (u16, serde_json::Value) {

@@ -5,25 +5,6 @@
 
 use weft_e2e::Stack;
 
-async fn clickhouse(stack: &Stack, sql: &str) {
-    let response = stack
-        .http
-        .post(format!(
-            "{}/?database={}",
-            stack.ns.clickhouse.url, stack.ns.clickhouse.database
-        ))
-        .body(sql.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    assert!(
-        status.is_success(),
-        "{sql}: {}",
-        response.text().await.unwrap()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_stored_with_times_past_2106_read_back() {
     let stack = Stack::start().await;
@@ -35,29 +16,25 @@ async fn spans_stored_with_times_past_2106_read_back() {
         .as_nanos() as u64;
     let seconds = now / 1_000_000_000;
     // One span that starts now and "ends" at 2^64-1 ns, as an old ingest stored it.
-    clickhouse(
-        &stack,
-        &format!(
+    stack
+        .clickhouse_sql(&format!(
             "INSERT INTO spans (tenant_id, trace_id, span_id, service_name, name, start_time, \
              start_time_unix_nano, duration_ns) VALUES (toUUID('{}'), unhex('{trace}'), \
              unhex('00000000000000a1'), 'legacy', 'endless', toDateTime({seconds}), {now}, {})",
             tenant.id,
             u64::MAX - now
-        ),
-    )
-    .await;
-    clickhouse(
-        &stack,
-        &format!(
+        ))
+        .await;
+    stack
+        .clickhouse_sql(&format!(
             "INSERT INTO trace_index (tenant_id, trace_id, start_time, start_time_unix_nano, \
              end_time_unix_nano, root_service, root_name, span_count, error_count, service_names) \
              VALUES (toUUID('{}'), unhex('{trace}'), toDateTime({seconds}), {now}, {}, 'legacy', \
              'endless', 1, 0, ['legacy'])",
             tenant.id,
             u64::MAX
-        ),
-    )
-    .await;
+        ))
+        .await;
 
     let (status, body) = stack
         .query_get(&format!("/api/v1/traces/{trace}"), &tenant.read_key)

@@ -205,25 +205,6 @@ async fn wait_for_metrics(stack: &Stack, tenant: &TestTenant, requests: u64) {
     .await;
 }
 
-async fn clickhouse(stack: &Stack, sql: &str) {
-    let answer = stack
-        .http
-        .post(format!(
-            "{}/?database={}",
-            stack.ns.clickhouse.url, stack.ns.clickhouse.database
-        ))
-        .body(sql.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        answer.status(),
-        200,
-        "{sql}: {}",
-        answer.text().await.unwrap()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn red_counts_equal_every_span_sent() {
     const TRACES: u64 = 120;
@@ -253,8 +234,8 @@ async fn red_counts_equal_every_span_sent() {
     }
     wait_for_metrics(&stack, &tenant, TRACES).await;
     // Stored spans are not where the numbers come from: without them nothing changes.
-    clickhouse(&stack, "TRUNCATE TABLE spans").await;
-    clickhouse(&stack, "TRUNCATE TABLE trace_index").await;
+    stack.clickhouse_sql("TRUNCATE TABLE spans").await;
+    stack.clickhouse_sql("TRUNCATE TABLE trace_index").await;
 
     let count = |pick: fn(&Checkout) -> bool| traces.iter().filter(|t| pick(t)).count() as u64;
     let checkout_ns: Vec<u64> = traces.iter().map(|t| t.checkout_ns).collect();
@@ -378,31 +359,6 @@ async fn red_counts_equal_every_span_sent() {
     stack.stop().await;
 }
 
-/// Messages the sampler's consumers have not yet had delivered, and those delivered but
-/// not yet acknowledged.
-async fn consumer_backlog(bus: &Bus) -> (u64, u64) {
-    let stream = bus
-        .jetstream()
-        .get_stream(bus.subjects().stream(weft_bus::Signal::Spans))
-        .await
-        .unwrap();
-    let (mut pending, mut unacked) = (0, 0);
-    for partition in PartitionSet::all(bus.config().partitions).iter() {
-        if let Ok(info) = stream
-            .consumer_info(bus.subjects().consumer(
-                weft_sampler::CONSUMER_GROUP,
-                weft_bus::Signal::Spans,
-                partition,
-            ))
-            .await
-        {
-            pending += info.num_pending;
-            unacked += info.num_ack_pending as u64;
-        }
-    }
-    (pending, unacked)
-}
-
 /// The samples of a Prometheus text exposition, by series as written.
 async fn scrape(stack: &Stack, url: String) -> HashMap<String, f64> {
     let text = stack
@@ -465,7 +421,9 @@ async fn kill_9_and_restart_after_the_metrics_were_written_double_counts_no_metr
             200
         );
     }
-    clickhouse(&stack, "RENAME TABLE service_edges TO service_edges_moved").await;
+    stack
+        .clickhouse_sql("RENAME TABLE service_edges TO service_edges_moved")
+        .await;
     let doomed = stack.start_sampler_owning(every_partition.clone()).await;
     // The writer stores spans, index and RED metrics of its first batch, then retries the
     // edges; later batches wait behind it. Every message is delivered and held.
@@ -475,19 +433,21 @@ async fn kill_9_and_restart_after_the_metrics_were_written_double_counts_no_metr
         || async {
             let checkout = service_line(&stack, &tenant, "lookback=1h", "checkout").await;
             let requests = checkout["requests"].as_u64().filter(|r| *r > 0)?;
-            (consumer_backlog(&bus).await == (0, TRACES)).then_some(requests)
+            (weft_e2e::sampler_backlog(&bus).await == (0, TRACES)).then_some(requests)
         },
     )
     .await;
     doomed.kill();
-    clickhouse(&stack, "RENAME TABLE service_edges_moved TO service_edges").await;
+    stack
+        .clickhouse_sql("RENAME TABLE service_edges_moved TO service_edges")
+        .await;
 
     let successor = stack.start_sampler_owning(every_partition).await;
     wait_for_metrics(&stack, &tenant, TRACES).await;
     eventually(
         "every message acknowledged",
         Duration::from_secs(30),
-        || async { (consumer_backlog(&bus).await == (0, 0)).then_some(()) },
+        || async { (weft_e2e::sampler_backlog(&bus).await == (0, 0)).then_some(()) },
     )
     .await;
     for service in ["checkout", "payments"] {

@@ -32,17 +32,7 @@ async fn a_refused_message_is_dead_lettered_and_the_rest_flows() {
     let beta = stack.ns.tenant("beta").await;
     let poison_column =
         "ALTER TABLE spans ADD COLUMN poison UInt8 DEFAULT throwIf(name = 'poison-pill')";
-    let altered = stack
-        .http
-        .post(format!(
-            "{}/?database={}",
-            stack.ns.clickhouse.url, stack.ns.clickhouse.database
-        ))
-        .body(poison_column)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(altered.status(), 200, "{}", altered.text().await.unwrap());
+    stack.clickhouse_sql(poison_column).await;
 
     // One request: a healthy trace and a poisoned one in another partition, so they
     // travel as two messages and reach the writer together.

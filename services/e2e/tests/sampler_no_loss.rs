@@ -6,36 +6,10 @@ use std::time::Duration;
 use weft_bus::Bus;
 use weft_e2e::otlp::trace_request;
 use weft_e2e::{ChildServer, Namespace, Stack, StackOptions, eventually};
-use weft_model::PartitionSet;
 
 const TRACES: usize = 40;
 const SPANS_PER_TRACE: usize = 5;
 const ACK_WAIT: Duration = Duration::from_secs(3);
-
-/// Messages the sampler's consumers have not yet had delivered, and those delivered but
-/// not yet acknowledged.
-async fn consumer_backlog(bus: &Bus) -> (u64, u64) {
-    let stream = bus
-        .jetstream()
-        .get_stream(bus.subjects().stream(weft_bus::Signal::Spans))
-        .await
-        .unwrap();
-    let (mut pending, mut unacked) = (0, 0);
-    for partition in PartitionSet::all(bus.config().partitions).iter() {
-        if let Ok(info) = stream
-            .consumer_info(bus.subjects().consumer(
-                weft_sampler::CONSUMER_GROUP,
-                weft_bus::Signal::Spans,
-                partition,
-            ))
-            .await
-        {
-            pending += info.num_pending;
-            unacked += info.num_ack_pending as u64;
-        }
-    }
-    (pending, unacked)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_published_while_clickhouse_is_down_arrive_exactly_once() {
@@ -67,14 +41,14 @@ async fn spans_published_while_clickhouse_is_down_arrive_exactly_once() {
         "the sampler to hold messages it cannot write",
         Duration::from_secs(30),
         || async {
-            let (_, unacked) = consumer_backlog(&bus).await;
+            let (_, unacked) = weft_e2e::sampler_backlog(&bus).await;
             (unacked > 0).then_some(())
         },
     )
     .await;
     // ...for longer than the ack wait, so only progress acks prevent a redelivery.
     tokio::time::sleep(ACK_WAIT * 3).await;
-    let (pending, unacked) = consumer_backlog(&bus).await;
+    let (pending, unacked) = weft_e2e::sampler_backlog(&bus).await;
     assert!(
         unacked > 0,
         "still held, not acknowledged: {pending} pending, {unacked} unacked"
@@ -95,7 +69,7 @@ async fn spans_published_while_clickhouse_is_down_arrive_exactly_once() {
     eventually(
         "every message acknowledged",
         Duration::from_secs(30),
-        || async { (consumer_backlog(&bus).await == (0, 0)).then_some(()) },
+        || async { (weft_e2e::sampler_backlog(&bus).await == (0, 0)).then_some(()) },
     )
     .await;
     let counts = traces.stored_counts().await.unwrap();
