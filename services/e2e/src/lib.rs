@@ -4,6 +4,7 @@
 //! `tests/` drive it the way users do. The low floor (`weft-testkit`) is re-exported so
 //! a suite needs one import.
 
+pub mod browser;
 mod stack;
 pub mod web;
 

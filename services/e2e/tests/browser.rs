@@ -1,36 +1,18 @@
 //! The dashboard in a real browser: `frontend/e2e/signup-flow.mjs` drives Debian's chromium
 //! through playwright-core from sign-up to a revoked key, sending spans with the SDK app
 //! configured by the lines the set-up page shows. Screenshots of every page land in
-//! `.weft/test-output/browser`.
+//! `.weft/test-output/browser/signup`.
 
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 use weft_e2e::Stack;
 
-fn workspace_root() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../"))
-        .canonicalize()
-        .expect("workspace root")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_user_signs_up_sends_traces_and_revokes_the_key_in_a_browser() {
-    let root = workspace_root();
-    let chromium = std::env::var("WEFT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: run deploy/test.sh, which installs chromium"
-    );
-    let playwright = root.join("frontend/e2e/node_modules/playwright-core");
-    assert!(
-        playwright.is_dir(),
-        "{} is missing: run deploy/test.sh, which installs it",
-        playwright.display()
-    );
-    // Emptied first so that no screenshot of an earlier run passes for one of this run.
-    let screenshots = root.join(".weft/test-output/browser");
-    let _ = std::fs::remove_dir_all(&screenshots);
-    std::fs::create_dir_all(&screenshots).expect("create the screenshot directory");
+    let weft_e2e::browser::BrowserRun {
+        root,
+        chromium,
+        screenshots,
+    } = weft_e2e::browser::BrowserRun::prepare("signup");
 
     let stack = Stack::start().await;
     let started = Instant::now();

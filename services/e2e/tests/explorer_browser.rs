@@ -12,7 +12,6 @@ use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfi
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 use weft_e2e::Stack;
 use weft_e2e::web::{PASSWORD, Visitor};
@@ -25,12 +24,6 @@ const SERVICES: [&str; 6] = [
     "postgres",
     "importer",
 ];
-
-fn workspace_root() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../"))
-        .canonicalize()
-        .expect("workspace root")
-}
 
 /// One SDK per service, as each process of the shop would run it.
 fn providers(stack: &Stack, key: &str) -> HashMap<&'static str, SdkTracerProvider> {
@@ -338,22 +331,11 @@ async fn wait_for_page(visitor: &mut Visitor, trace_id: &str, spans: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_explores_traces_in_a_browser() {
-    let root = workspace_root();
-    let chromium = std::env::var("WEFT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: run deploy/test.sh, which installs chromium"
-    );
-    let playwright = root.join("frontend/e2e/node_modules/playwright-core");
-    assert!(
-        playwright.is_dir(),
-        "{} is missing: run deploy/test.sh, which installs it",
-        playwright.display()
-    );
-    // Emptied first so that no screenshot of an earlier run passes for one of this run.
-    let screenshots = root.join(".weft/test-output/browser/explorer");
-    let _ = std::fs::remove_dir_all(&screenshots);
-    std::fs::create_dir_all(&screenshots).expect("create the screenshot directory");
+    let weft_e2e::browser::BrowserRun {
+        root,
+        chromium,
+        screenshots,
+    } = weft_e2e::browser::BrowserRun::prepare("explorer");
 
     let stack = Stack::start().await;
     let email = "dana@shop.example";
