@@ -146,6 +146,41 @@ impl TenantGates {
     }
 }
 
+/// ClickHouse error codes that mean "these rows can never be inserted" (parse and type
+/// errors, values a table's expressions reject). Anything else (network, timeouts,
+/// memory, too many parts, a missing table while migrations run) is worth retrying.
+const DATA_ERROR_CODES: &[u32] = &[
+    6,   // CANNOT_PARSE_TEXT
+    26,  // CANNOT_PARSE_QUOTED_STRING
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    32,  // ATTEMPT_TO_READ_AFTER_EOF
+    33,  // CANNOT_READ_ALL_DATA
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    53,  // TYPE_MISMATCH
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    128, // TOO_LARGE_ARRAY_SIZE
+    131, // TOO_LARGE_STRING_SIZE
+    190, // SIZES_OF_ARRAYS_DOESNT_MATCH
+    395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+];
+
+impl ClickHouseError {
+    /// The server's reason when ClickHouse refused an INSERT because of its rows: retrying
+    /// cannot help. Code 252 is "too many parts" (retry: merges catch up) except for "too
+    /// many partitions for a single INSERT block", which no retry fixes.
+    pub fn refused_rows(&self) -> Option<String> {
+        let code = self.server_code()?;
+        let text = self.to_string();
+        let data_error = DATA_ERROR_CODES.contains(&code)
+            || (code == 252 && text.to_ascii_lowercase().contains("partitions for"));
+        data_error.then_some(text)
+    }
+}
+
 /// A read in flight on the server; dropping it before [`RunningRead::finish`] kills it.
 pub(super) struct RunningRead {
     client: ::clickhouse::Client,
@@ -199,6 +234,22 @@ mod tests {
 
     fn bad_response(text: &str) -> ClickHouseError {
         ClickHouseError::Client(::clickhouse::error::Error::BadResponse(text.to_owned()))
+    }
+
+    #[test]
+    fn only_errors_about_the_data_are_final() {
+        let old = "Code: 395, e.displayText() = DB::Exception: Value passed to 'throwIf' function is non zero";
+        let new = "Code: 252. DB::Exception: Too many partitions for single INSERT block (more than 100). (TOO_MANY_PARTS)";
+        assert!(bad_response(old).refused_rows().is_some());
+        assert!(bad_response(new).refused_rows().is_some());
+        for retry in [
+            "Code: 252. DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts. (TOO_MANY_PARTS)",
+            "Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)",
+            "Code: 60, e.displayText() = DB::Exception: Table weft.spans doesn't exist.",
+            "no code at all",
+        ] {
+            assert_eq!(bad_response(retry).refused_rows(), None, "{retry}");
+        }
     }
 
     #[test]
