@@ -569,6 +569,7 @@ async fn a_sampled_trace_shows_its_sample_rate() {
         link_span_ids: vec![],
         link_attributes: vec![],
         sample_rate: 4.0,
+        sampled_by: "keep a quarter".to_owned(),
     };
     let index = weft_storage::clickhouse::TraceIndexRow::summarise(std::slice::from_ref(&span));
     stack

@@ -103,6 +103,7 @@ pub(crate) mod tests {
             link_span_ids: Vec::new(),
             link_attributes: Vec::new(),
             sample_rate: 1.0,
+            sampled_by: String::new(),
         }
     }
 

@@ -98,6 +98,7 @@ pub fn span_rows(
                         .map(|l| json_object(&l.attributes))
                         .collect(),
                     sample_rate: 1.0,
+                    sampled_by: String::new(),
                 });
             }
         }

@@ -5,6 +5,7 @@ mod ids;
 mod otlp;
 mod partition;
 mod role;
+pub mod sampling;
 
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use otlp::{SpanKind, StatusCode};

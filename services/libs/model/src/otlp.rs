@@ -40,6 +40,20 @@ impl SpanKind {
             SpanKind::Consumer => "consumer",
         }
     }
+
+    /// The kind of its name (as [`SpanKind::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<SpanKind> {
+        [
+            SpanKind::Unspecified,
+            SpanKind::Internal,
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
 }
 
 impl fmt::Display for SpanKind {

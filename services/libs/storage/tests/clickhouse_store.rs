@@ -52,6 +52,7 @@ fn span(
         link_span_ids: vec![[9; 8]],
         link_attributes: vec!["{}".into()],
         sample_rate: 1.0,
+        sampled_by: String::new(),
     }
 }
 

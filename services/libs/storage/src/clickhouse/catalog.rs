@@ -409,6 +409,7 @@ impl CatalogueRow for SpanRow {
             link_span_ids,
             link_attributes,
             sample_rate,
+            sampled_by,
         } = self;
         vec![
             ("tenant_id", string(&tenant_id.to_string())),
@@ -440,6 +441,7 @@ impl CatalogueRow for SpanRow {
             ("link_span_ids", array(link_span_ids, |v| bytes(v))),
             ("link_attributes", array(link_attributes, |v| string(v))),
             ("sample_rate", sample_rate.to_string()),
+            ("sampled_by", string(sampled_by)),
         ]
     }
 }
@@ -457,6 +459,8 @@ impl CatalogueRow for TraceIndexRow {
             span_count,
             error_count,
             service_names,
+            sample_rate,
+            sampled_by,
         } = self;
         vec![
             ("tenant_id", string(&tenant_id.to_string())),
@@ -469,6 +473,8 @@ impl CatalogueRow for TraceIndexRow {
             ("span_count", span_count.to_string()),
             ("error_count", error_count.to_string()),
             ("service_names", array(service_names, |v| string(v))),
+            ("sample_rate", sample_rate.to_string()),
+            ("sampled_by", string(sampled_by)),
         ]
     }
 }
@@ -590,6 +596,7 @@ fn representative_span(now_unix_nano: u64) -> SpanRow {
         link_span_ids: vec![[0x22; 8]],
         link_attributes: vec!["{}".to_owned()],
         sample_rate: 4.0,
+        sampled_by: "keep 25% of checkout".to_owned(),
     }
 }
 
@@ -652,6 +659,8 @@ fn summary_of(row: &TraceIndexRow) -> TraceSummary {
         span_count: u64::from(row.span_count),
         error_count: u64::from(row.error_count),
         service_names: row.service_names.clone(),
+        sample_rate: row.sample_rate,
+        sampled_by: row.sampled_by.clone(),
     }
 }
 

@@ -21,6 +21,11 @@ pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "red metrics",
         include_str!("../../../../../migrations/clickhouse/0002_red_metrics.sql"),
     ),
+    (
+        3,
+        "sampling",
+        include_str!("../../../../../migrations/clickhouse/0003_sampling.sql"),
+    ),
 ];
 
 pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -13,7 +13,9 @@ const SUMMARY_COLUMNS: &str = "trace_id, \
      anyIf(root_name, root_service != '') AS root_op, \
      sum(span_count) AS spans, \
      sum(error_count) AS errors, \
-     groupUniqArrayArray(service_names) AS services";
+     groupUniqArrayArray(service_names) AS services, \
+     max(sample_rate) AS rate, \
+     anyIf(sampled_by, sampled_by != '') AS rule";
 
 pub fn trace_summary() -> String {
     format!(

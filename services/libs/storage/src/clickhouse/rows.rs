@@ -64,6 +64,50 @@ pub struct SpanRow {
     pub link_attributes: Vec<String>,
     /// 1 / probability with which the trace was kept; 1.0 when every trace is kept.
     pub sample_rate: f32,
+    /// The sampling rule that kept the trace; empty when none decided (kept whole).
+    pub sampled_by: String,
+}
+
+impl weft_model::sampling::SpanFacts for SpanRow {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn service(&self) -> &str {
+        &self.service_name
+    }
+
+    fn start_unix_nano(&self) -> u64 {
+        self.start_time_unix_nano
+    }
+
+    fn duration_ns(&self) -> u64 {
+        self.duration_ns
+    }
+
+    fn status(&self) -> weft_model::StatusCode {
+        weft_model::StatusCode::from_otlp(i32::from(self.status_code))
+    }
+
+    fn kind(&self) -> weft_model::SpanKind {
+        weft_model::SpanKind::from_otlp(i32::from(self.kind))
+    }
+
+    fn is_root(&self) -> bool {
+        self.parent_span_id == [0; 8]
+    }
+
+    fn attribute(&self, key: &str) -> Option<&str> {
+        let find = |keys: &[String], values: &'_ [String]| -> Option<usize> {
+            keys.iter()
+                .position(|k| k == key)
+                .filter(|&i| i < values.len())
+        };
+        if let Some(i) = find(&self.attribute_keys, &self.attribute_values) {
+            return Some(&self.attribute_values[i]);
+        }
+        find(&self.resource_keys, &self.resource_values).map(|i| self.resource_values[i].as_str())
+    }
 }
 
 /// Part of one trace's summary (`trace_index` table); queries sum a trace's rows.
@@ -81,6 +125,9 @@ pub struct TraceIndexRow {
     pub span_count: u32,
     pub error_count: u32,
     pub service_names: Vec<String>,
+    /// As on the trace's spans.
+    pub sample_rate: f32,
+    pub sampled_by: String,
 }
 
 impl TraceIndexRow {
@@ -103,6 +150,8 @@ impl TraceIndexRow {
                     span_count: 0,
                     error_count: 0,
                     service_names: Vec::new(),
+                    sample_rate: span.sample_rate,
+                    sampled_by: span.sampled_by.clone(),
                 });
             if span.start_time_unix_nano < row.start_time_unix_nano {
                 row.start_time_unix_nano = span.start_time_unix_nano;

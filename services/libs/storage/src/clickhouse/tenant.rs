@@ -21,6 +21,10 @@ pub struct TraceSummary {
     pub span_count: u64,
     pub error_count: u64,
     pub service_names: Vec<String>,
+    /// The trace's sample rate (1 / probability it was kept with) and the sampling rule
+    /// that kept it (empty: none, kept whole).
+    pub sample_rate: f32,
+    pub sampled_by: String,
 }
 
 /// An operation (span name) of a service, with its span kind and how often it was seen.

@@ -6,6 +6,7 @@ mod accounts;
 mod api_keys;
 mod key_cache;
 mod members;
+mod sampling;
 mod sessions;
 mod usage;
 
@@ -18,6 +19,7 @@ pub use key_cache::KeyCache;
 pub use members::{
     Invitation, Member, MembershipChange, NewInvitation, looks_like_invitation_token,
 };
+pub use sampling::StoredPolicy;
 pub use sessions::{SessionEnd, SessionState};
 pub use usage::UsageDay;
 

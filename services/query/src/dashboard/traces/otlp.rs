@@ -174,6 +174,7 @@ mod tests {
             link_span_ids: vec![[8; 8]],
             link_attributes: vec!["{}".into()],
             sample_rate: 1.0,
+            sampled_by: String::new(),
         }
     }
 

@@ -625,6 +625,8 @@ mod tests {
             span_count: 3,
             error_count: errors,
             service_names: vec!["payment".into(), "checkout".into()],
+            sample_rate: 1.0,
+            sampled_by: String::new(),
         }
     }
 

@@ -420,6 +420,7 @@ mod tests {
             link_span_ids: vec![],
             link_attributes: vec![],
             sample_rate: 1.0,
+            sampled_by: String::new(),
         }
     }
 
@@ -434,6 +435,8 @@ mod tests {
             span_count: spans.len() as u64,
             error_count: 0,
             service_names: index[0].service_names.clone(),
+            sample_rate: 1.0,
+            sampled_by: String::new(),
         }
     }
 

@@ -1,0 +1,70 @@
+//! Sampling policies per tenant. The policy is validated before it is stored; a tenant
+//! without a row uses [`SamplingPolicy::default`].
+
+use super::{Postgres, PostgresError};
+use chrono::{DateTime, Utc};
+use weft_model::TenantId;
+use weft_model::sampling::SamplingPolicy;
+
+/// A tenant's stored policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPolicy {
+    pub policy: SamplingPolicy,
+    pub updated_at: DateTime<Utc>,
+    /// The member who saved it, while they exist.
+    pub updated_by: Option<uuid::Uuid>,
+}
+
+impl Postgres {
+    /// The tenant's own policy; `None` when it samples with the default.
+    pub async fn sampling_policy(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<StoredPolicy>, PostgresError> {
+        let row: Option<(
+            sqlx::types::Json<SamplingPolicy>,
+            DateTime<Utc>,
+            Option<uuid::Uuid>,
+        )> = sqlx::query_as(
+            "SELECT policy, updated_at, updated_by FROM sampling_policies WHERE tenant_id = $1",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(policy, updated_at, updated_by)| StoredPolicy {
+            policy: policy.0,
+            updated_at,
+            updated_by,
+        }))
+    }
+
+    /// Stores the tenant's policy, replacing the one before. The caller validated it
+    /// ([`SamplingPolicy::compile`]).
+    pub async fn set_sampling_policy(
+        &self,
+        tenant: TenantId,
+        policy: &SamplingPolicy,
+        updated_by: Option<uuid::Uuid>,
+    ) -> Result<(), PostgresError> {
+        sqlx::query(
+            "INSERT INTO sampling_policies (tenant_id, policy, updated_by) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET policy = EXCLUDED.policy, \
+             updated_at = now(), updated_by = EXCLUDED.updated_by",
+        )
+        .bind(tenant.as_uuid())
+        .bind(sqlx::types::Json(policy))
+        .bind(updated_by)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Returns the tenant to the default policy.
+    pub async fn reset_sampling_policy(&self, tenant: TenantId) -> Result<(), PostgresError> {
+        sqlx::query("DELETE FROM sampling_policies WHERE tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
