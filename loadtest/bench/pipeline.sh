@@ -6,13 +6,18 @@
 #       generator at full speed -> ingest -> NATS -> sampler -> ClickHouse; waits until the
 #       sampler has stored every accepted span (at most 600 s) and reports the sustained
 #       rate counted in ClickHouse, plus CPU seconds per process.
+#   loadtest/bench/pipeline.sh decided [DURATION_S] [CONCURRENCY]
+#       as e2e, for a sampler with a sampling policy (the product default keeps errors,
+#       slow traces and 10 % of the rest): waits until the sampler has decided every
+#       accepted span and acknowledged everything (its /metrics), and reports spans
+#       received per second decided and stored, and the share kept.
 #   loadtest/bench/pipeline.sh ingest [DURATION_S] [CONCURRENCY]
 #       stops the sampler (by its pid file), runs the generator, reports ingest's spans per
 #       CPU-second; then restarts the sampler and times it draining the backlog.
 #
 # Output: key=value lines on stdout; the generator's JSON report in $OUT/loadtest.json.
 set -euo pipefail
-MODE=${1:?e2e or ingest}
+MODE=${1:?e2e, decided or ingest}
 DURATION=${2:-60}
 CONCURRENCY=${3:-32}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,6 +47,21 @@ snapshot() { # snapshot NAME: CPU of every process now
     eval "${name}_ingest=$(cpu "$INGEST") ${name}_sampler=$sampler ${name}_ch=$(cpu "$CHPID") ${name}_nats=$(cpu "$NATSPID")"
 }
 
+SAMPLER_METRICS=${WEFT_SAMPLER_METRICS_URL:-http://127.0.0.1:8081/metrics}
+decided_spans() { # spans the sampler has decided (kept or dropped), and buffered ones
+    curl -sf "$SAMPLER_METRICS" | awk '/^weft_sampler_spans_sampled_total/ {s += $2} /^weft_sampler_buffered_spans / {b = $2} END {printf "%d %d\n", s, b}'
+}
+
+wait_decided() { # wait_decided TARGET: until the sampler decided TARGET more spans and buffers none
+    local target=$1 n b
+    for _ in $(seq 600); do
+        read -r n b < <(decided_spans)
+        [ "$n" -ge "$target" ] && [ "$b" -eq 0 ] && return 0
+        sleep 1
+    done
+    return 1
+}
+
 wait_stored() { # wait_stored TARGET_COUNT: until spans >= target or no progress for 15 s (max 600 s)
     local target=$1 last=-1 still=0 n
     for _ in $(seq 600); do
@@ -64,6 +84,7 @@ if [ "$MODE" = ingest ] && [ -f "$RUN/sampler.pid" ]; then
 fi
 
 before=$(spans); inserts_before=$(event InsertQuery)
+read -r decided_before _ < <(decided_spans || echo "0 0")
 snapshot a; t0=$(now)
 "$BIN/weft-loadtest" --api-key "$WEFT_DEMO_INGEST_KEY" --rate 0 --duration "${DURATION}s" \
     --concurrency "$CONCURRENCY" --traces-per-request 10 --progress-interval 10s \
@@ -83,14 +104,22 @@ if [ "$MODE" = ingest ]; then
     snapshot a; t1=$(now); before_drain=$(spans)
 fi
 
-if wait_stored $((before + accepted)); then caught=yes; else caught=no; fi
+if [ "$MODE" = decided ]; then
+    if wait_decided $((decided_before + accepted)); then caught=yes; else caught=no; fi
+    sleep 2 # the last kept traces' INSERTs (flush interval 1 s)
+elif wait_stored $((before + accepted)); then caught=yes; else caught=no; fi
 t2=$(now); snapshot c
 stored=$(( $(spans) - before ))
 inserts=$(( $(event InsertQuery) - inserts_before ))
 echo "caught_up=$caught stored_spans=$stored"
-if [ "$MODE" = e2e ]; then
+if [ "$MODE" = decided ]; then
+    echo "decided_seconds=$(echo "$t2 - $t0" | bc) received_spans_decided_per_s=$(echo "$accepted / ($t2 - $t0)" | bc) kept_share=$(echo "scale=4; $stored / $accepted" | bc)"
+    echo "cpu_seconds_total ingest=$(echo "$c_ingest - $a_ingest" | bc) sampler=$(echo "$c_sampler - $a_sampler" | bc) clickhouse=$(echo "$c_ch - $a_ch" | bc) nats=$(echo "$c_nats - $a_nats" | bc) wall=$(echo "$t2 - $t0" | bc)"
+    echo "weft_cpu_us_per_span=$(echo "($c_ingest - $a_ingest + $c_sampler - $a_sampler) * 1000000 / $accepted" | bc)"
+elif [ "$MODE" = e2e ]; then
     echo "e2e_seconds=$(echo "$t2 - $t0" | bc) e2e_spans_per_s=$(echo "$stored / ($t2 - $t0)" | bc)"
     echo "cpu_seconds_total ingest=$(echo "$c_ingest - $a_ingest" | bc) sampler=$(echo "$c_sampler - $a_sampler" | bc) clickhouse=$(echo "$c_ch - $a_ch" | bc) nats=$(echo "$c_nats - $a_nats" | bc) wall=$(echo "$t2 - $t0" | bc)"
+    echo "weft_cpu_us_per_span=$(echo "($c_ingest - $a_ingest + $c_sampler - $a_sampler) * 1000000 / $stored" | bc)"
     [ "$inserts" -gt 0 ] && echo "insert_queries=$inserts mean_spans_per_spans_insert=$(echo "$stored / ($inserts / 2)" | bc)"
 else
     drained=$(( $(spans) - before_drain ))

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use weft_ingest::{Ingest, IngestConfig, IngestListeners};
 use weft_model::PartitionSet;
+use weft_model::sampling::SamplingPolicy;
 use weft_query::{Query, QueryConfig};
 use weft_runtime::config::Env;
 use weft_runtime::shutdown::CancellationToken;
@@ -58,6 +59,14 @@ pub struct StackOptions {
     pub password_attempts_per_address: u32,
     /// `WEFT_TRUSTED_PROXIES`.
     pub trusted_proxies: String,
+    /// The samplers' policy for tenants without one of their own
+    /// (`WEFT_SAMPLER_DEFAULT_POLICY`): keep-all, so that suites about something else
+    /// find every trace they send; sampling suites use the product's default.
+    pub default_policy: SamplingPolicy,
+    /// `WEFT_SAMPLER_DECISION_WAIT` and `WEFT_SAMPLER_QUIET_TIME`: short, so traces are
+    /// stored within a second or so.
+    pub decision_wait: Duration,
+    pub quiet_time: Duration,
 }
 
 impl Default for StackOptions {
@@ -74,6 +83,9 @@ impl Default for StackOptions {
             password_hashing_queue: 4,
             password_attempts_per_address: 100,
             trusted_proxies: String::new(),
+            default_policy: SamplingPolicy::keep_all(),
+            decision_wait: Duration::from_secs(2),
+            quiet_time: Duration::from_millis(150),
         }
     }
 }
@@ -188,6 +200,10 @@ impl Stack {
         sampler_config.consumer.ack_wait = options.ack_wait;
         sampler_config.writer.flush_interval = Duration::from_millis(200);
         sampler_config.writer.shutdown_grace = Duration::from_secs(1);
+        sampler_config.postgres = ns.postgres.clone();
+        sampler_config.sampling.default_policy = options.default_policy.clone();
+        sampler_config.sampling.decision_wait = options.decision_wait;
+        sampler_config.sampling.quiet_time = options.quiet_time;
 
         let mut query_config = QueryConfig::from_env(&defaults).expect("defaults");
         query_config.http_addr = LOCAL;
@@ -271,8 +287,15 @@ impl Stack {
     /// It runs on a runtime of its own, where it binds and connects too, so
     /// [`Replica::kill`] ends it whole, as `kill -9` ends a sampler process.
     pub async fn start_sampler_owning(&self, partitions: PartitionSet) -> Replica {
+        self.start_sampler_with(|config| config.partitions = partitions)
+            .await
+    }
+
+    /// Another sampler replica, its configuration adjusted from the stack's (as
+    /// [`Stack::start_sampler_owning`]).
+    pub async fn start_sampler_with(&self, adjust: impl FnOnce(&mut SamplerConfig)) -> Replica {
         let mut config = self.sampler_config.clone();
-        config.partitions = partitions;
+        adjust(&mut config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sampler")
@@ -387,6 +410,28 @@ impl Stack {
     }
 
     /// GET on the query API with a key; returns status and JSON body.
+    /// The samples of a Prometheus `/metrics` page, by series (`name{labels}`); checks
+    /// that it is served as Prometheus text.
+    pub async fn scrape(&self, url: String) -> std::collections::HashMap<String, f64> {
+        let response = self.http.get(url).send().await.expect("scrape");
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let text = response.text().await.expect("metrics text");
+        assert!(text.contains("# TYPE "), "{text}");
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
     pub async fn query_get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
         let response = self
             .http

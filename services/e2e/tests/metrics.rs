@@ -6,31 +6,6 @@ use std::time::Duration;
 use weft_e2e::otlp::trace_request;
 use weft_e2e::{Stack, eventually};
 
-/// The samples of a Prometheus text exposition, by name and label set as written.
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-async fn scrape(stack: &Stack, url: String) -> HashMap<String, f64> {
-    let response = stack.http.get(url).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = response.text().await.unwrap();
-    assert!(text.contains("# TYPE "), "{text}");
-    samples(&text)
-}
-
 fn value(samples: &HashMap<String, f64>, series: &str) -> f64 {
     samples.get(series).copied().unwrap_or(0.0)
 }
@@ -47,7 +22,7 @@ async fn counters_move_by_what_was_sent() {
     assert_eq!(stack.export("not-a-key", &request).await, 401);
     stack.wait_for_trace(&tenant.read_key, &trace_id, 7).await;
 
-    let ingest = scrape(&stack, stack.ingest_url("/metrics")).await;
+    let ingest = stack.scrape(stack.ingest_url("/metrics")).await;
     let accepted =
         r#"weft_ingest_items_total{transport="http",signal="spans",outcome="accepted",reason=""}"#;
     let invalid = r#"weft_ingest_items_total{transport="http",signal="spans",outcome="rejected",reason="invalid"}"#;
@@ -72,7 +47,7 @@ async fn counters_move_by_what_was_sent() {
         "the sampler to count its acknowledged message",
         Duration::from_secs(10),
         || async {
-            let sampler = scrape(&stack, stack.sampler_url("/metrics")).await;
+            let sampler = stack.scrape(stack.sampler_url("/metrics")).await;
             let consumed: f64 = sampler
                 .iter()
                 .filter(|(series, _)| series.starts_with("weft_bus_messages_consumed_total{"))
@@ -100,13 +75,13 @@ async fn counters_move_by_what_was_sent() {
     );
     assert_eq!(value(&sampler, "weft_sampler_messages_refused_total"), 0.0);
 
-    let before = scrape(&stack, stack.query_url("/metrics")).await;
+    let before = stack.scrape(stack.query_url("/metrics")).await;
     let route = r#"weft_query_request_seconds_count{method="GET",route="/api/v1/traces/{trace_id}",status="200"}"#;
     let path = format!("/api/v1/traces/{trace_id}");
     for _ in 0..3 {
         assert_eq!(stack.query_get(&path, &tenant.read_key).await.0, 200);
     }
-    let after = scrape(&stack, stack.query_url("/metrics")).await;
+    let after = stack.scrape(stack.query_url("/metrics")).await;
     assert_eq!(value(&after, route) - value(&before, route), 3.0);
     stack.stop().await;
 }

@@ -17,7 +17,7 @@ async fn plant_traces(stack: &Stack, tenant: weft_model::TenantId) {
         "INSERT INTO trace_index SELECT toUUID('{tenant}'), \
          toFixedString(concat(reinterpretAsString(number + 1), 'weft-cost'), 16), now(), \
          toUInt64(now()) * 1000000000 + number, toUInt64(now()) * 1000000000 + number * 2, \
-         'planted', 'GET /', 1, 0, ['planted'] FROM numbers({TRACES})"
+         'planted', 'GET /', 1, 0, ['planted'], 1, '' FROM numbers({TRACES})"
     );
     stack.clickhouse_sql(&sql).await;
 }

@@ -8,7 +8,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::time::Duration;
 use weft_bus::Bus;
 use weft_e2e::otlp::{now_ns, random_id, string_attribute};
@@ -359,26 +358,6 @@ async fn red_counts_equal_every_span_sent() {
     stack.stop().await;
 }
 
-/// The samples of a Prometheus text exposition, by series as written.
-async fn scrape(stack: &Stack, url: String) -> HashMap<String, f64> {
-    let text = stack
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
 /// Both services' spans of one trace in one request, so in one message.
 fn whole_trace(trace: &Checkout, start: u64) -> ExportTraceServiceRequest {
     request(vec![
@@ -468,7 +447,7 @@ async fn kill_9_and_restart_after_the_metrics_were_written_double_counts_no_metr
         .unwrap();
     assert_eq!(stored.distinct_spans, 4 * TRACES);
 
-    let metrics = scrape(&stack, successor.url("/metrics")).await;
+    let metrics = stack.scrape(successor.url("/metrics")).await;
     let value = |series: &str| metrics.get(series).copied().unwrap_or(0.0);
     let redelivered: f64 = metrics
         .iter()

@@ -16,6 +16,11 @@ pub struct TraceSummaryView {
     pub span_count: u64,
     pub error_count: u64,
     pub services: Vec<String>,
+    /// 1 / the probability the trace was kept with: each stored trace stands for this
+    /// many like it.
+    pub sample_rate: f32,
+    /// The sampling rule that kept the trace; `null` for traces kept whole by no rule.
+    pub sampled_by: Option<String>,
 }
 
 impl From<&TraceSummary> for TraceSummaryView {
@@ -31,6 +36,8 @@ impl From<&TraceSummary> for TraceSummaryView {
             span_count: t.span_count,
             error_count: t.error_count,
             services,
+            sample_rate: t.sample_rate,
+            sampled_by: (!t.sampled_by.is_empty()).then(|| t.sampled_by.clone()),
         }
     }
 }
@@ -62,6 +69,9 @@ pub struct SpanView {
     pub events: Vec<EventView>,
     pub links: Vec<LinkView>,
     pub trace_state: String,
+    /// As on the trace: the sample rate and rule of the decision that kept the span.
+    pub sample_rate: f32,
+    pub sampled_by: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -252,6 +262,8 @@ fn span_view(span: &SpanRow, depth: usize) -> SpanView {
         span_id: hex::encode(span.span_id),
         parent_span_id: (span.parent_span_id != [0; 8]).then(|| hex::encode(span.parent_span_id)),
         depth,
+        sample_rate: span.sample_rate,
+        sampled_by: (!span.sampled_by.is_empty()).then(|| span.sampled_by.clone()),
         service_name: span.service_name.clone(),
         name: span.name.clone(),
         kind: kind_name(span.kind),

@@ -1,27 +1,33 @@
 //! The sampler: owns a set of span partitions (through the bus's partition consumer),
-//! turns OTLP spans into rows, computes RED metrics and service edges from every span,
-//! and writes spans, the trace index and the metrics to ClickHouse in batches. A message
-//! is acknowledged only after everything it carried is written; for now every span is
-//! kept.
+//! turns OTLP spans into rows, computes RED metrics and service edges from every span
+//! before sampling, holds spans per trace until the tenant's policy decides the trace
+//! (`sampling.rs`), and writes kept spans, the trace index and the metrics to ClickHouse
+//! in batches. A message is acknowledged only after every span it carried is decided and
+//! everything kept, and its metrics, are written.
 
 mod config;
 mod edges;
 mod metrics;
+mod policies;
 mod red;
 mod rows;
+mod sampling;
 mod writer;
 
-pub use config::SamplerConfig;
+pub use config::{SamplerConfig, SamplingConfig};
 
 use anyhow::Context;
 use metrics::SamplerMetrics;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use policies::PolicyCache;
 use prost::Message as _;
+use sampling::{Admitted, TraceSampler};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use weft_bus::PolicyChanged;
 use weft_bus::{BatchHandler, Bus, ConsumerConfig, Envelope, Signal};
 use weft_model::Partition;
 use weft_runtime::health::Readiness;
@@ -30,6 +36,7 @@ use weft_runtime::shutdown::CancellationToken;
 use weft_runtime::tracing_context::TraceContext;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::clickhouse::SpanRow;
+use weft_storage::postgres::Postgres;
 use writer::{MessageRef, WriteRequest, Written};
 
 /// The consumer group of the sampler's durable consumers.
@@ -40,6 +47,7 @@ pub struct Sampler {
     config: SamplerConfig,
     bus: Bus,
     store: ClickHouse,
+    postgres: Postgres,
     metrics: SamplerMetrics,
     registry: Arc<Registry>,
 }
@@ -52,6 +60,8 @@ impl Sampler {
             .await
             .context("failed to connect to NATS")?;
         let store = ClickHouse::new(config.clickhouse.clone());
+        let postgres =
+            Postgres::connect_lazy(&config.postgres).context("invalid PostgreSQL settings")?;
         let metrics = SamplerMetrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -60,6 +70,7 @@ impl Sampler {
             config,
             bus,
             store,
+            postgres,
             metrics,
             registry: Arc::new(registry),
         })
@@ -94,9 +105,39 @@ impl Sampler {
             self.metrics.clone(),
             shutdown.clone(),
         );
+        let policies = Arc::new(PolicyCache::new(
+            self.postgres.clone(),
+            &self.config.sampling.default_policy,
+            self.config.sampling.policy_ttl,
+            self.metrics.clone(),
+        ));
+        // Subscribed before consuming, so no change made after the first decision is missed.
+        let follow = match self.bus.subscribe::<PolicyChanged>().await {
+            Ok(changes) => {
+                let policies = policies.clone();
+                Some(tokio::spawn(changes.follow(
+                    shutdown.clone(),
+                    move |changed| {
+                        tracing::info!(tenant_id = %changed.tenant_id, "sampling policy changed");
+                        policies.forget(changed.tenant_id);
+                    },
+                )))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot follow policy changes; policies refresh after their TTL");
+                None
+            }
+        };
+        let sampler = TraceSampler::new(self.config.sampling.clone(), self.metrics.clone());
+        let deciding = tokio::spawn(sampler.clone().run(
+            policies,
+            writer_tx.clone(),
+            shutdown.clone(),
+        ));
         let handler = Arc::new(SpanHandler {
             bus: self.bus.clone(),
             writer_tx,
+            sampler,
             metrics: self.metrics.clone(),
             calls: Mutex::new(edges::CallTracker::new(
                 self.config.edges.window,
@@ -107,6 +148,7 @@ impl Sampler {
             group: CONSUMER_GROUP.to_owned(),
             signal: Signal::Spans,
             fetch_batch: self.config.consumer.fetch_batch,
+            max_in_flight: self.config.consumer.max_in_flight,
             fetch_wait: self.config.consumer.fetch_wait,
             ack_wait: self.config.consumer.ack_wait,
         };
@@ -119,7 +161,12 @@ impl Sampler {
                 shutdown.clone(),
             )
             .await;
-            // Every handler (and with it every sender of the writer) is gone now.
+            // Every handler is gone now; the decisions stop with the shutdown, and with
+            // them the last sender of the writer.
+            deciding.await.context("the decision loop panicked")?;
+            if let Some(follow) = follow {
+                follow.await.context("following policy changes panicked")?;
+            }
             writer.await.context("the writer panicked")?;
             result.context("consuming span partitions failed")
         };
@@ -129,12 +176,14 @@ impl Sampler {
     }
 }
 
-/// Turns a batch of span messages into rows and metrics, one write request per message,
-/// and waits until the writer has stored them; a message ClickHouse refuses for its data
-/// goes to the dead-letter stream, so it neither blocks its partition nor is lost.
+/// Turns a batch of span messages into rows and metrics and hands the spans to the trace
+/// sampler; resolves once every span of every message is decided and everything kept, and
+/// the metrics, are stored. A message ClickHouse refuses for its data goes to the
+/// dead-letter stream, so it neither blocks its partition nor is lost.
 struct SpanHandler {
     bus: Bus,
     writer_tx: mpsc::Sender<WriteRequest>,
+    sampler: Arc<TraceSampler>,
     metrics: SamplerMetrics,
     /// Spans of recent traces, shared by the partitions (a trace lives in one).
     calls: Mutex<edges::CallTracker>,
@@ -162,6 +211,29 @@ impl SpanHandler {
             }
         }
     }
+
+    /// Writes rows without waiting for a decision: a message's metrics, or late spans of
+    /// a trace decided already.
+    async fn write(
+        &self,
+        message: MessageRef,
+        tenant: weft_model::TenantId,
+        spans: Vec<SpanRow>,
+        span_metrics: Vec<weft_storage::clickhouse::SpanMetricRow>,
+        edges: Vec<weft_storage::clickhouse::ServiceEdgeRow>,
+    ) -> Option<oneshot::Receiver<Written>> {
+        let (written, written_rx) = oneshot::channel();
+        let request = WriteRequest {
+            message,
+            tenant,
+            spans,
+            span_metrics,
+            edges,
+            written,
+        };
+        self.writer_tx.send(request).await.ok()?;
+        Some(written_rx)
+    }
 }
 
 impl BatchHandler for SpanHandler {
@@ -171,53 +243,84 @@ impl BatchHandler for SpanHandler {
             let Some(spans) = self.rows(partition, &envelope) else {
                 continue;
             };
-            let message = envelope.stream_sequence;
+            let message = MessageRef {
+                sequence: envelope.stream_sequence,
+                redelivered: envelope.redelivered,
+            };
             // Metrics count every span the message carried, before any sampling decision.
-            let span_metrics = red::span_metrics(message, &spans);
+            let span_metrics = red::span_metrics(message.sequence, &spans);
             let edges = {
                 let mut calls = self.calls.lock().expect("call tracker lock");
-                let edges = calls.observe(std::time::Instant::now(), message, &spans);
+                let edges = calls.observe(std::time::Instant::now(), message.sequence, &spans);
                 self.metrics.call_tracker_spans.set(calls.held() as i64);
                 edges
             };
-            // A tail-sampling decision goes here: it keeps some of `spans`; the metrics
-            // above stay as they are.
-            let (written_tx, written_rx) = oneshot::channel();
-            let request = WriteRequest {
-                message: MessageRef {
-                    sequence: message,
-                    redelivered: envelope.redelivered,
-                },
-                tenant: envelope.tenant,
-                spans,
-                span_metrics,
-                edges,
-                written: written_tx,
-            };
-            if self.writer_tx.send(request).await.is_err() {
+            let mut outcomes = Vec::new();
+            let Some(counted) = self
+                .write(message, envelope.tenant, Vec::new(), span_metrics, edges)
+                .await
+            else {
                 return false;
-            }
-            waiting.push((envelope, written_rx));
-        }
-        for (envelope, written_rx) in waiting {
-            match written_rx.await {
-                Ok(Written::Stored) => {}
-                Ok(Written::Refused(reason)) => {
-                    if let Err(error) = self
-                        .bus
-                        .dead_letter(Signal::Spans, &envelope, &reason)
-                        .await
-                    {
-                        tracing::warn!(%error, "dead-letter stream unavailable; the message will be redelivered");
-                        return false;
+            };
+            outcomes.push(counted);
+            for (trace_id, spans) in by_trace(spans) {
+                match self.sampler.admit(envelope.tenant, trace_id, spans) {
+                    Admitted::Waiting(decided) => outcomes.push(decided),
+                    Admitted::Late(decided, _) if !decided.keep => {}
+                    Admitted::Late(decided, mut spans) => {
+                        decided.stamp(&mut spans);
+                        let late = MessageRef {
+                            sequence: 0,
+                            redelivered: false,
+                        };
+                        let Some(stored) = self
+                            .write(late, envelope.tenant, spans, Vec::new(), Vec::new())
+                            .await
+                        else {
+                            return false;
+                        };
+                        outcomes.push(stored);
                     }
-                    tracing::error!(partition = partition.0, tenant_id = %envelope.tenant, %reason, "message kept in the dead-letter stream");
                 }
-                Err(_) => return false,
+            }
+            waiting.push((envelope, outcomes));
+        }
+        for (envelope, outcomes) in waiting {
+            let mut refused = None;
+            for outcome in outcomes {
+                match outcome.await {
+                    Ok(Written::Stored) => {}
+                    Ok(Written::Refused(reason)) => refused = Some(reason),
+                    Err(_) => return false,
+                }
+            }
+            if let Some(reason) = refused {
+                if let Err(error) = self
+                    .bus
+                    .dead_letter(Signal::Spans, &envelope, &reason)
+                    .await
+                {
+                    tracing::warn!(%error, "dead-letter stream unavailable; the message will be redelivered");
+                    return false;
+                }
+                tracing::error!(partition = partition.0, tenant_id = %envelope.tenant, %reason, "message kept in the dead-letter stream");
             }
         }
         true
     }
+}
+
+/// The spans of a message grouped by trace, in the order the traces first appear.
+fn by_trace(spans: Vec<SpanRow>) -> Vec<([u8; 16], Vec<SpanRow>)> {
+    let mut traces: Vec<([u8; 16], Vec<SpanRow>)> = Vec::new();
+    for span in spans {
+        // A message usually holds few traces, often one; a linear look-up beats a map.
+        match traces.iter_mut().rev().find(|(id, _)| *id == span.trace_id) {
+            Some((_, group)) => group.push(span),
+            None => traces.push((span.trace_id, vec![span])),
+        }
+    }
+    traces
 }
 
 struct SamplerReadiness {

@@ -17,10 +17,33 @@ pub const METRIC_ROWS_WRITTEN: &str = "weft_sampler_metric_rows_written";
 pub const MESSAGES_ALREADY_COUNTED: &str = "weft_sampler_messages_already_counted";
 pub const METRIC_ROWS_REFUSED: &str = "weft_sampler_metric_rows_refused";
 pub const CALL_TRACKER_SPANS: &str = "weft_sampler_call_tracker_spans";
+pub const TRACES_DECIDED: &str = "weft_sampler_traces_decided";
+pub const SPANS_SAMPLED: &str = "weft_sampler_spans_sampled";
+pub const LATE_SPANS: &str = "weft_sampler_late_spans";
+pub const DECISION_CACHE_MISSES: &str = "weft_sampler_decision_cache_misses";
+pub const TRACES_CAPPED: &str = "weft_sampler_traces_capped";
+pub const BUFFERED_SPANS: &str = "weft_sampler_buffered_spans";
+pub const BUFFERED_BYTES: &str = "weft_sampler_buffered_bytes";
+pub const BUFFERED_TRACES: &str = "weft_sampler_buffered_traces";
+pub const POLICY_LOADS: &str = "weft_sampler_policy_loads";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabels {
     pub table: &'static str,
+}
+
+/// A sampling decision: `kept` or `dropped`, and what made it due: `wait` (the decision
+/// wait passed), `quiet` (the root span ended and the trace went quiet) or `memory` (the
+/// buffer was full, so the oldest traces were decided early).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub decision: &'static str,
+    pub trigger: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub decision: &'static str,
 }
 
 fn write_buckets() -> Histogram {
@@ -45,6 +68,21 @@ pub struct SamplerMetrics {
     pub metric_rows_refused: Family<TableLabels, Counter>,
     /// Spans the service-edge tracker holds.
     pub call_tracker_spans: Gauge,
+    pub traces_decided: Family<DecisionLabels, Counter>,
+    /// Spans by the decision of their trace (late spans included).
+    pub spans_sampled: Family<OutcomeLabels, Counter>,
+    /// Spans that arrived after their trace was decided and followed the decision.
+    pub late_spans: Family<OutcomeLabels, Counter>,
+    /// Traces seen again after their decision left the decision cache: their late spans
+    /// are decided on their own.
+    pub decision_cache_misses: Counter,
+    /// Traces a rule kept that the tenant's cap of kept spans per second dropped.
+    pub traces_capped: Counter,
+    pub buffered_spans: Gauge,
+    pub buffered_bytes: Gauge,
+    pub buffered_traces: Gauge,
+    /// Policy lookups in PostgreSQL, by outcome (`found`, `default`, `failed`).
+    pub policy_loads: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for SamplerMetrics {
@@ -61,6 +99,15 @@ impl Default for SamplerMetrics {
             messages_already_counted: Family::default(),
             metric_rows_refused: Family::default(),
             call_tracker_spans: Gauge::default(),
+            traces_decided: Family::default(),
+            spans_sampled: Family::default(),
+            late_spans: Family::default(),
+            decision_cache_misses: Counter::default(),
+            traces_capped: Counter::default(),
+            buffered_spans: Gauge::default(),
+            buffered_bytes: Gauge::default(),
+            buffered_traces: Gauge::default(),
+            policy_loads: Family::default(),
         }
     }
 }
@@ -116,6 +163,51 @@ impl SamplerMetrics {
             CALL_TRACKER_SPANS,
             "Spans the service-edge tracker remembers",
             self.call_tracker_spans.clone(),
+        );
+        registry.register(
+            TRACES_DECIDED,
+            "Traces decided, by decision and by what made the decision due",
+            self.traces_decided.clone(),
+        );
+        registry.register(
+            SPANS_SAMPLED,
+            "Spans by the sampling decision of their trace",
+            self.spans_sampled.clone(),
+        );
+        registry.register(
+            LATE_SPANS,
+            "Spans that arrived after their trace was decided, by that decision",
+            self.late_spans.clone(),
+        );
+        registry.register(
+            DECISION_CACHE_MISSES,
+            "Traces seen again after their decision left the decision cache",
+            self.decision_cache_misses.clone(),
+        );
+        registry.register(
+            TRACES_CAPPED,
+            "Traces a rule kept that the tenant's cap of kept spans per second dropped",
+            self.traces_capped.clone(),
+        );
+        registry.register(
+            BUFFERED_SPANS,
+            "Spans waiting for their trace's sampling decision",
+            self.buffered_spans.clone(),
+        );
+        registry.register(
+            BUFFERED_BYTES,
+            "Estimated memory of the spans waiting for a decision",
+            self.buffered_bytes.clone(),
+        );
+        registry.register(
+            BUFFERED_TRACES,
+            "Traces waiting for a sampling decision",
+            self.buffered_traces.clone(),
+        );
+        registry.register(
+            POLICY_LOADS,
+            "Sampling policy lookups in PostgreSQL, by outcome",
+            self.policy_loads.clone(),
         );
     }
 }

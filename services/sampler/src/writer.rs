@@ -31,7 +31,7 @@ use weft_storage::clickhouse::{
 };
 
 /// What became of a request's rows.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Written {
     Stored,
     /// ClickHouse refuses these rows for what they contain; retrying cannot help.
@@ -269,6 +269,10 @@ impl Writer {
         let mut give_up_at: Option<Instant> = None;
         loop {
             let result = match step {
+                // A group may hold metrics only (of messages whose traces wait for their
+                // decision), or spans only (of decided traces).
+                Step::Spans if group.spans.is_empty() => Ok(()),
+                Step::Index if index.is_empty() => Ok(()),
                 Step::Spans => {
                     self.timed("spans", self.store.insert_traces(&group.spans, &[]))
                         .await
@@ -316,8 +320,10 @@ impl Writer {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-        self.metrics.spans_written.inc_by(group.spans.len() as u64);
-        self.metrics.batch_spans.observe(group.spans.len() as f64);
+        if !group.spans.is_empty() {
+            self.metrics.spans_written.inc_by(group.spans.len() as u64);
+            self.metrics.batch_spans.observe(group.spans.len() as f64);
+        }
         tracing::debug!(
             spans = group.spans.len(),
             traces = index.len(),

@@ -11,6 +11,8 @@ use futures::StreamExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use weft_model::{Partition, PartitionSet, TenantId};
 use weft_runtime::shutdown::CancellationToken;
 
@@ -24,8 +26,11 @@ pub struct ConsumerConfig {
     pub fetch_batch: usize,
     pub fetch_wait: Duration,
     /// How long JetStream waits for an ack before redelivering; progress acks are sent
-    /// every third of it while a batch is being handled.
+    /// every half of it while a batch is being handled.
     pub ack_wait: Duration,
+    /// Messages of one partition handed to the handler and not yet acknowledged, at most
+    /// (at least `fetch_batch`).
+    pub max_in_flight: usize,
 }
 
 /// One message as the bus carried it: the tenant from its header, the OTLP payload, and
@@ -71,7 +76,7 @@ pub async fn consume<H: BatchHandler>(
         .get_stream(bus.subjects.stream(config.signal))
         .await
         .map_err(|e| BusError::Stream(e.to_string()))?;
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = JoinSet::new();
     for partition in partitions.iter() {
         let owner = PartitionOwner {
             bus: bus.clone(),
@@ -120,6 +125,7 @@ impl<H: BatchHandler> PartitionOwner<H> {
     ) -> Result<(), BusError> {
         let subjects = self.bus.subjects();
         let name = subjects.consumer(&self.config.group, self.config.signal, self.partition);
+        let max_in_flight = self.config.max_in_flight.max(self.config.fetch_batch);
         let consumer: jetstream::consumer::Consumer<pull::Config> = stream
             .get_or_create_consumer(
                 &name,
@@ -128,23 +134,58 @@ impl<H: BatchHandler> PartitionOwner<H> {
                     filter_subject: subjects.partition(self.config.signal, self.partition),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: self.config.ack_wait,
-                    max_ack_pending: (self.config.fetch_batch * 2) as i64,
+                    max_ack_pending: max_in_flight as i64,
                     ..Default::default()
                 },
             )
             .await
             .map_err(|e| BusError::Consumer(format!("failed to create consumer {name}: {e}")))?;
         tracing::info!(partition = self.partition.0, consumer = %name, "consuming");
+        let owner = Arc::new(self);
+        // Batches are handled side by side: a handler may hold a batch for seconds (the
+        // sampler waits for its traces' decisions), and the partition keeps flowing
+        // meanwhile, up to `max_in_flight` unacknowledged messages.
+        let in_flight = Arc::new(Semaphore::new(max_in_flight));
+        let mut handling: JoinSet<Result<(), BusError>> = JoinSet::new();
+        let mut result = Ok(());
         while !shutdown.is_cancelled() {
+            while let Some(done) = handling.try_join_next() {
+                if let Err(error) = joined(done) {
+                    result = Err(error);
+                    break;
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+            let room = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                room = in_flight.clone().acquire_many_owned(owner.config.fetch_batch as u32) => {
+                    room.expect("the semaphore is never closed")
+                }
+            };
             let batch = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                batch = self.pull(&consumer) => batch,
+                batch = owner.pull(&consumer) => batch,
             };
             match batch {
                 Ok(messages) if messages.is_empty() => {}
-                Ok(messages) => self.process(messages).await?,
+                Ok(messages) => {
+                    // Hold a slot per message pulled until it is acknowledged or left.
+                    drop(room);
+                    let slots = in_flight
+                        .clone()
+                        .try_acquire_many_owned(messages.len() as u32)
+                        .expect("the slots were just released by this loop alone");
+                    let owner = owner.clone();
+                    handling.spawn(async move {
+                        let processed = owner.process(messages).await;
+                        drop(slots);
+                        processed
+                    });
+                }
                 Err(error) => {
-                    tracing::warn!(partition = self.partition.0, %error, "pull failed, retrying");
+                    tracing::warn!(partition = owner.partition.0, %error, "pull failed, retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -152,7 +193,13 @@ impl<H: BatchHandler> PartitionOwner<H> {
                 }
             }
         }
-        Ok(())
+        // Handlers resolve once what they hold is durable, or at shutdown with `false`.
+        while let Some(done) = handling.join_next().await {
+            if let Err(error) = joined(done) {
+                result = Err(error);
+            }
+        }
+        result
     }
 
     async fn pull(
@@ -217,7 +264,7 @@ impl<H: BatchHandler> PartitionOwner<H> {
         }
         let handled = self.handler.handle(self.partition, envelopes);
         tokio::pin!(handled);
-        let mut keep_alive = tokio::time::interval(self.config.ack_wait / 3);
+        let mut keep_alive = tokio::time::interval(self.config.ack_wait / 2);
         keep_alive.tick().await;
         let durable = loop {
             tokio::select! {
@@ -248,6 +295,15 @@ impl<H: BatchHandler> PartitionOwner<H> {
             .get_or_create(&self.labels)
             .inc_by(carried.len() as u64);
         Ok(())
+    }
+}
+
+fn joined(done: Result<Result<(), BusError>, tokio::task::JoinError>) -> Result<(), BusError> {
+    match done {
+        Ok(processed) => processed,
+        Err(panic) => Err(BusError::Consumer(format!(
+            "a batch handler panicked: {panic}"
+        ))),
     }
 }
 

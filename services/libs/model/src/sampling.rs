@@ -235,6 +235,20 @@ fn refuse(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
 }
 
 impl SamplingPolicy {
+    /// One rule that keeps every trace whole.
+    pub fn keep_all() -> SamplingPolicy {
+        SamplingPolicy {
+            rules: vec![Rule {
+                name: "keep all".into(),
+                action: Action::Keep,
+                scope: Scope::Trace,
+                conditions: Vec::new(),
+                probability: 1.0,
+            }],
+            max_kept_spans_per_second: None,
+        }
+    }
+
     /// Parses and validates a policy from JSON, naming the field of the first problem.
     pub fn from_json(json: &[u8]) -> Result<SamplingPolicy, PolicyError> {
         let deserializer = &mut serde_json::Deserializer::from_slice(json);
@@ -433,10 +447,8 @@ fn compile_condition(condition: &Condition, at: &str) -> Result<CompiledConditio
                 ));
             }
         }
-        Field::TraceSpanCount => {
-            if !matches!(test, Test::Number(..) | Test::NumberEq(..)) {
-                return Err(refuse(value_at, "trace.span_count is a number"));
-            }
+        Field::TraceSpanCount if !matches!(test, Test::Number(..) | Test::NumberEq(..)) => {
+            return Err(refuse(value_at, "trace.span_count is a number"));
         }
         Field::Status => {
             if let Test::TextEq(text, _) = &test
