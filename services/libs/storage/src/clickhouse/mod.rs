@@ -19,7 +19,7 @@ pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
 pub use rows::{MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
 pub use tenant::{
-    EdgeStats, MetricsWindow, Operation, RedPoint, RedSeries, RedStats, StoredCounts, TenantTraces,
+    EdgeStats, MetricsWindow, Operation, RedPoint, RedSeries, RedStats, StoredCounts, StoredTraffic, TenantTraces,
     TraceSearch, TraceSort, TraceSummary,
 };
 

@@ -11,8 +11,11 @@ use weft_model::sampling::SamplingPolicy;
 pub struct StoredPolicy {
     pub policy: SamplingPolicy,
     pub updated_at: DateTime<Utc>,
-    /// The member who saved it, while they exist.
+    /// The member who saved it, while they exist; `None` for a policy saved with an API
+    /// key.
     pub updated_by: Option<uuid::Uuid>,
+    /// That member's email.
+    pub updated_by_email: Option<String>,
 }
 
 impl Postgres {
@@ -25,17 +28,22 @@ impl Postgres {
             sqlx::types::Json<SamplingPolicy>,
             DateTime<Utc>,
             Option<uuid::Uuid>,
+            Option<String>,
         )> = sqlx::query_as(
-            "SELECT policy, updated_at, updated_by FROM sampling_policies WHERE tenant_id = $1",
+            "SELECT p.policy, p.updated_at, p.updated_by, u.email FROM sampling_policies p \
+             LEFT JOIN users u ON u.id = p.updated_by WHERE p.tenant_id = $1",
         )
         .bind(tenant.as_uuid())
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|(policy, updated_at, updated_by)| StoredPolicy {
-            policy: policy.0,
-            updated_at,
-            updated_by,
-        }))
+        Ok(
+            row.map(|(policy, updated_at, updated_by, updated_by_email)| StoredPolicy {
+                policy: policy.0,
+                updated_at,
+                updated_by,
+                updated_by_email,
+            }),
+        )
     }
 
     /// Stores the tenant's policy, replacing the one before. The caller validated it
