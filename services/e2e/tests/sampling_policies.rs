@@ -298,7 +298,9 @@ fn shop_traffic() -> Vec<Span> {
     spans
 }
 
-fn rule_lines(run: &Value) -> Vec<(String, u64, u64, u64, u64)> {
+/// Per rule: name, traces examined, and the estimates of traces matched, traces kept
+/// and spans kept.
+fn rule_lines(run: &Value) -> Vec<(String, u64, f64, f64, f64)> {
     run["rules"]
         .as_array()
         .unwrap()
@@ -307,9 +309,9 @@ fn rule_lines(run: &Value) -> Vec<(String, u64, u64, u64, u64)> {
             (
                 r["name"].as_str().unwrap().to_owned(),
                 r["traces_examined"].as_u64().unwrap(),
-                r["traces_matched"].as_u64().unwrap(),
-                r["traces_kept"].as_u64().unwrap(),
-                r["spans_kept"].as_u64().unwrap(),
+                r["traces_matched"].as_f64().unwrap(),
+                r["traces_kept"].as_f64().unwrap(),
+                r["spans_kept"].as_f64().unwrap(),
             )
         })
         .collect()
@@ -344,21 +346,21 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
     assert_eq!(
         rule_lines(&run),
         [
-            ("drop health checks".into(), 2, 2, 0, 0),
-            ("keep errors".into(), 4, 4, 4, 8),
-            ("keep slow".into(), 3, 3, 3, 9),
-            ("keep half of the rest".into(), 4, 4, 2, 2),
+            ("drop health checks".into(), 2, 2.0, 0.0, 0.0),
+            ("keep errors".into(), 4, 4.0, 4.0, 8.0),
+            ("keep slow".into(), 3, 3.0, 3.0, 9.0),
+            ("keep half of the rest".into(), 4, 4.0, 2.0, 2.0),
         ]
     );
     assert_eq!(run["rules"][0]["action"], "drop");
     assert_eq!(run["rules"][3]["probability"], 0.5);
-    assert_eq!(run["rules"][1]["spans_matched"], 8);
+    assert_eq!(run["rules"][1]["spans_matched"], 8.0);
     assert_eq!(run["unmatched"]["traces_examined"], 0);
     assert_eq!(run["truncated"], false);
     assert_eq!(run["max_traces_examined"], 2000);
     assert_eq!(run["spans_represented"], 23);
-    assert_eq!(run["traces_kept"], 9);
-    assert_eq!(run["spans_kept"], 19);
+    assert_eq!(run["traces_kept"], 9.0);
+    assert_eq!(run["spans_kept"], 19.0);
     let ratio = run["keep_ratio"].as_f64().unwrap();
     assert!((ratio - 19.0 / 23.0).abs() < 1e-9, "{ratio}");
     assert_eq!(run["over_rate_cap"], false);
@@ -370,7 +372,7 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
     assert_eq!(body["policy"]["rules"][0]["name"], "keep all");
     assert_eq!(
         rule_lines(&body["dry_run"]),
-        [("keep all".into(), 13, 13, 13, 23)]
+        [("keep all".into(), 13, 13.0, 13.0, 23.0)]
     );
     assert_eq!(body["dry_run"]["keep_ratio"], 1.0);
 
@@ -382,7 +384,7 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
     )
     .await;
     assert_eq!(body["dry_run"]["unmatched"]["traces_examined"], 9);
-    assert_eq!(body["dry_run"]["spans_kept"], 8);
+    assert_eq!(body["dry_run"]["spans_kept"], 8.0);
 
     // A candidate is validated like a saved policy; ingest keys may not dry-run.
     let (status, body) = dry_run(
@@ -539,9 +541,10 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
     };
     assert!(tried.body.contains("Dry run of the text below"));
     // Health checks dropped, errors kept (8 spans), a quarter of the other 7 traces
-    // (13 spans): 8 + 3.25 of 23 spans.
+    // (13 spans): 8 + 3.25 of 23 spans, shown to a tenth.
     assert!(tried.body.contains("<dd id=\"keep-ratio\">48.9 %</dd>"), "{}", tried.body);
-    assert!(tried.body.contains("<dd>11 of 23</dd>"), "{}", tried.body);
+    assert!(tried.body.contains("<dd>11.3 of 23</dd>"), "{}", tried.body);
+    assert!(tried.body.contains("<td class=\"num\" data-label=\"Traces kept\">1.8</td>"));
     assert!(editor_text(&tried).contains("drop health checks"));
     assert!(tried.body.contains("<strong>keep all</strong>"), "not saved");
     assert!(!tried.body.contains("<code>root.http.route"), "not saved");

@@ -91,9 +91,10 @@ impl PolicyChanges {
 }
 
 /// What a candidate policy would have done with the last hour. Counts other than
-/// `traces_examined` are estimates of the traffic before sampling: each examined trace
-/// stands for as many traces as its sample rate says, scaled up to every trace stored in
-/// the window when the examined ones are only the newest.
+/// `traces_examined` and the span totals are estimates of the traffic before sampling,
+/// to a tenth: each examined trace stands for as many traces as its sample rate says,
+/// scaled up to every trace stored in the window when the examined ones are only the
+/// newest.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DryRun {
     pub start_time_unix_nano: String,
@@ -113,8 +114,8 @@ pub struct DryRun {
     /// Of those, the spans the stored traces stand for; the rest were dropped whole by
     /// the policy in force then (or by its rate cap), and no dry run can see what they were.
     pub spans_represented: u64,
-    pub traces_kept: u64,
-    pub spans_kept: u64,
+    pub traces_kept: f64,
+    pub spans_kept: f64,
     /// `spans_kept / spans_received` (or over `spans_represented` where that estimate is
     /// larger); `null` without spans.
     pub keep_ratio: Option<f64>,
@@ -129,8 +130,8 @@ pub struct DryRun {
 pub struct Estimate {
     /// Examined traces this rule decided.
     pub traces_examined: usize,
-    pub traces_matched: u64,
-    pub spans_matched: u64,
+    pub traces_matched: f64,
+    pub spans_matched: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -140,8 +141,8 @@ pub struct RuleEstimate {
     pub probability: f64,
     #[serde(flatten)]
     pub matched: Estimate,
-    pub traces_kept: u64,
-    pub spans_kept: u64,
+    pub traces_kept: f64,
+    pub spans_kept: f64,
 }
 
 /// Sums of one rule, before rounding.
@@ -162,14 +163,15 @@ impl Tally {
     fn estimate(&self, scale: f64) -> Estimate {
         Estimate {
             traces_examined: self.examined,
-            traces_matched: whole(self.traces * scale),
-            spans_matched: whole(self.spans * scale),
+            traces_matched: tenths(self.traces * scale),
+            spans_matched: tenths(self.spans * scale),
         }
     }
 }
 
-fn whole(x: f64) -> u64 {
-    x.round().max(0.0) as u64
+/// An estimate as answered: to a tenth.
+fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
 }
 
 /// Runs `policy` over the tenant's stored traces of the hour before `now_unix_nano`.
@@ -285,11 +287,11 @@ fn estimate<S: SpanFacts>(
             action: rule.action,
             probability: rule.probability,
             matched: tally.estimate(scale),
-            traces_kept: whole(tally.traces * share * scale),
-            spans_kept: whole(tally.spans * share * scale),
+            traces_kept: tenths(tally.traces * share * scale),
+            spans_kept: tenths(tally.spans * share * scale),
         });
     }
-    let spans_represented = whole(sample.stored_weighted_spans);
+    let spans_represented = sample.stored_weighted_spans.round().max(0.0) as u64;
     // Estimates of sampled traffic can come out a little above the exact count.
     let denominator = sample.spans_received.max(spans_represented);
     let kept_spans_per_second = spans_kept / DRY_RUN_WINDOW_SECONDS as f64;
@@ -304,8 +306,8 @@ fn estimate<S: SpanFacts>(
         unmatched: unmatched.estimate(scale),
         spans_received: sample.spans_received,
         spans_represented,
-        traces_kept: whole(traces_kept),
-        spans_kept: whole(spans_kept),
+        traces_kept: tenths(traces_kept),
+        spans_kept: tenths(spans_kept),
         keep_ratio: (denominator > 0).then(|| (spans_kept / denominator as f64).min(1.0)),
         kept_spans_per_second,
         max_kept_spans_per_second: policy.max_kept_spans_per_second,
@@ -417,7 +419,7 @@ mod tests {
             spans_received: 7_237,
         };
         let run = estimate(&policy, &compiled, &examined, &sample);
-        let lines: Vec<(&str, usize, u64, u64, u64, u64)> = run
+        let lines: Vec<(&str, usize, f64, f64, f64, f64)> = run
             .rules
             .iter()
             .map(|r| {
@@ -434,21 +436,21 @@ mod tests {
         assert_eq!(
             lines,
             [
-                ("errors", 1, 1, 4, 1, 4),
-                ("fast", 1, 1, 2, 0, 0),
+                ("errors", 1, 1.0, 4.0, 1.0, 4.0),
+                ("fast", 1, 1.0, 2.0, 0.0, 0.0),
                 // Ten traces of three spans, a quarter of them kept.
-                ("a quarter", 1, 10, 30, 3, 8),
+                ("a quarter", 1, 10.0, 30.0, 2.5, 7.5),
             ]
         );
         assert_eq!(
             run.unmatched,
             Estimate {
                 traces_examined: 1,
-                traces_matched: 1,
-                spans_matched: 1
+                traces_matched: 1.0,
+                spans_matched: 1.0
             }
         );
-        assert_eq!((run.traces_kept, run.spans_kept), (4, 12));
+        assert_eq!((run.traces_kept, run.spans_kept), (3.5, 11.5));
         assert_eq!(run.spans_represented, 37);
         assert!((run.keep_ratio.unwrap() - 11.5 / 7_237.0).abs() < 1e-12);
         assert!(!run.truncated && !run.over_rate_cap);
@@ -460,8 +462,8 @@ mod tests {
             ..sample
         };
         let run = estimate(&policy, &compiled, &examined, &truncated);
-        assert_eq!(run.rules[2].traces_kept, 25);
-        assert_eq!(run.spans_kept, 115);
+        assert_eq!(run.rules[2].traces_kept, 25.0);
+        assert_eq!(run.spans_kept, 115.0);
         assert!(run.truncated);
         let busy = Sample {
             stored_weighted_spans: 370_000.0,

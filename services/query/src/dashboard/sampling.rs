@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::sync::Arc;
 use weft_model::Role;
-use weft_model::sampling::{Action, SamplingPolicy, Scope};
+use weft_model::sampling::{Action, SamplingPolicy, Scope, Value};
 use weft_storage::clickhouse::ClickHouseError;
 
 pub fn routes() -> Router<Arc<DashboardState>> {
@@ -72,22 +72,23 @@ struct DryRunRow {
     name: String,
     keeps: bool,
     examined: usize,
-    matched: u64,
-    kept: u64,
-    spans_kept: u64,
+    /// Estimates, as shown.
+    matched: String,
+    kept: String,
+    spans_kept: String,
 }
 
 /// A dry run as the page shows it.
 struct DryRunView {
     rows: Vec<DryRunRow>,
     unmatched_examined: usize,
-    unmatched: u64,
+    unmatched: String,
     traces_examined: usize,
     truncated: bool,
     max_traces: usize,
     max_spans: u64,
-    traces_kept: u64,
-    spans_kept: u64,
+    traces_kept: String,
+    spans_kept: String,
     spans_received: u64,
     /// Spans received that no stored trace stands for (dropped whole before).
     spans_unseen: u64,
@@ -106,19 +107,19 @@ impl From<DryRun> for DryRunView {
                     name: rule.name.clone(),
                     keeps: rule.action == Action::Keep,
                     examined: rule.matched.traces_examined,
-                    matched: rule.matched.traces_matched,
-                    kept: rule.traces_kept,
-                    spans_kept: rule.spans_kept,
+                    matched: decimal(rule.matched.traces_matched, 1),
+                    kept: decimal(rule.traces_kept, 1),
+                    spans_kept: decimal(rule.spans_kept, 1),
                 })
                 .collect(),
             unmatched_examined: run.unmatched.traces_examined,
-            unmatched: run.unmatched.traces_matched,
+            unmatched: decimal(run.unmatched.traces_matched, 1),
             traces_examined: run.traces_examined,
             truncated: run.truncated,
             max_traces: run.max_traces_examined,
             max_spans: run.max_spans_examined,
-            traces_kept: run.traces_kept,
-            spans_kept: run.spans_kept,
+            traces_kept: decimal(run.traces_kept, 1),
+            spans_kept: decimal(run.spans_kept, 1),
             spans_received: run.spans_received,
             spans_unseen: run.spans_received.saturating_sub(run.spans_represented),
             keep_ratio: run
@@ -166,6 +167,67 @@ fn rule_rows(policy: &SamplingPolicy) -> Vec<RuleRow> {
             }
         })
         .collect()
+}
+
+/// The policy as the editor shows it, in the shape of the example: a rule per line (its
+/// conditions on the next), members left at their defaults left out. It parses back to
+/// the same policy.
+fn editor_text(policy: &SamplingPolicy) -> String {
+    let text = |t: &str| serde_json::to_string(t).expect("strings serialise");
+    let rules: Vec<String> = policy
+        .rules
+        .iter()
+        .map(|rule| {
+            let mut head = vec![format!("\"name\": {}", text(&rule.name))];
+            if rule.action == Action::Drop {
+                head.push("\"action\": \"drop\"".to_owned());
+            }
+            if rule.scope == Scope::Span {
+                head.push("\"scope\": \"span\"".to_owned());
+            }
+            if rule.action == Action::Keep && rule.probability != 1.0 {
+                head.push(format!("\"probability\": {}", rule.probability));
+            }
+            let mut line = format!("    {{{}", head.join(", "));
+            if !rule.conditions.is_empty() {
+                let conditions: Vec<String> = rule
+                    .conditions
+                    .iter()
+                    .map(|c| {
+                        let mut parts = vec![
+                            format!("\"field\": {}", text(&c.field)),
+                            format!("\"op\": {}", text(c.op.as_str())),
+                        ];
+                        if let Some(value) = &c.value {
+                            let value = match value {
+                                Value::Text(t) => text(t),
+                                Value::Number(n) => n.to_string(),
+                                Value::Bool(b) => b.to_string(),
+                            };
+                            parts.push(format!("\"value\": {value}"));
+                        }
+                        format!("{{{}}}", parts.join(", "))
+                    })
+                    .collect();
+                line.push_str(&format!(
+                    ",\n     \"conditions\": [{}]",
+                    conditions.join(",\n                    ")
+                ));
+            }
+            line.push('}');
+            line
+        })
+        .collect();
+    let mut out = if rules.is_empty() {
+        "{\n  \"rules\": []".to_owned()
+    } else {
+        format!("{{\n  \"rules\": [\n{}\n  ]", rules.join(",\n"))
+    };
+    if let Some(cap) = policy.max_kept_spans_per_second {
+        out.push_str(&format!(",\n  \"max_kept_spans_per_second\": {cap}"));
+    }
+    out.push_str("\n}");
+    out
 }
 
 /// A policy text that could not be used, as shown above the editor.
@@ -233,9 +295,9 @@ async fn render_page(
         },
         _ => String::new(),
     };
-    let text = shown.text.unwrap_or_else(|| {
-        serde_json::to_string_pretty(&current.policy).expect("policies serialise")
-    });
+    let text = shown
+        .text
+        .unwrap_or_else(|| editor_text(&current.policy));
     let page = SamplingPage {
         layout: user.layout(state),
         rules: rule_rows(&current.policy),
@@ -373,4 +435,60 @@ async fn reset_policy(
         ..Shown::default()
     };
     render_page(&state, &user, StatusCode::OK, shown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_editor_shows_a_policy_that_parses_back_to_itself() {
+        let example = SamplingPolicy::from_json(EXAMPLE.as_bytes()).unwrap();
+        let bool_rule = SamplingPolicy::from_json(
+            br#"{"rules": [{"name": "say \"hi\"", "scope": "span", "probability": 0,
+                 "conditions": [{"field": "cached", "op": "=", "value": true},
+                                {"field": "user.id", "op": "exists"}]}]}"#,
+        )
+        .unwrap();
+        let empty = SamplingPolicy {
+            rules: Vec::new(),
+            max_kept_spans_per_second: None,
+        };
+        for policy in [SamplingPolicy::default(), example, bool_rule, empty] {
+            let text = editor_text(&policy);
+            assert_eq!(
+                SamplingPolicy::from_json(text.as_bytes()).unwrap(),
+                policy,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            editor_text(&SamplingPolicy::default()),
+            r#"{
+  "rules": [
+    {"name": "keep errors",
+     "conditions": [{"field": "status", "op": "=", "value": "error"}]},
+    {"name": "keep slow",
+     "conditions": [{"field": "duration_ms", "op": ">", "value": 1000}]},
+    {"name": "keep 10% of the rest", "probability": 0.1}
+  ]
+}"#
+        );
+    }
+
+    #[test]
+    fn shares_read_as_percentages_and_one_in_n() {
+        let rows = rule_rows(&SamplingPolicy::from_json(EXAMPLE.as_bytes()).unwrap());
+        let shown: Vec<(&str, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.share.as_str(), r.one_in.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            [("", None), ("100 %", None), ("100 %", None), ("5 %", Some("1 in 20"))]
+        );
+        assert_eq!(rows[0].conditions, [r#"root.http.route = "/healthz""#]);
+        assert_eq!(decimal(1.0 / 0.3, 1), "3.3");
+        assert_eq!(decimal(2.0, 2), "2");
+    }
 }
