@@ -125,7 +125,11 @@ impl From<DryRun> for DryRunView {
             keep_ratio: run
                 .keep_ratio
                 .map_or_else(|| "–".to_owned(), |r| format!("{} %", decimal(r * 100.0, 1))),
-            kept_per_second: decimal(run.kept_spans_per_second, 2),
+            kept_per_second: if run.kept_spans_per_second > 0.0 && run.kept_spans_per_second < 0.01 {
+                "< 0.01".to_owned()
+            } else {
+                decimal(run.kept_spans_per_second, 2)
+            },
             over_rate_cap: run.over_rate_cap,
         }
     }
@@ -262,6 +266,8 @@ struct SamplingPage {
     can_edit: bool,
     /// The editor's text: the current policy, or what was just submitted.
     text: String,
+    /// Lines the editor shows: the text's and a few more.
+    editor_rows: usize,
     problem: Option<Problem>,
     notice: Option<&'static str>,
     dry_run: Option<DryRunView>,
@@ -305,6 +311,7 @@ async fn render_page(
         is_default: current.is_default,
         saved,
         can_edit: EditSampling::granted_to(user.role),
+        editor_rows: (text.lines().count() + 2).clamp(10, 32),
         text,
         problem: shown.problem,
         notice: shown.notice,
