@@ -4,9 +4,9 @@
 //! `.weft/test-output/browser/sampling`.
 
 use std::time::{Duration, Instant};
-use weft_e2e::otlp::{request, span, string_attribute, random_id};
-use weft_e2e::web::{PASSWORD, Visitor};
 use weft_e2e::Stack;
+use weft_e2e::otlp::{random_id, request, span, string_attribute};
+use weft_e2e::web::{PASSWORD, Visitor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_edits_the_sampling_policy_in_a_browser() {
@@ -23,9 +23,13 @@ async fn an_admin_edits_the_sampling_policy_in_a_browser() {
     // Some traffic for the dry run: health checks and ordinary requests.
     let spans = (0..12)
         .map(|i| {
-            let mut s = span(&random_id::<16>(), if i % 3 == 0 { "GET /healthz" } else { "GET /" });
+            let mut s = span(
+                &random_id::<16>(),
+                if i % 3 == 0 { "GET /healthz" } else { "GET /" },
+            );
             if i % 3 == 0 {
-                s.attributes.push(string_attribute("http.route", "/healthz"));
+                s.attributes
+                    .push(string_attribute("http.route", "/healthz"));
             }
             s
         })

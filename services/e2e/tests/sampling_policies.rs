@@ -36,7 +36,14 @@ async fn call(
 }
 
 async fn get_policy(stack: &Stack, key: &str) -> (u16, Value) {
-    call(stack, reqwest::Method::GET, "/api/v1/sampling/policy", key, None).await
+    call(
+        stack,
+        reqwest::Method::GET,
+        "/api/v1/sampling/policy",
+        key,
+        None,
+    )
+    .await
 }
 
 async fn put_policy(stack: &Stack, key: &str, body: &str) -> (u16, Value) {
@@ -129,8 +136,14 @@ async fn write_keys_replace_and_reset_the_policy_and_every_change_is_announced()
     // a made-up one.
     let (status, body) = put_policy(&stack, &acme.read_key, HEALTH_DROP).await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("scope read"), "{body}");
-    assert_eq!(put_policy(&stack, &acme.ingest_key, HEALTH_DROP).await.0, 403);
+    assert!(
+        body["error"].as_str().unwrap().contains("scope read"),
+        "{body}"
+    );
+    assert_eq!(
+        put_policy(&stack, &acme.ingest_key, HEALTH_DROP).await.0,
+        403
+    );
     assert_eq!(delete_policy(&stack, &acme.read_key).await.0, 403);
     assert_eq!(get_policy(&stack, &acme.ingest_key).await.0, 403);
     let (status, _) = call(
@@ -160,7 +173,10 @@ async fn write_keys_replace_and_reset_the_policy_and_every_change_is_announced()
         announced(&mut changes).await,
         PolicyChanged { tenant_id: acme.id }
     );
-    assert_eq!(get_policy(&stack, &acme.read_key).await, (200, stored.clone()));
+    assert_eq!(
+        get_policy(&stack, &acme.read_key).await,
+        (200, stored.clone())
+    );
 
     // Bad policies: 400, the message and its own member naming the field; nothing stored.
     let many_rules = json!({
@@ -202,13 +218,15 @@ async fn write_keys_replace_and_reset_the_policy_and_every_change_is_announced()
         );
     }
     // Past 64 KiB the body is not read at all.
-    let huge = format!(
-        r#"{{"rules": [{{"name": "{}"}}]}}"#,
-        "x".repeat(70 * 1024)
-    );
+    let huge = format!(r#"{{"rules": [{{"name": "{}"}}]}}"#, "x".repeat(70 * 1024));
     let (status, body) = put_policy(&stack, &acme_write, &huge).await;
     assert_eq!(status, 413, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("at most 65536 bytes"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 65536 bytes")
+    );
     assert_eq!(get_policy(&stack, &acme.read_key).await.1, stored);
 
     // Another organisation's write key sees and changes only its own policy.
@@ -327,7 +345,12 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
     let keep_all = r#"{"rules": [{"name": "keep all"}]}"#;
     assert_eq!(put_policy(&stack, &write, keep_all).await.0, 200);
 
-    assert_eq!(stack.export(&shop.ingest_key, &request(shop_traffic())).await, 200);
+    assert_eq!(
+        stack
+            .export(&shop.ingest_key, &request(shop_traffic()))
+            .await,
+        200
+    );
     let candidate = r#"{"rules": [
         {"name": "drop health checks", "action": "drop",
          "conditions": [{"field": "root.http.route", "op": "=", "value": "/healthz"}]},
@@ -336,12 +359,16 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
         {"name": "keep half of the rest", "probability": 0.5}
     ], "max_kept_spans_per_second": 100}"#;
     // Stored once the index holds 13 traces and the metrics 23 spans.
-    let run = eventually("the shop's traces stored", Duration::from_secs(30), || async {
-        let (status, body) = dry_run(&stack, &shop.read_key, candidate).await;
-        assert_eq!(status, 200, "{body}");
-        let run = body["dry_run"].clone();
-        (run["traces_examined"] == 13 && run["spans_received"] == 23).then_some(run)
-    })
+    let run = eventually(
+        "the shop's traces stored",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = dry_run(&stack, &shop.read_key, candidate).await;
+            assert_eq!(status, 200, "{body}");
+            let run = body["dry_run"].clone();
+            (run["traces_examined"] == 13 && run["spans_received"] == 23).then_some(run)
+        },
+    )
     .await;
     assert_eq!(
         rule_lines(&run),
@@ -440,7 +467,10 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
     let bus = Bus::connect(stack.ns.bus.clone()).await.expect("bus");
     let mut changes = bus.subscribe::<PolicyChanged>().await.expect("subscribe");
     let mut alice = Visitor::new(&stack);
-    let ingest_key = alice.sign_up("alice@acme.io", "Acme").await.shown("new-key");
+    let ingest_key = alice
+        .sign_up("alice@acme.io", "Acme")
+        .await
+        .shown("new-key");
     let alice_user = stack
         .ns
         .accounts
@@ -448,15 +478,20 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
         .await
         .unwrap()
         .expect("alice");
-    let tenant = TenantId::new(
-        stack.ns.accounts.memberships(alice_user.id).await.unwrap()[0].tenant_id,
-    );
+    let tenant =
+        TenantId::new(stack.ns.accounts.memberships(alice_user.id).await.unwrap()[0].tenant_id);
 
     // The owner sees the default as a table of rules, and the editor.
     let page = alice.get("/sampling").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("href=\"/sampling\" aria-current=\"page\""));
-    assert!(page.body.contains("<span class=\"badge neutral\">default</span>"));
+    assert!(
+        page.body
+            .contains("href=\"/sampling\" aria-current=\"page\"")
+    );
+    assert!(
+        page.body
+            .contains("<span class=\"badge neutral\">default</span>")
+    );
     for shown in [
         "keep errors",
         "<code>status = &#34;error&#34;</code>",
@@ -482,7 +517,10 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
         assert!(page.body.contains("keep errors"));
         assert!(!page.body.contains("<textarea"));
         assert!(!page.body.contains("action=\"/sampling"));
-        assert!(page.body.contains("Owners and admins change the sampling policy."));
+        assert!(
+            page.body
+                .contains("Owners and admins change the sampling policy.")
+        );
         let csrf = page.csrf();
         for path in ["/sampling", "/sampling/dry-run", "/sampling/reset"] {
             let refused = visitor
@@ -501,9 +539,9 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
     let refused = dave.submit(&page, "/sampling", &[("policy", bad)]).await;
     assert_eq!(refused.status, 400);
     assert!(
-        refused
-            .body
-            .contains("<code class=\"field\">rules[0].probability</code>: must be between 0 and 1, not 1.5"),
+        refused.body.contains(
+            "<code class=\"field\">rules[0].probability</code>: must be between 0 and 1, not 1.5"
+        ),
         "{}",
         refused.body
     );
@@ -521,9 +559,20 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
     let write = write_key(&stack, tenant).await;
     let keep_all = r#"{"rules": [{"name": "keep all"}]}"#;
     assert_eq!(put_policy(&stack, &write, keep_all).await.0, 200);
-    assert_eq!(announced(&mut changes).await, PolicyChanged { tenant_id: tenant });
-    assert!(dave.get("/sampling").await.body.contains("Saved with an API key on "));
-    assert_eq!(stack.export(&ingest_key, &request(shop_traffic())).await, 200);
+    assert_eq!(
+        announced(&mut changes).await,
+        PolicyChanged { tenant_id: tenant }
+    );
+    assert!(
+        dave.get("/sampling")
+            .await
+            .body
+            .contains("Saved with an API key on ")
+    );
+    assert_eq!(
+        stack.export(&ingest_key, &request(shop_traffic())).await,
+        200
+    );
 
     // A dry run of the text, without saving it.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -536,35 +585,75 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
         if tried.body.contains("Estimated from 13 stored traces") {
             break tried;
         }
-        assert!(Instant::now() < deadline, "the dry run never saw 13 traces: {}", tried.body);
+        assert!(
+            Instant::now() < deadline,
+            "the dry run never saw 13 traces: {}",
+            tried.body
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(tried.body.contains("Dry run of the text below"));
     // Health checks dropped, errors kept (8 spans), a quarter of the other 7 traces
     // (13 spans): 8 + 3.25 of 23 spans, shown to a tenth.
-    assert!(tried.body.contains("<dd id=\"keep-ratio\">48.9 %</dd>"), "{}", tried.body);
+    assert!(
+        tried.body.contains("<dd id=\"keep-ratio\">48.9 %</dd>"),
+        "{}",
+        tried.body
+    );
     assert!(tried.body.contains("<dd>11.3 of 23</dd>"), "{}", tried.body);
-    assert!(tried.body.contains("<td class=\"num\" data-label=\"Traces kept\">1.8</td>"));
+    assert!(
+        tried
+            .body
+            .contains("<td class=\"num\" data-label=\"Traces kept\">1.8</td>")
+    );
     assert!(editor_text(&tried).contains("drop health checks"));
-    assert!(tried.body.contains("<strong>keep all</strong>"), "not saved");
+    assert!(
+        tried.body.contains("<strong>keep all</strong>"),
+        "not saved"
+    );
     assert!(!tried.body.contains("<code>root.http.route"), "not saved");
 
     // Saving: the table shows the new rules, who saved them, and the samplers are told.
     let page = dave.get("/sampling").await;
-    let saved = dave.submit(&page, "/sampling", &[("policy", HEALTH_DROP)]).await;
+    let saved = dave
+        .submit(&page, "/sampling", &[("policy", HEALTH_DROP)])
+        .await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     assert!(saved.body.contains("Saved. The samplers apply it"));
-    assert!(saved.body.contains("<span class=\"badge on\">custom</span>"));
+    assert!(
+        saved
+            .body
+            .contains("<span class=\"badge on\">custom</span>")
+    );
     assert!(saved.body.contains("Saved by dave@acme.io on "));
-    assert!(saved.body.contains("<code>root.http.route = &#34;/healthz&#34;</code>"));
+    assert!(
+        saved
+            .body
+            .contains("<code>root.http.route = &#34;/healthz&#34;</code>")
+    );
     assert!(saved.body.contains("<span class=\"badge off\">drop</span>"));
     assert!(saved.body.contains("25 %") && saved.body.contains("1 in 4"));
-    assert!(saved.body.contains("at most <strong>500</strong> kept spans per second"));
-    assert_eq!(announced(&mut changes).await, PolicyChanged { tenant_id: tenant });
+    assert!(
+        saved
+            .body
+            .contains("at most <strong>500</strong> kept spans per second")
+    );
+    assert_eq!(
+        announced(&mut changes).await,
+        PolicyChanged { tenant_id: tenant }
+    );
     // Everyone sees it; the API returns what the page saved.
-    assert!(bob.get("/sampling").await.body.contains("drop health checks"));
+    assert!(
+        bob.get("/sampling")
+            .await
+            .body
+            .contains("drop health checks")
+    );
     let (_, through_api) = get_policy(&stack, &write).await;
-    assert_eq!(through_api["policy"]["rules"][0]["name"], "drop health checks");
+    assert_eq!(
+        through_api["policy"]["rules"][0]["name"],
+        "drop health checks"
+    );
 
     // Reset, behind a confirmation, back to the default, announced.
     let page = dave.get("/sampling").await;
@@ -572,8 +661,15 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
     let reset = dave.submit(&page, "/sampling/reset", &[]).await;
     assert_eq!(reset.status, 200, "{}", reset.body);
     assert!(reset.body.contains("Back to the default policy."));
-    assert!(reset.body.contains("<span class=\"badge neutral\">default</span>"));
-    assert_eq!(announced(&mut changes).await, PolicyChanged { tenant_id: tenant });
+    assert!(
+        reset
+            .body
+            .contains("<span class=\"badge neutral\">default</span>")
+    );
+    assert_eq!(
+        announced(&mut changes).await,
+        PolicyChanged { tenant_id: tenant }
+    );
     assert_eq!(get_policy(&stack, &write).await.1["is_default"], true);
     stack.stop().await;
 }

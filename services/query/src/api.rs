@@ -6,8 +6,8 @@
 mod sampling;
 
 use crate::auth::ReadTenant;
-use crate::policy::PolicyChanges;
 use crate::params::{self, MetricsEndpoint, MetricsQuery};
+use crate::policy::PolicyChanges;
 use crate::view::{
     EdgeView, OperationView, PointView, Red, ServiceView, TracePage, TraceSummaryView, trace_page,
 };

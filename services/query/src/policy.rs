@@ -36,7 +36,10 @@ pub struct CurrentPolicy {
     pub updated_by_email: Option<String>,
 }
 
-pub async fn current(postgres: &Postgres, tenant: TenantId) -> Result<CurrentPolicy, PostgresError> {
+pub async fn current(
+    postgres: &Postgres,
+    tenant: TenantId,
+) -> Result<CurrentPolicy, PostgresError> {
     Ok(match postgres.sampling_policy(tenant).await? {
         Some(stored) => CurrentPolicy {
             policy: stored.policy,
@@ -69,7 +72,9 @@ impl PolicyChanges {
         policy: &SamplingPolicy,
         by: Option<uuid::Uuid>,
     ) -> Result<(), PostgresError> {
-        self.postgres.set_sampling_policy(tenant, policy, by).await?;
+        self.postgres
+            .set_sampling_policy(tenant, policy, by)
+            .await?;
         self.announce(tenant).await;
         Ok(())
     }

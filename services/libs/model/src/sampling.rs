@@ -446,10 +446,8 @@ fn compile_condition(condition: &Condition, at: &str) -> Result<CompiledConditio
                 ));
             }
         }
-        Field::TraceSpanCount => {
-            if !matches!(test, Test::Number(..) | Test::NumberEq(..)) {
-                return Err(refuse(value_at, "trace.span_count is a number"));
-            }
+        Field::TraceSpanCount if !matches!(test, Test::Number(..) | Test::NumberEq(..)) => {
+            return Err(refuse(value_at, "trace.span_count is a number"));
         }
         Field::Status => {
             if let Test::TextEq(text, _) = &test

@@ -81,7 +81,10 @@ fn policy_json(current: &CurrentPolicy) -> Value {
     })
 }
 
-async fn current_json(state: &ApiState, tenant: weft_model::TenantId) -> Result<Json<Value>, ApiError> {
+async fn current_json(
+    state: &ApiState,
+    tenant: weft_model::TenantId,
+) -> Result<Json<Value>, ApiError> {
     let current = policy::current(&state.policies.postgres, tenant)
         .await
         .map_err(postgres_error)?;
@@ -114,11 +117,7 @@ async fn delete_policy(
     State(state): State<Arc<ApiState>>,
     WriteTenant(tenant): WriteTenant,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .policies
-        .reset(tenant)
-        .await
-        .map_err(postgres_error)?;
+    state.policies.reset(tenant).await.map_err(postgres_error)?;
     current_json(&state, tenant).await
 }
 

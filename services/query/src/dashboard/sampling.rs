@@ -122,10 +122,12 @@ impl From<DryRun> for DryRunView {
             spans_kept: decimal(run.spans_kept, 1),
             spans_received: run.spans_received,
             spans_unseen: run.spans_received.saturating_sub(run.spans_represented),
-            keep_ratio: run
-                .keep_ratio
-                .map_or_else(|| "–".to_owned(), |r| format!("{} %", decimal(r * 100.0, 1))),
-            kept_per_second: if run.kept_spans_per_second > 0.0 && run.kept_spans_per_second < 0.01 {
+            keep_ratio: run.keep_ratio.map_or_else(
+                || "–".to_owned(),
+                |r| format!("{} %", decimal(r * 100.0, 1)),
+            ),
+            kept_per_second: if run.kept_spans_per_second > 0.0 && run.kept_spans_per_second < 0.01
+            {
                 "< 0.01".to_owned()
             } else {
                 decimal(run.kept_spans_per_second, 2)
@@ -167,7 +169,8 @@ fn rule_rows(policy: &SamplingPolicy) -> Vec<RuleRow> {
                 } else {
                     String::new()
                 },
-                one_in: (keeps && p > 0.0 && p < 1.0).then(|| format!("1 in {}", decimal(1.0 / p, 1))),
+                one_in: (keeps && p > 0.0 && p < 1.0)
+                    .then(|| format!("1 in {}", decimal(1.0 / p, 1))),
             }
         })
         .collect()
@@ -245,7 +248,10 @@ fn parse(text: &str) -> Result<SamplingPolicy, Problem> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(Problem {
             field: None,
-            message: format!("A policy is at most {} KiB of JSON.", MAX_POLICY_BYTES / 1024),
+            message: format!(
+                "A policy is at most {} KiB of JSON.",
+                MAX_POLICY_BYTES / 1024
+            ),
         });
     }
     SamplingPolicy::from_json(text.as_bytes()).map_err(|e| Problem {
@@ -301,9 +307,7 @@ async fn render_page(
         },
         _ => String::new(),
     };
-    let text = shown
-        .text
-        .unwrap_or_else(|| editor_text(&current.policy));
+    let text = shown.text.unwrap_or_else(|| editor_text(&current.policy));
     let page = SamplingPage {
         layout: user.layout(state),
         rules: rule_rows(&current.policy),
@@ -438,7 +442,9 @@ async fn reset_policy(
 ) -> Result<Response, DashboardError> {
     state.policies.reset(user.tenant).await?;
     let shown = Shown {
-        notice: Some("Back to the default policy. The samplers apply it to traces decided from now on."),
+        notice: Some(
+            "Back to the default policy. The samplers apply it to traces decided from now on.",
+        ),
         ..Shown::default()
     };
     render_page(&state, &user, StatusCode::OK, shown).await
@@ -492,7 +498,12 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            [("", None), ("100 %", None), ("100 %", None), ("5 %", Some("1 in 20"))]
+            [
+                ("", None),
+                ("100 %", None),
+                ("100 %", None),
+                ("5 %", Some("1 in 20"))
+            ]
         );
         assert_eq!(rows[0].conditions, [r#"root.http.route = "/healthz""#]);
         assert_eq!(decimal(1.0 / 0.3, 1), "3.3");

@@ -327,7 +327,11 @@ impl TenantRead<StoredCounts> {
 }
 
 impl TenantRead<StoredTraffic> {
-    pub(super) fn stored_traffic(tenant: TenantId, start_unix_nano: u64, end_unix_nano: u64) -> Self {
+    pub(super) fn stored_traffic(
+        tenant: TenantId,
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+    ) -> Self {
         Self::new(
             tenant,
             queries::STORED_TRAFFIC,

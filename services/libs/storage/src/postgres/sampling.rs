@@ -18,32 +18,34 @@ pub struct StoredPolicy {
     pub updated_by_email: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    policy: sqlx::types::Json<SamplingPolicy>,
+    updated_at: DateTime<Utc>,
+    updated_by: Option<uuid::Uuid>,
+    updated_by_email: Option<String>,
+}
+
 impl Postgres {
     /// The tenant's own policy; `None` when it samples with the default.
     pub async fn sampling_policy(
         &self,
         tenant: TenantId,
     ) -> Result<Option<StoredPolicy>, PostgresError> {
-        let row: Option<(
-            sqlx::types::Json<SamplingPolicy>,
-            DateTime<Utc>,
-            Option<uuid::Uuid>,
-            Option<String>,
-        )> = sqlx::query_as(
-            "SELECT p.policy, p.updated_at, p.updated_by, u.email FROM sampling_policies p \
-             LEFT JOIN users u ON u.id = p.updated_by WHERE p.tenant_id = $1",
+        let row: Option<PolicyRow> = sqlx::query_as(
+            "SELECT p.policy, p.updated_at, p.updated_by, u.email AS updated_by_email \
+             FROM sampling_policies p LEFT JOIN users u ON u.id = p.updated_by \
+             WHERE p.tenant_id = $1",
         )
         .bind(tenant.as_uuid())
         .fetch_optional(self.pool())
         .await?;
-        Ok(
-            row.map(|(policy, updated_at, updated_by, updated_by_email)| StoredPolicy {
-                policy: policy.0,
-                updated_at,
-                updated_by,
-                updated_by_email,
-            }),
-        )
+        Ok(row.map(|row| StoredPolicy {
+            policy: row.policy.0,
+            updated_at: row.updated_at,
+            updated_by: row.updated_by,
+            updated_by_email: row.updated_by_email,
+        }))
     }
 
     /// Stores the tenant's policy, replacing the one before. The caller validated it
