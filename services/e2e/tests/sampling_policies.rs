@@ -424,6 +424,26 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
     assert_eq!(body["field"], "rules[0].conditions[0].value");
     assert_eq!(dry_run(&stack, &shop.ingest_key, "").await.0, 403);
 
+    // The dry run's reads carry the read limits: past them, 400 as for a search.
+    let strict = stack
+        .start_query_with(|config| config.clickhouse.read_limits.max_rows_to_read = 1)
+        .await;
+    let response = stack
+        .http
+        .post(strict.url("/api/v1/sampling/dry-run"))
+        .header("x-api-key", &shop.read_key)
+        .body(candidate)
+        .send()
+        .await
+        .expect("dry run on the strict replica");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("too expensive"),
+        "{body}"
+    );
+    strict.stop().await;
+
     // Another organisation's dry run sees none of the shop's traces.
     let (status, body) = dry_run(&stack, &other.read_key, candidate).await;
     assert_eq!(status, 200);
@@ -556,7 +576,22 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
 
     // Traces to try texts on; every trace is kept while they arrive, whatever the
     // samplers' default, by a policy saved with an API key.
-    let write = write_key(&stack, tenant).await;
+    let keys = alice.get("/keys").await;
+    assert!(
+        keys.body
+            .contains("<option value=\"write\">write: change configuration</option>")
+    );
+    assert!(
+        keys.body
+            .contains("Write keys change the sampling policy through the API")
+    );
+    let created = alice
+        .submit(&keys, "/keys", &[("name", "terraform"), ("scope", "write")])
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("New write key"));
+    let write = created.shown("new-key");
+    assert!(alice.get("/keys").await.body.contains("<td>write</td>"));
     let keep_all = r#"{"rules": [{"name": "keep all"}]}"#;
     assert_eq!(put_policy(&stack, &write, keep_all).await.0, 200);
     assert_eq!(
