@@ -384,6 +384,7 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
     assert_eq!(run["rules"][1]["spans_matched"], 8.0);
     assert_eq!(run["unmatched"]["traces_examined"], 0);
     assert_eq!(run["truncated"], false);
+    assert_eq!(run["traces_stored"], 13);
     assert_eq!(run["max_traces_examined"], 2000);
     assert_eq!(run["spans_represented"], 23);
     assert_eq!(run["traces_kept"], 9.0);
@@ -450,6 +451,69 @@ async fn a_dry_run_counts_what_each_rule_would_keep_of_the_last_hour() {
     assert_eq!(body["dry_run"]["traces_examined"], 0);
     assert_eq!(body["dry_run"]["spans_received"], 0);
     assert_eq!(body["dry_run"]["keep_ratio"], Value::Null);
+    stack.stop().await;
+}
+
+/// `traces` traces of `tenant` in the trace index only (no spans), each of `spans`
+/// spans kept with sample rate `rate`, as an operator would plant them.
+async fn plant_index(stack: &Stack, tenant: TenantId, traces: u32, spans: u32, rate: u32) {
+    stack
+        .clickhouse_sql(&format!(
+            "INSERT INTO trace_index (tenant_id, trace_id, start_time, start_time_unix_nano, \
+             end_time_unix_nano, root_service, root_name, span_count, error_count, service_names, \
+             sample_rate, sampled_by) SELECT toUUID('{tenant}'), \
+             toFixedString(concat(reinterpretAsString(number + 1), 'weft-busy-h'), 16), now(), \
+             toUInt64(now()) * 1000000000 + number, toUInt64(now()) * 1000000000 + number + 5, \
+             'planted', 'GET /', {spans}, 0, ['planted'], {rate}, 'keep some' FROM numbers({traces})"
+        ))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_of_a_busy_hour_examines_the_newest_traces_and_scales_up() {
+    let stack = Stack::start().await;
+    let keep_all = r#"{"rules": [{"name": "keep all"}]}"#;
+
+    // 2 500 traces kept 1 in 2: the newest 2 000 are examined, standing for 4 000
+    // traces, scaled up by the hour's 5 000 weighted spans over their 4 000.
+    let busy = stack.ns.tenant("busy").await;
+    plant_index(&stack, busy.id, 2_500, 1, 2).await;
+    let (status, body) = dry_run(&stack, &busy.read_key, keep_all).await;
+    assert_eq!(status, 200, "{body}");
+    let run = &body["dry_run"];
+    assert_eq!(
+        (
+            &run["traces_examined"],
+            &run["truncated"],
+            &run["traces_stored"]
+        ),
+        (&json!(2000), &json!(true), &json!(2500))
+    );
+    assert_eq!(
+        rule_lines(run),
+        [("keep all".into(), 2000, 5000.0, 5000.0, 5000.0)]
+    );
+    assert_eq!(run["spans_represented"], 5000);
+    // No span metrics were planted: the ratio is over what the stored traces stand for.
+    assert_eq!(
+        (&run["spans_received"], &run["keep_ratio"]),
+        (&json!(0), &json!(1.0))
+    );
+
+    // 150 traces of 1 000 spans: 100 000 spans are examined, the newest 100 traces.
+    let wide = stack.ns.tenant("wide").await;
+    plant_index(&stack, wide.id, 150, 1_000, 1).await;
+    let (status, body) = dry_run(&stack, &wide.read_key, keep_all).await;
+    assert_eq!(status, 200, "{body}");
+    let run = &body["dry_run"];
+    assert_eq!(
+        (&run["traces_examined"], &run["truncated"]),
+        (&json!(100), &json!(true))
+    );
+    assert_eq!(
+        rule_lines(run),
+        [("keep all".into(), 100, 150.0, 150.0, 150_000.0)]
+    );
     stack.stop().await;
 }
 
@@ -617,7 +681,10 @@ async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it()
             .submit(&page, "/sampling/dry-run", &[("policy", HEALTH_DROP)])
             .await;
         assert_eq!(tried.status, 200, "{}", tried.body);
-        if tried.body.contains("Estimated from 13 stored traces") {
+        // The metrics are written just after the traces.
+        if tried.body.contains("Estimated from 13 stored traces")
+            && tried.body.contains("<dd>11.3 of 23</dd>")
+        {
             break tried;
         }
         assert!(

@@ -108,6 +108,8 @@ pub struct DryRun {
     pub traces_examined: usize,
     /// Whether the window held more traces than were examined.
     pub truncated: bool,
+    /// Traces stored in the window.
+    pub traces_stored: u64,
     pub max_traces_examined: usize,
     pub max_spans_examined: u64,
     /// One line per rule, in policy order.
@@ -235,6 +237,7 @@ pub async fn dry_run(
         start_unix_nano: start,
         end_unix_nano: now_unix_nano,
         truncated,
+        traces_stored: stored.traces,
         stored_weighted_spans: stored.weighted_spans,
         spans_received: received,
     };
@@ -246,6 +249,7 @@ struct Sample {
     start_unix_nano: u64,
     end_unix_nano: u64,
     truncated: bool,
+    traces_stored: u64,
     /// Spans of every trace stored in the window, weighted by their sample rates.
     stored_weighted_spans: f64,
     /// Spans received in the window, before sampling.
@@ -305,6 +309,7 @@ fn estimate<S: SpanFacts>(
         end_time_unix_nano: sample.end_unix_nano.to_string(),
         traces_examined: examined.len(),
         truncated: sample.truncated,
+        traces_stored: sample.traces_stored,
         max_traces_examined: DRY_RUN_MAX_TRACES,
         max_spans_examined: DRY_RUN_MAX_SPANS,
         rules,
@@ -420,6 +425,7 @@ mod tests {
             start_unix_nano: 0,
             end_unix_nano: 3_600_000_000_000,
             truncated: false,
+            traces_stored: 4,
             stored_weighted_spans: 4.0 + 2.0 + 30.0 + 1.0,
             spans_received: 7_237,
         };
@@ -463,6 +469,7 @@ mod tests {
         // The newest traces only: scaled up to all the hour stored.
         let truncated = Sample {
             truncated: true,
+            traces_stored: 40,
             stored_weighted_spans: 370.0,
             ..sample
         };

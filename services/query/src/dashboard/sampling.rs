@@ -85,6 +85,7 @@ struct DryRunView {
     unmatched: String,
     traces_examined: usize,
     truncated: bool,
+    traces_stored: u64,
     max_traces: usize,
     max_spans: u64,
     traces_kept: String,
@@ -116,11 +117,13 @@ impl From<DryRun> for DryRunView {
             unmatched: decimal(run.unmatched.traces_matched, 1),
             traces_examined: run.traces_examined,
             truncated: run.truncated,
+            traces_stored: run.traces_stored,
             max_traces: run.max_traces_examined,
             max_spans: run.max_spans_examined,
             traces_kept: decimal(run.traces_kept, 1),
             spans_kept: decimal(run.spans_kept, 1),
-            spans_received: run.spans_received,
+            // What the ratio is over (metrics can lag behind the stored traces).
+            spans_received: run.spans_received.max(run.spans_represented),
             spans_unseen: run.spans_received.saturating_sub(run.spans_represented),
             keep_ratio: run.keep_ratio.map_or_else(
                 || "–".to_owned(),

@@ -297,9 +297,7 @@ impl TenantRead<SpanRow> {
             ],
         )
     }
-}
 
-impl TenantRead<SpanRow> {
     /// The spans of several traces, within the window their summaries span.
     pub(super) fn spans_of_traces(tenant: TenantId, traces: &[TraceSummary]) -> Self {
         let start = traces.iter().map(|t| t.start_time_unix_nano).min();
