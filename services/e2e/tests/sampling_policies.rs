@@ -89,6 +89,15 @@ async fn write_key(stack: &Stack, tenant: TenantId) -> String {
         .secret
 }
 
+/// Policy announcements on the stack's bus, from now on (the server has the
+/// subscription before this returns).
+async fn policy_changes(stack: &Stack) -> (Bus, weft_bus::ControlSubscription<PolicyChanged>) {
+    let bus = Bus::connect(stack.ns.bus.clone()).await.expect("bus");
+    let changes = bus.subscribe::<PolicyChanged>().await.expect("subscribe");
+    bus.client().flush().await.expect("flush the subscription");
+    (bus, changes)
+}
+
 /// The next policy announcement, within a few seconds.
 async fn announced(changes: &mut weft_bus::ControlSubscription<PolicyChanged>) -> PolicyChanged {
     tokio::time::timeout(Duration::from_secs(5), changes.next())
@@ -114,8 +123,7 @@ async fn write_keys_replace_and_reset_the_policy_and_every_change_is_announced()
     let globex = stack.ns.tenant("globex").await;
     let acme_write = write_key(&stack, acme.id).await;
     let globex_write = write_key(&stack, globex.id).await;
-    let bus = Bus::connect(stack.ns.bus.clone()).await.expect("bus");
-    let mut changes = bus.subscribe::<PolicyChanged>().await.expect("subscribe");
+    let (_bus, mut changes) = policy_changes(&stack).await;
 
     // A new organisation samples with the default, readable with a read or a write key.
     let (status, body) = get_policy(&stack, &acme.read_key).await;
@@ -548,8 +556,7 @@ fn editor_text(page: &Page) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sampling_page_shows_everyone_the_policy_and_lets_admins_change_it() {
     let stack = Stack::start().await;
-    let bus = Bus::connect(stack.ns.bus.clone()).await.expect("bus");
-    let mut changes = bus.subscribe::<PolicyChanged>().await.expect("subscribe");
+    let (_bus, mut changes) = policy_changes(&stack).await;
     let mut alice = Visitor::new(&stack);
     let ingest_key = alice
         .sign_up("alice@acme.io", "Acme")
