@@ -129,10 +129,11 @@ pub(crate) struct KeyCreateArgs {
     /// Slug of the tenant
     #[arg(long, value_name = "SLUG")]
     pub(crate) tenant: String,
-    /// What the key may be used for: sending telemetry or reading traces
+    /// What the key may be used for: sending telemetry, reading traces, or changing
+    /// configuration through the API (and reading)
     #[arg(
         long,
-        value_parser = PossibleValuesParser::new(["ingest", "read"])
+        value_parser = PossibleValuesParser::new(["ingest", "read", "write"])
             .try_map(|scope| scope.parse::<KeyScope>())
     )]
     pub(crate) scope: KeyScope,
@@ -279,7 +280,11 @@ mod tests {
 
     #[test]
     fn key_create_for_each_scope() {
-        for (text, scope) in [("ingest", KeyScope::Ingest), ("read", KeyScope::Read)] {
+        for (text, scope) in [
+            ("ingest", KeyScope::Ingest),
+            ("read", KeyScope::Read),
+            ("write", KeyScope::Write),
+        ] {
             assert_eq!(
                 parse(&[
                     "key",
@@ -304,13 +309,13 @@ mod tests {
     #[test]
     fn key_create_names_the_scopes_it_accepts() {
         let error = parse(&[
-            "key", "create", "--tenant", "acme", "--scope", "write", "--name", "x",
+            "key", "create", "--tenant", "acme", "--scope", "admin", "--name", "x",
         ])
         .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidValue);
         let message = error.to_string();
         assert!(
-            message.contains("'write'") && message.contains("ingest, read"),
+            message.contains("'admin'") && message.contains("ingest, read, write"),
             "{message}"
         );
     }

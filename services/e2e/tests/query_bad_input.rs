@@ -38,10 +38,13 @@ async fn forms_and_sessions_refuse_bad_input_clearly() {
             vec![("name", long_name.as_str()), ("scope", "read")],
             "at most 200 characters",
         ),
-        (vec![("name", "x")], "Choose the scope ingest or read."),
+        (
+            vec![("name", "x")],
+            "Choose the scope ingest, read or write.",
+        ),
         (
             vec![("name", "x"), ("scope", "42")],
-            "Choose the scope ingest or read.",
+            "Choose the scope ingest, read or write.",
         ),
     ] {
         let page = alice.submit(&keys, "/keys", &fields).await;

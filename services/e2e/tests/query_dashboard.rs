@@ -130,7 +130,11 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
         )
         .await;
     assert_eq!(bad_scope.status, 400);
-    assert!(bad_scope.body.contains("Choose the scope ingest or read."));
+    assert!(
+        bad_scope
+            .body
+            .contains("Choose the scope ingest, read or write.")
+    );
     assert_eq!(
         alice
             .post(

@@ -1,9 +1,13 @@
-//! The JSON API under `/api/v1`: traces, and the RED metrics and service graph computed
-//! from every span before sampling. Every handler takes a [`ReadTenant`] and reads
-//! through the tenant-scoped store, so another tenant's data is never in reach.
+//! The JSON API under `/api/v1`: traces, the RED metrics and service graph computed
+//! from every span before sampling, and the sampling policy ([`sampling`]). Every
+//! handler takes a [`ReadTenant`] (or, to change configuration, a `WriteTenant`) and
+//! reads through the tenant-scoped stores, so another tenant's data is never in reach.
+
+mod sampling;
 
 use crate::auth::ReadTenant;
 use crate::params::{self, MetricsEndpoint, MetricsQuery};
+use crate::policy::PolicyChanges;
 use crate::view::{
     EdgeView, OperationView, PointView, Red, ServiceView, TracePage, TraceSummaryView, trace_page,
 };
@@ -18,11 +22,13 @@ use weft_runtime::{ApiError, ErrorKind};
 use weft_storage::clickhouse::{ClickHouse, ClickHouseError, RedSeries};
 use weft_storage::postgres::KeyCache;
 
-/// What the API's handlers share: the trace store, and the cache of read keys (which
-/// revocations announced over NATS empty at once).
+/// What the API's handlers share: the trace store, the cache of API keys (which
+/// revocations announced over NATS empty at once), and where policies are kept and their
+/// changes announced.
 pub struct ApiState {
     pub store: ClickHouse,
     pub keys: Arc<KeyCache>,
+    pub policies: PolicyChanges,
 }
 
 pub fn routes(state: Arc<ApiState>) -> Router {
@@ -36,6 +42,7 @@ pub fn routes(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/services/{service}/series", get(service_series))
         .route("/api/v1/service-map", get(service_map))
+        .merge(sampling::routes())
         .with_state(state)
 }
 

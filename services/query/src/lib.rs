@@ -1,6 +1,7 @@
-//! The query service: the dashboard (sign-up, login, onboarding, API keys, members) and the JSON
-//! API over one tenant's traces (trace by id, search, services and operations),
-//! authenticated with read-scope API keys. It reads ClickHouse
+//! The query service: the dashboard (sign-up, login, onboarding, API keys, members,
+//! sampling policy) and the JSON API over one tenant's traces (trace by id, search,
+//! services and operations) and its sampling policy, authenticated with read- and
+//! write-scope API keys. It reads ClickHouse
 //! through the tenant-scoped layer and PostgreSQL for keys; it never writes spans.
 
 mod api;
@@ -10,6 +11,7 @@ mod dashboard;
 mod headers;
 mod metrics;
 mod params;
+mod policy;
 mod view;
 
 pub use config::{LoginLimits, QueryConfig, TrustedProxies};
@@ -63,9 +65,14 @@ impl Query {
             config.key_cache_ttl,
             100_000,
         ));
+        let policies = policy::PolicyChanges {
+            postgres: postgres.clone(),
+            bus: bus.clone(),
+        };
         let api = Arc::new(ApiState {
             store: store.clone(),
             keys: keys.clone(),
+            policies: policies.clone(),
         });
         let dashboard = Arc::new(DashboardState {
             postgres: postgres.clone(),
@@ -75,6 +82,7 @@ impl Query {
                 bus: bus.clone(),
                 keys,
             },
+            policies,
             throttle: LoginThrottle::new(&config.login),
             public_url: config.public_url.clone(),
             ingest_http_url: config.public_ingest_http_url.clone(),

@@ -40,7 +40,7 @@ fn duration(name: &str, value: &str) -> Result<Duration, ApiError> {
     parse_duration(value).map_err(|_| bad(name, value, "a duration such as 250ms, 1.5s or 2m"))
 }
 
-fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64
 }
 

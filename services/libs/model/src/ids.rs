@@ -19,7 +19,7 @@ pub enum IdError {
     Hex { kind: &'static str, value: String },
     #[error("tenant id is not a valid uuid: {0:?}")]
     Tenant(String),
-    #[error("unknown key scope {0:?} (expected ingest or read)")]
+    #[error("unknown key scope {0:?} (expected ingest, read or write)")]
     UnknownScope(String),
     #[error("unknown role {0:?} (expected owner, admin, member or viewer)")]
     UnknownRole(String),

@@ -1,12 +1,15 @@
-//! The role of a member in an organisation, and what each role may do. (Alert rules and
-//! sampling policies do not exist yet; members will edit them and viewers will not.)
+//! The role of a member in an organisation, and what each role may do. (Alert rules do
+//! not exist yet; members will edit them and viewers will not.)
 //!
-//! | role   | read pages and data | edit alert rules and policies | API keys, members |
-//! |--------|---------------------|-------------------------------|-------------------|
-//! | owner  | yes                 | yes                           | yes, all          |
-//! | admin  | yes                 | yes                           | yes, except owners|
-//! | member | yes                 | yes                           | no                |
-//! | viewer | yes                 | no                            | no                |
+//! | role   | read pages and data | alert rules | sampling policy | API keys, members |
+//! |--------|---------------------|-------------|-----------------|-------------------|
+//! | owner  | yes                 | yes         | yes             | yes, all          |
+//! | admin  | yes                 | yes         | yes             | yes, except owners|
+//! | member | yes                 | yes         | no              | no                |
+//! | viewer | yes                 | no          | no              | no                |
+//!
+//! The sampling policy decides what the whole organisation stores, so, like API keys, it
+//! is changed by admins ([`Role::is_admin`]).
 
 use crate::IdError;
 use std::fmt;

@@ -219,6 +219,19 @@ impl fmt::Display for Value {
     }
 }
 
+impl fmt::Display for Condition {
+    /// As people read it: `root.http.route = "/healthz"`, `duration_ms > 1000`,
+    /// `user.id exists`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.field.trim(), self.op.as_str())?;
+        match &self.value {
+            None => Ok(()),
+            Some(Value::Text(text)) => write!(f, " {text:?}"),
+            Some(value) => write!(f, " {value}"),
+        }
+    }
+}
+
 /// Why a policy is refused, naming the field (`rules[1].conditions[0].value`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -939,6 +952,32 @@ mod tests {
         }
         assert!(!at(0.0).decide(&[1; 16], &[span("x", 1)]).keep);
         assert!(at(1.0).decide(&[1; 16], &[span("x", 1)]).keep);
+    }
+
+    #[test]
+    fn conditions_read_as_written() {
+        let policy = SamplingPolicy::from_json(
+            br#"{"rules": [{"name": "a", "conditions": [
+                {"field": "root.http.route", "op": "=", "value": "/healthz"},
+                {"field": "duration_ms", "op": ">", "value": 1000},
+                {"field": "user.id", "op": "exists"},
+                {"field": "cached", "op": "!=", "value": true}]}]}"#,
+        )
+        .unwrap();
+        let shown: Vec<String> = policy.rules[0]
+            .conditions
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                r#"root.http.route = "/healthz""#,
+                "duration_ms > 1000",
+                "user.id exists",
+                "cached != true"
+            ]
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ async fn create_key(
     } else {
         form.scope
             .parse::<KeyScope>()
-            .map_err(|_| "Choose the scope ingest or read.")
+            .map_err(|_| "Choose the scope ingest, read or write.")
     };
     let scope = match scope {
         Ok(scope) => scope,

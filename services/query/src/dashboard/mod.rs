@@ -1,5 +1,6 @@
 //! The dashboard: server-rendered pages (askama templates under `frontend/templates`)
-//! for sign-up, login, onboarding, API keys, members, usage and the trace explorer.
+//! for sign-up, login, onboarding, API keys, members, usage, the sampling policy and the
+//! trace explorer.
 //! Every page works without JavaScript; every state-changing form carries a CSRF token;
 //! every page checks the user's membership and role in the organisation on each request.
 //!
@@ -15,6 +16,7 @@ mod invitations;
 mod keys;
 mod members;
 mod render;
+mod sampling;
 mod session;
 mod throttle;
 mod traces;
@@ -23,6 +25,7 @@ pub use session::SessionKeys;
 pub use throttle::LoginThrottle;
 
 use crate::KeyRevocations;
+use crate::policy::PolicyChanges;
 use std::sync::Arc;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::postgres::Postgres;
@@ -36,6 +39,8 @@ pub struct DashboardState {
     pub sessions: SessionKeys,
     /// Revoked keys are announced here so every replica forgets them at once.
     pub revocations: KeyRevocations,
+    /// Sampling policies are saved here and their changes announced to the samplers.
+    pub policies: PolicyChanges,
     /// Limits on password attempts and the argon2 work they guard.
     pub throttle: LoginThrottle,
     /// Where users reach the dashboard (`WEFT_PUBLIC_URL`), for absolute links.
@@ -51,6 +56,7 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(keys::routes())
         .merge(members::routes())
         .merge(invitations::routes())
+        .merge(sampling::routes())
         .merge(traces::routes())
         .with_state(state)
 }

@@ -183,6 +183,20 @@ impl SqlCatalogue {
             ),
         );
         read(
+            "spans of traces",
+            sent(
+                &client,
+                &TenantRead::spans_of_traces(tenant, &[summary.clone(), other_trace(&summary)]),
+            ),
+        );
+        read(
+            "stored traffic",
+            sent(
+                &client,
+                &TenantRead::stored_traffic(tenant, since, now_unix_nano + 60 * NANOS),
+            ),
+        );
+        read(
             "services",
             sent(&client, &TenantRead::services(tenant, since)),
         );
@@ -241,6 +255,10 @@ impl SqlCatalogue {
         read(
             "service edges",
             sent(&client, &TenantRead::service_edges(tenant, window)),
+        );
+        read(
+            "spans received",
+            sent(&client, &TenantRead::spans_received(tenant, window)),
         );
         let minutes = (metric.minute, metric.minute);
         let messages = [MESSAGE - 1, MESSAGE, MESSAGE + 1];
@@ -664,6 +682,14 @@ fn summary_of(row: &TraceIndexRow) -> TraceSummary {
     }
 }
 
+/// A trace beside `summary`, with no spans stored: a read of several traces' spans
+/// lists more than one id.
+fn other_trace(summary: &TraceSummary) -> TraceSummary {
+    let mut other = summary.clone();
+    other.trace_id[15] ^= 0xff;
+    other
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,6 +842,13 @@ mod tests {
         assert!(every.contains("v = 'O\\'Brien \\\\ \\\t end'"), "{every}");
         assert!(every.ends_with("ORDER BY trace_end - trace_start DESC LIMIT 20"));
         assert_eq!(every.matches("tenant_id = toUUID(").count(), 2);
+        let spans_of = sql("spans of traces");
+        assert!(
+            spans_of.contains(
+                "has(['275C00090AFF102030405060708090A0','275C00090AFF1020304050607080905F'], hex(trace_id))"
+            ),
+            "{spans_of}"
+        );
         let counted = sql("counted messages of span_metrics");
         assert!(counted.contains("has([41,42,43], message)"), "{counted}");
         let series = sql("service series of an operation");

@@ -29,6 +29,19 @@ pub const TRACE_SPANS: &str = "SELECT ?fields FROM spans \
      WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
      AND trace_id = unhex(?) ORDER BY start_time_unix_nano, span_id";
 
+/// Spans of several traces; binds: window start second, window end second, the trace
+/// ids as upper-case hex (an array). `hex` of the stored id is compared, because 18.16
+/// binds no binary array.
+pub const SPANS_OF_TRACES: &str = "SELECT ?fields FROM spans \
+     WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
+     AND has(?, hex(trace_id)) ORDER BY trace_id, start_time_unix_nano, span_id";
+
+/// What the trace index holds of a window: distinct traces, and their spans each
+/// weighted by its trace's sample rate; binds: window start second, window end second.
+pub const STORED_TRAFFIC: &str = "SELECT uniqExact(trace_id), toFloat64(sum(span_count * sample_rate)) \
+     FROM trace_index \
+     WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?)";
+
 /// Services seen since a second; binds: since second.
 pub const SERVICES: &str = "SELECT DISTINCT service_name FROM spans \
      WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) ORDER BY service_name";
@@ -79,6 +92,12 @@ pub fn service_series(by_operation: bool) -> String {
     )
 }
 
+/// Spans received in a window, before sampling (the span metrics count every span);
+/// binds: the window's minutes.
+pub fn spans_received() -> String {
+    format!("SELECT sum(spans) FROM span_metrics WHERE tenant_id = {TENANT} AND {MINUTES}")
+}
+
 /// Calls between services; binds: the window's minutes.
 pub fn service_edges() -> String {
     format!(
@@ -118,6 +137,7 @@ pub enum Bind {
     Str(String),
     /// An array literal.
     U64s(Vec<u64>),
+    Strs(Vec<String>),
 }
 
 /// Span-level filters of a search, as SQL conditions on `spans` with their binds.
@@ -183,6 +203,8 @@ mod tests {
         let statements = [
             trace_summary(),
             TRACE_SPANS.to_owned(),
+            SPANS_OF_TRACES.to_owned(),
+            STORED_TRAFFIC.to_owned(),
             SERVICES.to_owned(),
             OPERATIONS.to_owned(),
             STORED_COUNTS.to_owned(),
@@ -193,6 +215,7 @@ mod tests {
             service_series(false),
             service_series(true),
             service_edges(),
+            spans_received(),
             counted_messages("span_metrics"),
             counted_messages("service_edges"),
         ];

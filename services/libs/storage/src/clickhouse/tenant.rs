@@ -97,6 +97,15 @@ pub struct StoredCounts {
     pub indexed_spans: u64,
 }
 
+/// What the trace index holds of a window: its traces, and their spans weighted by the
+/// sample rate each trace was kept with, an estimate of the spans they stand for before
+/// sampling.
+#[derive(Clone, Copy, Debug, PartialEq, ::clickhouse::Row, Deserialize)]
+pub struct StoredTraffic {
+    pub traces: u64,
+    pub weighted_spans: f64,
+}
+
 /// How search results are ordered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TraceSort {
@@ -169,6 +178,7 @@ impl<R> TenantRead<R> {
                 Bind::U64(v) => query.bind(v),
                 Bind::Str(v) => query.bind(v),
                 Bind::U64s(v) => query.bind(v),
+                Bind::Strs(v) => query.bind(v),
             })
     }
 }
@@ -287,11 +297,44 @@ impl TenantRead<SpanRow> {
             ],
         )
     }
+
+    /// The spans of several traces, within the window their summaries span.
+    pub(super) fn spans_of_traces(tenant: TenantId, traces: &[TraceSummary]) -> Self {
+        let start = traces.iter().map(|t| t.start_time_unix_nano).min();
+        let end = traces.iter().map(|t| t.end_time_unix_nano).max();
+        let ids = traces
+            .iter()
+            .map(|t| hex::encode_upper(t.trace_id))
+            .collect();
+        Self::new(
+            tenant,
+            queries::SPANS_OF_TRACES,
+            vec![
+                second_floor(start.unwrap_or(0)),
+                second_ceil(end.unwrap_or(0)),
+                Bind::Strs(ids),
+            ],
+        )
+    }
 }
 
 impl TenantRead<StoredCounts> {
     pub(super) fn stored_counts(tenant: TenantId) -> Self {
         Self::new(tenant, queries::STORED_COUNTS, Vec::new())
+    }
+}
+
+impl TenantRead<StoredTraffic> {
+    pub(super) fn stored_traffic(
+        tenant: TenantId,
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+    ) -> Self {
+        Self::new(
+            tenant,
+            queries::STORED_TRAFFIC,
+            vec![second_floor(start_unix_nano), second_ceil(end_unix_nano)],
+        )
     }
 }
 
@@ -354,6 +397,10 @@ impl TenantRead<EdgeStats> {
 }
 
 impl TenantRead<u64> {
+    pub(super) fn spans_received(tenant: TenantId, window: MetricsWindow) -> Self {
+        Self::new(tenant, &queries::spans_received(), window.binds().to_vec())
+    }
+
     /// Which of `messages` the metrics table `table` counts, looking at the minutes
     /// `first_minute..=last_minute` where their rows are.
     pub(super) fn counted_messages(
@@ -438,6 +485,42 @@ impl<'a> TenantTraces<'a> {
                 && t.start_time_unix_nano <= search.end_unix_nano
         });
         Ok(traces)
+    }
+
+    /// The spans of some of the tenant's traces (summaries as [`Self::search`] returns
+    /// them), in one read ordered by trace. A caller bounds how many spans that is by the
+    /// summaries' span counts.
+    pub async fn spans_of_traces(
+        &self,
+        traces: &[TraceSummary],
+    ) -> Result<Vec<SpanRow>, ClickHouseError> {
+        if traces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _slot = self.scan_slot()?;
+        TenantRead::spans_of_traces(self.tenant, traces)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// What the trace index holds of traces starting in the window.
+    pub async fn stored_traffic(
+        &self,
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+    ) -> Result<StoredTraffic, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::stored_traffic(self.tenant, start_unix_nano, end_unix_nano)
+            .fetch_one(self.reader)
+            .await
+    }
+
+    /// Spans the tenant sent in the window, before sampling, from the span metrics.
+    pub async fn spans_received(&self, window: MetricsWindow) -> Result<u64, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::spans_received(self.tenant, window)
+            .fetch_one(self.reader)
+            .await
     }
 
     pub async fn stored_counts(&self) -> Result<StoredCounts, ClickHouseError> {

@@ -89,9 +89,9 @@ impl KeyCache {
         self.entries.lock().expect("key cache lock").remove(digest);
     }
 
-    /// What a request's key grants, if it may `action` (scope `scope`): 401 for a
-    /// missing, unknown or revoked key, 403 for a key of another scope, 503 when the key
-    /// store cannot be reached.
+    /// What a request's key grants, if it may `action` (scope `scope`, or one that
+    /// [grants](KeyScope::grants) it): 401 for a missing, unknown or revoked key, 403 for
+    /// a key of another scope, 503 when the key store cannot be reached.
     pub async fn authorize(
         &self,
         key: Option<&str>,
@@ -111,7 +111,7 @@ impl KeyCache {
             .ok_or_else(|| {
                 ApiError::new(ErrorKind::Unauthenticated, "invalid or revoked API key")
             })?;
-        if resolved.scope != scope {
+        if !resolved.scope.grants(scope) {
             return Err(ApiError::new(
                 ErrorKind::PermissionDenied,
                 format!(

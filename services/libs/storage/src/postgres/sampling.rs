@@ -11,8 +11,19 @@ use weft_model::sampling::SamplingPolicy;
 pub struct StoredPolicy {
     pub policy: SamplingPolicy,
     pub updated_at: DateTime<Utc>,
-    /// The member who saved it, while they exist.
+    /// The member who saved it, while they exist; `None` for a policy saved with an API
+    /// key.
     pub updated_by: Option<uuid::Uuid>,
+    /// That member's email.
+    pub updated_by_email: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    policy: sqlx::types::Json<SamplingPolicy>,
+    updated_at: DateTime<Utc>,
+    updated_by: Option<uuid::Uuid>,
+    updated_by_email: Option<String>,
 }
 
 impl Postgres {
@@ -21,20 +32,19 @@ impl Postgres {
         &self,
         tenant: TenantId,
     ) -> Result<Option<StoredPolicy>, PostgresError> {
-        let row: Option<(
-            sqlx::types::Json<SamplingPolicy>,
-            DateTime<Utc>,
-            Option<uuid::Uuid>,
-        )> = sqlx::query_as(
-            "SELECT policy, updated_at, updated_by FROM sampling_policies WHERE tenant_id = $1",
+        let row: Option<PolicyRow> = sqlx::query_as(
+            "SELECT p.policy, p.updated_at, p.updated_by, u.email AS updated_by_email \
+             FROM sampling_policies p LEFT JOIN users u ON u.id = p.updated_by \
+             WHERE p.tenant_id = $1",
         )
         .bind(tenant.as_uuid())
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|(policy, updated_at, updated_by)| StoredPolicy {
-            policy: policy.0,
-            updated_at,
-            updated_by,
+        Ok(row.map(|row| StoredPolicy {
+            policy: row.policy.0,
+            updated_at: row.updated_at,
+            updated_by: row.updated_by,
+            updated_by_email: row.updated_by_email,
         }))
     }
 
