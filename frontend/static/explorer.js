@@ -115,16 +115,23 @@
     if (scatter) brushable(scatter);
     const lookback = document.getElementById('lookback');
     const custom = document.querySelector('.custom-range');
+    // The services pages' range form applies a preset at once; a custom range waits for
+    // its Apply button.
+    const rangeForm = lookback?.closest('form.range');
     lookback?.addEventListener('change', () => {
       if (lookback.value === 'custom' && custom) custom.open = true;
+      else if (rangeForm) rangeForm.requestSubmit();
     });
-    // The whole row opens its trace; the link inside stays the way without JavaScript.
-    document.querySelector('.trace-list tbody')?.addEventListener('click', (event) => {
-      const row = event.target.closest('tr[data-href]');
-      if (!row || event.target.closest('a') || window.getSelection().toString()) return;
-      if (event.ctrlKey || event.metaKey) window.open(row.dataset.href);
-      else window.location.assign(row.dataset.href);
-    });
+    // The whole row opens its trace (or service); the link inside stays the way without
+    // JavaScript.
+    for (const body of document.querySelectorAll('.trace-list tbody, .red-table tbody')) {
+      body.addEventListener('click', (event) => {
+        const row = event.target.closest('tr[data-href]');
+        if (!row || event.target.closest('a') || window.getSelection().toString()) return;
+        if (event.ctrlKey || event.metaKey) window.open(row.dataset.href);
+        else window.location.assign(row.dataset.href);
+      });
+    }
   }
 
   // ---- Trace page --------------------------------------------------------------------

@@ -15,6 +15,7 @@ mod invitations;
 mod keys;
 mod members;
 mod render;
+mod services;
 mod session;
 mod throttle;
 mod traces;
@@ -52,5 +53,6 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(members::routes())
         .merge(invitations::routes())
         .merge(traces::routes())
+        .merge(services::routes())
         .with_state(state)
 }

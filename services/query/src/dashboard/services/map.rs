@@ -1,0 +1,385 @@
+//! The service map as drawn: boxes for services and curves for calls, placed by
+//! [`super::layout`], with each call's label (rate, error rate, p95) set in the gap
+//! between two layers and moved down where labels of that gap would overlap.
+
+use super::super::traces::format;
+use super::chart;
+use super::layout::{self, GAP_X, Layout, NODE_H, NODE_W};
+use super::table::{self, Measured};
+use crate::view::Red;
+use std::collections::BTreeMap;
+
+const MARGIN: f64 = 24.0;
+const LABEL_W: f64 = 124.0;
+const LABEL_H: f64 = 30.0;
+/// Characters of a service name that fit its box; longer names end in `…`.
+const NAME_CHARS: usize = 21;
+/// How far a reversed call runs below its forward twin, so both stay visible.
+const REVERSED_OFFSET: f64 = 9.0;
+
+/// A service's box.
+pub struct MapNode {
+    pub name: String,
+    /// The name as it fits the box.
+    pub short: String,
+    pub href: String,
+    pub colour: u64,
+    /// The box's top-left corner and the text baselines.
+    pub x: String,
+    pub y: String,
+    pub text_x: String,
+    pub name_y: String,
+    pub stats_y: String,
+    pub stats: String,
+    pub health: &'static str,
+    pub title: String,
+}
+
+/// A call's curve and its label.
+pub struct MapEdge {
+    pub caller: String,
+    pub callee: String,
+    pub d: String,
+    pub width: String,
+    pub health: &'static str,
+    pub reversed: bool,
+    pub title: String,
+    pub label_x: String,
+    pub label_y: String,
+    pub text_x: String,
+    pub rate_y: String,
+    pub p95_y: String,
+    pub rate: String,
+    pub p95: String,
+}
+
+/// A call between two services over the window, as the edges table lists it.
+pub struct Call {
+    pub caller: String,
+    pub callee: String,
+    pub red: Red,
+}
+
+pub struct ServiceMap {
+    pub nodes: Vec<MapNode>,
+    pub edges: Vec<MapEdge>,
+    /// Loops on the boxes of services that call themselves.
+    pub loops: Vec<String>,
+    pub width: String,
+    pub height: String,
+    pub label_w: f64,
+    pub label_h: f64,
+    pub node_w: f64,
+    pub node_h: f64,
+}
+
+fn short_name(name: &str) -> String {
+    if name.chars().count() <= NAME_CHARS {
+        name.to_owned()
+    } else {
+        let cut: String = name.chars().take(NAME_CHARS - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+fn latency(red: &Red) -> String {
+    format!(
+        "p50 {} · p95 {} · p99 {}",
+        red.histogram
+            .quantile(0.5)
+            .map_or_else(|| "—".to_owned(), format::duration),
+        red.histogram
+            .quantile(0.95)
+            .map_or_else(|| "—".to_owned(), format::duration),
+        red.histogram
+            .quantile(0.99)
+            .map_or_else(|| "—".to_owned(), format::duration),
+    )
+}
+
+/// The curve through `ports` (left to right): straight through a layer, a horizontal
+/// S-curve across each gap.
+fn curve(ports: &[(f64, f64)]) -> String {
+    let mut d = String::new();
+    for (i, &(x, y)) in ports.iter().enumerate() {
+        if i == 0 {
+            d.push_str(&format!("M{x:.1} {y:.1}"));
+            continue;
+        }
+        let (px, py) = ports[i - 1];
+        if i % 2 == 1 {
+            let mid = (x - px) / 2.0;
+            d.push_str(&format!(
+                " C{:.1} {py:.1} {:.1} {y:.1} {x:.1} {y:.1}",
+                px + mid,
+                x - mid
+            ));
+        } else {
+            d.push_str(&format!(" L{x:.1} {y:.1}"));
+        }
+    }
+    d
+}
+
+/// Draws the services in `measured` and the `calls` between them over `seconds`;
+/// `query` is the time range's query string, which the links keep.
+pub fn draw(
+    measured: &BTreeMap<String, Measured>,
+    calls: &[Call],
+    seconds: f64,
+    query: &str,
+) -> ServiceMap {
+    let names: Vec<String> = measured.keys().cloned().collect();
+    let pairs: Vec<(String, String)> = calls
+        .iter()
+        .map(|c| (c.caller.clone(), c.callee.clone()))
+        .collect();
+    let placed: Layout = layout::layout(&names, &pairs, MARGIN);
+    let empty = Measured::default();
+    let nodes = placed
+        .nodes
+        .iter()
+        .map(|node| {
+            let m = measured.get(&node.name).unwrap_or(&empty);
+            let red = &m.total;
+            let (left, top) = (node.x - NODE_W / 2.0, node.y - NODE_H / 2.0);
+            let what = if m.all_spans { "spans" } else { "requests" };
+            MapNode {
+                short: short_name(&node.name),
+                href: format!("/services/{}?{query}", urlencode(&node.name)),
+                colour: format::colour(&node.name),
+                x: format!("{left:.1}"),
+                y: format!("{top:.1}"),
+                text_x: format!("{:.1}", left + 14.0),
+                name_y: format!("{:.1}", top + 19.0),
+                stats_y: format!("{:.1}", top + 36.0),
+                stats: format!(
+                    "{} · {} err",
+                    chart::rate(red.count as f64 / seconds),
+                    chart::error_rate(table::share(red.errors, red.count))
+                ),
+                health: table::health(red.errors, red.count),
+                title: format!(
+                    "{}\n{} {what} ({}), {} errors ({})\n{}",
+                    node.name,
+                    red.count,
+                    chart::rate(red.count as f64 / seconds),
+                    red.errors,
+                    chart::error_rate(table::share(red.errors, red.count)),
+                    latency(red)
+                ),
+                name: node.name.clone(),
+            }
+        })
+        .collect();
+
+    let by_pair: BTreeMap<(&str, &str), &Call> = calls
+        .iter()
+        .map(|c| ((c.caller.as_str(), c.callee.as_str()), c))
+        .collect();
+    let busiest = calls.iter().map(|c| c.red.count).max().unwrap_or(1).max(1) as f64;
+    // Labels per gap (the layer on its left), to move apart.
+    let mut gaps: BTreeMap<usize, Vec<(f64, usize)>> = BTreeMap::new();
+    let mut edges: Vec<MapEdge> = Vec::new();
+    for route in &placed.routes {
+        let (caller, callee) = (&placed.nodes[route.from], &placed.nodes[route.to]);
+        let Some(call) = by_pair.get(&(caller.name.as_str(), callee.name.as_str())) else {
+            continue;
+        };
+        let offset = if route.reversed { REVERSED_OFFSET } else { 0.0 };
+        // Ports left to right: out of the first box, into and out of each dummy slot,
+        // into the last box (an arrowhead's length short of it).
+        let mut ports = Vec::new();
+        let last = route.points.len() - 1;
+        for (i, &(x, y)) in route.points.iter().enumerate() {
+            let y = y + offset;
+            if i > 0 {
+                let inset = if i == last && !route.reversed {
+                    6.0
+                } else {
+                    0.0
+                };
+                ports.push((x - NODE_W / 2.0 - inset, y));
+            }
+            if i < last {
+                let inset = if i == 0 && route.reversed { 6.0 } else { 0.0 };
+                ports.push((x + NODE_W / 2.0 + inset, y));
+            }
+        }
+        if route.reversed {
+            ports.reverse();
+        }
+        // The label sits on the first gap the call crosses, seen from the caller.
+        let (a, b) = (ports[0], ports[1]);
+        let gap_layer = if route.reversed {
+            caller.layer - 1
+        } else {
+            caller.layer
+        };
+        gaps.entry(gap_layer)
+            .or_default()
+            .push(((a.1 + b.1) / 2.0, edges.len()));
+        let red = &call.red;
+        let p95 = red
+            .histogram
+            .quantile(0.95)
+            .map_or_else(|| "—".to_owned(), format::duration);
+        edges.push(MapEdge {
+            caller: caller.name.clone(),
+            callee: callee.name.clone(),
+            d: curve(&ports),
+            width: format!("{:.1}", 1.25 + 2.75 * (red.count as f64 / busiest).sqrt()),
+            health: table::health(red.errors, red.count),
+            reversed: route.reversed,
+            title: format!(
+                "{} → {}\n{} calls ({}), {} errors ({})\n{}",
+                caller.name,
+                callee.name,
+                red.count,
+                chart::rate(red.count as f64 / seconds),
+                red.errors,
+                chart::error_rate(table::share(red.errors, red.count)),
+                latency(red)
+            ),
+            label_x: String::new(),
+            label_y: String::new(),
+            text_x: String::new(),
+            rate_y: String::new(),
+            p95_y: String::new(),
+            rate: format!(
+                "{} · {}",
+                chart::rate(red.count as f64 / seconds),
+                chart::error_rate(table::share(red.errors, red.count))
+            ),
+            p95: format!("p95 {p95}"),
+        });
+    }
+    let mut bottom = 0.0_f64;
+    for (layer, mut labels) in gaps {
+        labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let centre_x = MARGIN + layer as f64 * (NODE_W + GAP_X) + NODE_W + GAP_X / 2.0;
+        let mut floor = f64::NEG_INFINITY;
+        for (wanted, edge) in labels {
+            let top = (wanted - LABEL_H / 2.0).max(floor).max(2.0);
+            floor = top + LABEL_H + 3.0;
+            bottom = bottom.max(top + LABEL_H);
+            let e = &mut edges[edge];
+            e.label_x = format!("{:.1}", centre_x - LABEL_W / 2.0);
+            e.label_y = format!("{top:.1}");
+            e.text_x = format!("{centre_x:.1}");
+            e.rate_y = format!("{:.1}", top + 12.5);
+            e.p95_y = format!("{:.1}", top + 25.5);
+        }
+    }
+    let loops = placed
+        .loops
+        .iter()
+        .map(|&i| {
+            let node = &placed.nodes[i];
+            let (right, top) = (node.x + NODE_W / 2.0, node.y - NODE_H / 2.0);
+            format!(
+                "M{:.1} {top:.1} C{:.1} {:.1} {:.1} {:.1} {:.1} {:.1}",
+                right - 34.0,
+                right - 34.0,
+                top - 20.0,
+                right - 8.0,
+                top - 20.0,
+                right - 10.0,
+                top - 4.0
+            )
+        })
+        .collect();
+    ServiceMap {
+        nodes,
+        edges,
+        loops,
+        width: format!("{:.0}", placed.width),
+        height: format!("{:.0}", placed.height.max(bottom + MARGIN)),
+        label_w: LABEL_W,
+        label_h: LABEL_H,
+        node_w: NODE_W,
+        node_h: NODE_H,
+    }
+}
+
+/// A path segment for a service name.
+pub fn urlencode(name: &str) -> String {
+    form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_storage::clickhouse::DurationHistogram;
+
+    fn call(caller: &str, callee: &str, count: u64, errors: u64, ms: u64) -> Call {
+        let mut histogram = DurationHistogram::default();
+        for _ in 0..count {
+            histogram.record(ms * 1_000_000);
+        }
+        let mut red = Red::default();
+        red.add(
+            count,
+            errors,
+            count * ms * 1_000_000,
+            &histogram.to_sparse(),
+        );
+        Call {
+            caller: caller.into(),
+            callee: callee.into(),
+            red,
+        }
+    }
+
+    #[test]
+    fn calls_are_labelled_without_overlapping_in_their_gap() {
+        let calls = vec![
+            call("frontend", "cart", 120, 0, 12),
+            call("frontend", "checkout", 60, 6, 180),
+            call("frontend", "search", 600, 1, 40),
+            call("checkout", "payment", 60, 3, 95),
+        ];
+        let measured: BTreeMap<String, Measured> =
+            ["cart", "checkout", "frontend", "payment", "search"]
+                .iter()
+                .map(|n| (n.to_string(), Measured::default()))
+                .collect();
+        let map = draw(&measured, &calls, 60.0, "lookback=1h");
+        assert_eq!(map.nodes.len(), 5);
+        assert_eq!(map.edges.len(), 4);
+        let checkout = map.edges.iter().find(|e| e.callee == "checkout").unwrap();
+        assert_eq!(checkout.rate, "1/s · 10%");
+        assert_eq!(checkout.p95, "p95 180ms");
+        assert_eq!(checkout.health, "err");
+        assert!(
+            checkout
+                .title
+                .starts_with("frontend → checkout\n60 calls (1/s), 6 errors (10%)")
+        );
+        let mut tops: Vec<f64> = map
+            .edges
+            .iter()
+            .filter(|e| e.caller == "frontend")
+            .map(|e| e.label_y.parse().unwrap())
+            .collect();
+        tops.sort_by(f64::total_cmp);
+        assert!(tops.windows(2).all(|p| p[1] - p[0] >= LABEL_H), "{tops:?}");
+        assert!(
+            map.nodes
+                .iter()
+                .all(|n| n.href.starts_with("/services/") && n.href.ends_with("?lookback=1h"))
+        );
+        assert!(checkout.d.starts_with("M") && checkout.d.contains(" C"));
+    }
+
+    #[test]
+    fn long_names_are_cut_to_fit_their_box() {
+        assert_eq!(short_name("checkout"), "checkout");
+        let long = short_name("recommendation-engine-v2-canary");
+        assert_eq!(long.chars().count(), NAME_CHARS);
+        assert!(long.ends_with('…'));
+        assert_eq!(urlencode("a b/c"), "a%20b%2Fc");
+    }
+}
