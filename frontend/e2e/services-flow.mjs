@@ -93,9 +93,11 @@ async function noSidewaysScroll(page) {
   assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
 }
 
-async function screenshotAll(page, name, { fullPage = true } = {}) {
+async function screenshotAll(page, name, { fullPage = true, reload = false } = {}) {
   for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
     await page.setViewportSize(viewport);
+    // As a phone would load it (the map scrolls its box into place on load).
+    if (reload) await page.reload();
     for (const scheme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme: scheme });
       if (size === '390') await noSidewaysScroll(page);
@@ -205,7 +207,7 @@ async function shop() {
     assert.ok((await page.locator('svg.service-map path.edge').count()) >= 4, 'calls');
     assert.ok((await page.locator('svg.service-map .label text.p95').count()) >= 4, 'labelled calls');
     await checkPolicy(page);
-    await screenshotAll(page, 'map');
+    await screenshotAll(page, 'map', { reload: true });
     await page.locator(`svg.service-map a.node[data-service="${service}"]`).click();
     await page.waitForURL(new RegExp(`/services/${service}\\?`));
   });
@@ -240,7 +242,7 @@ async function mesh() {
     const scroll = page.locator('.map-scroll');
     assert.ok(await scroll.evaluate((e) => e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight), 'a large map scrolls in its box');
     await checkPolicy(page);
-    await screenshotAll(page, 'map-50', { fullPage: false });
+    await screenshotAll(page, 'map-50', { fullPage: false, reload: true });
     await page.setViewportSize(WIDE);
     await page.locator('.map-scroll').screenshot({ path: join(screenshots, 'map-50-whole-box-1280-light.png') });
     await page.goto(`${base}/services`);

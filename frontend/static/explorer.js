@@ -407,7 +407,19 @@
     });
   }
 
+  // ---- Service map ---------------------------------------------------------------------
+
+  /** A map taller than its box opens with the services nobody calls in view. */
+  function mapPage() {
+    const box = document.querySelector('.map-scroll');
+    const map = box?.querySelector('svg.service-map');
+    if (!map || box.scrollHeight <= box.clientHeight) return;
+    const focus = Number(map.dataset.focusY) || 0;
+    box.scrollTop = Math.max(0, focus - box.clientHeight / 2);
+  }
+
   function start() {
+    mapPage();
     const rowsBox = document.getElementById('wf-rows');
     if (rowsBox) tracePage(rowsBox);
     else searchPage();

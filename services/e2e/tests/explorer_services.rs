@@ -614,7 +614,7 @@ async fn a_map_of_fifty_services_is_laid_out_readably() {
     assert_eq!(boxes.len(), services.len());
     for (i, a) in boxes.iter().enumerate() {
         for b in &boxes[i + 1..] {
-            let apart = (a.0 - b.0).abs() >= 176.0 || (a.1 - b.1).abs() >= 46.0;
+            let apart = (a.0 - b.0).abs() >= 168.0 || (a.1 - b.1).abs() >= 46.0;
             assert!(apart, "boxes at {a:?} and {b:?} overlap");
         }
     }

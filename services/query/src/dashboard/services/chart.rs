@@ -100,6 +100,26 @@ pub fn error_rate(share: f64) -> String {
     }
 }
 
+/// A step of a series in words: `1 min`, `24 min`, `2 h 48 min`, `1 d`.
+pub fn step_label(seconds: u32) -> String {
+    let minutes = seconds / 60;
+    let parts = [
+        (minutes / 1440, "d"),
+        (minutes / 60 % 24, "h"),
+        (minutes % 60, "min"),
+    ];
+    let words: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect();
+    if words.is_empty() {
+        format!("{seconds} s")
+    } else {
+        words.join(" ")
+    }
+}
+
 /// Rates of an axis in one unit: per second when the peak reaches one a second,
 /// otherwise per minute; returns the multiplier from per-second and the unit.
 fn rate_unit(peak_per_second: f64) -> (f64, &'static str) {
@@ -361,9 +381,10 @@ pub fn throughput(timeline: &Timeline) -> Chart {
     }
 }
 
-/// A small chart of a table cell: one or more lines, scaled to their own peak.
+/// A small chart of a table cell: one or more lines (class, path, dots of lone points),
+/// scaled to their common peak.
 pub struct Sparkline {
-    pub lines: Vec<(&'static str, String)>,
+    pub lines: Vec<(&'static str, String, String)>,
     pub title: String,
 }
 
@@ -386,7 +407,7 @@ pub fn sparkline(series: &[(&'static str, Vec<Option<f64>>)], title: String) -> 
             .iter()
             .map(|(class, values)| {
                 let (line, dots) = path(values, x, y);
-                (*class, format!("{line} {dots}").trim().to_owned())
+                (*class, line, dots)
             })
             .collect(),
         title,
@@ -421,6 +442,14 @@ mod tests {
         let empty = ValueAxis::fit(0.0, 1.0);
         assert_eq!(empty.ticks(), [0.0, 0.5, 1.0]);
         assert!(ValueAxis::fit(f64::NAN, 1.0).max >= 1.0);
+    }
+
+    #[test]
+    fn steps_read_like_people_write_them() {
+        assert_eq!(step_label(60), "1 min");
+        assert_eq!(step_label(24 * 60), "24 min");
+        assert_eq!(step_label(168 * 60), "2 h 48 min");
+        assert_eq!(step_label(86_400), "1 d");
     }
 
     #[test]
@@ -535,15 +564,13 @@ mod tests {
             ],
             "title".into(),
         );
-        assert_eq!(
-            spark.lines[0].1,
-            "M12.5 2.0 M62.5 12.0 L87.5 12.0 M12.5 2.0 l0 0"
-        );
-        assert_eq!(
-            spark.lines[1].1,
-            "M12.5 17.0 M62.5 17.0 L87.5 17.0 M12.5 17.0 l0 0"
-        );
+        assert_eq!(spark.lines[0].1, "M12.5 2.0 M62.5 12.0 L87.5 12.0");
+        assert_eq!(spark.lines[0].2, "M12.5 2.0 l0 0", "a lone point is a dot");
+        assert_eq!(spark.lines[1].1, "M12.5 17.0 M62.5 17.0 L87.5 17.0");
         let flat = sparkline(&[("rate", vec![Some(0.0), Some(0.0)])], String::new());
-        assert_eq!(flat.lines[0].1, "M25.0 22.0 L75.0 22.0");
+        assert_eq!(
+            (flat.lines[0].1.as_str(), flat.lines[0].2.as_str()),
+            ("M25.0 22.0 L75.0 22.0", "")
+        );
     }
 }

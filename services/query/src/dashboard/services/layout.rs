@@ -21,13 +21,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A service box's size and the space between layers and between boxes, in pixels.
-pub const NODE_W: f64 = 176.0;
+pub const NODE_W: f64 = 168.0;
 pub const NODE_H: f64 = 46.0;
-/// Room between two layers for the edges' curves and their labels.
+/// Room between two layers for the edges' curves and their labels: one column of labels,
+/// or two where more than [`CROWDED_GAP`] edges cross.
 pub const GAP_X: f64 = 156.0;
-const GAP_Y: f64 = 26.0;
+pub const WIDE_GAP_X: f64 = 220.0;
+const CROWDED_GAP: usize = 4;
+const GAP_Y: f64 = 34.0;
 /// An edge passing through a layer keeps this much room from its neighbours.
-const DUMMY_GAP: f64 = 14.0;
+const DUMMY_GAP: f64 = 20.0;
 const SWEEPS: usize = 12;
 const STRAIGHTEN_PASSES: usize = 6;
 
@@ -62,6 +65,8 @@ pub struct Layout {
     /// Services that call themselves (drawn as a loop on their box).
     pub loops: Vec<usize>,
     pub layers: usize,
+    /// The width of the gap after each layer but the last.
+    pub gaps: Vec<f64>,
     pub width: f64,
     pub height: f64,
 }
@@ -133,7 +138,20 @@ pub fn layout(nodes: &[String], edges: &[(String, String)], margin: f64) -> Layo
     let order = order_layers(&slots, &links);
     let ys = vertical_positions(&slots, &order, &links);
 
-    let x_of = |layer: usize| margin + layer as f64 * (NODE_W + GAP_X) + NODE_W / 2.0;
+    let gaps: Vec<f64> = links
+        .iter()
+        .map(|links| {
+            if links.len() > CROWDED_GAP {
+                WIDE_GAP_X
+            } else {
+                GAP_X
+            }
+        })
+        .collect();
+    let lefts: Vec<f64> = (0..layers)
+        .map(|layer| margin + layer as f64 * NODE_W + gaps[..layer].iter().sum::<f64>())
+        .collect();
+    let x_of = |layer: usize| lefts[layer] + NODE_W / 2.0;
     let top = ys
         .iter()
         .zip(&slots)
@@ -184,7 +202,8 @@ pub fn layout(nodes: &[String], edges: &[(String, String)], margin: f64) -> Layo
         routes,
         loops: loops.into_iter().collect(),
         layers,
-        width: (2.0 * margin + layers as f64 * (NODE_W + GAP_X) - GAP_X).max(2.0 * margin),
+        width: 2.0 * margin + layers as f64 * NODE_W + gaps.iter().sum::<f64>(),
+        gaps,
         height: bottom + margin,
     }
 }

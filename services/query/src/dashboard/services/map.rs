@@ -4,14 +4,16 @@
 
 use super::super::traces::format;
 use super::chart;
-use super::layout::{self, GAP_X, Layout, NODE_H, NODE_W};
+use super::layout::{self, Layout, NODE_H, NODE_W};
 use super::table::{self, Measured};
 use crate::view::Red;
 use std::collections::BTreeMap;
 
 const MARGIN: f64 = 24.0;
-const LABEL_W: f64 = 124.0;
-const LABEL_H: f64 = 30.0;
+const LABEL_W: f64 = 104.0;
+const LABEL_H: f64 = 29.0;
+/// The room an arrowhead takes before the box it points at.
+const ARROW: f64 = 6.0;
 /// Characters of a service name that fit its box; longer names end in `…`.
 const NAME_CHARS: usize = 21;
 /// How far a reversed call runs below its forward twin, so both stay visible.
@@ -71,6 +73,9 @@ pub struct ServiceMap {
     pub label_h: f64,
     pub node_w: f64,
     pub node_h: f64,
+    /// The middle of the first layer's boxes, where a small screen's view of a tall map
+    /// starts (`explorer.js` scrolls the box there).
+    pub focus_y: String,
 }
 
 fn short_name(name: &str) -> String {
@@ -178,39 +183,25 @@ pub fn draw(
         .map(|c| ((c.caller.as_str(), c.callee.as_str()), c))
         .collect();
     let busiest = calls.iter().map(|c| c.red.count).max().unwrap_or(1).max(1) as f64;
-    // Labels per gap (the layer on its left), to move apart.
-    let mut gaps: BTreeMap<usize, Vec<(f64, usize)>> = BTreeMap::new();
+    let drawn: Vec<(&layout::Route, &Call)> = placed
+        .routes
+        .iter()
+        .filter_map(|route| {
+            let (caller, callee) = (&placed.nodes[route.from], &placed.nodes[route.to]);
+            by_pair
+                .get(&(caller.name.as_str(), callee.name.as_str()))
+                .map(|call| (route, *call))
+        })
+        .collect();
+    let mut routes: Vec<Vec<(f64, f64)>> = drawn.iter().map(|(route, _)| ports(route)).collect();
+    fan_out(&mut routes, &drawn);
+
     let mut edges: Vec<MapEdge> = Vec::new();
-    for route in &placed.routes {
+    // Labels per gap (the layer on its left): where each would sit on its curve.
+    let mut gaps: BTreeMap<usize, Vec<(usize, [(f64, f64); 4])>> = BTreeMap::new();
+    for ((route, call), ports) in drawn.iter().zip(&routes) {
         let (caller, callee) = (&placed.nodes[route.from], &placed.nodes[route.to]);
-        let Some(call) = by_pair.get(&(caller.name.as_str(), callee.name.as_str())) else {
-            continue;
-        };
-        let offset = if route.reversed { REVERSED_OFFSET } else { 0.0 };
-        // Ports left to right: out of the first box, into and out of each dummy slot,
-        // into the last box (an arrowhead's length short of it).
-        let mut ports = Vec::new();
-        let last = route.points.len() - 1;
-        for (i, &(x, y)) in route.points.iter().enumerate() {
-            let y = y + offset;
-            if i > 0 {
-                let inset = if i == last && !route.reversed {
-                    6.0
-                } else {
-                    0.0
-                };
-                ports.push((x - NODE_W / 2.0 - inset, y));
-            }
-            if i < last {
-                let inset = if i == 0 && route.reversed { 6.0 } else { 0.0 };
-                ports.push((x + NODE_W / 2.0 + inset, y));
-            }
-        }
-        if route.reversed {
-            ports.reverse();
-        }
         // The label sits on the first gap the call crosses, seen from the caller.
-        let (a, b) = (ports[0], ports[1]);
         let gap_layer = if route.reversed {
             caller.layer - 1
         } else {
@@ -218,7 +209,7 @@ pub fn draw(
         };
         gaps.entry(gap_layer)
             .or_default()
-            .push(((a.1 + b.1) / 2.0, edges.len()));
+            .push((edges.len(), segment(ports[0], ports[1])));
         let red = &call.red;
         let p95 = red
             .histogram
@@ -227,7 +218,7 @@ pub fn draw(
         edges.push(MapEdge {
             caller: caller.name.clone(),
             callee: callee.name.clone(),
-            d: curve(&ports),
+            d: curve(ports),
             width: format!("{:.1}", 1.25 + 2.75 * (red.count as f64 / busiest).sqrt()),
             health: table::health(red.errors, red.count),
             reversed: route.reversed,
@@ -255,22 +246,28 @@ pub fn draw(
         });
     }
     let mut bottom = 0.0_f64;
-    for (layer, mut labels) in gaps {
-        labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let centre_x = MARGIN + layer as f64 * (NODE_W + GAP_X) + NODE_W + GAP_X / 2.0;
-        let mut floor = f64::NEG_INFINITY;
-        for (wanted, edge) in labels {
-            let top = (wanted - LABEL_H / 2.0).max(floor).max(2.0);
-            floor = top + LABEL_H + 3.0;
-            bottom = bottom.max(top + LABEL_H);
+    for (layer, labels) in gaps {
+        let left = MARGIN + (layer + 1) as f64 * NODE_W + placed.gaps[..layer].iter().sum::<f64>();
+        let width = placed.gaps[layer];
+        for (edge, (x, y)) in place_labels(left, width, &labels) {
+            bottom = bottom.max(y + LABEL_H);
             let e = &mut edges[edge];
-            e.label_x = format!("{:.1}", centre_x - LABEL_W / 2.0);
-            e.label_y = format!("{top:.1}");
-            e.text_x = format!("{centre_x:.1}");
-            e.rate_y = format!("{:.1}", top + 12.5);
-            e.p95_y = format!("{:.1}", top + 25.5);
+            e.label_x = format!("{:.1}", x - LABEL_W / 2.0);
+            e.label_y = format!("{y:.1}");
+            e.text_x = format!("{x:.1}");
+            e.rate_y = format!("{:.1}", y + 12.5);
+            e.p95_y = format!("{:.1}", y + 25.0);
         }
     }
+    let roots = placed.nodes.iter().filter(|n| n.layer == 0).map(|n| n.y);
+    let (low, high) = roots.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    let focus = if low.is_finite() {
+        (low + high) / 2.0
+    } else {
+        0.0
+    };
     let loops = placed
         .loops
         .iter()
@@ -299,7 +296,145 @@ pub fn draw(
         label_h: LABEL_H,
         node_w: NODE_W,
         node_h: NODE_H,
+        focus_y: format!("{focus:.0}"),
     }
+}
+
+/// The ports of a route, left to right as drawn from caller to callee: out of the first
+/// box, into and out of each dummy slot, into the last box (an arrowhead short of it).
+/// A reversed route runs right to left, a little below its forward twin.
+fn ports(route: &layout::Route) -> Vec<(f64, f64)> {
+    let offset = if route.reversed { REVERSED_OFFSET } else { 0.0 };
+    let mut ports = Vec::new();
+    let last = route.points.len() - 1;
+    for (i, &(x, y)) in route.points.iter().enumerate() {
+        let y = y + offset;
+        if i > 0 {
+            let inset = if i == last && !route.reversed {
+                ARROW
+            } else {
+                0.0
+            };
+            ports.push((x - NODE_W / 2.0 - inset, y));
+        }
+        if i < last {
+            let inset = if i == 0 && route.reversed { ARROW } else { 0.0 };
+            ports.push((x + NODE_W / 2.0 + inset, y));
+        }
+    }
+    if route.reversed {
+        ports.reverse();
+    }
+    ports
+}
+
+/// Spreads the ends of the curves meeting one side of a box over that side, in the order
+/// of where they come from, so that they leave and arrive apart instead of in one point.
+fn fan_out(routes: &mut [Vec<(f64, f64)>], drawn: &[(&layout::Route, &Call)]) {
+    // (node, right side?) → (where the curve comes from, route, first or last port).
+    let mut sides: BTreeMap<(usize, bool), Vec<(f64, usize, bool)>> = BTreeMap::new();
+    for (i, (route, _)) in drawn.iter().enumerate() {
+        let ports = &routes[i];
+        let n = ports.len();
+        // A forward call leaves its caller's right side and enters the callee's left; a
+        // reversed one leaves the caller's left and enters the callee's right.
+        sides
+            .entry((route.from, !route.reversed))
+            .or_default()
+            .push((ports[1].1, i, true));
+        sides
+            .entry((route.to, route.reversed))
+            .or_default()
+            .push((ports[n - 2].1, i, false));
+    }
+    for mut ends in sides.into_values() {
+        ends.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let spread = (NODE_H - 16.0).min(7.0 * (ends.len() as f64 - 1.0));
+        let step = if ends.len() > 1 {
+            spread / (ends.len() as f64 - 1.0)
+        } else {
+            0.0
+        };
+        for (k, (_, i, first)) in ends.into_iter().enumerate() {
+            let shift = k as f64 * step - spread / 2.0;
+            let ports = &mut routes[i];
+            let end = if first { 0 } else { ports.len() - 1 };
+            ports[end].1 += shift;
+        }
+    }
+}
+
+/// The first gap's curve of a call as Bézier control points.
+fn segment(a: (f64, f64), b: (f64, f64)) -> [(f64, f64); 4] {
+    let mid = (b.0 - a.0) / 2.0;
+    [a, (a.0 + mid, a.1), (b.0 - mid, b.1), b]
+}
+
+/// The point of a Bézier curve at `t`.
+fn bezier(c: &[(f64, f64); 4], t: f64) -> (f64, f64) {
+    let u = 1.0 - t;
+    let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+    (
+        a * c[0].0 + b * c[1].0 + cc * c[2].0 + d * c[3].0,
+        a * c[0].1 + b * c[1].1 + cc * c[2].1 + d * c[3].1,
+    )
+}
+
+/// Where a curve crosses `x` (it runs monotonically across its gap, either way).
+fn y_at(c: &[(f64, f64); 4], x: f64) -> f64 {
+    let (mut low, mut high) = (0.0, 1.0);
+    let rising = c[3].0 >= c[0].0;
+    for _ in 0..32 {
+        let t = (low + high) / 2.0;
+        if (bezier(c, t).0 < x) == rising {
+            low = t;
+        } else {
+            high = t;
+        }
+    }
+    bezier(c, (low + high) / 2.0).1
+}
+
+/// Places the labels of one gap (`left` and `width`): each centred on its curve, in the
+/// gap's middle or, in a wide gap, in whichever of two columns keeps it nearer its
+/// curve; labels of a column never overlap (later ones move down). Returns each
+/// label's centre x and top.
+fn place_labels(
+    left: f64,
+    width: f64,
+    labels: &[(usize, [(f64, f64); 4])],
+) -> Vec<(usize, (f64, f64))> {
+    let columns: Vec<f64> = if width >= 2.0 * LABEL_W + 8.0 {
+        vec![
+            left + width / 2.0 - LABEL_W / 2.0 - 3.0,
+            left + width / 2.0 + LABEL_W / 2.0 + 3.0,
+        ]
+    } else {
+        vec![left + width / 2.0]
+    };
+    let mut order: Vec<(f64, usize, &[(f64, f64); 4])> = labels
+        .iter()
+        .map(|(edge, curve)| (y_at(curve, left + width / 2.0), *edge, curve))
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut floors = vec![f64::NEG_INFINITY; columns.len()];
+    order
+        .into_iter()
+        .map(|(_, edge, curve)| {
+            let (column, top) = columns
+                .iter()
+                .enumerate()
+                .map(|(k, &x)| {
+                    let wanted = y_at(curve, x) - LABEL_H / 2.0;
+                    (k, wanted.max(floors[k]).max(2.0), wanted)
+                })
+                .min_by(|a, b| (a.1 - a.2).total_cmp(&(b.1 - b.2)).then(a.0.cmp(&b.0)))
+                .map(|(k, top, _)| (k, top))
+                .unwrap_or((0, 2.0));
+            floors[column] = top + LABEL_H + 3.0;
+            (edge, (columns[column], top))
+        })
+        .collect()
 }
 
 /// A path segment for a service name.

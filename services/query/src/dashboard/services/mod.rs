@@ -384,7 +384,7 @@ async fn service_page(
     }
     let seconds = metrics.seconds();
     let step = metrics.step_seconds;
-    page.step = format::duration(u64::from(step) * 1_000_000_000);
+    page.step = chart::step_label(step);
 
     // The service as a whole: the operations of the kinds that count as its requests.
     let (kinds, all_spans) = table::request_kinds(operations.iter().map(|o| o.kind));

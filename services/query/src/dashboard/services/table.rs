@@ -217,7 +217,7 @@ pub fn row(
         .iter()
         .map(|(start, red)| step_stats(*start, red))
         .collect();
-    let step = format::duration(u64::from(step_seconds) * 1_000_000_000);
+    let step = chart::step_label(step_seconds);
     let per_step = |pick: &dyn Fn(&StepStats) -> Option<f64>| -> Vec<Option<f64>> {
         steps.iter().map(pick).collect()
     };
@@ -250,7 +250,11 @@ pub fn row(
         ),
         spark_errors: chart::sparkline(
             &[(
-                "errors",
+                if red.errors == 0 {
+                    "no-errors"
+                } else {
+                    "errors"
+                },
                 per_step(&|s| (s.requests > 0).then(|| share(s.errors, s.requests))),
             )],
             format!(
