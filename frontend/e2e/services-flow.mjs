@@ -241,6 +241,14 @@ async function mesh() {
     // The map scrolls inside its box; the page does not scroll sideways.
     const scroll = page.locator('.map-scroll');
     assert.ok(await scroll.evaluate((e) => e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight), 'a large map scrolls in its box');
+    // It opens with the first service nobody calls in view.
+    assert.ok(await page.locator('a.node[data-service="gateway-00"] rect.box').isVisible());
+    const inView = await scroll.evaluate((box) => {
+      const first = box.querySelector('a.node[data-service="gateway-00"] rect').getBoundingClientRect();
+      const frame = box.getBoundingClientRect();
+      return first.top >= frame.top && first.bottom <= frame.bottom;
+    });
+    assert.ok(inView, 'gateway-00 is inside the box as it opens');
     await checkPolicy(page);
     await screenshotAll(page, 'map-50', { fullPage: false, reload: true });
     await page.setViewportSize(WIDE);

@@ -415,7 +415,7 @@
     const map = box?.querySelector('svg.service-map');
     if (!map || box.scrollHeight <= box.clientHeight) return;
     const focus = Number(map.dataset.focusY) || 0;
-    box.scrollTop = Math.max(0, focus - box.clientHeight / 2);
+    box.scrollTop = Math.max(0, focus - box.clientHeight / 3);
   }
 
   function start() {

@@ -73,7 +73,7 @@ pub struct ServiceMap {
     pub label_h: f64,
     pub node_w: f64,
     pub node_h: f64,
-    /// The middle of the first layer's boxes, where a small screen's view of a tall map
+    /// The topmost box of the first layer, where the view of a map taller than its box
     /// starts (`explorer.js` scrolls the box there).
     pub focus_y: String,
 }
@@ -259,15 +259,14 @@ pub fn draw(
             e.p95_y = format!("{:.1}", y + 25.0);
         }
     }
-    let roots = placed.nodes.iter().filter(|n| n.layer == 0).map(|n| n.y);
-    let (low, high) = roots.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
-        (lo.min(y), hi.max(y))
-    });
-    let focus = if low.is_finite() {
-        (low + high) / 2.0
-    } else {
-        0.0
-    };
+    // The topmost service nobody calls.
+    let focus = placed
+        .nodes
+        .iter()
+        .filter(|n| n.layer == 0)
+        .map(|n| n.y)
+        .fold(f64::INFINITY, f64::min);
+    let focus = if focus.is_finite() { focus } else { 0.0 };
     let loops = placed
         .loops
         .iter()
