@@ -84,11 +84,11 @@ struct Shop {
 }
 
 fn checkout_fails(i: u64) -> bool {
-    i % 10 == 0
+    i.is_multiple_of(10)
 }
 
 fn charge_fails(i: u64) -> bool {
-    i % 8 == 0
+    i.is_multiple_of(8)
 }
 
 async fn send_shop(stack: &Stack, key: &str) -> Shop {

@@ -296,6 +296,9 @@ fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Which percentile of a step a line draws.
+type Pick = fn(&StepStats) -> Option<u64>;
+
 /// The p50, p95 and p99 lines of a series over time, on a duration axis from 0.
 pub fn latency(timeline: &Timeline) -> Chart {
     let peak = timeline
@@ -310,7 +313,7 @@ pub fn latency(timeline: &Timeline) -> Chart {
     let x = |i: usize| timeline.x(i) + half;
     // p99 last and dashed (in the style sheet): where few requests make it equal p95,
     // both stay visible.
-    let picks: [(&'static str, fn(&StepStats) -> Option<u64>); 3] =
+    let picks: [(&'static str, Pick); 3] =
         [("p50", |s| s.p50), ("p95", |s| s.p95), ("p99", |s| s.p99)];
     let lines = picks
         .into_iter()

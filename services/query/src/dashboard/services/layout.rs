@@ -121,9 +121,14 @@ pub fn layout(nodes: &[String], edges: &[(String, String)], margin: f64) -> Layo
     let mut chains: Vec<Vec<(usize, usize)>> = Vec::new();
     for &(a, b) in &dag {
         let mut chain = vec![slot_of_node[a]];
-        for layer in layer_of[a] + 1..layer_of[b] {
-            chain.push((layer, slots[layer].len()));
-            slots[layer].push(Slot::Dummy);
+        let between = slots
+            .iter_mut()
+            .enumerate()
+            .take(layer_of[b])
+            .skip(layer_of[a] + 1);
+        for (layer, slots) in between {
+            chain.push((layer, slots.len()));
+            slots.push(Slot::Dummy);
         }
         chain.push(slot_of_node[b]);
         chains.push(chain);

@@ -19,6 +19,17 @@ const NAME_CHARS: usize = 21;
 /// How far a reversed call runs below its forward twin, so both stay visible.
 const REVERSED_OFFSET: f64 = 9.0;
 
+/// A cubic Bézier curve: its ends and control points.
+type Curve = [(f64, f64); 4];
+
+/// A curve's end on one side of a box: where the curve comes from (its next port's
+/// height), which route it is, and whether it is the route's first port.
+struct End {
+    towards: f64,
+    route: usize,
+    first: bool,
+}
+
 /// A service's box.
 pub struct MapNode {
     pub name: String,
@@ -198,7 +209,7 @@ pub fn draw(
 
     let mut edges: Vec<MapEdge> = Vec::new();
     // Labels per gap (the layer on its left): where each would sit on its curve.
-    let mut gaps: BTreeMap<usize, Vec<(usize, [(f64, f64); 4])>> = BTreeMap::new();
+    let mut gaps: BTreeMap<usize, Vec<(usize, Curve)>> = BTreeMap::new();
     for ((route, call), ports) in drawn.iter().zip(&routes) {
         let (caller, callee) = (&placed.nodes[route.from], &placed.nodes[route.to]);
         // The label sits on the first gap the call crosses, seen from the caller.
@@ -331,7 +342,7 @@ fn ports(route: &layout::Route) -> Vec<(f64, f64)> {
 /// of where they come from, so that they leave and arrive apart instead of in one point.
 fn fan_out(routes: &mut [Vec<(f64, f64)>], drawn: &[(&layout::Route, &Call)]) {
     // (node, right side?) → (where the curve comes from, route, first or last port).
-    let mut sides: BTreeMap<(usize, bool), Vec<(f64, usize, bool)>> = BTreeMap::new();
+    let mut sides: BTreeMap<(usize, bool), Vec<End>> = BTreeMap::new();
     for (i, (route, _)) in drawn.iter().enumerate() {
         let ports = &routes[i];
         let n = ports.len();
@@ -340,37 +351,45 @@ fn fan_out(routes: &mut [Vec<(f64, f64)>], drawn: &[(&layout::Route, &Call)]) {
         sides
             .entry((route.from, !route.reversed))
             .or_default()
-            .push((ports[1].1, i, true));
+            .push(End {
+                towards: ports[1].1,
+                route: i,
+                first: true,
+            });
         sides
             .entry((route.to, route.reversed))
             .or_default()
-            .push((ports[n - 2].1, i, false));
+            .push(End {
+                towards: ports[n - 2].1,
+                route: i,
+                first: false,
+            });
     }
     for mut ends in sides.into_values() {
-        ends.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        ends.sort_by(|a, b| a.towards.total_cmp(&b.towards).then(a.route.cmp(&b.route)));
         let spread = (NODE_H - 16.0).min(7.0 * (ends.len() as f64 - 1.0));
         let step = if ends.len() > 1 {
             spread / (ends.len() as f64 - 1.0)
         } else {
             0.0
         };
-        for (k, (_, i, first)) in ends.into_iter().enumerate() {
+        for (k, end) in ends.into_iter().enumerate() {
             let shift = k as f64 * step - spread / 2.0;
-            let ports = &mut routes[i];
-            let end = if first { 0 } else { ports.len() - 1 };
+            let ports = &mut routes[end.route];
+            let end = if end.first { 0 } else { ports.len() - 1 };
             ports[end].1 += shift;
         }
     }
 }
 
 /// The first gap's curve of a call as Bézier control points.
-fn segment(a: (f64, f64), b: (f64, f64)) -> [(f64, f64); 4] {
+fn segment(a: (f64, f64), b: (f64, f64)) -> Curve {
     let mid = (b.0 - a.0) / 2.0;
     [a, (a.0 + mid, a.1), (b.0 - mid, b.1), b]
 }
 
 /// The point of a Bézier curve at `t`.
-fn bezier(c: &[(f64, f64); 4], t: f64) -> (f64, f64) {
+fn bezier(c: &Curve, t: f64) -> (f64, f64) {
     let u = 1.0 - t;
     let (a, b, cc, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
     (
@@ -380,7 +399,7 @@ fn bezier(c: &[(f64, f64); 4], t: f64) -> (f64, f64) {
 }
 
 /// Where a curve crosses `x` (it runs monotonically across its gap, either way).
-fn y_at(c: &[(f64, f64); 4], x: f64) -> f64 {
+fn y_at(c: &Curve, x: f64) -> f64 {
     let (mut low, mut high) = (0.0, 1.0);
     let rising = c[3].0 >= c[0].0;
     for _ in 0..32 {
@@ -398,11 +417,7 @@ fn y_at(c: &[(f64, f64); 4], x: f64) -> f64 {
 /// gap's middle or, in a wide gap, in whichever of two columns keeps it nearer its
 /// curve; labels of a column never overlap (later ones move down). Returns each
 /// label's centre x and top.
-fn place_labels(
-    left: f64,
-    width: f64,
-    labels: &[(usize, [(f64, f64); 4])],
-) -> Vec<(usize, (f64, f64))> {
+fn place_labels(left: f64, width: f64, labels: &[(usize, Curve)]) -> Vec<(usize, (f64, f64))> {
     let columns: Vec<f64> = if width >= 2.0 * LABEL_W + 8.0 {
         vec![
             left + width / 2.0 - LABEL_W / 2.0 - 3.0,
@@ -411,7 +426,7 @@ fn place_labels(
     } else {
         vec![left + width / 2.0]
     };
-    let mut order: Vec<(f64, usize, &[(f64, f64); 4])> = labels
+    let mut order: Vec<(f64, usize, &Curve)> = labels
         .iter()
         .map(|(edge, curve)| (y_at(curve, left + width / 2.0), *edge, curve))
         .collect();
