@@ -362,26 +362,34 @@ async fn service_page(
         operation: None,
         step_seconds: metrics.step_seconds,
     };
-    let (operations, points, operation_points, edges) = tokio::join!(
+    // Two reads at a time: a page takes no more of the organisation's scan slots than
+    // the search page does, so a second tab still loads.
+    let (operations, points) = tokio::join!(
         store.operation_red(&page.service, metrics.window),
         store.service_series(&series, metrics.window),
-        store.operations_series(&page.service, metrics.step_seconds, metrics.window),
-        store.service_edges(metrics.window),
     );
-    let read_all =
-        || -> Result<_, ClickHouseError> { Ok((operations?, points?, operation_points?, edges?)) };
-    let (operations, points, operation_points, edges) = match read_all() {
-        Ok(read) => read,
+    let fetched = match (operations, points) {
+        (Ok(operations), Ok(_)) if operations.is_empty() => {
+            page.found = false;
+            return Ok(render(StatusCode::NOT_FOUND, &page));
+        }
+        (Ok(operations), Ok(points)) => {
+            let (operation_points, edges) = tokio::join!(
+                store.operations_series(&page.service, metrics.step_seconds, metrics.window),
+                store.service_edges(metrics.window),
+            );
+            operation_points.and_then(|o| Ok((operations, points, o, edges?)))
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    let (operations, points, operation_points, edges) = match fetched {
+        Ok(fetched) => fetched,
         Err(error) => {
             let Failure { status, message } = failure(error)?;
             page.error = Some(message);
             return Ok(render(status, &page));
         }
     };
-    if operations.is_empty() {
-        page.found = false;
-        return Ok(render(StatusCode::NOT_FOUND, &page));
-    }
     let seconds = metrics.seconds();
     let step = metrics.step_seconds;
     page.step = chart::step_label(step);
