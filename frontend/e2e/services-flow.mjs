@@ -260,11 +260,33 @@ async function mesh() {
   await context.close();
 }
 
+/** The pages without JavaScript: the range form applies with its button, links work. */
+async function withoutJavaScript() {
+  const context = await browser.newContext({ viewport: PHONE, javaScriptEnabled: false });
+  const page = await openPage(context);
+  await step('without JavaScript: the range, a service, the map', async () => {
+    await logIn(page, email);
+    await page.goto(`${base}/services?sort=rate&dir=desc`);
+    await page.locator('form.range select[name="lookback"]').selectOption('24h');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/lookback=24h/);
+    assert.equal(new URL(page.url()).searchParams.get('sort'), 'rate');
+    await page.locator('table.services td.name a', { hasText: service }).click();
+    await page.waitForURL(new RegExp(`/services/${service}\\?lookback=24h`));
+    assert.equal(await page.locator('svg.plot').count(), 2);
+    await page.goto(`${base}/map`);
+    assert.ok((await page.locator('svg.service-map a.node').count()) >= 5);
+    await noSidewaysScroll(page);
+  });
+  await context.close();
+}
+
 const started = Date.now();
 let failed = false;
 try {
   await shop();
   await mesh();
+  await withoutJavaScript();
   assert.deepEqual(problems, [], 'no script errors and every resource loads');
   console.log(`services flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (error) {
