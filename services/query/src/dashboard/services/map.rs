@@ -1,6 +1,8 @@
 //! The service map as drawn: boxes for services and curves for calls, placed by
-//! [`super::layout`], with each call's label (rate, error rate, p95) set in the gap
-//! between two layers and moved down where labels of that gap would overlap.
+//! [`super::layout`]. The curves meeting one side of a box are spread along it, and each
+//! call's label (rate, error rate, p95) sits on its curve in the first gap it crosses:
+//! in the gap's middle, or in a wide gap in whichever of two columns keeps it nearer;
+//! labels of a column that would overlap move down.
 
 use super::super::traces::format;
 use super::chart;
