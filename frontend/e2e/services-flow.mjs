@@ -181,6 +181,19 @@ async function shop() {
     await screenshotAll(page, 'service');
   });
 
+  await step('hover a step of the throughput chart', async () => {
+    const plot = page.locator('section[aria-label="Throughput"] svg.plot');
+    const bar = page.locator('section[aria-label="Throughput"] rect.bar.requests').last();
+    const box = await bar.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, (await plot.boundingBox()).y + 40);
+    const tip = page.locator('section[aria-label="Throughput"] .chart-tip');
+    await tip.waitFor();
+    assert.match(await tip.innerText(), /UTC\n\d+ requests? \(/, 'the step\'s numbers');
+    await page.screenshot({ path: join(screenshots, 'service-hover-1280-light.png') });
+    await page.mouse.move(0, 0);
+    assert.equal(await tip.isVisible(), false);
+  });
+
   await step('its slowest traces and its recent errors', async () => {
     await page.getByRole('link', { name: 'Slowest traces' }).click();
     await page.waitForURL(/\/traces\?/);
