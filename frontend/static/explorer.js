@@ -115,16 +115,23 @@
     if (scatter) brushable(scatter);
     const lookback = document.getElementById('lookback');
     const custom = document.querySelector('.custom-range');
+    // The services pages' range form applies a preset at once; a custom range waits for
+    // its Apply button.
+    const rangeForm = lookback?.closest('form.range');
     lookback?.addEventListener('change', () => {
       if (lookback.value === 'custom' && custom) custom.open = true;
+      else if (rangeForm) rangeForm.requestSubmit();
     });
-    // The whole row opens its trace; the link inside stays the way without JavaScript.
-    document.querySelector('.trace-list tbody')?.addEventListener('click', (event) => {
-      const row = event.target.closest('tr[data-href]');
-      if (!row || event.target.closest('a') || window.getSelection().toString()) return;
-      if (event.ctrlKey || event.metaKey) window.open(row.dataset.href);
-      else window.location.assign(row.dataset.href);
-    });
+    // The whole row opens its trace (or service); the link inside stays the way without
+    // JavaScript.
+    for (const body of document.querySelectorAll('.trace-list tbody, .red-table tbody')) {
+      body.addEventListener('click', (event) => {
+        const row = event.target.closest('tr[data-href]');
+        if (!row || event.target.closest('a') || window.getSelection().toString()) return;
+        if (event.ctrlKey || event.metaKey) window.open(row.dataset.href);
+        else window.location.assign(row.dataset.href);
+      });
+    }
   }
 
   // ---- Trace page --------------------------------------------------------------------
@@ -400,7 +407,68 @@
     });
   }
 
+  // ---- Services charts -----------------------------------------------------------------
+
+  /**
+   * A chart's step under the pointer: its column lit and its numbers in a tip beside it,
+   * at once rather than after the browser's title delay. Without JavaScript each step's
+   * <title> does the same.
+   */
+  function charts() {
+    for (const box of document.querySelectorAll('.chart .plot-box')) {
+      const columns = [...box.querySelectorAll('.hover rect')];
+      if (!columns.length) continue;
+      const texts = columns.map((rect) => {
+        const title = rect.querySelector('title');
+        const text = title?.textContent ?? '';
+        title?.remove();
+        return text;
+      });
+      const tip = document.createElement('div');
+      tip.className = 'chart-tip';
+      tip.hidden = true;
+      box.append(tip);
+      let lit = null;
+      const hide = () => {
+        tip.hidden = true;
+        lit?.classList.remove('on');
+        lit = null;
+      };
+      box.addEventListener('pointermove', (event) => {
+        const frame = box.querySelector('svg.plot').getBoundingClientRect();
+        const share = (event.clientX - frame.left) / frame.width;
+        if (share < 0 || share >= 1 || event.clientY > frame.bottom) return hide();
+        const i = clamp(Math.floor(share * columns.length), 0, columns.length - 1);
+        if (lit !== columns[i]) {
+          lit?.classList.remove('on');
+          lit = columns[i];
+          lit.classList.add('on');
+          tip.textContent = texts[i];
+        }
+        tip.hidden = false;
+        const x = event.clientX - box.getBoundingClientRect().left;
+        const right = x > box.clientWidth / 2;
+        tip.style.left = right ? '' : `${x + 12}px`;
+        tip.style.right = right ? `${box.clientWidth - x + 12}px` : '';
+      });
+      box.addEventListener('pointerleave', hide);
+    }
+  }
+
+  // ---- Service map ---------------------------------------------------------------------
+
+  /** A map taller than its box opens with the services nobody calls in view. */
+  function mapPage() {
+    const box = document.querySelector('.map-scroll');
+    const map = box?.querySelector('svg.service-map');
+    if (!map || box.scrollHeight <= box.clientHeight) return;
+    const focus = Number(map.dataset.focusY) || 0;
+    box.scrollTop = Math.max(0, focus - box.clientHeight / 3);
+  }
+
   function start() {
+    mapPage();
+    charts();
     const rowsBox = document.getElementById('wf-rows');
     if (rowsBox) tracePage(rowsBox);
     else searchPage();

@@ -5,6 +5,7 @@
 //! a suite needs one import.
 
 pub mod browser;
+pub mod mesh;
 mod stack;
 pub mod web;
 

@@ -4,7 +4,9 @@
 //! Debian's chromium through search, a trace, collapsing, selection, `#span=` links,
 //! keyboard navigation and find, without JavaScript too, under the dashboard's
 //! Content-Security-Policy. Screenshots at 1280 and 390 px, light and dark, land in
-//! `.weft/test-output/browser/explorer`.
+//! `.weft/test-output/browser/explorer`. The same shop's metrics, and a second
+//! organisation of 50 services, are read on the services pages and the service map by
+//! `frontend/e2e/services-flow.mjs` (screenshots in `.weft/test-output/browser/services`).
 
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
@@ -361,19 +363,32 @@ async fn a_user_explores_traces_in_a_browser() {
     wait_for_page(&mut dana, &sent.checkout, 8).await;
     wait_for_page(&mut dana, &sent.import, 10_000).await;
 
+    run_flow(
+        &root,
+        "explorer-flow.mjs",
+        &[
+            ("WEFT_QUERY_URL", format!("http://{}", stack.query)),
+            ("WEFT_EMAIL", email.to_owned()),
+            ("WEFT_PASSWORD", PASSWORD.to_owned()),
+            ("WEFT_TRACE", sent.checkout.clone()),
+            ("WEFT_ERROR_SPAN", sent.charge_span.clone()),
+            ("WEFT_DEEP_SPAN", sent.stock_span.clone()),
+            ("WEFT_LARGE_TRACE", sent.import.clone()),
+            ("WEFT_SCREENSHOTS", screenshots.display().to_string()),
+            ("WEFT_CHROMIUM", chromium),
+        ],
+    )
+    .await;
+    stack.stop().await;
+}
+
+/// Runs a flow of `frontend/e2e` with `env`, failing the test with its output.
+async fn run_flow(root: &std::path::Path, flow: &str, env: &[(&str, String)]) {
     let started = Instant::now();
     let output = tokio::process::Command::new("node")
-        .arg(root.join("frontend/e2e/explorer-flow.mjs"))
-        .current_dir(&root)
-        .env("WEFT_QUERY_URL", format!("http://{}", stack.query))
-        .env("WEFT_EMAIL", email)
-        .env("WEFT_PASSWORD", PASSWORD)
-        .env("WEFT_TRACE", &sent.checkout)
-        .env("WEFT_ERROR_SPAN", &sent.charge_span)
-        .env("WEFT_DEEP_SPAN", &sent.stock_span)
-        .env("WEFT_LARGE_TRACE", &sent.import)
-        .env("WEFT_SCREENSHOTS", &screenshots)
-        .env("WEFT_CHROMIUM", &chromium)
+        .arg(root.join("frontend/e2e").join(flow))
+        .current_dir(root)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true)
         .output()
         .await
@@ -382,10 +397,79 @@ async fn a_user_explores_traces_in_a_browser() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "explorer-flow.mjs failed ({}) after {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{flow} failed ({}) after {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         output.status,
         started.elapsed()
     );
     println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_reads_services_and_the_map_in_a_browser() {
+    let weft_e2e::browser::BrowserRun {
+        root,
+        chromium,
+        screenshots,
+    } = weft_e2e::browser::BrowserRun::prepare("services");
+
+    let stack = Stack::start().await;
+    let email = "dana@shop.example";
+    let mut dana = Visitor::new(&stack);
+    let key = dana.sign_up(email, "Northwind Shop").await.shown("new-key");
+    let providers = providers(&stack, &key);
+    let shop = Shop {
+        providers: &providers,
+    };
+    let now = SystemTime::now();
+    let sent = shop.failing_checkout(now - Duration::from_secs(25));
+    shop.traffic(now);
+    tokio::task::spawn_blocking(move || {
+        for provider in providers.values() {
+            provider.force_flush().expect("flush");
+            provider.shutdown().expect("shutdown");
+        }
+    })
+    .await
+    .unwrap();
+    wait_for_page(&mut dana, &sent.checkout, 8).await;
+
+    let mesh_email = "ops@mesh.example";
+    let mut ops = Visitor::new(&stack);
+    let mesh_key = ops.sign_up(mesh_email, "Mesh Corp").await.shown("new-key");
+    let (requests, calls) =
+        weft_e2e::mesh::fifty_services(weft_e2e::otlp::now_ns() - 30_000_000_000);
+    for request in &requests {
+        assert_eq!(stack.export(&mesh_key, request).await, 200);
+    }
+    // Both organisations' metrics and calls are stored before the browser looks.
+    for (visitor, edges) in [(&mut dana, 5), (&mut ops, calls.len())] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let page = visitor.get("/map").await;
+            if page.body.matches("<path class=\"edge").count() >= edges {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the map never showed {edges} calls"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    run_flow(
+        &root,
+        "services-flow.mjs",
+        &[
+            ("WEFT_QUERY_URL", format!("http://{}", stack.query)),
+            ("WEFT_EMAIL", email.to_owned()),
+            ("WEFT_MESH_EMAIL", mesh_email.to_owned()),
+            ("WEFT_PASSWORD", PASSWORD.to_owned()),
+            ("WEFT_SERVICE", "checkout".to_owned()),
+            ("WEFT_SCREENSHOTS", screenshots.display().to_string()),
+            ("WEFT_CHROMIUM", chromium),
+        ],
+    )
+    .await;
     stack.stop().await;
 }

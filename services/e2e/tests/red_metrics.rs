@@ -301,6 +301,26 @@ async fn red_counts_equal_every_span_sent() {
     };
     assert_eq!(sum("requests"), TRACES);
     assert_eq!(sum("errors"), count(|t| t.charge_error));
+    // Every service's series in one answer: the same counts.
+    let (status, all) = stack
+        .query_get(
+            "/api/v1/services/series?lookback=1h&step=5m",
+            &tenant.read_key,
+        )
+        .await;
+    assert_eq!(status, 200, "{all}");
+    let lines = all["services"].as_array().unwrap();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["checkout", "payments"]);
+    for line in lines {
+        let points = line["points"].as_array().unwrap();
+        assert!((12..=13).contains(&points.len()), "{}", points.len());
+        let requests: u64 = points.iter().map(|p| p["requests"].as_u64().unwrap()).sum();
+        assert_eq!(requests, TRACES, "{}", line["service"]);
+    }
     let (_, of_db) = stack
         .query_get(
             "/api/v1/services/payments/series?lookback=1h&kind=internal&operation=db.query",

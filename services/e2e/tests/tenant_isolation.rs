@@ -35,6 +35,7 @@ async fn another_tenant_never_sees_a_trace() {
     let operations_path = "/api/v1/services/raw-client/operations";
     let series_path = "/api/v1/services/raw-client/series";
     let map_path = "/api/v1/service-map";
+    let all_series_path = "/api/v1/services/series?kind=all";
 
     // Tenant A sees its own data on every endpoint (the control).
     assert_eq!(stack.query_get(&trace_path, &a.read_key).await.0, 200);
@@ -63,6 +64,8 @@ async fn another_tenant_never_sees_a_trace() {
     assert_eq!(names, ["inventory", "raw-client"]);
     assert_eq!(stack.query_get(operations_path, &a.read_key).await.0, 200);
     assert_eq!(stack.query_get(series_path, &a.read_key).await.0, 200);
+    let (_, all_series) = stack.query_get(all_series_path, &a.read_key).await;
+    assert_eq!(all_series["services"][1]["service"], "raw-client");
 
     // Tenant B sees none of it.
     let (status, body) = stack.query_get(&trace_path, &b.read_key).await;
@@ -87,6 +90,11 @@ async fn another_tenant_never_sees_a_trace() {
     );
     assert_eq!(stack.query_get(operations_path, &b.read_key).await.0, 404);
     assert_eq!(stack.query_get(series_path, &b.read_key).await.0, 404);
+    let (status, all_series) = stack.query_get(all_series_path, &b.read_key).await;
+    assert_eq!(
+        (status, all_series["services"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
     let (status, map) = stack.query_get(map_path, &b.read_key).await;
     assert_eq!(
         (status, map["edges"].as_array().map(Vec::len)),
@@ -100,6 +108,7 @@ async fn another_tenant_never_sees_a_trace() {
         "/api/v1/services",
         operations_path,
         series_path,
+        all_series_path,
         map_path,
     ] {
         assert_eq!(stack.query_get(path, &a.ingest_key).await.0, 403, "{path}");
@@ -293,6 +302,38 @@ async fn no_page_or_form_reaches_another_organisation() {
     assert_eq!(searched.status, 200);
     assert!(!searched.body.contains(&explored_id));
     assert!(searched.body.contains("No traces yet"));
+    // The services pages and the map: A's service is the same 404 as an unknown one,
+    // and the lists of Mallory's organisation are empty.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !alice
+        .get("/services")
+        .await
+        .body
+        .contains("/services/raw-client?")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice never saw raw-client on /services"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(alice.get("/services/raw-client").await.status, 200);
+    let foreign = mallory.get("/services/raw-client").await;
+    assert_eq!(foreign.status, 404);
+    assert!(
+        foreign
+            .body
+            .contains("No spans from raw-client in this range")
+    );
+    for path in ["/services?lookback=7d", "/map?lookback=7d"] {
+        let page = mallory.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.body.contains("No services yet"), "{path}");
+        assert!(
+            !page.body.contains("raw-client"),
+            "{path} shows A's service"
+        );
+    }
 
     // Vic views A: every page, no admin action (leaving is his own business).
     let vic_page = vic.get("/members").await;
@@ -332,7 +373,14 @@ async fn no_page_or_form_reaches_another_organisation() {
         }
     }
     assert_eq!(alice.get("/members").await.body, a_members.body);
-    for path in ["/traces", a_trace.as_str(), "/traces?lookback=7d"] {
+    for path in [
+        "/traces",
+        a_trace.as_str(),
+        "/traces?lookback=7d",
+        "/services",
+        "/services/raw-client",
+        "/map",
+    ] {
         assert_eq!(
             stranger.get(path).await.location.as_deref(),
             Some("/login"),

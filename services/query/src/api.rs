@@ -9,7 +9,8 @@ use crate::auth::ReadTenant;
 use crate::params::{self, MetricsEndpoint, MetricsQuery};
 use crate::policy::PolicyChanges;
 use crate::view::{
-    EdgeView, OperationView, PointView, Red, ServiceView, TracePage, TraceSummaryView, trace_page,
+    EdgeView, OperationView, PointView, Red, ServiceView, TracePage, TraceSummaryView, empty_steps,
+    trace_page,
 };
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
@@ -41,6 +42,7 @@ pub fn routes(state: Arc<ApiState>) -> Router {
             get(list_operations),
         )
         .route("/api/v1/services/{service}/series", get(service_series))
+        .route("/api/v1/services/series", get(services_series))
         .route("/api/v1/service-map", get(service_map))
         .merge(sampling::routes())
         .with_state(state)
@@ -208,13 +210,7 @@ async fn service_series(
         return Err(no_such_service(&service));
     }
     let step = u64::from(q.step_seconds);
-    let mut steps: BTreeMap<u64, Red> = BTreeMap::new();
-    // Every step of the window, empty ones too, so a chart needs no gap filling.
-    let first = q.window.start_unix_nano / 1_000_000_000 / step * step;
-    let last = q.window.end_unix_nano / 1_000_000_000;
-    for start in (first..=last).step_by(step as usize) {
-        steps.insert(start, Red::default());
-    }
+    let mut steps = empty_steps(q.window, q.step_seconds);
     for row in rows.iter().filter(|row| q.kinds.contains(&row.kind)) {
         steps.entry(u64::from(row.step_start)).or_default().add(
             row.spans,
@@ -235,6 +231,48 @@ async fn service_series(
         "operation": q.operation,
         "step_seconds": q.step_seconds,
         "points": points,
+    })))
+}
+
+/// RED of every service per step, in one answer (for sparklines of a services list).
+async fn services_series(
+    State(state): State<Arc<ApiState>>,
+    ReadTenant(tenant): ReadTenant,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = params::metrics(query.as_deref(), MetricsEndpoint::AllSeries)?;
+    let rows = state
+        .store
+        .tenant(tenant)
+        .services_series(q.step_seconds, q.window)
+        .await
+        .map_err(store_error)?;
+    let step = u64::from(q.step_seconds);
+    let mut services: BTreeMap<&str, BTreeMap<u64, Red>> = BTreeMap::new();
+    for row in rows.iter().filter(|row| q.kinds.contains(&row.kind)) {
+        services
+            .entry(&row.name)
+            .or_insert_with(|| empty_steps(q.window, q.step_seconds))
+            .entry(u64::from(row.step_start))
+            .or_default()
+            .add(row.spans, row.errors, row.duration_sum_ns, &row.histogram);
+    }
+    let services: Vec<Value> = services
+        .into_iter()
+        .map(|(service, steps)| {
+            let points: Vec<PointView> = steps
+                .into_iter()
+                .map(|(start, red)| PointView {
+                    start_time_unix_nano: (start * 1_000_000_000).to_string(),
+                    red: red.view(step as f64),
+                })
+                .collect();
+            json!({ "service": service, "points": points })
+        })
+        .collect();
+    Ok(Json(json!({
+        "step_seconds": q.step_seconds,
+        "services": services,
     })))
 }
 

@@ -67,6 +67,8 @@ pub enum MetricsEndpoint {
     Services,
     Operations,
     Series,
+    /// The series of every service at once: `kind` and `step`, no `operation`.
+    AllSeries,
     ServiceMap,
 }
 
@@ -125,9 +127,12 @@ pub fn metrics(query: Option<&str>, endpoint: MetricsEndpoint) -> Result<Metrics
     };
     let takes_kind = matches!(
         endpoint,
-        MetricsEndpoint::Services | MetricsEndpoint::Series
+        MetricsEndpoint::Services | MetricsEndpoint::Series | MetricsEndpoint::AllSeries
     );
-    let is_series = endpoint == MetricsEndpoint::Series;
+    let is_series = matches!(
+        endpoint,
+        MetricsEndpoint::Series | MetricsEndpoint::AllSeries
+    );
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let value = value.trim();
         if value.chars().count() > MAX_TEXT_CHARS {
@@ -142,13 +147,14 @@ pub fn metrics(query: Option<&str>, endpoint: MetricsEndpoint) -> Result<Metrics
             "lookback" => lookback = Some(duration("lookback", value)?),
             "kind" if takes_kind => parsed.kinds = kinds(value)?,
             "step" if is_series => step = Some((duration("step", value)?, value.to_owned())),
-            "operation" if is_series => {
+            "operation" if endpoint == MetricsEndpoint::Series => {
                 parsed.operation = (!value.is_empty()).then(|| value.to_owned())
             }
             other => {
                 let expected = match endpoint {
                     MetricsEndpoint::Services => "one of start, end, lookback, kind",
                     MetricsEndpoint::Series => "one of start, end, lookback, kind, step, operation",
+                    MetricsEndpoint::AllSeries => "one of start, end, lookback, kind, step",
                     MetricsEndpoint::Operations | MetricsEndpoint::ServiceMap => {
                         "one of start, end, lookback"
                     }

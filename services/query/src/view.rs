@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use weft_storage::clickhouse::{DurationHistogram, SpanRow, TraceSummary};
+use std::collections::{BTreeMap, HashMap};
+use weft_storage::clickhouse::{DurationHistogram, MetricsWindow, SpanRow, TraceSummary};
 
 #[derive(Serialize)]
 pub struct TraceSummaryView {
@@ -157,6 +157,19 @@ impl Red {
             latency: self.latency(),
         }
     }
+}
+
+/// Every step of a series over `window`, empty: the step starts (seconds since 1970,
+/// multiples of the step) from the one holding the window's start to the one holding its
+/// end, so a chart needs no gap filling.
+pub fn empty_steps(window: MetricsWindow, step_seconds: u32) -> BTreeMap<u64, Red> {
+    let step = u64::from(step_seconds.max(60));
+    let first = window.start_unix_nano / 1_000_000_000 / step * step;
+    let last = window.end_unix_nano / 1_000_000_000;
+    (first..=last)
+        .step_by(step as usize)
+        .map(|start| (start, Red::default()))
+        .collect()
 }
 
 /// Durations in milliseconds (to the microsecond), `null` without spans. Percentiles come

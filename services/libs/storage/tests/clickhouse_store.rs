@@ -304,6 +304,45 @@ async fn metrics_sum_before_and_after_merges_and_remember_their_messages() {
             [(minute - 60, 3), (minute, 3)],
             "{label}"
         );
+        // Every service's series, and every operation's of one service, in one read each.
+        let every_service = store.tenant(a).services_series(60, window).await.unwrap();
+        assert_eq!(
+            every_service
+                .iter()
+                .map(|p| (p.name.as_str(), p.step_start, p.spans))
+                .collect::<Vec<_>>(),
+            [("checkout", minute - 60, 3), ("checkout", minute, 3)],
+            "{label}"
+        );
+        let by_operation = store
+            .tenant(a)
+            .operations_series("checkout", 120, window)
+            .await
+            .unwrap();
+        let step = |m: u32| m - m % 120;
+        assert_eq!(
+            by_operation
+                .iter()
+                .map(|p| (p.name.as_str(), p.step_start, p.spans))
+                .collect::<Vec<_>>(),
+            [("GET", step(minute - 60), 3), ("POST", step(minute), 3)],
+            "{label}"
+        );
+        let post = by_operation.iter().find(|p| p.name == "POST").unwrap();
+        assert_eq!(
+            DurationHistogram::from_sparse(&post.histogram.0, &post.histogram.1).count(),
+            3,
+            "{label}"
+        );
+        assert!(
+            store
+                .tenant(b)
+                .operations_series("checkout", 60, window)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{label}: b has no checkout"
+        );
         let edges = store.tenant(a).service_edges(window).await.unwrap();
         assert_eq!(edges.len(), 1, "{label}");
         assert_eq!((edges[0].calls, edges[0].errors), (1, 1), "{label}");

@@ -17,6 +17,7 @@ mod keys;
 mod members;
 mod render;
 mod sampling;
+mod services;
 mod session;
 mod throttle;
 mod traces;
@@ -58,5 +59,6 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(invitations::routes())
         .merge(sampling::routes())
         .merge(traces::routes())
+        .merge(services::routes())
         .with_state(state)
 }

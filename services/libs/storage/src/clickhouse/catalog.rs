@@ -253,6 +253,20 @@ impl SqlCatalogue {
             ),
         );
         read(
+            "series of every service",
+            sent(
+                &client,
+                &TenantRead::named_series(tenant, None, 300, window),
+            ),
+        );
+        read(
+            "series of every operation of a service",
+            sent(
+                &client,
+                &TenantRead::named_series(tenant, Some(&metric.service_name), 300, window),
+            ),
+        );
+        read(
             "service edges",
             sent(&client, &TenantRead::service_edges(tenant, window)),
         );

@@ -19,8 +19,8 @@ pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
 pub use rows::{MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
 pub use tenant::{
-    EdgeStats, MetricsWindow, Operation, RedPoint, RedSeries, RedStats, StoredCounts,
-    StoredTraffic, TenantTraces, TraceSearch, TraceSort, TraceSummary,
+    EdgeStats, MetricsWindow, NamedRedPoint, Operation, RedPoint, RedSeries, RedStats,
+    StoredCounts, StoredTraffic, TenantTraces, TraceSearch, TraceSort, TraceSummary,
 };
 
 use rows::Table;

@@ -98,6 +98,22 @@ pub fn spans_received() -> String {
     format!("SELECT sum(spans) FROM span_metrics WHERE tenant_id = {TENANT} AND {MINUTES}")
 }
 
+/// RED per step and span kind of every service (`by_operation` false) or of every
+/// operation of one service (true), for many small charts in one read; binds: step
+/// seconds twice, then the service when `by_operation`, then the window's minutes.
+pub fn named_series(by_operation: bool) -> String {
+    let (name, service) = if by_operation {
+        ("operation", " AND service_name = ?")
+    } else {
+        ("service_name", "")
+    };
+    format!(
+        "SELECT {name}, toUInt32(intDiv(toUInt32(minute), ?) * ?) AS step_start, kind, {RED_COLUMNS} \
+         FROM span_metrics WHERE tenant_id = {TENANT}{service} AND {MINUTES} \
+         GROUP BY {name}, step_start, kind ORDER BY {name}, step_start, kind"
+    )
+}
+
 /// Calls between services; binds: the window's minutes.
 pub fn service_edges() -> String {
     format!(
@@ -214,6 +230,8 @@ mod tests {
             operation_red(),
             service_series(false),
             service_series(true),
+            named_series(false),
+            named_series(true),
             service_edges(),
             spans_received(),
             counted_messages("span_metrics"),

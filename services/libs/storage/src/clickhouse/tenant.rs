@@ -59,6 +59,20 @@ pub struct RedPoint {
     pub histogram: (Vec<u16>, Vec<u64>),
 }
 
+/// Span metrics of one step of a series, one span kind and one service or operation
+/// (`name`): a point of one of many series read at once.
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Deserialize)]
+pub struct NamedRedPoint {
+    pub name: String,
+    /// The step's start, in seconds.
+    pub step_start: u32,
+    pub kind: u8,
+    pub spans: u64,
+    pub errors: u64,
+    pub duration_sum_ns: u64,
+    pub histogram: (Vec<u16>, Vec<u64>),
+}
+
 /// Calls from one service to another, summed over a window.
 #[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Deserialize)]
 pub struct EdgeStats {
@@ -390,6 +404,22 @@ impl TenantRead<RedPoint> {
     }
 }
 
+impl TenantRead<NamedRedPoint> {
+    /// Every service's series (`service` `None`), or every operation's of `service`.
+    pub(super) fn named_series(
+        tenant: TenantId,
+        service: Option<&str>,
+        step_seconds: u32,
+        window: MetricsWindow,
+    ) -> Self {
+        let step = Bind::U64(u64::from(step_seconds));
+        let mut binds = vec![step.clone(), step];
+        binds.extend(service.map(|s| Bind::Str(s.to_owned())));
+        binds.extend(window.binds());
+        Self::new(tenant, &queries::named_series(service.is_some()), binds)
+    }
+}
+
 impl TenantRead<EdgeStats> {
     pub(super) fn service_edges(tenant: TenantId, window: MetricsWindow) -> Self {
         Self::new(tenant, &queries::service_edges(), window.binds().to_vec())
@@ -579,6 +609,33 @@ impl<'a> TenantTraces<'a> {
     ) -> Result<Vec<RedPoint>, ClickHouseError> {
         let _slot = self.scan_slot()?;
         TenantRead::service_series(self.tenant, series, window)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// RED of every service per step and span kind, in one read (`name` is the
+    /// service); steps without spans have no point.
+    pub async fn services_series(
+        &self,
+        step_seconds: u32,
+        window: MetricsWindow,
+    ) -> Result<Vec<NamedRedPoint>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::named_series(self.tenant, None, step_seconds, window)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// RED of every operation of `service` per step and span kind, in one read (`name`
+    /// is the operation); steps without spans have no point.
+    pub async fn operations_series(
+        &self,
+        service: &str,
+        step_seconds: u32,
+        window: MetricsWindow,
+    ) -> Result<Vec<NamedRedPoint>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::named_series(self.tenant, Some(service), step_seconds, window)
             .fetch_all(self.reader)
             .await
     }

@@ -7,8 +7,9 @@
 //! Pages are complete without JavaScript; `explorer.js` adds brushing, collapsing,
 //! keyboard navigation, the selection panel and find-in-trace.
 
-mod format;
+pub(super) mod format;
 mod otlp;
+pub(super) mod range;
 mod search;
 mod waterfall;
 
@@ -66,7 +67,7 @@ async fn script() -> impl IntoResponse {
 
 /// `Server-Timing` for the browser's network panel and for the tests that measure
 /// render time: milliseconds spent reading the store and rendering the page.
-fn with_timing(mut response: Response, store: Duration, render: Duration) -> Response {
+pub(super) fn with_timing(mut response: Response, store: Duration, render: Duration) -> Response {
     let value = format!(
         "store;dur={:.1}, render;dur={:.1}",
         store.as_secs_f64() * 1e3,
@@ -139,7 +140,7 @@ async fn suggestions(
 
 /// A read the asker can do something about, as the page says it: too expensive (400) or
 /// too many at once (429). Anything else is the store's failure, the 503 page.
-fn refusal(error: ClickHouseError) -> Result<(StatusCode, String), DashboardError> {
+pub(super) fn refusal(error: ClickHouseError) -> Result<(StatusCode, String), DashboardError> {
     if error.is_over_limit() {
         tracing::info!(%error, "search stopped by its limits");
         return Ok((
@@ -219,10 +220,13 @@ async fn search_page(
         Ok(search) if !traces.is_empty() => Some(search::scatter(search, &traces)),
         _ => None,
     };
-    let window = search.as_ref().map(search::describe).unwrap_or_default();
+    let window = search
+        .as_ref()
+        .map(|s| range::describe(s.start_unix_nano, s.end_unix_nano))
+        .unwrap_or_default();
     let page = SearchPage {
         layout: user.layout(&state),
-        lookbacks: search::LOOKBACKS,
+        lookbacks: range::LOOKBACKS,
         limits: search::LIMITS,
         services: services.unwrap_or_default(),
         operations,

@@ -8,31 +8,18 @@
 //! fields, which an HTML form always sends.
 
 use super::format::{self, Tick};
+use super::range::{self, TimeRange};
 use crate::params;
-use chrono::{DateTime, NaiveDateTime};
 use weft_model::TraceId;
 use weft_storage::clickhouse::{TraceSearch, TraceSummary};
 
-/// The lookback choices of the form, as (value, label).
-pub const LOOKBACKS: [(&str, &str); 5] = [
-    ("15m", "Last 15 minutes"),
-    ("1h", "Last hour"),
-    ("6h", "Last 6 hours"),
-    ("24h", "Last 24 hours"),
-    ("7d", "Last 7 days"),
-];
-pub const CUSTOM: &str = "custom";
 pub const LIMITS: [u32; 6] = [20, 50, 100, 200, 500, 1000];
 
 /// The form as submitted, kept as text so that the page shows it again as it was.
 #[derive(Default)]
 pub struct SearchForm {
     pub q: String,
-    /// A preset of [`LOOKBACKS`], another duration, or [`CUSTOM`].
-    pub lookback: String,
-    /// As a `datetime-local` input shows it (UTC), when the URL carried a time.
-    pub start: String,
-    pub end: String,
+    pub range: TimeRange,
     pub service: String,
     pub operation: String,
     pub min_duration: String,
@@ -45,14 +32,6 @@ pub struct SearchForm {
 }
 
 impl SearchForm {
-    pub fn is_custom(&self) -> bool {
-        self.lookback == CUSTOM
-    }
-
-    pub fn lookback_is_preset(&self) -> bool {
-        LOOKBACKS.iter().any(|(value, _)| *value == self.lookback)
-    }
-
     pub fn limit_is(&self, limit: &u32) -> bool {
         self.limit == limit.to_string()
     }
@@ -88,12 +67,12 @@ pub fn parse(query: Option<&str>) -> (SearchForm, Request) {
         .collect();
     let mut form = SearchForm::default();
     for (key, value) in &pairs {
+        if form.range.take(key, value) {
+            continue;
+        }
         let value = value.clone();
         match key.as_str() {
             "q" => form.q = value,
-            "lookback" => form.lookback = value,
-            "start" => form.start = local_input(&value),
-            "end" => form.end = local_input(&value),
             "service" => form.service = value,
             "operation" => form.operation = value,
             "min_duration" => form.min_duration = value,
@@ -117,18 +96,7 @@ pub fn parse(query: Option<&str>) -> (SearchForm, Request) {
         };
         return (form, request);
     }
-    // A preset counts back from now; a custom range is the start and end fields.
-    let custom = form.lookback.is_empty() && !(form.start.is_empty() && form.end.is_empty())
-        || form.lookback == CUSTOM;
-    if custom {
-        form.lookback = CUSTOM.to_owned();
-    } else {
-        form.start.clear();
-        form.end.clear();
-        if form.lookback.is_empty() {
-            form.lookback = "1h".to_owned();
-        }
-    }
+    form.range.settle();
     if form.sort.is_empty() {
         form.sort = "newest".to_owned();
     }
@@ -136,13 +104,13 @@ pub fn parse(query: Option<&str>) -> (SearchForm, Request) {
         form.limit = params::DEFAULT_LIMIT.to_string();
     }
     let mut api = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form.range.api_pairs() {
+        api.append_pair(key, &value);
+    }
     for (key, value) in &pairs {
         let value = match key.as_str() {
-            "q" => continue,
+            "q" | "lookback" | "start" | "end" => continue,
             _ if value.is_empty() => continue,
-            "lookback" if custom => continue,
-            "start" | "end" if !custom => continue,
-            "start" | "end" => rfc3339_input(value),
             "error" if value == "on" => "true".to_owned(),
             _ => value.clone(),
         };
@@ -150,48 +118,9 @@ pub fn parse(query: Option<&str>) -> (SearchForm, Request) {
     }
     let request = match params::search(Some(&api.finish())) {
         Ok(search) => Request::Search(search),
-        Err(error) => Request::Invalid(sentence(&error.message)),
+        Err(error) => Request::Invalid(range::sentence(&error.message)),
     };
     (form, request)
-}
-
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
-}
-
-/// Formats a `datetime-local` input accepts, read as UTC.
-const LOCAL_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"];
-
-fn naive(value: &str) -> Option<NaiveDateTime> {
-    DateTime::parse_from_rfc3339(value)
-        .ok()
-        .map(|t| t.naive_utc())
-        .or_else(|| {
-            LOCAL_FORMATS
-                .iter()
-                .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
-        })
-}
-
-/// A time of the URL as the `datetime-local` input shows it; text it cannot read stays
-/// as it is, so the error message and the field agree.
-fn local_input(value: &str) -> String {
-    naive(value).map_or_else(
-        || value.to_owned(),
-        |t| t.format("%Y-%m-%dT%H:%M:%S").to_string(),
-    )
-}
-
-/// A time of the form as RFC 3339 for the API's parser.
-fn rfc3339_input(value: &str) -> String {
-    naive(value).map_or_else(
-        || value.to_owned(),
-        |t| t.and_utc().format("%Y-%m-%dT%H:%M:%S%.fZ").to_string(),
-    )
 }
 
 /// A service drawn in its colour.
@@ -445,29 +374,6 @@ pub fn with(query: Option<&str>, key: &str, value: &str) -> String {
     out.finish()
 }
 
-/// The searched window in words, above the results: `Dec 01, 12:18:43 – 12:33:43 UTC`,
-/// with the day on both ends when they differ.
-pub fn describe(search: &TraceSearch) -> String {
-    let (start, end) = (
-        format::datetime(search.start_unix_nano),
-        format::datetime(search.end_unix_nano),
-    );
-    if start.date_naive() == end.date_naive() {
-        format!(
-            "{}, {} – {} UTC",
-            start.format("%b %d"),
-            start.format("%H:%M:%S"),
-            end.format("%H:%M:%S")
-        )
-    } else {
-        format!(
-            "{} – {} UTC",
-            start.format("%b %d %H:%M"),
-            end.format("%b %d %H:%M")
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,12 +440,15 @@ mod tests {
             search.end_unix_nano - search.start_unix_nano,
             5_415_000_000_000
         );
-        assert_eq!(filled.start, "2026-01-01T10:00:00");
-        assert!(filled.is_custom());
+        assert_eq!(filled.range.start, "2026-01-01T10:00:00");
+        assert!(filled.range.is_custom());
 
         let (filled, result) = form("start=2026-01-01T10:00:00.250Z&end=2026-01-01T10:05:00Z");
         assert_eq!(result.unwrap().start_unix_nano, 1_767_261_600_250_000_000);
-        assert!(filled.is_custom(), "a brushed URL carries no lookback");
+        assert!(
+            filled.range.is_custom(),
+            "a brushed URL carries no lookback"
+        );
 
         let (filled, result) = form("lookback=15m&start=2026-01-01T10:00&end=2026-01-01T11:00");
         let search = result.unwrap();
@@ -547,7 +456,7 @@ mod tests {
             search.end_unix_nano - search.start_unix_nano,
             900_000_000_000
         );
-        assert!(filled.start.is_empty() && !filled.is_custom());
+        assert!(filled.range.start.is_empty() && !filled.range.is_custom());
     }
 
     #[test]
@@ -590,21 +499,6 @@ mod tests {
         assert_eq!(close.ticks(), [0, ms(20), ms(40), ms(60)]);
         let two = DurationAxis::fit([1_500_000, ms(90)].into_iter());
         assert_eq!(two.ticks(), [ms(1), ms(3), ms(10), ms(30), ms(100)]);
-    }
-
-    #[test]
-    fn the_window_is_said_briefly() {
-        let hour = TraceSearch {
-            start_unix_nano: 1_767_261_600_000_000_000, // 2026-01-01T10:00:00Z
-            end_unix_nano: 1_767_265_200_000_000_000,
-            ..TraceSearch::default()
-        };
-        assert_eq!(describe(&hour), "Jan 01, 10:00:00 – 11:00:00 UTC");
-        let days = TraceSearch {
-            end_unix_nano: hour.start_unix_nano + 2 * 86_400_000_000_000,
-            ..hour
-        };
-        assert_eq!(describe(&days), "Jan 01 10:00 – Jan 03 10:00 UTC");
     }
 
     #[test]
