@@ -3,6 +3,9 @@
 use weft_query::{Query, QueryConfig};
 use weft_runtime::service;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     weft_runtime::telemetry::init("weft-query", "info");

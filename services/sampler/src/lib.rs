@@ -182,7 +182,7 @@ impl Sampler {
 /// dead-letter stream, so it neither blocks its partition nor is lost.
 struct SpanHandler {
     bus: Bus,
-    writer_tx: mpsc::Sender<WriteRequest>,
+    writer_tx: mpsc::Sender<Vec<WriteRequest>>,
     sampler: Arc<TraceSampler>,
     metrics: SamplerMetrics,
     /// Spans of recent traces, shared by the partitions (a trace lives in one).
@@ -211,34 +211,34 @@ impl SpanHandler {
             }
         }
     }
+}
 
-    /// Writes rows without waiting for a decision: a message's metrics, or late spans of
-    /// a trace decided already.
-    async fn write(
-        &self,
-        message: MessageRef,
-        tenant: weft_model::TenantId,
-        spans: Vec<SpanRow>,
-        span_metrics: Vec<weft_storage::clickhouse::SpanMetricRow>,
-        edges: Vec<weft_storage::clickhouse::ServiceEdgeRow>,
-    ) -> Option<oneshot::Receiver<Written>> {
-        let (written, written_rx) = oneshot::channel();
-        let request = WriteRequest {
-            message,
-            tenant,
-            spans,
-            span_metrics,
-            edges,
-            written,
-        };
-        self.writer_tx.send(request).await.ok()?;
-        Some(written_rx)
-    }
+/// A request for rows that need no decision (a message's metrics, late spans of a trace
+/// decided already), and the receiver told once they are stored.
+fn request(
+    message: MessageRef,
+    tenant: weft_model::TenantId,
+    spans: Vec<SpanRow>,
+    span_metrics: Vec<weft_storage::clickhouse::SpanMetricRow>,
+    edges: Vec<weft_storage::clickhouse::ServiceEdgeRow>,
+) -> (WriteRequest, oneshot::Receiver<Written>) {
+    let (written, written_rx) = oneshot::channel();
+    let request = WriteRequest {
+        message,
+        tenant,
+        spans,
+        span_metrics,
+        edges,
+        written,
+    };
+    (request, written_rx)
 }
 
 impl BatchHandler for SpanHandler {
     async fn handle(&self, partition: Partition, batch: Vec<Envelope>) -> bool {
         let mut waiting = Vec::with_capacity(batch.len());
+        // The batch's writes go to the writer in one send.
+        let mut writes = Vec::with_capacity(batch.len());
         for envelope in batch {
             let Some(spans) = self.rows(partition, &envelope) else {
                 continue;
@@ -255,14 +255,10 @@ impl BatchHandler for SpanHandler {
                 self.metrics.call_tracker_spans.set(calls.held() as i64);
                 edges
             };
-            let mut outcomes = Vec::new();
-            let Some(counted) = self
-                .write(message, envelope.tenant, Vec::new(), span_metrics, edges)
-                .await
-            else {
-                return false;
-            };
-            outcomes.push(counted);
+            let (counting, counted) =
+                request(message, envelope.tenant, Vec::new(), span_metrics, edges);
+            writes.push(counting);
+            let mut outcomes = vec![counted];
             for (trace_id, spans) in by_trace(spans) {
                 match self.sampler.admit(envelope.tenant, trace_id, spans) {
                     Admitted::Waiting(decided) => outcomes.push(decided),
@@ -273,17 +269,17 @@ impl BatchHandler for SpanHandler {
                             sequence: 0,
                             redelivered: false,
                         };
-                        let Some(stored) = self
-                            .write(late, envelope.tenant, spans, Vec::new(), Vec::new())
-                            .await
-                        else {
-                            return false;
-                        };
+                        let (write, stored) =
+                            request(late, envelope.tenant, spans, Vec::new(), Vec::new());
+                        writes.push(write);
                         outcomes.push(stored);
                     }
                 }
             }
             waiting.push((envelope, outcomes));
+        }
+        if !writes.is_empty() && self.writer_tx.send(writes).await.is_err() {
+            return false;
         }
         for (envelope, outcomes) in waiting {
             let mut refused = None;

@@ -3,6 +3,9 @@
 use weft_runtime::service;
 use weft_sampler::{Sampler, SamplerConfig};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     weft_runtime::telemetry::init("weft-sampler", "info");

@@ -319,7 +319,7 @@ impl TraceSampler {
     pub async fn run(
         self: Arc<Self>,
         policies: Arc<PolicyCache>,
-        writer_tx: mpsc::Sender<WriteRequest>,
+        writer_tx: mpsc::Sender<Vec<WriteRequest>>,
         shutdown: CancellationToken,
     ) {
         let tick = (self.config.quiet_time / 2)
@@ -334,6 +334,9 @@ impl TraceSampler {
                 _ = ticker.tick() => {}
                 _ = self.wake.notified() => {}
             }
+            // One write batch per round: a request per kept trace (so ClickHouse refusing
+            // one trace's rows isolates that trace), sent together.
+            let mut kept = Vec::new();
             for ((tenant, trace_id), pending, trigger) in self.take_due(Instant::now()) {
                 let policy = policies.get(tenant).await;
                 let decision = policy.decide(&trace_id, &pending.spans);
@@ -368,7 +371,7 @@ impl TraceSampler {
                 }
                 decided.stamp(&mut spans);
                 let (written_tx, written_rx) = oneshot::channel();
-                let request = WriteRequest {
+                kept.push(WriteRequest {
                     message: MessageRef {
                         sequence: 0,
                         redelivered: false,
@@ -378,10 +381,7 @@ impl TraceSampler {
                     span_metrics: Vec::new(),
                     edges: Vec::new(),
                     written: written_tx,
-                };
-                if writer_tx.send(request).await.is_err() {
-                    break 'deciding;
-                }
+                });
                 tokio::spawn(async move {
                     // A writer that gives up (shutdown) drops the sender, and with it
                     // these waiters: their messages stay unacknowledged.
@@ -391,6 +391,9 @@ impl TraceSampler {
                         }
                     }
                 });
+            }
+            if !kept.is_empty() && writer_tx.send(kept).await.is_err() {
+                break 'deciding;
             }
         }
         // Undecided traces are forgotten: their waiters see the senders go, so their

@@ -65,8 +65,11 @@ pub fn spawn(
     config: WriterConfig,
     metrics: SamplerMetrics,
     shutdown: CancellationToken,
-) -> (mpsc::Sender<WriteRequest>, JoinHandle<()>) {
-    let (requests_tx, requests_rx) = mpsc::channel(1024);
+) -> (mpsc::Sender<Vec<WriteRequest>>, JoinHandle<()>) {
+    // Requests come in batches (a handler's pulled batch, a round of decisions), so a
+    // few sends carry thousands of requests and no sender waits behind hundreds of
+    // others for a slot.
+    let (requests_tx, requests_rx) = mpsc::channel(64);
     let writer = Writer {
         store,
         metrics,
@@ -477,19 +480,23 @@ impl Writer {
     }
 }
 
-async fn run(writer: Writer, config: WriterConfig, mut requests_rx: mpsc::Receiver<WriteRequest>) {
+async fn run(
+    writer: Writer,
+    config: WriterConfig,
+    mut requests_rx: mpsc::Receiver<Vec<WriteRequest>>,
+) {
     let mut pending: Vec<WriteRequest> = Vec::new();
     let mut pending_spans = 0usize;
     let mut deadline = Instant::now();
     loop {
         let flush_due = tokio::select! {
-            request = requests_rx.recv() => match request {
-                Some(request) => {
+            requests = requests_rx.recv() => match requests {
+                Some(requests) => {
                     if pending.is_empty() {
                         deadline = Instant::now() + config.flush_interval;
                     }
-                    pending_spans += request.spans.len();
-                    pending.push(request);
+                    pending_spans += requests.iter().map(|r| r.spans.len()).sum::<usize>();
+                    pending.extend(requests);
                     pending_spans >= config.max_batch_spans
                 }
                 None => {
@@ -574,7 +581,7 @@ mod tests {
             let mut waiting = Vec::new();
             for (sequence, redelivered) in requests {
                 let (request, written_rx) = request(tenant, sequence, redelivered);
-                requests_tx.send(request).await.unwrap();
+                requests_tx.send(vec![request]).await.unwrap();
                 waiting.push(written_rx);
             }
             for written_rx in waiting {

@@ -179,10 +179,22 @@ pub trait MetricRow: Table + Clone + Send + Sync + 'static {
     fn key(&self) -> Self::Key;
     fn minute(&self) -> u32;
     fn message_ids(&self) -> &[u64];
-    /// Adds a row of the same key.
-    fn add(&mut self, other: Self);
+    /// Takes in a row of the same key: counters summed, the sparse maps' entries
+    /// appended as they come (see [`MetricRow::normalise`]).
+    fn absorb(&mut self, other: Self);
 
-    /// The rows summed by key: what one INSERT of them stores, in key order.
+    /// Sorts the sparse maps by key and sums the entries of equal keys.
+    fn normalise(&mut self);
+
+    /// Adds a row of the same key.
+    fn add(&mut self, other: Self) {
+        self.absorb(other);
+        self.normalise();
+    }
+
+    /// The rows summed by key: what one INSERT of them stores, in key order. Each key's
+    /// maps are sorted once at the end, so combining the rows of many messages costs
+    /// O(n log n), not a merge per row (which grows with the message ids of a key).
     fn combine(rows: impl IntoIterator<Item = Self>) -> Vec<Self> {
         let mut by_key: BTreeMap<Self::Key, Self> = BTreeMap::new();
         for row in rows {
@@ -190,21 +202,38 @@ pub trait MetricRow: Table + Clone + Send + Sync + 'static {
                 Entry::Vacant(entry) => {
                     entry.insert(row);
                 }
-                Entry::Occupied(mut entry) => entry.get_mut().add(row),
+                Entry::Occupied(mut entry) => entry.get_mut().absorb(row),
             }
         }
-        by_key.into_values().collect()
+        by_key
+            .into_values()
+            .map(|mut row| {
+                row.normalise();
+                row
+            })
+            .collect()
     }
 }
 
-/// Adds the sparse map (`keys`, `values`) of `other` to the one of `into`, key by key,
-/// keeping the keys in ascending order as ClickHouse's merges do.
-fn add_sparse<K: Ord + Copy>(into: (&mut Vec<K>, &mut Vec<u64>), other: (Vec<K>, Vec<u64>)) {
-    let mut sum: BTreeMap<K, u64> = into.0.iter().copied().zip(into.1.iter().copied()).collect();
-    for (key, value) in other.0.into_iter().zip(other.1) {
-        *sum.entry(key).or_default() += value;
+/// Sorts a sparse map (`keys`, `values`) by key and sums the values of equal keys, as
+/// ClickHouse's merges keep it. Already sorted and distinct (the usual case): untouched.
+fn normalise_sparse<K: Ord + Copy>(keys: &mut Vec<K>, values: &mut Vec<u64>) {
+    if keys.windows(2).all(|w| w[0] < w[1]) {
+        return;
     }
-    (*into.0, *into.1) = sum.into_iter().unzip();
+    let mut pairs: Vec<(K, u64)> = keys.iter().copied().zip(values.iter().copied()).collect();
+    pairs.sort_unstable_by_key(|&(key, _)| key);
+    keys.clear();
+    values.clear();
+    for (key, value) in pairs {
+        match keys.last() {
+            Some(last) if *last == key => *values.last_mut().expect("one value per key") += value,
+            _ => {
+                keys.push(key);
+                values.push(value);
+            }
+        }
+    }
 }
 
 /// Spans of one tenant, minute, service, operation, span kind and status code
@@ -257,18 +286,19 @@ impl MetricRow for SpanMetricRow {
         &self.message_ids
     }
 
-    fn add(&mut self, other: Self) {
+    fn absorb(&mut self, other: Self) {
         self.spans += other.spans;
         self.errors += other.errors;
         self.duration_sum_ns = self.duration_sum_ns.saturating_add(other.duration_sum_ns);
-        add_sparse(
-            (&mut self.duration_buckets, &mut self.duration_counts),
-            (other.duration_buckets, other.duration_counts),
-        );
-        add_sparse(
-            (&mut self.message_ids, &mut self.message_spans),
-            (other.message_ids, other.message_spans),
-        );
+        self.duration_buckets.extend(other.duration_buckets);
+        self.duration_counts.extend(other.duration_counts);
+        self.message_ids.extend(other.message_ids);
+        self.message_spans.extend(other.message_spans);
+    }
+
+    fn normalise(&mut self) {
+        normalise_sparse(&mut self.duration_buckets, &mut self.duration_counts);
+        normalise_sparse(&mut self.message_ids, &mut self.message_spans);
     }
 }
 
@@ -315,18 +345,19 @@ impl MetricRow for ServiceEdgeRow {
         &self.message_ids
     }
 
-    fn add(&mut self, other: Self) {
+    fn absorb(&mut self, other: Self) {
         self.calls += other.calls;
         self.errors += other.errors;
         self.duration_sum_ns = self.duration_sum_ns.saturating_add(other.duration_sum_ns);
-        add_sparse(
-            (&mut self.duration_buckets, &mut self.duration_counts),
-            (other.duration_buckets, other.duration_counts),
-        );
-        add_sparse(
-            (&mut self.message_ids, &mut self.message_calls),
-            (other.message_ids, other.message_calls),
-        );
+        self.duration_buckets.extend(other.duration_buckets);
+        self.duration_counts.extend(other.duration_counts);
+        self.message_ids.extend(other.message_ids);
+        self.message_calls.extend(other.message_calls);
+    }
+
+    fn normalise(&mut self) {
+        normalise_sparse(&mut self.duration_buckets, &mut self.duration_counts);
+        normalise_sparse(&mut self.message_ids, &mut self.message_calls);
     }
 }
 
@@ -368,5 +399,20 @@ mod tests {
         assert_eq!(checkout.duration_counts, [1, 3, 1]);
         assert_eq!(checkout.message_ids, [7, 9]);
         assert_eq!(checkout.message_spans, [2, 3]);
+    }
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::normalise_sparse;
+
+    #[test]
+    fn sparse_maps_sort_and_sum_equal_keys() {
+        let (mut keys, mut values) = (vec![1u16, 4, 9, 0, 4, 10], vec![1u64, 2, 3, 5, 5, 5]);
+        normalise_sparse(&mut keys, &mut values);
+        assert_eq!((keys, values), (vec![0, 1, 4, 9, 10], vec![5, 1, 7, 3, 5]));
+        let (mut keys, mut values) = (vec![1u64, 2, 3], vec![1u64, 1, 1]);
+        normalise_sparse(&mut keys, &mut values);
+        assert_eq!((keys, values), (vec![1, 2, 3], vec![1, 1, 1]));
     }
 }
