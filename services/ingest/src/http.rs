@@ -1,4 +1,4 @@
-//! OTLP/HTTP: `POST /v1/traces` with a protobuf or JSON body, optionally gzip. Responses
+//! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs` with a protobuf or JSON body, optionally gzip. Responses
 //! and errors are encoded like the request, as the OTLP specification asks (errors as a
 //! `google.rpc.Status`). The handler is written once for every signal.
 
@@ -11,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::io::Read;
@@ -29,6 +30,7 @@ pub fn router(exporter: Arc<Exporter>) -> Router {
             "/v1/traces",
             post(export_signal::<ExportTraceServiceRequest>),
         )
+        .route("/v1/logs", post(export_signal::<ExportLogsServiceRequest>))
         .layer(DefaultBodyLimit::disable())
         .with_state(exporter)
 }
