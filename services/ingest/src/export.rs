@@ -174,7 +174,7 @@ impl Exporter {
     /// The latest time an item may carry: now plus the accepted clock skew. Times past it
     /// (a clock decades ahead, `u64::MAX` as an end time) are refused here, once, so
     /// nothing downstream meets a time it cannot store.
-    fn latest_accepted_time(&self) -> u64 {
+    pub(crate) fn latest_accepted_time(&self) -> u64 {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
