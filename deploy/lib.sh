@@ -113,6 +113,15 @@ install_python_loggers() {
     "$LOGGERS_VENV/bin/pip" install -q $LOGGERS_PACKAGES
 }
 
+# pino, winston and bunyan for the JSON-lines tests, from their own package's lock file.
+install_node_loggers() {
+    local loggers="$WEFT_ROOT/services/e2e/loggers"
+    if [ ! -d "$loggers/node_modules/pino" ] || [ "$loggers/package-lock.json" -nt "$loggers/node_modules/.package-lock.json" ]; then
+        log "installing the Node.js loggers"
+        (cd "$loggers" && npm ci --no-audit --no-fund)
+    fi
+}
+
 start_postgres() {
     if ! port_open "$PG_PORT"; then
         local version

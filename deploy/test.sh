@@ -9,6 +9,7 @@ start_infrastructure
 install_browser_tooling
 install_chdb
 install_python_loggers
+install_node_loggers
 
 export WEFT_TEST_DATABASE_URL="${WEFT_TEST_DATABASE_URL:-$PG_URL_BASE/postgres}"
 export WEFT_TEST_NATS_URL="${WEFT_TEST_NATS_URL:-nats://127.0.0.1:$NATS_PORT}"
