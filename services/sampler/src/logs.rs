@@ -283,7 +283,12 @@ impl LogHandler {
 impl BatchHandler for LogHandler {
     async fn handle(&self, partition: Partition, batch: Vec<Envelope>) -> bool {
         let mut parts: Vec<Part> = Vec::with_capacity(batch.len());
+        let mut seen = HashSet::new();
         for envelope in batch {
+            // A copy of a message earlier in the batch is acknowledged with it.
+            if envelope.stream_sequence != 0 && !seen.insert(envelope.stream_sequence) {
+                continue;
+            }
             if let Some(rows) = self.decode(partition, &envelope) {
                 parts.push(Part {
                     unsure: envelope.redelivered,
@@ -338,6 +343,104 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    fn request(bodies: &[&str]) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: bodies
+                        .iter()
+                        .map(|body| LogRecord {
+                            time_unix_nano: 1_764_590_000_000_000_000,
+                            body: Some(AnyValue {
+                                value: Some(Value::StringValue((*body).to_owned())),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    /// Against the ClickHouse of `WEFT_TEST_CLICKHOUSE_URL` (a database of its own) and
+    /// the NATS of `WEFT_TEST_NATS_URL` (a prefix of its own).
+    #[tokio::test]
+    async fn a_redelivered_message_is_stored_once() {
+        let store = ClickHouse::new(weft_storage::clickhouse::ClickHouseConfig {
+            url: std::env::var("WEFT_TEST_CLICKHOUSE_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
+            database: format!("weft_test_{}", uuid::Uuid::new_v4().simple()),
+            ..Default::default()
+        });
+        store.migrate().await.unwrap();
+        let bus = Bus::connect(weft_bus::BusConfig {
+            url: std::env::var("WEFT_TEST_NATS_URL")
+                .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            prefix: format!("weft_test_{}", uuid::Uuid::new_v4().simple()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let handler = LogHandler {
+            bus,
+            store: store.clone(),
+            metrics: LogMetrics::default(),
+            shutdown: CancellationToken::new(),
+            grace: Duration::from_secs(1),
+        };
+        let tenant = TenantId::random();
+        let envelope = |sequence: u64, redelivered: bool, bodies: &[&str]| Envelope {
+            tenant,
+            payload: request(bodies).encode_to_vec().into(),
+            traceparent: None,
+            redelivered,
+            stream_sequence: sequence,
+        };
+        // Message 7 and, in the same batch, a copy delivered again; then message 8.
+        assert!(
+            handler
+                .handle(
+                    Partition(0),
+                    vec![
+                        envelope(7, false, &["a", "b"]),
+                        envelope(7, true, &["a", "b"]),
+                        envelope(8, false, &["c"]),
+                    ],
+                )
+                .await
+        );
+        // Both again (a sampler died before acknowledging them), and message 9, new
+        // although delivered before.
+        assert!(
+            handler
+                .handle(
+                    Partition(1),
+                    vec![
+                        envelope(8, true, &["c"]),
+                        envelope(7, true, &["a", "b"]),
+                        envelope(9, true, &["d"]),
+                    ],
+                )
+                .await
+        );
+        let search = weft_storage::clickhouse::LogSearch {
+            start_unix_nano: 1_764_589_000_000_000_000,
+            end_unix_nano: 1_764_591_000_000_000_000,
+            limit: 100,
+            ..Default::default()
+        };
+        let lines = store.tenant(tenant).logs(&search).await.unwrap();
+        let mut bodies: Vec<&str> = lines.iter().map(|l| l.body.as_str()).collect();
+        bodies.sort_unstable();
+        assert_eq!(bodies, ["a", "b", "c", "d"]);
+        // The copy in the first batch went with the original; the second batch found
+        // messages 7 and 8 stored.
+        assert_eq!(handler.metrics.already_stored.get(), 3);
+        store.drop_database().await.unwrap();
     }
 
     #[test]
