@@ -15,7 +15,9 @@ use std::time::Duration;
 use weft_model::{SpanId, TenantId, TraceId};
 use weft_runtime::config::parse_duration;
 use weft_runtime::{ApiError, ErrorKind};
-use weft_storage::clickhouse::{ClickHouse, LogCount, LogCursor, LogRow, LogSearch};
+use weft_storage::clickhouse::{
+    ClickHouse, ClickHouseError, LogCount, LogCursor, LogRow, LogSearch,
+};
 
 pub fn routes() -> Router<Arc<ApiState>> {
     Router::new().route("/api/v1/logs", get(search_logs))
@@ -380,22 +382,22 @@ fn histogram(search: &LogSearch, step: u32, counts: &[LogCount]) -> LogHistogram
 }
 
 /// Reads a page of lines, and on the first page the histogram, for one tenant.
-pub async fn read(
+pub async fn read_scoped(
     store: &ClickHouse,
     tenant: TenantId,
     mut query: LogQuery,
-) -> Result<LogPage, ApiError> {
+) -> Result<LogPage, ClickHouseError> {
     let reader = store.tenant(tenant);
     // A trace's lines lie around the trace: look there unless told where to look.
     if let (Some(trace_id), false) = (query.search.trace_id, query.windowed)
-        && let Some((summary, _)) = reader.trace(trace_id).await.map_err(store_error)?
+        && let Some((summary, _)) = reader.trace(trace_id).await?
     {
         query.search.start_unix_nano = summary
             .start_time_unix_nano
             .saturating_sub(TRACE_SLACK_NANOS);
         query.search.end_unix_nano = summary.end_time_unix_nano.saturating_add(TRACE_SLACK_NANOS);
     }
-    let rows = reader.logs(&query.search).await.map_err(store_error)?;
+    let rows = reader.logs(&query.search).await?;
     let histogram = match query.search.before {
         Some(_) => None,
         None => {
@@ -404,10 +406,7 @@ pub async fn read(
             } else {
                 auto_step(&query.search)
             };
-            let counts = reader
-                .log_histogram(&query.search, step)
-                .await
-                .map_err(store_error)?;
+            let counts = reader.log_histogram(&query.search, step).await?;
             Some(histogram(&query.search, step, &counts))
         }
     };
@@ -445,7 +444,10 @@ async fn search_logs(
     RawQuery(query): RawQuery,
 ) -> Result<Json<LogPage>, ApiError> {
     let query = parse(query.as_deref())?;
-    Ok(Json(read(&state.store, tenant, query).await?))
+    let page = read_scoped(&state.store, tenant, query)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(page))
 }
 
 #[cfg(test)]
