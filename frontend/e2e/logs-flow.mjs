@@ -174,6 +174,17 @@ async function flow() {
     await page.waitForURL(`${base}/traces/${traceId}#span=${spanId}`);
     await page.locator('.waterfall').first().waitFor();
   });
+
+  await step('the trace page lists its lines, and each span its own', async () => {
+    const all = page.locator('section.trace-logs ol.span-logs li');
+    assert.equal(await all.count(), 1);
+    assert.match(await all.first().innerText(), /card declined/);
+    const own = page.locator(`#detail-${spanId} ol.span-logs li`);
+    assert.equal(await own.count(), 1, 'the span panel lists the line logged under it');
+    assert.match(await own.first().textContent(), /card declined/);
+    await checkPolicy(page);
+    await screenshotAll(page, 'trace-logs');
+  });
   await context.close();
 }
 

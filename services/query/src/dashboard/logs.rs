@@ -182,14 +182,75 @@ fn humantime(seconds: u32) -> String {
 }
 
 /// A line as the page shows it.
-struct Line {
-    view: LogLineView,
+pub(super) struct Line {
+    pub view: LogLineView,
     /// `HH:MM:SS.mmm` and the date, UTC.
-    clock: String,
-    date: String,
+    pub clock: String,
+    pub date: String,
     /// `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `none`: the badge's class.
-    level: &'static str,
-    trace_href: Option<String>,
+    pub level: &'static str,
+    pub trace_href: Option<String>,
+}
+
+/// The log lines of one trace, for its page: all of them, and each span's.
+#[derive(Default)]
+pub(super) struct TraceLogs {
+    pub lines: Vec<Line>,
+    /// The lines were not read (the page still shows the trace).
+    pub unavailable: bool,
+    /// More lines than the page lists.
+    pub truncated: bool,
+}
+
+/// Lines a trace page lists, at most.
+const TRACE_PAGE_LINES: u32 = 500;
+/// Lines may be written a little before or after their trace's spans.
+const TRACE_SLACK_NANOS: u64 = 15 * 60 * 1_000_000_000;
+
+impl TraceLogs {
+    /// The lines of a trace around its time, oldest first. A failure to read them is
+    /// logged and shown as such; it never fails the trace page.
+    pub async fn read(
+        store: &weft_storage::clickhouse::ClickHouse,
+        tenant: weft_model::TenantId,
+        summary: &weft_storage::clickhouse::TraceSummary,
+    ) -> TraceLogs {
+        let Ok(trace_id) = weft_model::TraceId::from_bytes(&summary.trace_id) else {
+            return TraceLogs::default();
+        };
+        let search = weft_storage::clickhouse::LogSearch {
+            start_unix_nano: summary
+                .start_time_unix_nano
+                .saturating_sub(TRACE_SLACK_NANOS),
+            end_unix_nano: summary.end_time_unix_nano.saturating_add(TRACE_SLACK_NANOS),
+            trace_id: Some(trace_id),
+            limit: TRACE_PAGE_LINES,
+            ..Default::default()
+        };
+        match store.tenant(tenant).logs(&search).await {
+            Ok(rows) => TraceLogs {
+                truncated: rows.len() == TRACE_PAGE_LINES as usize,
+                lines: rows
+                    .iter()
+                    .rev()
+                    .map(|r| line(LogLineView::from(r)))
+                    .collect(),
+                unavailable: false,
+            },
+            Err(error) => {
+                tracing::warn!(%error, trace_id = %trace_id, "could not read the trace's log lines");
+                TraceLogs {
+                    unavailable: true,
+                    ..TraceLogs::default()
+                }
+            }
+        }
+    }
+
+    /// The lines logged under span `id`, oldest first.
+    pub fn of_span(&self, id: &str) -> Vec<&Line> {
+        self.lines.iter().filter(|l| l.view.span_id == id).collect()
+    }
 }
 
 fn level_class(number: u8) -> &'static str {
@@ -204,7 +265,7 @@ fn level_class(number: u8) -> &'static str {
     }
 }
 
-fn line(view: LogLineView) -> Line {
+pub(super) fn line(view: LogLineView) -> Line {
     let (date, clock) = view
         .time
         .split_once('T')
