@@ -297,20 +297,21 @@ impl BatchHandler for LogHandler {
                 });
             }
         }
-        // Groups of parts still to store, as index ranges; a refused group is halved.
-        let mut groups = vec![0..parts.len()];
+        // Groups of parts still to store, as (start, end) indices; a refused group is
+        // halved.
+        let mut groups = vec![(0, parts.len())];
         let mut refused = Vec::new();
-        while let Some(range) = groups.pop() {
-            if range.is_empty() {
+        while let Some((start, end)) = groups.pop() {
+            if start == end {
                 continue;
             }
-            match self.store(&mut parts[range.clone()]).await {
+            match self.store(&mut parts[start..end]).await {
                 Attempt::Stored => {}
-                Attempt::Refused(reason) if range.len() == 1 => refused.push((range.start, reason)),
+                Attempt::Refused(reason) if end - start == 1 => refused.push((start, reason)),
                 Attempt::Refused(_) => {
-                    let middle = range.start + range.len() / 2;
-                    groups.push(middle..range.end);
-                    groups.push(range.start..middle);
+                    let middle = start + (end - start) / 2;
+                    groups.push((middle, end));
+                    groups.push((start, middle));
                 }
                 Attempt::GaveUp => return false,
             }
