@@ -99,6 +99,29 @@ install_chdb() {
     "$CHDB_VENV/bin/pip" install -q "chdb-core==$CHDB_CORE_VERSION"
 }
 
+# The real loggers the logs end-to-end tests drive: OpenTelemetry Python's SDK with both
+# OTLP exporters, structlog and python-json-logger.
+LOGGERS_VENV="${WEFT_LOGGERS_VENV:-$HOME/.cache/weft/otel-venv}"
+LOGGERS_PACKAGES="opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 structlog==26.1.0 python-json-logger==4.2.0"
+
+install_python_loggers() {
+    local installed="import importlib.metadata as m, sys; sys.exit(m.version('opentelemetry-sdk') != '1.45.2' or m.version('structlog') != '26.1.0' or m.version('python-json-logger') != '4.2.0')"
+    if "$LOGGERS_VENV/bin/python" -c "$installed" 2>/dev/null; then return; fi
+    log "installing the Python loggers into $LOGGERS_VENV"
+    [ -x "$LOGGERS_VENV/bin/python" ] || python3 -m venv "$LOGGERS_VENV"
+    # shellcheck disable=SC2086
+    "$LOGGERS_VENV/bin/pip" install -q $LOGGERS_PACKAGES
+}
+
+# pino, winston and bunyan for the JSON-lines tests, from their own package's lock file.
+install_node_loggers() {
+    local loggers="$WEFT_ROOT/services/e2e/loggers"
+    if [ ! -d "$loggers/node_modules/pino" ] || [ "$loggers/package-lock.json" -nt "$loggers/node_modules/.package-lock.json" ]; then
+        log "installing the Node.js loggers"
+        (cd "$loggers" && npm ci --no-audit --no-fund)
+    fi
+}
+
 start_postgres() {
     if ! port_open "$PG_PORT"; then
         local version

@@ -55,6 +55,24 @@ pub(crate) enum TenantCommand {
     Create(TenantCreateArgs),
     /// Set a tenant's own ingest limit, or reset it to the ingest default
     Limit(TenantLimitArgs),
+    /// Set a tenant's own log-record limit, or reset it to the ingest default
+    LogLimit(TenantLogLimitArgs),
+}
+
+#[derive(Debug, PartialEq, Eq, Args)]
+pub(crate) struct TenantLogLimitArgs {
+    /// Slug of the tenant
+    #[arg(long, value_name = "SLUG")]
+    pub(crate) tenant: String,
+    /// Log records per second per ingest replica, or `default` for the ingest-wide limit
+    /// (WEFT_TENANT_LOGS_PER_SECOND)
+    #[arg(
+        long,
+        value_name = "N|default",
+        allow_negative_numbers = true,
+        value_parser = parse_spans_per_second
+    )]
+    pub(crate) logs_per_second: SpansPerSecond,
 }
 
 #[derive(Debug, PartialEq, Eq, Args)]
@@ -83,7 +101,7 @@ pub(crate) struct TenantLimitArgs {
     pub(crate) spans_per_second: SpansPerSecond,
 }
 
-/// A tenant's ingest limit as given on the command line.
+/// A tenant's ingest limit (of spans, or of log records) as given on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SpansPerSecond {
     /// The tenant falls back to the limit ingest is configured with.
@@ -265,6 +283,23 @@ mod tests {
         };
         assert_eq!(default.spans_per_second, SpansPerSecond::Default);
         assert_eq!(default.spans_per_second.own_limit(), None);
+
+        let logs = parse(&[
+            "tenant",
+            "log-limit",
+            "--tenant",
+            "acme",
+            "--logs-per-second",
+            "2000",
+        ])
+        .unwrap();
+        assert_eq!(
+            logs,
+            Command::Tenant(TenantCommand::LogLimit(TenantLogLimitArgs {
+                tenant: "acme".into(),
+                logs_per_second: SpansPerSecond::Limit(NonZeroU32::new(2000).unwrap()),
+            }))
+        );
 
         for rejected in ["0", "-5", "5k", "4294967296", ""] {
             let error = limit(rejected).expect_err(rejected);

@@ -26,6 +26,21 @@ pub(crate) async fn limit(
     Ok(())
 }
 
+pub(crate) async fn log_limit(
+    db: &Postgres,
+    slug: &str,
+    logs_per_second: SpansPerSecond,
+) -> anyhow::Result<()> {
+    let tenant = id_by_slug(db, slug).await?;
+    let limit = logs_per_second.own_limit();
+    db.set_logs_per_second(tenant, limit).await?;
+    match limit {
+        Some(n) => println!("log limit set to {n} log records per second per ingest replica"),
+        None => println!("log limit reset to the ingest default"),
+    }
+    Ok(())
+}
+
 /// The tenant operators refer to by `slug`; an unknown slug is an error naming it.
 pub(crate) async fn id_by_slug(db: &Postgres, slug: &str) -> anyhow::Result<TenantId> {
     Ok(db

@@ -3,7 +3,8 @@
 //! empty lists otherwise), and keys of the wrong scope or none at all are refused. The
 //! dashboard: every page and form, used by the owner of another organisation with A's
 //! ids, shows nothing of A and changes nothing (404); used by a viewer of A where an
-//! admin is needed, 403; without a valid session, the login page.
+//! admin is needed, 403; without a valid session, the login page. Log lines: every
+//! variant of the log search (API and page) finds none of A's lines for another tenant.
 
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use weft_e2e::otlp::{span, string_attribute, trace_request};
@@ -381,6 +382,170 @@ async fn no_page_or_form_reaches_another_organisation() {
         "/services/raw-client",
         "/map",
     ] {
+        assert_eq!(
+            stranger.get(path).await.location.as_deref(),
+            Some("/login"),
+            "{path}"
+        );
+    }
+    stack.stop().await;
+}
+
+/// Sends A's log lines under a trace: one OTLP record and one JSON line, each naming a
+/// secret only A may read.
+async fn send_secret_logs(stack: &Stack, ingest_key: &str, trace_id: &str, span_id: &str) {
+    let lines = format!(
+        "{{\"level\":\"error\",\"msg\":\"secret-json-line for A\",\"service\":\"vault\",\"tenant_secret\":\"s3cr3t\",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"}}\n"
+    );
+    let response = stack
+        .http
+        .post(stack.ingest_url("/v1/logs/json"))
+        .header("x-api-key", ingest_key)
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let otlp = serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "vault"}}]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()),
+            "severityNumber": 17,
+            "severityText": "ERROR",
+            "body": {"stringValue": "secret-otlp-line for A"},
+            "attributes": [{"key": "tenant_secret", "value": {"stringValue": "s3cr3t"}}],
+            "traceId": trace_id,
+            "spanId": span_id
+        }]}]
+    }]});
+    let response = stack
+        .http
+        .post(stack.ingest_url("/v1/logs"))
+        .header("x-api-key", ingest_key)
+        .header("content-type", "application/json")
+        .body(otlp.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenant_never_sees_a_log_line() {
+    let stack = Stack::start().await;
+    let a = stack.ns.tenant("tenant-a").await;
+    let b = stack.ns.tenant("tenant-b").await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let span_id = "00f067aa0ba902b7";
+    send_secret_logs(&stack, &a.ingest_key, trace_id, span_id).await;
+    let searches = [
+        "/api/v1/logs".to_owned(),
+        "/api/v1/logs?lookback=7d".to_owned(),
+        format!("/api/v1/logs?trace_id={trace_id}"),
+        format!("/api/v1/logs?trace_id={trace_id}&group=span"),
+        format!("/api/v1/logs?span_id={span_id}"),
+        "/api/v1/logs?service=vault".to_owned(),
+        "/api/v1/logs?q=secret".to_owned(),
+        "/api/v1/logs?severity=error".to_owned(),
+        "/api/v1/logs?attr=tenant_secret%3Ds3cr3t".to_owned(),
+    ];
+    // A sees its lines through every search (the control)...
+    eventually(
+        "A's two lines",
+        std::time::Duration::from_secs(30),
+        || async {
+            let (_, page) = stack.query_get(&searches[0], &a.read_key).await;
+            (page["logs"].as_array().map(Vec::len) == Some(2)).then_some(())
+        },
+    )
+    .await;
+    for path in &searches {
+        let (status, page) = stack.query_get(path, &a.read_key).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(page["logs"].as_array().map(Vec::len), Some(2), "A: {path}");
+    }
+    // ...and B none of them, not even as a count.
+    for path in &searches {
+        let (status, page) = stack.query_get(path, &b.read_key).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(page["logs"].as_array().map(Vec::len), Some(0), "B: {path}");
+        let counted: u64 = page["histogram"]["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|bucket| bucket["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(counted, 0, "B's histogram counts A's lines: {path}");
+        assert!(!page.to_string().contains("s3cr3t"), "{path}");
+        if path.contains("group=span") {
+            assert_eq!(page["spans"].as_array().map(Vec::len), Some(0));
+        }
+    }
+    // An ingest key cannot read logs; no key or an unknown one is unauthenticated.
+    assert_eq!(stack.query_get(&searches[0], &a.ingest_key).await.0, 403);
+    assert_eq!(
+        stack
+            .query_get(
+                &searches[0],
+                "weft_0000000000000000000000000000000000000001"
+            )
+            .await
+            .0,
+        401
+    );
+    // A read key cannot send logs.
+    let response = stack
+        .http
+        .post(stack.ingest_url("/v1/logs/json"))
+        .header("x-api-key", &a.read_key)
+        .body("{\"msg\":\"x\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    // The logs page: Alice's organisation sees its lines; Mallory's, with A's ids and
+    // words in the URL, sees none; without a session, the login page.
+    let mut alice = Visitor::new(&stack);
+    let alice_key = alice
+        .sign_up("alice@acme.io", "Acme Secret Labs")
+        .await
+        .shown("new-key");
+    send_secret_logs(&stack, &alice_key, trace_id, span_id).await;
+    let mut mallory = Visitor::new(&stack);
+    mallory.sign_up("mallory@evil.io", "Evil").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !alice.get("/logs").await.body.contains("secret-otlp-line") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice never saw her lines"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pages = [
+        "/logs".to_owned(),
+        "/logs?lookback=7d".to_owned(),
+        format!("/logs?trace_id={trace_id}"),
+        format!("/logs?span_id={span_id}"),
+        "/logs?service=vault&severity=error&q=secret&attr=tenant_secret%3Ds3cr3t".to_owned(),
+    ];
+    for path in &pages {
+        let own = alice.get(path).await;
+        assert_eq!(own.status, 200, "alice {path}");
+        assert!(own.body.contains("secret-json-line"), "alice {path}");
+        let page = mallory.get(path).await;
+        assert_eq!(page.status, 200, "mallory {path}");
+        assert!(
+            !page.body.contains("secret-"),
+            "mallory {path} shows A's lines"
+        );
+        if !path.contains("s3cr3t") {
+            assert!(!page.body.contains("s3cr3t"), "mallory {path}");
+        }
+        assert!(page.body.contains("No lines match"), "mallory {path}");
+    }
+    let mut stranger = Visitor::new(&stack);
+    for path in &pages {
         assert_eq!(
             stranger.get(path).await.location.as_deref(),
             Some("/login"),

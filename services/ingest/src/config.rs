@@ -15,6 +15,9 @@ pub struct Limits {
     pub max_decompressed_bytes: usize,
     /// Spans per second a tenant may send to this replica, unless it has its own limit.
     pub spans_per_second: u32,
+    /// Log records per second a tenant may send to this replica, unless it has its own
+    /// limit; counted apart from spans, so logs never use up the span budget.
+    pub logs_per_second: u32,
     /// How far ahead of this replica's clock an item's times may be.
     pub max_future_skew: Duration,
 }
@@ -36,7 +39,7 @@ impl IngestConfig {
     /// Reads `WEFT_INGEST_GRPC_ADDR` (default `0.0.0.0:4317`), `WEFT_INGEST_HTTP_ADDR`
     /// (`0.0.0.0:4318`), `WEFT_INGEST_MAX_REQUEST_BYTES` (`4MiB`),
     /// `WEFT_INGEST_MAX_DECOMPRESSED_BYTES` (`16MiB`), `WEFT_TENANT_SPANS_PER_SECOND`
-    /// (100000), `WEFT_KEY_CACHE_TTL` (`5s`), and the
+    /// (100000), `WEFT_TENANT_LOGS_PER_SECOND` (100000), `WEFT_KEY_CACHE_TTL` (`5s`), and the
     /// bus and database variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let config = IngestConfig {
@@ -55,6 +58,7 @@ impl IngestConfig {
                 max_decompressed_bytes: env
                     .bytes("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", 16 << 20)?,
                 spans_per_second: env.get("WEFT_TENANT_SPANS_PER_SECOND", 100_000)?,
+                logs_per_second: env.get("WEFT_TENANT_LOGS_PER_SECOND", 100_000)?,
                 max_future_skew: env
                     .duration("WEFT_INGEST_MAX_FUTURE_SKEW", Duration::from_secs(3600))?,
             },
@@ -65,6 +69,11 @@ impl IngestConfig {
         env.check(
             "WEFT_TENANT_SPANS_PER_SECOND",
             config.limits.spans_per_second > 0,
+            "must be at least 1",
+        )?;
+        env.check(
+            "WEFT_TENANT_LOGS_PER_SECOND",
+            config.limits.logs_per_second > 0,
             "must be at least 1",
         )?;
         // ClickHouse 18.16 stores times in 32-bit seconds, which end in 2106.

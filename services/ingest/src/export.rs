@@ -47,6 +47,9 @@ pub struct Exporter {
     postgres: Postgres,
     keys: KeyCache,
     limiter: TenantLimiter,
+    log_limiter: TenantLimiter,
+    /// Rotates the partition of log records without a trace, request by request.
+    untraced: std::sync::atomic::AtomicU16,
     pub(crate) usage: Arc<UsageCounter>,
     pub(crate) limits: Limits,
     pub(crate) metrics: IngestMetrics,
@@ -59,6 +62,8 @@ impl Exporter {
             postgres,
             keys,
             limiter: TenantLimiter::new(limits.spans_per_second),
+            log_limiter: TenantLimiter::new(limits.logs_per_second),
+            untraced: std::sync::atomic::AtomicU16::new(0),
             usage: Arc::default(),
             limits,
             metrics: IngestMetrics::default(),
@@ -136,14 +141,28 @@ impl Exporter {
             ));
         }
         let tenant = key.tenant;
-        if let Err(retry_after) = self.limiter.take(tenant, key.spans_per_second, items) {
-            self.usage.record(tenant, 0, items);
+        let (limiter, own_rate, default_rate) = match signal {
+            Signal::Spans => (
+                &self.limiter,
+                key.spans_per_second,
+                self.limits.spans_per_second,
+            ),
+            Signal::Logs => (
+                &self.log_limiter,
+                key.logs_per_second,
+                self.limits.logs_per_second,
+            ),
+        };
+        if let Err(retry_after) = limiter.take(tenant, own_rate, items) {
+            if signal == Signal::Spans {
+                self.usage.record(tenant, 0, items);
+            }
             self.count_items(transport, signal, "rejected", "rate_limited", items);
             tracing::debug!(tenant_id = %tenant, items, "tenant over its rate");
             return Err(ApiError::rate_limited(
                 format!(
                     "{item} rate limit of {} {item}s per second exceeded, retry in {retry_after}s",
-                    key.spans_per_second.unwrap_or(self.limits.spans_per_second),
+                    own_rate.unwrap_or(default_rate),
                     item = signal.item(),
                 ),
                 retry_after,
@@ -155,7 +174,7 @@ impl Exporter {
     /// The latest time an item may carry: now plus the accepted clock skew. Times past it
     /// (a clock decades ahead, `u64::MAX` as an end time) are refused here, once, so
     /// nothing downstream meets a time it cannot store.
-    fn latest_accepted_time(&self) -> u64 {
+    pub(crate) fn latest_accepted_time(&self) -> u64 {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -172,6 +191,11 @@ impl Exporter {
         traceparent: Option<&str>,
     ) -> Result<Rejected, ApiError> {
         let tenant = key.tenant;
+        let partitions = self.bus.config().partitions;
+        let untraced = self
+            .untraced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % partitions;
         let Split {
             parts,
             accepted,
@@ -179,8 +203,9 @@ impl Exporter {
             first_error,
         } = split::split(
             request,
-            self.bus.config().partitions,
+            partitions,
             self.latest_accepted_time(),
+            weft_model::Partition(untraced),
         );
         let mut rejected = Rejected {
             count: invalid,
@@ -209,7 +234,10 @@ impl Exporter {
         }
         let accepted = accepted - oversized;
         rejected.count += oversized;
-        self.usage.record(tenant, accepted, rejected.count);
+        // Usage counts spans; log records are counted by the ingest metrics only.
+        if T::SIGNAL == Signal::Spans {
+            self.usage.record(tenant, accepted, rejected.count);
+        }
         self.count_items(transport, T::SIGNAL, "accepted", "", accepted);
         self.count_items(transport, T::SIGNAL, "rejected", "invalid", invalid);
         self.count_items(transport, T::SIGNAL, "rejected", "too_large", oversized);

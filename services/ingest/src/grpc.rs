@@ -1,7 +1,14 @@
-//! OTLP/gRPC: the `TraceService` of the OTLP protocol, gzip accepted and sent.
+//! OTLP/gRPC: the `TraceService` and `LogsService` of the OTLP protocol, gzip accepted
+//! and sent.
 
 use crate::export::{Exporter, Transport};
 use crate::signal::Telemetry;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -24,6 +31,16 @@ impl TraceService for GrpcIngest {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        export(&self.exporter, request).await.map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcIngest {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         export(&self.exporter, request).await.map(Response::new)
     }
 }
@@ -58,11 +75,17 @@ async fn export<T: Telemetry>(
 pub fn routes(exporter: Arc<Exporter>) -> tonic::service::Routes {
     // One limit bounds both the frame as sent and the message after decompression.
     let limit = exporter.limits.max_decompressed_bytes;
-    let service = TraceServiceServer::new(GrpcIngest { exporter })
+    let traces = TraceServiceServer::new(GrpcIngest {
+        exporter: exporter.clone(),
+    })
+    .accept_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Gzip)
+    .max_decoding_message_size(limit);
+    let logs = LogsServiceServer::new(GrpcIngest { exporter })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
-    tonic::service::Routes::new(service)
+    tonic::service::Routes::new(traces).add_service(logs)
 }
 
 /// tonic rejects some bad requests before our handler runs, with codes that differ from

@@ -1,4 +1,4 @@
-//! OTLP/HTTP: `POST /v1/traces` with a protobuf or JSON body, optionally gzip. Responses
+//! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs` with a protobuf or JSON body, optionally gzip. Responses
 //! and errors are encoded like the request, as the OTLP specification asks (errors as a
 //! `google.rpc.Status`). The handler is written once for every signal.
 
@@ -11,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use std::io::Read;
@@ -29,6 +30,8 @@ pub fn router(exporter: Arc<Exporter>) -> Router {
             "/v1/traces",
             post(export_signal::<ExportTraceServiceRequest>),
         )
+        .route("/v1/logs", post(export_signal::<ExportLogsServiceRequest>))
+        .route("/v1/logs/json", post(crate::jsonlines::export_json_lines))
         .layer(DefaultBodyLimit::disable())
         .with_state(exporter)
 }
@@ -90,6 +93,47 @@ async fn export<T: Telemetry>(
 ) -> Result<Rejected, ApiError> {
     let key = auth::api_key(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let resolved = exporter.authenticate(key).await?;
+    let body = read_body(exporter, headers, body).await?;
+    let invalid_protobuf = |e: &dyn std::fmt::Display| {
+        ApiError::new(
+            ErrorKind::InvalidArgument,
+            format!("invalid OTLP protobuf: {e}"),
+        )
+    };
+    let request = match format {
+        Format::Protobuf => {
+            // Counted off the wire first, so a tenant over its rate costs no decoding.
+            let items = count_items(&body)
+                .ok_or_else(|| invalid_protobuf(&"the body is not an OTLP export request"))?;
+            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
+            T::decode(body).map_err(|e| invalid_protobuf(&e))?
+        }
+        Format::Json => {
+            let request: T = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::InvalidArgument,
+                    format!("invalid OTLP JSON: {e}"),
+                )
+            })?;
+            let items = request.item_count();
+            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
+            request
+        }
+    };
+    let traceparent = weft_runtime::tracing_context::current_traceparent();
+    exporter
+        .export(&resolved, Transport::Http, request, traceparent.as_deref())
+        .await
+}
+
+/// The request body within the size limits, decompressed when it is gzip: 413 past a
+/// limit (before decompression from `Content-Length` where it is declared, after it
+/// without inflating a bomb whole), 415 for another encoding.
+pub(crate) async fn read_body(
+    exporter: &Exporter,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
     let limits = exporter.limits;
     let too_large = |limit: usize, what: &str| {
         ApiError::new(
@@ -134,36 +178,7 @@ async fn export<T: Telemetry>(
             ));
         }
     };
-    let invalid_protobuf = |e: &dyn std::fmt::Display| {
-        ApiError::new(
-            ErrorKind::InvalidArgument,
-            format!("invalid OTLP protobuf: {e}"),
-        )
-    };
-    let request = match format {
-        Format::Protobuf => {
-            // Counted off the wire first, so a tenant over its rate costs no decoding.
-            let items = count_items(&body)
-                .ok_or_else(|| invalid_protobuf(&"the body is not an OTLP export request"))?;
-            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
-            T::decode(body).map_err(|e| invalid_protobuf(&e))?
-        }
-        Format::Json => {
-            let request: T = serde_json::from_slice(&body).map_err(|e| {
-                ApiError::new(
-                    ErrorKind::InvalidArgument,
-                    format!("invalid OTLP JSON: {e}"),
-                )
-            })?;
-            let items = request.item_count();
-            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
-            request
-        }
-    };
-    let traceparent = weft_runtime::tracing_context::current_traceparent();
-    exporter
-        .export(&resolved, Transport::Http, request, traceparent.as_deref())
-        .await
+    Ok(body)
 }
 
 /// Decompresses at most `limit` bytes; `Err(None)` when the body inflates past it (a

@@ -1,12 +1,14 @@
-//! OTLP ingest: accepts traces over gRPC and HTTP (protobuf or JSON, optionally gzip),
+//! OTLP ingest: accepts traces and logs over gRPC and HTTP (protobuf or JSON, optionally gzip),
 //! resolves the API key to a tenant, admits the request against the tenant's rate,
 //! validates items, splits each request by trace-id partition and answers only after
-//! JetStream has acknowledged every part.
+//! JetStream has acknowledged every part. Log lines of structured loggers arrive as JSON
+//! lines too (`jsonlines.rs`).
 
 mod config;
 mod export;
 mod grpc;
 mod http;
+mod jsonlines;
 mod metrics;
 mod rate;
 mod signal;

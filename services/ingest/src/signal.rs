@@ -1,12 +1,16 @@
 //! The OTLP request of each signal seen through one shape: resources holding scopes
-//! holding items (spans; log records with the logs endpoint). Splitting, encoding and
-//! publishing are written once against [`Telemetry`]; a signal is one impl of it.
+//! holding items (spans, log records). Splitting, encoding and publishing are written
+//! once against [`Telemetry`]; a signal is one impl of it.
 
 use crate::export::Rejected;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use weft_bus::Signal;
@@ -50,9 +54,10 @@ pub trait Telemetry:
     fn into_groups(self) -> Vec<Group<Self::Item>>;
     /// Rebuilds a request; consecutive groups of one resource share its entry.
     fn from_groups(groups: Vec<Group<Self::Item>>) -> Self;
-    /// The trace id that decides the item's partition, or why the item cannot be stored.
-    /// No time of an item may be later than `latest` (Unix nanoseconds).
-    fn check(item: &Self::Item, latest: u64) -> Result<TraceId, String>;
+    /// The trace id that decides the item's partition (`None`: the item belongs to no
+    /// trace and may go to any partition), or why the item cannot be stored. No time of
+    /// an item may be later than `latest` (Unix nanoseconds).
+    fn check(item: &Self::Item, latest: u64) -> Result<Option<TraceId>, String>;
     /// A short name of the item for error messages.
     fn describe(item: &Self::Item) -> String;
     fn item_count(&self) -> u64;
@@ -113,7 +118,7 @@ impl Telemetry for ExportTraceServiceRequest {
         request
     }
 
-    fn check(span: &Span, latest: u64) -> Result<TraceId, String> {
+    fn check(span: &Span, latest: u64) -> Result<Option<TraceId>, String> {
         let trace_id = TraceId::from_bytes(&span.trace_id)
             .map_err(|e| format!("span {:?}: invalid {e}", span.name))?;
         SpanId::from_bytes(&span.span_id)
@@ -140,7 +145,7 @@ impl Telemetry for ExportTraceServiceRequest {
                 span.name, span.end_time_unix_nano
             ));
         }
-        Ok(trace_id)
+        Ok(Some(trace_id))
     }
 
     fn describe(span: &Span) -> String {
@@ -153,6 +158,115 @@ impl Telemetry for ExportTraceServiceRequest {
             .flat_map(|r| &r.scope_spans)
             .map(|s| s.spans.len() as u64)
             .sum()
+    }
+}
+
+impl Telemetry for ExportLogsServiceRequest {
+    type Item = LogRecord;
+    type Response = ExportLogsServiceResponse;
+    const SIGNAL: Signal = Signal::Logs;
+
+    fn response(rejected: Rejected) -> ExportLogsServiceResponse {
+        ExportLogsServiceResponse {
+            partial_success: (rejected.count > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: rejected.count as i64,
+                error_message: rejected.first_error.unwrap_or_default(),
+            }),
+        }
+    }
+
+    fn into_groups(self) -> Vec<Group<LogRecord>> {
+        let mut groups = Vec::new();
+        for resource_logs in self.resource_logs {
+            for scope_logs in resource_logs.scope_logs {
+                groups.push(Group {
+                    resource: resource_logs.resource.clone(),
+                    resource_schema_url: resource_logs.schema_url.clone(),
+                    scope: scope_logs.scope,
+                    scope_schema_url: scope_logs.schema_url,
+                    items: scope_logs.log_records,
+                });
+            }
+        }
+        groups
+    }
+
+    fn from_groups(groups: Vec<Group<LogRecord>>) -> Self {
+        let mut request = ExportLogsServiceRequest::default();
+        for group in groups {
+            let scope = ScopeLogs {
+                scope: group.scope,
+                log_records: group.items,
+                schema_url: group.scope_schema_url,
+            };
+            match request.resource_logs.last_mut() {
+                Some(last)
+                    if last.resource == group.resource
+                        && last.schema_url == group.resource_schema_url =>
+                {
+                    last.scope_logs.push(scope);
+                }
+                _ => request.resource_logs.push(ResourceLogs {
+                    resource: group.resource,
+                    scope_logs: vec![scope],
+                    schema_url: group.resource_schema_url,
+                }),
+            }
+        }
+        request
+    }
+
+    /// A log record needs a time (its own or, as OTLP allows, the time it was observed);
+    /// trace and span ids are optional, but when present they must be valid. All-zero ids
+    /// mean "none", as several log bridges send them outside a span.
+    fn check(record: &LogRecord, latest: u64) -> Result<Option<TraceId>, String> {
+        let trace_id = if record.trace_id.is_empty() || record.trace_id.iter().all(|b| *b == 0) {
+            None
+        } else {
+            Some(
+                TraceId::from_bytes(&record.trace_id)
+                    .map_err(|e| format!("log record: invalid {e}"))?,
+            )
+        };
+        if !record.span_id.is_empty() && record.span_id.iter().any(|b| *b != 0) {
+            SpanId::from_bytes(&record.span_id).map_err(|e| format!("log record: invalid {e}"))?;
+        }
+        let time = log_time(record);
+        if time == 0 {
+            return Err("log record: neither time nor observed time is set".to_owned());
+        }
+        if time > latest {
+            return Err(format!(
+                "log record: time {time} ns is later than the accepted clock skew allows (latest {latest} ns)"
+            ));
+        }
+        Ok(trace_id)
+    }
+
+    fn describe(record: &LogRecord) -> String {
+        let severity = if record.severity_text.is_empty() {
+            "log record".to_owned()
+        } else {
+            format!("{} log record", record.severity_text)
+        };
+        format!("{severity} at {} ns", log_time(record))
+    }
+
+    fn item_count(&self) -> u64 {
+        self.resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum()
+    }
+}
+
+/// A log record's time: when it happened, or else when it was observed.
+pub fn log_time(record: &LogRecord) -> u64 {
+    if record.time_unix_nano != 0 {
+        record.time_unix_nano
+    } else {
+        record.observed_time_unix_nano
     }
 }
 

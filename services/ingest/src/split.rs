@@ -25,8 +25,15 @@ impl<I> Split<I> {
 }
 
 /// Splits `request` over `partitions`; items with a time after `latest` (Unix
-/// nanoseconds: now plus the accepted clock skew) are rejected.
-pub fn split<T: Telemetry>(request: T, partitions: u16, latest: u64) -> Split<T::Item> {
+/// nanoseconds: now plus the accepted clock skew) are rejected. Items of no trace go to
+/// `untraced`, one partition for the whole request, so they travel as one message; the
+/// caller varies it from request to request to spread them.
+pub fn split<T: Telemetry>(
+    request: T,
+    partitions: u16,
+    latest: u64,
+    untraced: Partition,
+) -> Split<T::Item> {
     let mut split = Split {
         parts: BTreeMap::new(),
         accepted: 0,
@@ -46,9 +53,8 @@ pub fn split<T: Telemetry>(request: T, partitions: u16, latest: u64) -> Split<T:
                     continue;
                 }
             };
-            let part = parts
-                .entry(Partition::of(&trace_id, partitions))
-                .or_default();
+            let partition = trace_id.map_or(untraced, |id| Partition::of(&id, partitions));
+            let part = parts.entry(partition).or_default();
             // Items of one group that land in one partition stay in one group there.
             match part.last_mut() {
                 Some((last, group)) if *last == index => group.items.push(item),
@@ -170,7 +176,7 @@ mod tests {
             bad_parent,
             backwards,
         ];
-        let result = split(request(spans), 16, u64::MAX);
+        let result = split(request(spans), 16, u64::MAX, Partition(0));
         assert_eq!((result.accepted, result.rejected), (3, 3));
         assert_eq!(
             result.first_error.as_deref(),
@@ -187,7 +193,7 @@ mod tests {
     fn spans_ending_after_the_skew_allowance_are_rejected() {
         let mut far = span(1, 2);
         far.end_time_unix_nano = u64::MAX;
-        let result = split(request(vec![span(1, 1), far]), 16, 1_000);
+        let result = split(request(vec![span(1, 1), far]), 16, 1_000, Partition(0));
         assert_eq!((result.accepted, result.rejected), (1, 1));
         assert!(
             result

@@ -1,8 +1,9 @@
-//! The JSON API under `/api/v1`: traces, the RED metrics and service graph computed
+//! The JSON API under `/api/v1`: traces, log lines ([`logs`]), the RED metrics and service graph computed
 //! from every span before sampling, and the sampling policy ([`sampling`]). Every
 //! handler takes a [`ReadTenant`] (or, to change configuration, a `WriteTenant`) and
 //! reads through the tenant-scoped stores, so another tenant's data is never in reach.
 
+pub(crate) mod logs;
 mod sampling;
 
 use crate::auth::ReadTenant;
@@ -45,6 +46,7 @@ pub fn routes(state: Arc<ApiState>) -> Router {
         .route("/api/v1/services/series", get(services_series))
         .route("/api/v1/service-map", get(service_map))
         .merge(sampling::routes())
+        .merge(logs::routes())
         .with_state(state)
 }
 

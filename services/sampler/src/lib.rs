@@ -3,10 +3,12 @@
 //! before sampling, holds spans per trace until the tenant's policy decides the trace
 //! (`sampling.rs`), and writes kept spans, the trace index and the metrics to ClickHouse
 //! in batches. A message is acknowledged only after every span it carried is decided and
-//! everything kept, and its metrics, are written.
+//! everything kept, and its metrics, are written. It also owns the same partitions of the
+//! log stream and stores every log record (`logs.rs`; logs are never sampled).
 
 mod config;
 mod edges;
+mod logs;
 mod metrics;
 mod policies;
 mod red;
@@ -49,6 +51,7 @@ pub struct Sampler {
     store: ClickHouse,
     postgres: Postgres,
     metrics: SamplerMetrics,
+    log_metrics: logs::LogMetrics,
     registry: Arc<Registry>,
 }
 
@@ -65,6 +68,8 @@ impl Sampler {
         let metrics = SamplerMetrics::default();
         let mut registry = Registry::default();
         metrics.register(&mut registry);
+        let log_metrics = logs::LogMetrics::default();
+        log_metrics.register(&mut registry);
         bus.metrics().register_consuming(&mut registry);
         Ok(Sampler {
             config,
@@ -72,6 +77,7 @@ impl Sampler {
             store,
             postgres,
             metrics,
+            log_metrics,
             registry: Arc::new(registry),
         })
     }
@@ -152,6 +158,29 @@ impl Sampler {
             fetch_wait: self.config.consumer.fetch_wait,
             ack_wait: self.config.consumer.ack_wait,
         };
+        // Logs are never sampled; the same partitions' log streams are written as they come.
+        let log_handler = Arc::new(logs::LogHandler {
+            bus: self.bus.clone(),
+            store: self.store.clone(),
+            metrics: self.log_metrics.clone(),
+            shutdown: shutdown.clone(),
+            grace: self.config.writer.shutdown_grace,
+        });
+        let log_consumer = ConsumerConfig {
+            signal: Signal::Logs,
+            ..consumer.clone()
+        };
+        let consume_logs = async {
+            weft_bus::consume(
+                &self.bus,
+                log_consumer,
+                &self.config.partitions,
+                log_handler,
+                shutdown.clone(),
+            )
+            .await
+            .context("consuming log partitions failed")
+        };
         let consume = async {
             let result = weft_bus::consume(
                 &self.bus,
@@ -170,9 +199,10 @@ impl Sampler {
             writer.await.context("the writer panicked")?;
             result.context("consuming span partitions failed")
         };
-        let (health, consumed) = tokio::join!(health, consume);
+        let (health, consumed, logs_consumed) = tokio::join!(health, consume, consume_logs);
         health.context("health endpoint failed")?;
-        consumed
+        consumed?;
+        logs_consumed
     }
 }
 

@@ -8,7 +8,7 @@ use weft_storage::clickhouse::SpanRow;
 
 const SERVICE_NAME: &str = "service.name";
 /// What OpenTelemetry SDKs report when no service name is configured.
-const UNKNOWN_SERVICE: &str = "unknown_service";
+pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// An id of `N` bytes; ingest validated every id before publishing, so a wrong length
 /// means the message did not come from ingest.
@@ -30,12 +30,8 @@ pub fn span_rows(
             .resource
             .map(|r| r.attributes)
             .unwrap_or_default();
-        let service_name = resource_attributes
-            .iter()
-            .find(|kv| kv.key == SERVICE_NAME)
-            .map(|kv| text(kv.value.as_ref()))
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| UNKNOWN_SERVICE.to_owned());
+        let service_name =
+            service_name(&resource_attributes).unwrap_or_else(|| UNKNOWN_SERVICE.to_owned());
         let (resource_keys, resource_values) = columns(&resource_attributes);
         for scope_spans in resource_spans.scope_spans {
             let (scope_name, scope_version) = scope_spans
@@ -106,7 +102,16 @@ pub fn span_rows(
     Ok(rows)
 }
 
-fn columns(attributes: &[KeyValue]) -> (Vec<String>, Vec<String>) {
+/// The `service.name` of a resource, unless it has none.
+pub(crate) fn service_name(resource: &[KeyValue]) -> Option<String> {
+    resource
+        .iter()
+        .find(|kv| kv.key == SERVICE_NAME)
+        .map(|kv| text(kv.value.as_ref()))
+        .filter(|name| !name.is_empty())
+}
+
+pub(crate) fn columns(attributes: &[KeyValue]) -> (Vec<String>, Vec<String>) {
     attributes
         .iter()
         .map(|kv| (kv.key.clone(), text(kv.value.as_ref())))
@@ -126,7 +131,7 @@ fn json_object(attributes: &[KeyValue]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-fn text(value: Option<&AnyValue>) -> String {
+pub(crate) fn text(value: Option<&AnyValue>) -> String {
     match value.and_then(|v| v.value.as_ref()) {
         None => String::new(),
         Some(Value::StringValue(s)) => s.clone(),

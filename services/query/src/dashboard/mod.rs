@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod invitations;
 mod keys;
+mod logs;
 mod members;
 mod render;
 mod sampling;
@@ -59,6 +60,7 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(invitations::routes())
         .merge(sampling::routes())
         .merge(traces::routes())
+        .merge(logs::routes())
         .merge(services::routes())
         .with_state(state)
 }

@@ -12,8 +12,8 @@ use super::migrate::{self, ServerVersion};
 use super::rows::Table;
 use super::tenant::TenantRead;
 use super::{
-    MetricsWindow, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow, TraceSearch,
-    TraceSort, TraceSummary,
+    LogCursor, LogRow, LogSearch, MetricsWindow, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow,
+    TraceIndexRow, TraceSearch, TraceSort, TraceSummary,
 };
 use weft_model::{TenantId, TraceId};
 
@@ -152,11 +152,13 @@ impl SqlCatalogue {
         let index = TraceIndexRow::summarise(std::slice::from_ref(&span));
         let metric = representative_metric(&span);
         let edge = representative_edge(&span);
+        let log = representative_log(&span);
         for (table, sql) in [
             insert::<SpanRow>(&span),
             insert::<TraceIndexRow>(&index[0]),
             insert::<SpanMetricRow>(&metric),
             insert::<ServiceEdgeRow>(&edge),
+            insert::<LogRow>(&log),
         ] {
             push(
                 format!("insert {table}"),
@@ -285,6 +287,37 @@ impl SqlCatalogue {
                 ),
             );
         }
+        for (name, search) in log_searches(&log) {
+            read(
+                &name,
+                sent(&client, &TenantRead::log_search(tenant, &search)),
+            );
+        }
+        let mut searches = log_searches(&log);
+        let (_, every_filter) = searches.pop().expect("a search with every filter");
+        let (_, log_window) = searches.swap_remove(0);
+        read(
+            "log histogram",
+            sent(&client, &TenantRead::log_histogram(tenant, &log_window, 60)),
+        );
+        read(
+            "log histogram with every filter",
+            sent(
+                &client,
+                &TenantRead::log_histogram(tenant, &every_filter, 60),
+            ),
+        );
+        read(
+            "stored log lines",
+            sent(
+                &client,
+                &TenantRead::stored_log_lines(
+                    tenant,
+                    &[MESSAGE - 1, MESSAGE, MESSAGE + 1],
+                    (log.time, log.time),
+                ),
+            ),
+        );
 
         SqlCatalogue {
             create_database: super::create_database(database),
@@ -371,6 +404,91 @@ fn searches(span: &SpanRow, now_unix_nano: u64) -> Vec<(String, TraceSearch)> {
             },
         ),
         ("search with every filter", every_filter),
+    ];
+    searches
+        .into_iter()
+        .map(|(name, search)| (name.to_owned(), search))
+        .collect()
+}
+
+/// A log search of each filter kind, a next page, and one with every filter at once;
+/// all of them match the representative line. The last is the one with every filter.
+fn log_searches(log: &LogRow) -> Vec<(String, LogSearch)> {
+    let window = LogSearch {
+        start_unix_nano: log.time_unix_nano - 60 * NANOS,
+        end_unix_nano: log.time_unix_nano + 60 * NANOS,
+        limit: 50,
+        ..LogSearch::default()
+    };
+    let trace_id = TraceId::from_bytes(&log.trace_id).expect("a valid trace id");
+    let span_id = weft_model::SpanId::from_bytes(&log.span_id).expect("a valid span id");
+    let after = LogCursor {
+        time_unix_nano: log.time_unix_nano + 1,
+        message: log.message,
+        message_line: log.message_line,
+    };
+    let every_filter = LogSearch {
+        service: Some(log.service_name.clone()),
+        min_severity: Some(log.severity_number),
+        text: Some("DECLINED".to_owned()),
+        attributes: vec![(CUSTOMER.0.to_owned(), CUSTOMER.1.to_owned())],
+        trace_id: Some(trace_id),
+        span_id: Some(span_id),
+        before: Some(after),
+        ..window.clone()
+    };
+    let searches = [
+        ("logs newest", window.clone()),
+        (
+            "logs by service",
+            LogSearch {
+                service: every_filter.service.clone(),
+                ..window.clone()
+            },
+        ),
+        (
+            "logs by severity",
+            LogSearch {
+                min_severity: every_filter.min_severity,
+                ..window.clone()
+            },
+        ),
+        (
+            "logs by text",
+            LogSearch {
+                text: every_filter.text.clone(),
+                ..window.clone()
+            },
+        ),
+        (
+            "logs by attribute",
+            LogSearch {
+                attributes: every_filter.attributes.clone(),
+                ..window.clone()
+            },
+        ),
+        (
+            "logs of a trace",
+            LogSearch {
+                trace_id: Some(trace_id),
+                ..window.clone()
+            },
+        ),
+        (
+            "logs of a span",
+            LogSearch {
+                span_id: Some(span_id),
+                ..window.clone()
+            },
+        ),
+        (
+            "logs next page",
+            LogSearch {
+                before: Some(after),
+                ..window.clone()
+            },
+        ),
+        ("logs with every filter", every_filter),
     ];
     searches
         .into_iter()
@@ -583,6 +701,54 @@ impl CatalogueRow for ServiceEdgeRow {
     }
 }
 
+impl CatalogueRow for LogRow {
+    fn literals(&self) -> Vec<(&'static str, String)> {
+        let LogRow {
+            tenant_id,
+            time,
+            time_unix_nano,
+            observed_time_unix_nano,
+            trace_id,
+            span_id,
+            severity_number,
+            severity_text,
+            body,
+            service_name,
+            scope_name,
+            scope_version,
+            attribute_keys,
+            attribute_values,
+            resource_keys,
+            resource_values,
+            message,
+            message_line,
+        } = self;
+        vec![
+            ("tenant_id", string(&tenant_id.to_string())),
+            ("time", time.to_string()),
+            ("time_unix_nano", time_unix_nano.to_string()),
+            (
+                "observed_time_unix_nano",
+                observed_time_unix_nano.to_string(),
+            ),
+            ("trace_id", bytes(trace_id)),
+            ("span_id", bytes(span_id)),
+            ("severity_number", severity_number.to_string()),
+            ("severity_text", string(severity_text)),
+            ("body", string(body)),
+            ("service_name", string(service_name)),
+            ("scope_name", string(scope_name)),
+            ("scope_version", string(scope_version)),
+            ("attribute_keys", array(attribute_keys, |v| string(v))),
+            ("attribute_values", array(attribute_values, |v| string(v))),
+            ("resource_keys", array(resource_keys, |v| string(v))),
+            ("resource_values", array(resource_values, |v| string(v))),
+            ("message", message.to_string()),
+            ("message_line", message_line.to_string()),
+        ]
+    }
+}
+
 /// A quoted string; both versions read `\\` and `\'` inside quotes.
 fn string(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -629,6 +795,30 @@ fn representative_span(now_unix_nano: u64) -> SpanRow {
         link_attributes: vec!["{}".to_owned()],
         sample_rate: 4.0,
         sampled_by: "keep 25% of checkout".to_owned(),
+    }
+}
+
+/// An error line of the span, carried by [`MESSAGE`].
+fn representative_log(span: &SpanRow) -> LogRow {
+    LogRow {
+        tenant_id: span.tenant_id,
+        time: span.start_time,
+        time_unix_nano: span.start_time_unix_nano + 1_000,
+        observed_time_unix_nano: span.start_time_unix_nano + 2_000,
+        trace_id: span.trace_id,
+        span_id: span.span_id,
+        severity_number: 17,
+        severity_text: "ERROR".to_owned(),
+        body: "card declined for O'Brien \\ retrying".to_owned(),
+        service_name: span.service_name.clone(),
+        scope_name: "weft-catalogue".to_owned(),
+        scope_version: "1.0".to_owned(),
+        attribute_keys: vec![CUSTOMER.0.to_owned()],
+        attribute_values: vec![CUSTOMER.1.to_owned()],
+        resource_keys: span.resource_keys.clone(),
+        resource_values: span.resource_values.clone(),
+        message: MESSAGE,
+        message_line: 3,
     }
 }
 
@@ -893,6 +1083,7 @@ mod tests {
         check(&span);
         check(&representative_metric(&span));
         check(&representative_edge(&span));
+        check(&representative_log(&span));
         check(&TraceIndexRow::summarise(&[span])[0]);
         let catalogue = catalogue();
         let insert = &catalogue

@@ -26,6 +26,11 @@ pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "sampling",
         include_str!("../../../../../migrations/clickhouse/0003_sampling.sql"),
     ),
+    (
+        4,
+        "logs",
+        include_str!("../../../../../migrations/clickhouse/0004_logs.sql"),
+    ),
 ];
 
 pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

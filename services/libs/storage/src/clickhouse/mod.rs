@@ -17,10 +17,11 @@ pub use catalog::{CataloguedStatement, SqlCatalogue, StatementOrigin};
 pub use histogram::DurationHistogram;
 pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
-pub use rows::{MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
+pub use rows::{LogRow, MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
 pub use tenant::{
-    EdgeStats, MetricsWindow, NamedRedPoint, Operation, RedPoint, RedSeries, RedStats,
-    StoredCounts, StoredTraffic, TenantTraces, TraceSearch, TraceSort, TraceSummary,
+    EdgeStats, LogCount, LogCursor, LogSearch, MetricsWindow, NamedRedPoint, Operation, RedPoint,
+    RedSeries, RedStats, StoredCounts, StoredLogLine, StoredTraffic, TenantTraces, TraceSearch,
+    TraceSort, TraceSummary,
 };
 
 use rows::Table;
@@ -171,6 +172,11 @@ impl ClickHouse {
     /// Inserts metric rows as one block, which ClickHouse applies atomically: either
     /// every message the rows count is counted, or none is.
     pub async fn insert_metrics<R: MetricRow>(&self, rows: &[R]) -> Result<(), ClickHouseError> {
+        self.insert_rows(rows).await
+    }
+
+    /// Inserts log lines as one block, which ClickHouse applies atomically.
+    pub async fn insert_logs(&self, rows: &[LogRow]) -> Result<(), ClickHouseError> {
         self.insert_rows(rows).await
     }
 

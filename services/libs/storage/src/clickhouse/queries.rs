@@ -199,6 +199,59 @@ pub fn search(span_filter: &SpanFilter, order_by: &str) -> String {
     sql
 }
 
+/// Log lines newest first; binds: window start and end seconds, the filter binds, then
+/// the limit. A filter of [`LOG_BEFORE`] continues a page.
+pub fn log_search(filter: &SpanFilter) -> String {
+    format!(
+        "SELECT ?fields FROM logs \
+         WHERE tenant_id = {TENANT} AND time >= toDateTime(?) AND time <= toDateTime(?){} \
+         ORDER BY time_unix_nano DESC, message DESC, message_line DESC LIMIT ?",
+        and_all(filter)
+    )
+}
+
+/// Log lines per step of `step` seconds, and how many of them are errors or worse;
+/// binds: step seconds twice, window start and end seconds, the filter binds.
+pub fn log_histogram(filter: &SpanFilter) -> String {
+    format!(
+        "SELECT toUInt32(intDiv(toUInt32(time), ?) * ?) AS step_start, count(), \
+         countIf(severity_number >= 17) FROM logs \
+         WHERE tenant_id = {TENANT} AND time >= toDateTime(?) AND time <= toDateTime(?){} \
+         GROUP BY step_start ORDER BY step_start",
+        and_all(filter)
+    )
+}
+
+/// Which lines of some bus messages the `logs` table stores, as (message, line); binds:
+/// window start and end seconds of their lines, the message ids.
+pub fn stored_log_lines() -> String {
+    format!(
+        "SELECT DISTINCT message, message_line FROM logs WHERE tenant_id = {TENANT} \
+         AND time >= toDateTime(?) AND time <= toDateTime(?) AND has(?, message) \
+         ORDER BY message, message_line"
+    )
+}
+
+fn and_all(filter: &SpanFilter) -> String {
+    filter
+        .conditions
+        .iter()
+        .map(|condition| format!(" AND {condition}"))
+        .collect()
+}
+
+pub const LOG_SERVICE_IS: &str = "service_name = ?";
+pub const LOG_SEVERITY_AT_LEAST: &str = "severity_number >= ?";
+/// Case-insensitive; binds: the text.
+pub const LOG_BODY_CONTAINS: &str = "positionCaseInsensitiveUTF8(body, ?) > 0";
+/// Binds: the id as hex.
+pub const LOG_TRACE_IS: &str = "trace_id = unhex(?)";
+pub const LOG_SPAN_IS: &str = "span_id = unhex(?)";
+/// Lines strictly older than a cursor (time, message, line); binds: time, time, message,
+/// message, line.
+pub const LOG_BEFORE: &str = "(time_unix_nano < ? OR (time_unix_nano = ? AND \
+     (message < ? OR (message = ? AND message_line < ?))))";
+
 pub const ORDER_NEWEST: &str = "trace_start DESC";
 pub const ORDER_LONGEST: &str = "trace_end - trace_start DESC";
 
@@ -236,6 +289,10 @@ mod tests {
             spans_received(),
             counted_messages("span_metrics"),
             counted_messages("service_edges"),
+            log_search(&SpanFilter::default()),
+            log_search(&filter),
+            log_histogram(&filter),
+            stored_log_lines(),
         ];
         for sql in statements {
             assert_eq!(

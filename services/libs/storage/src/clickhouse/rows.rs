@@ -27,6 +27,40 @@ impl Table for ServiceEdgeRow {
     const TABLE: &'static str = "service_edges";
 }
 
+impl Table for LogRow {
+    const TABLE: &'static str = "logs";
+}
+
+/// One stored log record (`logs` table).
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Serialize, Deserialize)]
+pub struct LogRow {
+    #[serde(with = "::clickhouse::serde::uuid")]
+    pub tenant_id: uuid::Uuid,
+    /// The record's time in whole seconds, for partitioning and the sort key.
+    pub time: u32,
+    /// When it happened (or, when the sender did not say, when it was observed).
+    pub time_unix_nano: u64,
+    pub observed_time_unix_nano: u64,
+    /// All zeros when the record belongs to no trace (or span).
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// OTLP `SeverityNumber`: 1–4 trace, 5–8 debug, 9–12 info, 13–16 warn, 17–20 error,
+    /// 21–24 fatal; 0 unspecified.
+    pub severity_number: u8,
+    pub severity_text: String,
+    pub body: String,
+    pub service_name: String,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub attribute_keys: Vec<String>,
+    pub attribute_values: Vec<String>,
+    pub resource_keys: Vec<String>,
+    pub resource_values: Vec<String>,
+    /// The bus message (stream sequence) that carried the record, and its place there.
+    pub message: u64,
+    pub message_line: u32,
+}
+
 /// One stored span (`spans` table).
 #[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Serialize, Deserialize)]
 pub struct SpanRow {

@@ -5,7 +5,7 @@
 use super::limits::{ReadLimits, RunningRead, TenantGates};
 use super::queries::{self, Bind, SpanFilter, TENANT};
 use super::rows::MetricRow;
-use super::{ClickHouseError, SpanRow};
+use super::{ClickHouseError, LogRow, SpanRow};
 use serde::Deserialize;
 use std::marker::PhantomData;
 use weft_model::{TenantId, TraceId};
@@ -142,6 +142,59 @@ pub struct TraceSearch {
     pub attributes: Vec<(String, String)>,
     pub limit: u32,
     pub sort: TraceSort,
+}
+
+/// A log search: a time window, optional filters, and where the previous page ended.
+#[derive(Clone, Debug, Default)]
+pub struct LogSearch {
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    pub service: Option<String>,
+    /// Lines at this OTLP severity number or above.
+    pub min_severity: Option<u8>,
+    /// Text the body contains, case-insensitively.
+    pub text: Option<String>,
+    pub attributes: Vec<(String, String)>,
+    pub trace_id: Option<TraceId>,
+    pub span_id: Option<weft_model::SpanId>,
+    /// Only lines older than this one (the last line of the previous page).
+    pub before: Option<LogCursor>,
+    pub limit: u32,
+}
+
+/// Where a page of log lines ended: the identity of its last line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogCursor {
+    pub time_unix_nano: u64,
+    pub message: u64,
+    pub message_line: u32,
+}
+
+impl LogCursor {
+    pub fn of(row: &LogRow) -> LogCursor {
+        LogCursor {
+            time_unix_nano: row.time_unix_nano,
+            message: row.message,
+            message_line: row.message_line,
+        }
+    }
+}
+
+/// A line of a bus message that the `logs` table stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::clickhouse::Row, Deserialize)]
+pub struct StoredLogLine {
+    pub message: u64,
+    pub message_line: u32,
+}
+
+/// Log lines of one step of a histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ::clickhouse::Row, Deserialize)]
+pub struct LogCount {
+    /// The step's start, in seconds.
+    pub step_start: u32,
+    pub lines: u64,
+    /// Lines at severity error or above.
+    pub errors: u64,
 }
 
 const NANOS: u64 = 1_000_000_000;
@@ -298,6 +351,71 @@ impl TenantRead<TraceSummary> {
     }
 }
 
+impl LogSearch {
+    /// The filters of the search as conditions on `logs`, the window's seconds first.
+    fn filter(&self, with_cursor: bool) -> (Vec<Bind>, SpanFilter) {
+        let mut filter = SpanFilter::default();
+        if let Some(service) = &self.service {
+            filter.push(queries::LOG_SERVICE_IS, [Bind::Str(service.clone())]);
+        }
+        if let Some(severity) = self.min_severity {
+            filter.push(
+                queries::LOG_SEVERITY_AT_LEAST,
+                [Bind::U64(u64::from(severity))],
+            );
+        }
+        if let Some(text) = &self.text {
+            filter.push(queries::LOG_BODY_CONTAINS, [Bind::Str(text.clone())]);
+        }
+        for (key, value) in &self.attributes {
+            let pair = [Bind::Str(key.clone()), Bind::Str(value.clone())];
+            filter.push(queries::ATTRIBUTE_IS, pair.iter().chain(&pair).cloned());
+        }
+        if let Some(trace_id) = self.trace_id {
+            filter.push(queries::LOG_TRACE_IS, [Bind::Str(trace_id.to_hex())]);
+        }
+        if let Some(span_id) = self.span_id {
+            filter.push(queries::LOG_SPAN_IS, [Bind::Str(span_id.to_hex())]);
+        }
+        let mut end = self.end_unix_nano;
+        if with_cursor && let Some(cursor) = self.before {
+            end = end.min(cursor.time_unix_nano);
+            filter.push(
+                queries::LOG_BEFORE,
+                [
+                    Bind::U64(cursor.time_unix_nano),
+                    Bind::U64(cursor.time_unix_nano),
+                    Bind::U64(cursor.message),
+                    Bind::U64(cursor.message),
+                    Bind::U64(u64::from(cursor.message_line)),
+                ],
+            );
+        }
+        let window = vec![second_floor(self.start_unix_nano), second_ceil(end)];
+        (window, filter)
+    }
+}
+
+impl TenantRead<LogRow> {
+    pub(super) fn log_search(tenant: TenantId, search: &LogSearch) -> Self {
+        let (mut binds, filter) = search.filter(true);
+        binds.extend(filter.binds.iter().cloned());
+        binds.push(Bind::U64(u64::from(search.limit)));
+        Self::new(tenant, &queries::log_search(&filter), binds)
+    }
+}
+
+impl TenantRead<LogCount> {
+    pub(super) fn log_histogram(tenant: TenantId, search: &LogSearch, step_seconds: u32) -> Self {
+        let (window, filter) = search.filter(false);
+        let step = Bind::U64(u64::from(step_seconds.max(1)));
+        let mut binds = vec![step.clone(), step];
+        binds.extend(window);
+        binds.extend(filter.binds.iter().cloned());
+        Self::new(tenant, &queries::log_histogram(&filter), binds)
+    }
+}
+
 impl TenantRead<SpanRow> {
     /// The spans of a trace, within the window its summary gives.
     pub(super) fn trace_spans(tenant: TenantId, trace_id: TraceId, summary: &TraceSummary) -> Self {
@@ -423,6 +541,26 @@ impl TenantRead<NamedRedPoint> {
 impl TenantRead<EdgeStats> {
     pub(super) fn service_edges(tenant: TenantId, window: MetricsWindow) -> Self {
         Self::new(tenant, &queries::service_edges(), window.binds().to_vec())
+    }
+}
+
+impl TenantRead<StoredLogLine> {
+    /// Which lines of `messages` the `logs` table stores, looking at lines between the
+    /// seconds `first..=last`.
+    pub(super) fn stored_log_lines(
+        tenant: TenantId,
+        messages: &[u64],
+        (first, last): (u32, u32),
+    ) -> Self {
+        Self::new(
+            tenant,
+            &queries::stored_log_lines(),
+            vec![
+                Bind::U64(u64::from(first)),
+                Bind::U64(u64::from(last)),
+                Bind::U64s(messages.to_vec()),
+            ],
+        )
     }
 }
 
@@ -663,6 +801,48 @@ impl<'a> TenantTraces<'a> {
             return Ok(Vec::new());
         }
         TenantRead::counted_messages(self.tenant, R::TABLE, messages, minutes)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// Log lines matching `search`, newest first, at most `search.limit`.
+    pub async fn logs(&self, search: &LogSearch) -> Result<Vec<LogRow>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        let mut lines = TenantRead::log_search(self.tenant, search)
+            .fetch_all(self.reader)
+            .await?;
+        // The window is applied in whole seconds; trim to the exact bounds.
+        lines.retain(|l| {
+            l.time_unix_nano >= search.start_unix_nano && l.time_unix_nano <= search.end_unix_nano
+        });
+        Ok(lines)
+    }
+
+    /// Log lines matching `search` (its cursor aside) per step of `step_seconds`; steps
+    /// without lines have no point.
+    pub async fn log_histogram(
+        &self,
+        search: &LogSearch,
+        step_seconds: u32,
+    ) -> Result<Vec<LogCount>, ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        TenantRead::log_histogram(self.tenant, search, step_seconds)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// Which lines (message, line) of `messages` (bus stream sequences) the `logs` table
+    /// stores for this tenant; `seconds` (first, last) bound the times of their lines.
+    /// The sampler's check before it writes a message that may have been written before.
+    pub async fn stored_log_lines(
+        &self,
+        messages: &[u64],
+        seconds: (u32, u32),
+    ) -> Result<Vec<StoredLogLine>, ClickHouseError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        TenantRead::stored_log_lines(self.tenant, messages, seconds)
             .fetch_all(self.reader)
             .await
     }

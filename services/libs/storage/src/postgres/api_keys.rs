@@ -46,6 +46,8 @@ pub struct ResolvedKey {
     pub scope: KeyScope,
     /// The tenant's own ingest limit, when it has one.
     pub spans_per_second: Option<u32>,
+    /// The tenant's own log-record limit, when it has one.
+    pub logs_per_second: Option<u32>,
 }
 
 /// A key as listed to its tenant (never the secret).
@@ -93,20 +95,23 @@ impl Postgres {
         if !looks_like_api_key(secret) {
             return Ok(None);
         }
-        let row: Option<(uuid::Uuid, uuid::Uuid, String, Option<i32>)> = sqlx::query_as(
+        type Row = (uuid::Uuid, uuid::Uuid, String, Option<i32>, Option<i32>);
+        let row: Option<Row> = sqlx::query_as(
             "UPDATE api_keys SET last_used_at = now() FROM tenants \
              WHERE api_keys.key_hash = $1 AND api_keys.revoked_at IS NULL AND tenants.id = api_keys.tenant_id \
-             RETURNING api_keys.id, api_keys.tenant_id, api_keys.scope, tenants.spans_per_second",
+             RETURNING api_keys.id, api_keys.tenant_id, api_keys.scope, tenants.spans_per_second, \
+             tenants.logs_per_second",
         )
         .bind(hash(secret))
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.and_then(|(key_id, tenant, scope, limit)| {
+        Ok(row.and_then(|(key_id, tenant, scope, spans, logs)| {
             Some(ResolvedKey {
                 key_id,
                 tenant: TenantId::new(tenant),
                 scope: scope.parse().ok()?,
-                spans_per_second: limit.and_then(|l| u32::try_from(l).ok()),
+                spans_per_second: spans.and_then(|l| u32::try_from(l).ok()),
+                logs_per_second: logs.and_then(|l| u32::try_from(l).ok()),
             })
         }))
     }
@@ -136,6 +141,20 @@ impl Postgres {
         limit: Option<u32>,
     ) -> Result<(), PostgresError> {
         sqlx::query("UPDATE tenants SET spans_per_second = $2 WHERE id = $1")
+            .bind(tenant.as_uuid())
+            .bind(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` clears) the tenant's own log-record ingest limit.
+    pub async fn set_logs_per_second(
+        &self,
+        tenant: TenantId,
+        limit: Option<u32>,
+    ) -> Result<(), PostgresError> {
+        sqlx::query("UPDATE tenants SET logs_per_second = $2 WHERE id = $1")
             .bind(tenant.as_uuid())
             .bind(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
             .execute(self.pool())

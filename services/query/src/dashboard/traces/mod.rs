@@ -249,6 +249,7 @@ async fn search_page(
 struct TracePage {
     layout: Layout,
     trace: Waterfall,
+    logs: super::logs::TraceLogs,
 }
 
 #[derive(Template)]
@@ -327,11 +328,13 @@ async fn trace_page(
     let Some((summary, spans)) = state.store.tenant(user.tenant).trace(trace_id).await? else {
         return Ok(not_found(&state, &user, trace_id));
     };
+    let logs = super::logs::TraceLogs::read(&state.store, user.tenant, &summary).await;
     let store_time = read.elapsed();
     let rendering = Instant::now();
     let page = TracePage {
         layout: user.layout(&state),
         trace: waterfall::build(&summary, spans, offset),
+        logs,
     };
     let response = render(StatusCode::OK, &page);
     Ok(with_timing(response, store_time, rendering.elapsed()))

@@ -1,0 +1,213 @@
+// The logs page in a real browser: a member opens Logs from the navigation, reads the
+// histogram and the newest lines, opens a line to all its attributes, narrows the search
+// to errors with the form (the URL holds the whole query), pages to older lines, and
+// follows a line's trace link to the trace opened at its span. Every page must work
+// under the dashboard's Content-Security-Policy, and at 390 px nothing may scroll
+// sideways. Screenshots at 1280 and 390 px, light and dark. Run by
+// services/e2e/tests/logs_browser.rs against a stack holding the lines it sent.
+//
+// Environment: WEFT_QUERY_URL, WEFT_EMAIL, WEFT_PASSWORD, WEFT_SCREENSHOTS, WEFT_TRACE_ID,
+// WEFT_SPAN_ID, optionally WEFT_CHROMIUM.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+function required(name) {
+  const value = process.env[name];
+  assert.ok(value, `${name} must be set`);
+  return value;
+}
+
+const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
+const email = required('WEFT_EMAIL');
+const password = required('WEFT_PASSWORD');
+const screenshots = required('WEFT_SCREENSHOTS');
+const traceId = required('WEFT_TRACE_ID');
+const spanId = required('WEFT_SPAN_ID');
+mkdirSync(screenshots, { recursive: true });
+
+const PAGE_TIMEOUT_MS = 15_000;
+const WIDE = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.WEFT_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+const problems = [];
+
+async function openPage(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'}`);
+    });
+  });
+  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
+  page.on('requestfailed', (request) => problems.push(`${request.url()}: ${request.failure()?.errorText}`));
+  page.on('response', (response) => {
+    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
+      problems.push(`${response.url()}: HTTP ${response.status()}`);
+    }
+  });
+  return page;
+}
+
+async function checkPolicy(page) {
+  const violations = await page.evaluate(() => window.cspViolations);
+  assert.deepEqual(violations, [], `${page.url()} breaks the Content-Security-Policy`);
+}
+
+async function step(name, body) {
+  console.log(`-> ${name}`);
+  const started = Date.now();
+  await body();
+  console.log(`   ok (${Date.now() - started} ms)`);
+}
+
+async function noSidewaysScroll(page) {
+  const { scrollWidth, innerWidth, wide } = await page.evaluate(() => {
+    const { scrollWidth } = document.documentElement;
+    const edge = window.innerWidth + 1;
+    const wide =
+      scrollWidth <= window.innerWidth
+        ? []
+        : [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > edge && e.parentElement.getBoundingClientRect().right <= edge)
+            .slice(0, 5)
+            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} (${Math.round(e.getBoundingClientRect().right)} px)`);
+    return { scrollWidth, innerWidth: window.innerWidth, wide };
+  });
+  assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
+}
+
+async function screenshotAll(page, name) {
+  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
+    await page.setViewportSize(viewport);
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      if (size === '390') await noSidewaysScroll(page);
+      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`   screenshot ${file}`);
+    }
+  }
+  await page.setViewportSize(WIDE);
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+async function flow() {
+  const context = await browser.newContext({ viewport: WIDE });
+  const page = await openPage(context);
+
+  await step('log in', async () => {
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${base}/`);
+  });
+
+  await step('open Logs from the navigation', async () => {
+    await page.locator('header nav a', { hasText: 'Logs' }).click();
+    await page.waitForURL(`${base}/logs`);
+    assert.equal(await page.locator('header nav a[aria-current="page"]').innerText(), 'Logs');
+    await page.getByRole('heading', { level: 1, name: 'Logs' }).waitFor();
+    assert.ok((await page.locator('svg.histogram rect').count()) > 5, 'the histogram has bars');
+    assert.equal(await page.locator('ol.lines > li').count(), 100, 'a page of 100 lines');
+    await checkPolicy(page);
+    await screenshotAll(page, 'logs');
+  });
+
+  await step('a line opens to all its attributes', async () => {
+    const line = page.locator('details.line', { hasText: 'card declined' }).first();
+    await line.locator('summary').click();
+    const detail = line.locator('.line-detail');
+    await detail.waitFor();
+    const text = await detail.innerText();
+    assert.match(text, /customer/);
+    assert.match(text, /O'Brien/);
+    assert.match(text, new RegExp(traceId));
+    await screenshotAll(page, 'logs-line-open');
+  });
+
+  await step('narrow to errors; the URL holds the query', async () => {
+    await page.getByLabel('Severity').selectOption('error');
+    await page.getByLabel('Text contains').fill('declined');
+    await page.getByRole('button', { name: 'Find lines' }).click();
+    await page.waitForURL(/severity=error/);
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('q'), 'declined');
+    const count = await page.locator('ol.lines > li').count();
+    assert.ok(count >= 1, 'error lines found');
+    for (const sev of await page.locator('details.line .sev').allInnerTexts()) {
+      assert.match(sev, /ERROR/i);
+    }
+    // The same URL in a new tab shows the same lines.
+    const again = await openPage(context);
+    await again.goto(page.url());
+    assert.equal(await again.locator('ol.lines > li').count(), count);
+    await again.close();
+    await checkPolicy(page);
+    await screenshotAll(page, 'logs-errors');
+  });
+
+  await step('older lines page on', async () => {
+    await page.goto(`${base}/logs?lookback=1h`);
+    await page.getByRole('link', { name: 'Older lines' }).click();
+    await page.waitForURL(/cursor=/);
+    assert.ok((await page.locator('ol.lines > li').count()) > 0);
+    assert.match(await page.locator('.log-lines .card-head h2').innerText(), /older page/);
+  });
+
+  await step('a trace link opens the trace at its span', async () => {
+    await page.goto(`${base}/logs?trace_id=${traceId}`);
+    const link = page.locator('details.line summary a.trace-link').first();
+    assert.equal(await link.getAttribute('href'), `/traces/${traceId}#span=${spanId}`);
+    await link.click();
+    await page.waitForURL(`${base}/traces/${traceId}#span=${spanId}`);
+    await page.locator('.waterfall').first().waitFor();
+  });
+
+  await step('the trace page lists its lines, and each span its own', async () => {
+    const all = page.locator('section.trace-logs ol.span-logs li');
+    assert.equal(await all.count(), 1);
+    assert.match(await all.first().innerText(), /card declined/);
+    const own = page.locator(`#detail-${spanId} ol.span-logs li`);
+    assert.equal(await own.count(), 1, 'the span panel lists the line logged under it');
+    assert.match(await own.first().textContent(), /card declined/);
+    await checkPolicy(page);
+    await screenshotAll(page, 'trace-logs');
+  });
+  await context.close();
+}
+
+const started = Date.now();
+let failed = false;
+try {
+  await flow();
+  assert.deepEqual(problems, [], 'no script errors and every resource loads');
+  console.log(`logs flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (error) {
+  failed = true;
+  console.error('logs flow failed:');
+  console.error(error);
+  for (const context of browser.contexts()) {
+    for (const [i, open] of context.pages().entries()) {
+      const file = join(screenshots, `failure-${i}.png`);
+      await open
+        .screenshot({ path: file, fullPage: true })
+        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
+        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
+    }
+  }
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
