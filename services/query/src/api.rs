@@ -3,6 +3,7 @@
 //! handler takes a [`ReadTenant`] (or, to change configuration, a `WriteTenant`) and
 //! reads through the tenant-scoped stores, so another tenant's data is never in reach.
 
+pub(crate) mod alerts;
 mod sampling;
 
 use crate::auth::ReadTenant;
@@ -45,6 +46,7 @@ pub fn routes(state: Arc<ApiState>) -> Router {
         .route("/api/v1/services/series", get(services_series))
         .route("/api/v1/service-map", get(service_map))
         .merge(sampling::routes())
+        .merge(alerts::routes())
         .with_state(state)
 }
 
