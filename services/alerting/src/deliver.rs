@@ -26,6 +26,11 @@ use weft_storage::clickhouse::ClickHouse;
 use weft_storage::postgres::{ClaimedDelivery, Postgres};
 
 const CLAIM_LIMIT: i64 = 50;
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
 /// How long a delivery waiting for its example trace is put back for.
 const TRACE_POLL: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -36,7 +41,7 @@ pub struct Deliverer {
     replica: String,
     public_url: String,
     config: DeliveryConfig,
-    http: reqwest::Client,
+    http: HttpClient,
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     metrics: AlertingMetrics,
 }
@@ -75,12 +80,17 @@ impl Deliverer {
         config: &AlertingConfig,
         metrics: AlertingMetrics,
     ) -> anyhow::Result<Deliverer> {
-        let http = reqwest::Client::builder()
-            .timeout(config.delivery.timeout)
-            // Webhook targets are the tenants' own; redirects could point anywhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("failed to build the HTTP client")?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
+            .context("failed to load the system's TLS roots")?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        // Redirects are not followed: webhook targets are the tenants' own, and a
+        // redirect could point anywhere.
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
         Ok(Deliverer {
             postgres,
             store,
@@ -274,20 +284,24 @@ impl Deliverer {
         body: Vec<u8>,
         signature: Option<String>,
     ) -> anyhow::Result<()> {
-        let mut request = self
-            .http
-            .post(url)
+        let mut request = http::Request::post(url)
             .header("content-type", "application/json")
-            .header("user-agent", "weft-alerting")
-            .body(body);
+            .header("user-agent", "weft-alerting");
         if let Some(signature) = signature {
             request = request.header(SIGNATURE_HEADER, signature);
         }
-        // Without the URL: it is the channel's secret.
-        let response = request
-            .send()
+        // Errors never carry the URL: it is the channel's secret.
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|_| anyhow::anyhow!("the channel's URL is not valid"))?;
+        let response = tokio::time::timeout(self.config.timeout, self.http.request(request))
             .await
-            .map_err(|e| anyhow::anyhow!("request failed: {}", e.without_url()))?;
+            .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.config.timeout))?
+            .map_err(|e| {
+                let cause = std::error::Error::source(&e)
+                    .map_or_else(|| e.to_string(), ToString::to_string);
+                anyhow::anyhow!("request failed: {cause}")
+            })?;
         let status = response.status();
         if status.is_success() {
             Ok(())

@@ -49,9 +49,6 @@ pub struct Alerting {
 impl Alerting {
     /// Connects to NATS and sets up the ClickHouse and PostgreSQL clients. Binds no port.
     pub async fn build(config: AlertingConfig) -> anyhow::Result<Alerting> {
-        // Slack, webhooks and SMTP use rustls; one process-wide provider (ring), installed
-        // once whoever gets here first (replicas in one test process share it).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let bus = Bus::connect(config.bus.clone())
             .await
             .context("failed to connect to NATS")?;

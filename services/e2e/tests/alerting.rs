@@ -1,0 +1,729 @@
+//! Alerting through the real stack: spans sent to ingest, rules and channels made with
+//! the JSON API, notifications received by a local HTTP receiver standing in for Slack
+//! and webhooks (which checks each request exactly, the HMAC signature too) and by a
+//! real SMTP conversation; restarts, two replicas, a failing channel, and bad input.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use weft_e2e::otlp::{now_ns, random_id, request, string_attribute};
+use weft_e2e::{Stack, StackOptions, TestTenant, eventually};
+use weft_model::KeyScope;
+
+const SECRET: &str = "whsec-0123456789abcdef";
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Mutex<Vec<Received>>,
+    /// Paths that answer 500 this many more times.
+    failures: Mutex<HashMap<String, u32>>,
+    /// Attempts per path, failed ones too.
+    attempts: Mutex<HashMap<String, u32>>,
+}
+
+/// A local HTTP server standing in for Slack and webhook receivers.
+#[derive(Clone)]
+struct Receiver {
+    addr: SocketAddr,
+    state: Arc<ReceiverState>,
+}
+
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    *state
+        .attempts
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default() += 1;
+    if let Some(left) = state.failures.lock().unwrap().get_mut(&path) {
+        if *left > 0 {
+            *left -= 1;
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    }
+    state.received.lock().unwrap().push(Received {
+        path,
+        headers,
+        body: body.to_vec(),
+    });
+    StatusCode::OK
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let state = Arc::new(ReceiverState::default());
+        let app = axum::Router::new()
+            .route("/{path}", axum::routing::post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { addr, state }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    fn fail(&self, path: &str, times: u32) {
+        self.state
+            .failures
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), times);
+    }
+
+    fn at(&self, path: &str) -> Vec<Received> {
+        self.state
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    fn attempts(&self, path: &str) -> u32 {
+        self.state
+            .attempts
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Waits until `path` received `count` requests; returns them.
+    async fn wait_for(&self, path: &str, count: usize) -> Vec<Received> {
+        eventually(
+            &format!("{count} requests at /{path}"),
+            Duration::from_secs(30),
+            || async {
+                let got = self.at(path);
+                (got.len() >= count).then_some(got)
+            },
+        )
+        .await
+    }
+}
+
+/// Checks a webhook's `X-Weft-Signature` as a receiver should: recompute the HMAC of
+/// `<t>.<body>` with the shared secret and compare, and refuse old timestamps.
+fn verify_signature(received: &Received, secret: &str) {
+    let header = received.headers["x-weft-signature"].to_str().unwrap();
+    let (t, v1) = header
+        .split_once(',')
+        .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
+        .unwrap_or_else(|| panic!("a signature of the form t=…,v1=…: {header}"));
+    let timestamp: i64 = t.parse().unwrap();
+    assert!(
+        (chrono::Utc::now().timestamp() - timestamp).abs() < 300,
+        "a fresh timestamp"
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(&received.body);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    assert_eq!(v1, expected, "the HMAC-SHA256 of <t>.<body>");
+}
+
+async fn call(
+    stack: &Stack,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = stack
+        .http
+        .request(method, stack.query_url(path))
+        .header("x-api-key", key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("alerts request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(stack: &Stack, path: &str, key: &str, body: Value) -> (u16, Value) {
+    call(stack, reqwest::Method::POST, path, key, Some(body)).await
+}
+
+async fn write_key(stack: &Stack, tenant: &TestTenant) -> String {
+    stack
+        .ns
+        .accounts
+        .create_api_key(tenant.id, "write", KeyScope::Write)
+        .await
+        .expect("a write key")
+        .secret
+}
+
+/// A span of `service` / `name` lasting `millis`, ending now, in a new trace (returned
+/// in hex).
+fn timed_span(name: &str, millis: u64, error: bool) -> (Span, String) {
+    let trace_id = random_id::<16>();
+    let end = now_ns();
+    let span = Span {
+        trace_id: trace_id.to_vec(),
+        span_id: random_id::<8>().to_vec(),
+        name: name.to_owned(),
+        kind: 2,
+        start_time_unix_nano: end - millis * 1_000_000,
+        end_time_unix_nano: end,
+        attributes: vec![string_attribute("region", "eu")],
+        status: error.then(|| Status {
+            code: 2,
+            message: "card declined".to_owned(),
+        }),
+        ..Default::default()
+    };
+    (span, hex::encode(trace_id))
+}
+
+fn of_service(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    let mut request = request(spans);
+    request.resource_spans[0]
+        .resource
+        .as_mut()
+        .unwrap()
+        .attributes = vec![string_attribute("service.name", service)];
+    request
+}
+
+async fn send(stack: &Stack, tenant: &TestTenant, service: &str, spans: Vec<Span>) {
+    assert_eq!(
+        stack
+            .export(&tenant.ingest_key, &of_service(service, spans))
+            .await,
+        200
+    );
+}
+
+/// Sends a fast span of `service` and waits until the service is known (rules refuse
+/// services that sent nothing).
+async fn introduce(stack: &Stack, tenant: &TestTenant, service: &str, operation: &str) {
+    send(
+        stack,
+        tenant,
+        service,
+        vec![timed_span(operation, 5, false).0],
+    )
+    .await;
+    eventually(
+        &format!("service {service} known"),
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = stack.query_get("/api/v1/services", &tenant.read_key).await;
+            (status == 200 && body.to_string().contains(&format!("\"{service}\""))).then_some(())
+        },
+    )
+    .await;
+}
+
+async fn channel(stack: &Stack, key: &str, body: Value) -> String {
+    let (status, created) = post(stack, "/api/v1/alerts/channels", key, body).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn rule(stack: &Stack, key: &str, body: Value) -> String {
+    let (status, created) = post(stack, "/api/v1/alerts/rules", key, body).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn rule_state(stack: &Stack, key: &str, id: &str) -> Value {
+    let (status, body) = stack
+        .query_get(&format!("/api/v1/alerts/rules/{id}"), key)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn wait_for_state(stack: &Stack, key: &str, id: &str, state: &str) -> Value {
+    eventually(
+        &format!("rule {id} {state}"),
+        Duration::from_secs(30),
+        || async {
+            let body = rule_state(stack, key, id).await;
+            (body["state"] == state).then_some(body)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_span_alerts_slack_and_a_signed_webhook_with_a_trace_that_exists() {
+    let stack = Stack::start().await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    introduce(&stack, &tenant, "checkout", "charge-payment").await;
+    let slack = channel(&stack, &key, json!({"name": "ops slack", "target": {"kind": "slack", "webhook_url": receiver.url("slack")}})).await;
+    let hook = channel(&stack, &key, json!({"name": "pager", "target": {"kind": "webhook", "url": receiver.url("hook"), "secret": SECRET}})).await;
+    // The API never shows the secrets again.
+    let (_, channels) = stack
+        .query_get("/api/v1/alerts/channels", &tenant.read_key)
+        .await;
+    assert!(
+        !channels.to_string().contains(SECRET) && !channels.to_string().contains("/slack"),
+        "{channels}"
+    );
+    let rule_id = rule(&stack, &key, json!({
+        "name": "slow charge",
+        "condition": {"kind": "span_duration", "service": "checkout", "operation": "charge-payment",
+                      "attributes": [{"key": "region", "value": "eu"}], "threshold_ms": 500, "window_seconds": 60},
+        "channels": [slack, hook]
+    })).await;
+
+    // Fast spans and slow spans of other operations do not alert.
+    send(
+        &stack,
+        &tenant,
+        "checkout",
+        vec![
+            timed_span("charge-payment", 20, false).0,
+            timed_span("list-cart", 900, false).0,
+        ],
+    )
+    .await;
+    let (slow, trace_id) = timed_span("charge-payment", 800, false);
+    send(&stack, &tenant, "checkout", vec![slow]).await;
+
+    let message = receiver.wait_for("slack", 1).await.remove(0);
+    let public = stack.query_url("");
+    let slack_body = message.json();
+    assert_eq!(message.headers["content-type"], "application/json");
+    assert_eq!(
+        slack_body["blocks"][0]["text"]["text"],
+        "[FIRING] slow charge — checkout / charge-payment"
+    );
+    let fields: Vec<String> = slack_body["blocks"][1]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            "*State*\nfiring".to_owned(),
+            "*Service*\ncheckout".to_owned(),
+            "*Operation*\ncharge-payment".to_owned(),
+            "*Observed*\n800 ms (span duration)".to_owned(),
+            "*Threshold*\n500 ms".to_owned(),
+            "*Window*\n60 s".to_owned(),
+        ]
+    );
+    let buttons = slack_body["blocks"][3]["elements"].as_array().unwrap();
+    assert_eq!(buttons[0]["url"], format!("{public}/traces/{trace_id}"));
+    assert_eq!(
+        buttons[1]["url"],
+        format!("{public}/alerts/rules/{rule_id}")
+    );
+    assert_eq!(buttons[2]["url"], format!("{public}/services/checkout"));
+    assert!(slack_body["text"].as_str().unwrap().contains("800 ms"));
+    // The linked trace opens: the slow span is in it.
+    let (status, trace) = stack
+        .query_get(&format!("/api/v1/traces/{trace_id}"), &tenant.read_key)
+        .await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["spans"][0]["name"], "charge-payment");
+
+    let delivered = receiver.wait_for("hook", 1).await.remove(0);
+    verify_signature(&delivered, SECRET);
+    let body = delivered.json();
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["test"], false);
+    assert_eq!(body["tenant_id"], tenant.id.to_string());
+    assert_eq!(body["rule_id"], rule_id);
+    assert_eq!(body["rule"], "slow charge");
+    assert_eq!(body["kind"], "span_duration");
+    assert_eq!(body["state"], "firing");
+    assert_eq!(body["service"], "checkout");
+    assert_eq!(body["operation"], "charge-payment");
+    assert_eq!(body["observed"], 800.0);
+    assert_eq!(body["threshold"], 500.0);
+    assert_eq!(body["unit"], "ms");
+    assert_eq!(body["window_seconds"], 60);
+    assert_eq!(body["trace_id"], trace_id);
+    assert_eq!(
+        body["links"]["trace"],
+        format!("{public}/traces/{trace_id}")
+    );
+
+    // More slow spans while firing notify nobody again; a test notification sent after
+    // them arrives, and still only one alert came.
+    send(
+        &stack,
+        &tenant,
+        "checkout",
+        vec![timed_span("charge-payment", 900, false).0],
+    )
+    .await;
+    let (status, _) = post(
+        &stack,
+        &format!("/api/v1/alerts/channels/{hook}/test"),
+        &key,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let after = receiver.wait_for("hook", 2).await;
+    assert_eq!(after[1].json()["test"], true);
+    verify_signature(&after[1], SECRET);
+    assert_eq!(receiver.at("slack").len(), 1);
+
+    let (_, log) = stack
+        .query_get("/api/v1/alerts/deliveries", &tenant.read_key)
+        .await;
+    let log = log["deliveries"].as_array().unwrap().clone();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == "sent" && d["attempts"] == 1),
+        "{log:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_error_rate_rules_go_pending_fire_after_for_and_resolve() {
+    let stack = Stack::start().await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    introduce(&stack, &tenant, "cart", "GET /cart").await;
+    let hook = channel(&stack, &key, json!({"name": "pager", "target": {"kind": "webhook", "url": receiver.url("hook"), "secret": SECRET}})).await;
+    let latency = rule(&stack, &key, json!({
+        "name": "cart p99", "for_seconds": 2,
+        "condition": {"kind": "latency", "service": "cart", "operation": "GET /cart", "percentile": "p99", "threshold_ms": 300, "window_seconds": 120},
+        "channels": [hook]
+    })).await;
+    let errors = rule(&stack, &key, json!({
+        "name": "cart errors", "for_seconds": 2,
+        "condition": {"kind": "error_rate", "service": "cart", "threshold_percent": 10, "min_requests": 5, "window_seconds": 120},
+        "channels": [hook]
+    })).await;
+    assert_eq!(rule_state(&stack, &key, &latency).await["state"], "ok");
+
+    // Slow and failing: 3 of 6 spans fail, 3 last a second.
+    let mut bad = Vec::new();
+    let mut bad_traces = Vec::new();
+    for i in 0..6 {
+        let (span, trace) = timed_span("GET /cart", if i < 3 { 1000 } else { 50 }, i >= 3);
+        bad.push(span);
+        bad_traces.push(trace);
+    }
+    send(&stack, &tenant, "cart", bad).await;
+    wait_for_state(&stack, &key, &latency, "pending").await;
+    wait_for_state(&stack, &key, &errors, "pending").await;
+    let firing = wait_for_state(&stack, &key, &latency, "firing").await;
+    wait_for_state(&stack, &key, &errors, "firing").await;
+    assert!(firing["value"].as_f64().unwrap() > 900.0, "{firing}");
+
+    let fired = receiver.wait_for("hook", 2).await;
+    let by_rule = |rule: &str, state: &str| -> Vec<Value> {
+        receiver
+            .at("hook")
+            .iter()
+            .map(Received::json)
+            .filter(|b| b["rule_id"] == rule && b["state"] == state)
+            .collect()
+    };
+    for received in &fired {
+        verify_signature(received, SECRET);
+    }
+    let latency_fired = by_rule(&latency, "firing");
+    assert_eq!(latency_fired.len(), 1);
+    let n = &latency_fired[0];
+    assert_eq!(n["measure"], "p99 latency");
+    assert_eq!(n["threshold"], 300.0);
+    assert!(n["observed"].as_f64().unwrap() > 900.0, "{n}");
+    assert_eq!(n["window_seconds"], 120);
+    // The example is the slowest kept trace of the window, and it opens.
+    let example = n["trace_id"].as_str().expect("an example trace").to_owned();
+    assert!(
+        bad_traces[..3].contains(&example),
+        "{example} is one of the slow traces"
+    );
+    let (status, _) = stack
+        .query_get(&format!("/api/v1/traces/{example}"), &tenant.read_key)
+        .await;
+    assert_eq!(status, 200);
+    let errors_fired = by_rule(&errors, "firing");
+    assert_eq!(errors_fired.len(), 1);
+    // 3 failures of 7 spans (the first, introducing the service, succeeded).
+    let observed = errors_fired[0]["observed"].as_f64().unwrap();
+    assert!((observed - 300.0 / 7.0).abs() < 1e-9, "{observed}");
+    assert_eq!(errors_fired[0]["unit"], "%");
+    let error_example = errors_fired[0]["trace_id"]
+        .as_str()
+        .expect("an error trace")
+        .to_owned();
+    assert!(
+        bad_traces[3..].contains(&error_example),
+        "{error_example} is a failing trace"
+    );
+
+    // Traffic recovers: many fast, successful spans push p99 and the error rate down.
+    let good: Vec<Span> = (0..400)
+        .map(|_| timed_span("GET /cart", 10, false).0)
+        .collect();
+    send(&stack, &tenant, "cart", good).await;
+    wait_for_state(&stack, &key, &latency, "resolved").await;
+    wait_for_state(&stack, &key, &errors, "resolved").await;
+    receiver.wait_for("hook", 4).await;
+    let resolved = by_rule(&latency, "resolved");
+    assert_eq!(resolved.len(), 1);
+    assert!(
+        resolved[0]["observed"].as_f64().unwrap() < 300.0,
+        "{:?}",
+        resolved[0]
+    );
+    assert_eq!(by_rule(&errors, "resolved").len(), 1);
+    assert_eq!(receiver.at("hook").len(), 4, "one notification per change");
+
+    // The history and the observed values behind the chart.
+    let body = rule_state(&stack, &key, &latency).await;
+    let states: Vec<&str> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["resolved", "firing"]);
+    let observed: Vec<&str> = body["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        observed.contains(&"pending") && observed.contains(&"firing"),
+        "{observed:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_and_a_restart_send_each_notification_once_and_a_failing_channel_is_retried() {
+    let options = StackOptions {
+        alerting: false,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
+    let first = stack.start_alerting().await;
+    let second = stack.start_alerting().await;
+    stack.keep(second);
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    introduce(&stack, &tenant, "checkout", "charge-payment").await;
+    receiver.fail("flaky", 2);
+    let flaky = channel(&stack, &key, json!({"name": "flaky", "target": {"kind": "webhook", "url": receiver.url("flaky"), "secret": SECRET}})).await;
+    let steady = channel(&stack, &key, json!({"name": "steady", "target": {"kind": "slack", "webhook_url": receiver.url("steady")}})).await;
+    rule(
+        &stack,
+        &key,
+        json!({
+            "name": "slow charge",
+            "condition": {"kind": "span_duration", "service": "checkout", "threshold_ms": 500},
+            "channels": [flaky, steady]
+        }),
+    )
+    .await;
+    // Slow spans in many traces, so every partition (and both replicas) see some.
+    let slow: Vec<Span> = (0..40)
+        .map(|_| timed_span("charge-payment", 700, false).0)
+        .collect();
+    send(&stack, &tenant, "checkout", slow).await;
+
+    receiver.wait_for("steady", 1).await;
+    let flaky_received = receiver.wait_for("flaky", 1).await;
+    verify_signature(&flaky_received[0], SECRET);
+    assert_eq!(receiver.attempts("flaky"), 3, "two failures, then success");
+    let (_, log) = stack
+        .query_get("/api/v1/alerts/deliveries", &tenant.read_key)
+        .await;
+    let flaky_log = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel_name"] == "flaky")
+        .unwrap()
+        .clone();
+    assert_eq!(flaky_log["status"], "sent");
+    assert_eq!(flaky_log["attempts"], 3);
+
+    // A restart of the first replica while firing, and more slow spans: the alert stays
+    // firing and nobody is told twice.
+    first.stop().await;
+    let restarted = stack.start_alerting().await;
+    stack.keep(restarted);
+    let slow: Vec<Span> = (0..40)
+        .map(|_| timed_span("charge-payment", 800, false).0)
+        .collect();
+    send(&stack, &tenant, "checkout", slow).await;
+    let (status, _) = post(
+        &stack,
+        &format!("/api/v1/alerts/channels/{steady}/test"),
+        &key,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let steady_received = receiver.wait_for("steady", 2).await;
+    assert_eq!(
+        steady_received[1].json()["blocks"][0]["text"]["text"],
+        "[TEST] Test notification — example-service"
+    );
+    assert_eq!(receiver.at("steady").len(), 2);
+    assert_eq!(receiver.at("flaky").len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rules_channels_and_silences_are_refused_naming_the_field() {
+    let stack = Stack::start_with(
+        weft_e2e::Namespace::create().await,
+        StackOptions {
+            alerting: false,
+            ..StackOptions::default()
+        },
+    )
+    .await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    introduce(&stack, &tenant, "checkout", "GET /").await;
+    let cases = [
+        (
+            "/api/v1/alerts/rules",
+            json!({"name": "x", "condition": {"kind": "latency", "service": "checkout", "percentile": "p99", "threshold_ms": -5}}),
+            "condition.threshold_ms",
+            "must be a number of at least 0",
+        ),
+        (
+            "/api/v1/alerts/rules",
+            json!({"name": "x", "condition": {"kind": "latency", "service": "checkout", "percentile": "p42", "threshold_ms": 5}}),
+            "condition",
+            "p42",
+        ),
+        (
+            "/api/v1/alerts/rules",
+            json!({"name": "x", "condition": {"kind": "error_rate", "service": "checkout", "threshold_percent": 5, "window_seconds": 5}}),
+            "condition.window_seconds",
+            "between 60 and 86400",
+        ),
+        (
+            "/api/v1/alerts/rules",
+            json!({"name": "x", "for_seconds": 100000, "condition": {"kind": "span_duration", "service": "checkout", "threshold_ms": 5}}),
+            "for_seconds",
+            "at most 86400",
+        ),
+        (
+            "/api/v1/alerts/rules",
+            json!({"name": "x", "condition": {"kind": "span_duration", "service": "chekout", "threshold_ms": 5}}),
+            "condition.service",
+            "no spans of service \"chekout\"",
+        ),
+        (
+            "/api/v1/alerts/rules",
+            json!({"name": "x", "condition": {"kind": "span_duration", "service": "checkout", "threshold_ms": 5}, "channels": [uuid::Uuid::new_v4()]}),
+            "channels[0]",
+            "no channel",
+        ),
+        (
+            "/api/v1/alerts/channels",
+            json!({"name": "x", "target": {"kind": "slack", "webhook_url": "javascript:alert(1)"}}),
+            "target.webhook_url",
+            "must be an http or https URL",
+        ),
+        (
+            "/api/v1/alerts/channels",
+            json!({"name": "x", "target": {"kind": "webhook", "url": "ftp://example.com/", "secret": SECRET}}),
+            "target.url",
+            "must be an http or https URL",
+        ),
+        (
+            "/api/v1/alerts/channels",
+            json!({"name": "x", "target": {"kind": "email", "to": ["oncall"]}}),
+            "target.to[0]",
+            "with a domain",
+        ),
+        (
+            "/api/v1/alerts/silences",
+            json!({"labels": {"service": "checkout"}, "ends_at": "tomorrow"}),
+            "ends_at",
+            "RFC 3339",
+        ),
+    ];
+    for (path, body, field, message) in cases {
+        let (status, answer) = post(&stack, path, &key, body.clone()).await;
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert_eq!(answer["field"], field, "{body} → {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(message),
+            "{body} → {answer}"
+        );
+    }
+    // Read and ingest keys change nothing.
+    let good = json!({"name": "x", "condition": {"kind": "span_duration", "service": "checkout", "threshold_ms": 5}});
+    assert_eq!(
+        post(
+            &stack,
+            "/api/v1/alerts/rules",
+            &tenant.read_key,
+            good.clone()
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        post(
+            &stack,
+            "/api/v1/alerts/rules",
+            &tenant.ingest_key,
+            good.clone()
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        post(&stack, "/api/v1/alerts/rules", &key, good).await.0,
+        201
+    );
+    stack.stop().await;
+}
