@@ -727,3 +727,151 @@ async fn bad_rules_channels_and_silences_are_refused_naming_the_field() {
     );
     stack.stop().await;
 }
+
+/// A real SMTP server (Python's aiosmtpd, installed by deploy/test.sh) that prints
+/// every message it receives, parsed by Python's `email` package, as a JSON line.
+struct SmtpServer {
+    port: u16,
+    _child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+const SMTP_SERVER: &str = r#"
+import json, sys
+from email import message_from_bytes, policy
+from aiosmtpd.controller import Controller
+
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        text, html = message.get_body(("plain",)), message.get_body(("html",))
+        print(json.dumps({
+            "ehlo": session.host_name, "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+            "subject": str(message["subject"]), "from": str(message["from"]), "to": str(message["to"]),
+            "content_type": message.get_content_type(),
+            "text": text.get_content() if text else None, "html": html.get_content() if html else None,
+        }), flush=True)
+        return "250 Message accepted for delivery"
+
+controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]))
+controller.start()
+print(json.dumps({"ready": True}), flush=True)
+sys.stdin.read()
+controller.stop()
+"#;
+
+impl SmtpServer {
+    async fn start() -> SmtpServer {
+        use tokio::io::AsyncBufReadExt;
+        let python = std::env::var("WEFT_SMTP_PYTHON").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/weft/smtp-venv/bin/python",
+                std::env::var("HOME").unwrap()
+            )
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = tokio::process::Command::new(&python)
+            .args(["-c", SMTP_SERVER, &port.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python} (aiosmtpd; deploy/test.sh installs it): {e}"));
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+        assert!(
+            matches!(ready, Ok(Ok(Some(ref l))) if l.contains("ready")),
+            "aiosmtpd started: {ready:?}"
+        );
+        SmtpServer {
+            port,
+            _child: child,
+            lines,
+        }
+    }
+
+    /// The next message received, within the deadline.
+    async fn next_message(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .expect("an email within 30 s")
+            .unwrap()
+            .expect("the SMTP server is running");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_span_sends_an_email_over_real_smtp_with_text_and_html_parts() {
+    let mut smtp = SmtpServer::start().await;
+    let options = StackOptions {
+        alerting: false,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
+    let port = smtp.port;
+    let alerting = stack
+        .start_alerting_with(|config| {
+            config.smtp.host = "127.0.0.1".to_owned();
+            config.smtp.port = port;
+            config.smtp.tls = weft_alerting::SmtpTls::Opportunistic;
+            config.smtp.from = "Weft alerts <alerts@weft.example>".to_owned();
+        })
+        .await;
+    stack.keep(alerting);
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    introduce(&stack, &tenant, "payments", "charge-payment").await;
+    let email = channel(&stack, &key, json!({"name": "on call", "target": {"kind": "email", "to": ["oncall@acme.example", "lead@acme.example"]}})).await;
+    let rule_id = rule(&stack, &key, json!({
+        "name": "slow charge",
+        "condition": {"kind": "span_duration", "service": "payments", "operation": "charge-payment", "threshold_ms": 2000},
+        "channels": [email]
+    })).await;
+    let (slow, trace_id) = timed_span("charge-payment", 2500, false);
+    send(&stack, &tenant, "payments", vec![slow]).await;
+
+    let message = smtp.next_message().await;
+    let public = stack.query_url("");
+    assert_eq!(message["mail_from"], "alerts@weft.example");
+    assert_eq!(
+        message["rcpt_tos"],
+        json!(["oncall@acme.example", "lead@acme.example"])
+    );
+    assert_eq!(
+        message["subject"],
+        "[FIRING] slow charge — payments / charge-payment"
+    );
+    assert_eq!(message["from"], "Weft alerts <alerts@weft.example>");
+    assert_eq!(message["content_type"], "multipart/alternative");
+    let text = message["text"].as_str().unwrap();
+    for line in [
+        "Rule: slow charge",
+        "State: firing",
+        "Service: payments",
+        "Operation: charge-payment",
+        "Observed: 2500 ms (span duration)",
+        "Threshold: 2000 ms",
+        &format!("Example trace: {public}/traces/{trace_id}"),
+        &format!("Rule: {public}/alerts/rules/{rule_id}"),
+        &format!("Service: {public}/services/payments"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
+    }
+    let html = message["html"].as_str().unwrap();
+    assert!(
+        html.contains(&format!(
+            "<a href=\"{public}/traces/{trace_id}\">Example trace</a>"
+        )),
+        "{html}"
+    );
+    let (status, _) = stack
+        .query_get(&format!("/api/v1/traces/{trace_id}"), &tenant.read_key)
+        .await;
+    assert_eq!(status, 200);
+    stack.stop().await;
+}
