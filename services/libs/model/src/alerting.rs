@@ -92,7 +92,7 @@ pub enum Condition {
     /// once no such span came for `window_seconds`.
     SpanDuration {
         service: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         operation: Option<String>,
         #[serde(default)]
         attributes: Vec<AttributeFilter>,
@@ -104,7 +104,7 @@ pub enum Condition {
     /// `window_seconds` above `threshold_ms`.
     Latency {
         service: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         operation: Option<String>,
         percentile: Percentile,
         threshold_ms: f64,
@@ -115,7 +115,7 @@ pub enum Condition {
     /// least `min_requests` spans were seen.
     ErrorRate {
         service: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         operation: Option<String>,
         threshold_percent: f64,
         #[serde(default = "default_min_requests")]
@@ -127,7 +127,7 @@ pub enum Condition {
     /// threshold.
     Throughput {
         service: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         operation: Option<String>,
         direction: Direction,
         threshold_per_minute: f64,
