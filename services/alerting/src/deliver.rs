@@ -207,24 +207,24 @@ impl Deliverer {
         match (&delivery.event, &delivery.rule) {
             (Some(event), Some(rule)) => {
                 let mut trace_id = event.trace_id.clone();
-                if let Some(id) = &trace_id {
-                    if !self.trace_stored(delivery, id).await {
-                        let waited = (Utc::now() - event.at).to_std().unwrap_or_default();
-                        if waited < self.config.trace_wait {
-                            let until = Utc::now()
-                                + chrono::Duration::from_std(TRACE_POLL).unwrap_or_default();
-                            if let Err(error) = self
-                                .postgres
-                                .delivery_postponed(delivery.id, &self.replica, until)
-                                .await
-                            {
-                                tracing::warn!(%error, delivery_id = delivery.id, "cannot postpone a delivery");
-                            }
-                            return None;
+                if let Some(id) = trace_id.clone()
+                    && !self.trace_stored(delivery, &id).await
+                {
+                    let waited = (Utc::now() - event.at).to_std().unwrap_or_default();
+                    if waited < self.config.trace_wait {
+                        let until =
+                            Utc::now() + chrono::Duration::from_std(TRACE_POLL).unwrap_or_default();
+                        if let Err(error) = self
+                            .postgres
+                            .delivery_postponed(delivery.id, &self.replica, until)
+                            .await
+                        {
+                            tracing::warn!(%error, delivery_id = delivery.id, "cannot postpone a delivery");
                         }
-                        tracing::info!(tenant_id = %delivery.tenant_id, trace_id = %id, "example trace not stored; notifying without it");
-                        trace_id = None;
+                        return None;
                     }
+                    tracing::info!(tenant_id = %delivery.tenant_id, trace_id = %id, "example trace not stored; notifying without it");
+                    trace_id = None;
                 }
                 Some(Notification::new(
                     &self.public_url,

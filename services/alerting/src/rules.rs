@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 use weft_model::TenantId;
 use weft_storage::postgres::{Postgres, PostgresError, StoredRule};
 
+/// A tenant's rules and when they were loaded.
+type Loaded = (Instant, Arc<Vec<StoredRule>>);
+
 pub struct SpanRuleCache {
     postgres: Postgres,
     ttl: Duration,
     metrics: AlertingMetrics,
-    rules: Mutex<HashMap<TenantId, (Instant, Arc<Vec<StoredRule>>)>>,
+    rules: Mutex<HashMap<TenantId, Loaded>>,
 }
 
 impl SpanRuleCache {
@@ -27,10 +30,10 @@ impl SpanRuleCache {
 
     /// The tenant's span-duration rules.
     pub async fn get(&self, tenant: TenantId) -> Result<Arc<Vec<StoredRule>>, PostgresError> {
-        if let Some((loaded, rules)) = self.rules.lock().expect("rule cache lock").get(&tenant) {
-            if loaded.elapsed() < self.ttl {
-                return Ok(rules.clone());
-            }
+        if let Some((loaded, rules)) = self.rules.lock().expect("rule cache lock").get(&tenant)
+            && loaded.elapsed() < self.ttl
+        {
+            return Ok(rules.clone());
         }
         let rules = Arc::new(self.postgres.span_alert_rules(tenant).await?);
         self.metrics.rule_loads.inc();

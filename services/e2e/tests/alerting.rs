@@ -62,11 +62,11 @@ async fn receive(
         .unwrap()
         .entry(path.clone())
         .or_default() += 1;
-    if let Some(left) = state.failures.lock().unwrap().get_mut(&path) {
-        if *left > 0 {
-            *left -= 1;
-            return StatusCode::INTERNAL_SERVER_ERROR;
-        }
+    if let Some(left) = state.failures.lock().unwrap().get_mut(&path)
+        && *left > 0
+    {
+        *left -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR;
     }
     state.received.lock().unwrap().push(Received {
         path,

@@ -19,14 +19,13 @@ async fn a_member_sets_up_alerts_in_a_browser() {
     } = weft_e2e::browser::BrowserRun::prepare("alerts");
 
     let stack = Stack::start().await;
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    type Received = Arc<Mutex<Vec<serde_json::Value>>>;
+    let received: Received = Arc::default();
     let app = axum::Router::new()
         .route(
             "/slack",
             axum::routing::post(
-                |axum::extract::State(received): axum::extract::State<
-                    Arc<Mutex<Vec<serde_json::Value>>>,
-                >,
+                |axum::extract::State(received): axum::extract::State<Received>,
                  axum::Json(body): axum::Json<serde_json::Value>| async move {
                     received.lock().unwrap().push(body);
                 },

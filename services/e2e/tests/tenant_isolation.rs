@@ -414,14 +414,13 @@ async fn another_tenant_never_sees_edits_or_triggers_alert_rules() {
     };
     let (a_key, b_key) = (write(a.id).await, write(b.id).await);
     // A receiver of Slack messages, by path.
-    let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    type Received = Arc<Mutex<Vec<(String, Value)>>>;
+    let received: Received = Arc::default();
     let app = axum::Router::new()
         .route(
             "/{path}",
             axum::routing::post(
-                |axum::extract::State(received): axum::extract::State<
-                    Arc<Mutex<Vec<(String, Value)>>>,
-                >,
+                |axum::extract::State(received): axum::extract::State<Received>,
                  axum::extract::Path(path): axum::extract::Path<String>,
                  axum::Json(body): axum::Json<Value>| async move {
                     received.lock().unwrap().push((path, body));

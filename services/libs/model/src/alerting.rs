@@ -270,13 +270,13 @@ impl Condition {
         if service.len() > MAX_NAME_LEN {
             return Err(refuse("condition.service", "is longer than 200 characters"));
         }
-        if let Some(operation) = self.operation() {
-            if operation.trim().is_empty() || operation.len() > MAX_NAME_LEN {
-                return Err(refuse(
-                    "condition.operation",
-                    "must be omitted or 1 to 200 characters",
-                ));
-            }
+        if let Some(operation) = self.operation()
+            && (operation.trim().is_empty() || operation.len() > MAX_NAME_LEN)
+        {
+            return Err(refuse(
+                "condition.operation",
+                "must be omitted or 1 to 200 characters",
+            ));
         }
         let window = self.window_seconds();
         let min_window = if self.is_per_span() {

@@ -689,10 +689,10 @@ impl Postgres {
         spec: &SilenceSpec,
         ends_at: DateTime<Utc>,
     ) -> Result<Option<SilenceInfo>, PostgresError> {
-        if let Some(rule) = spec.rule_id {
-            if self.alert_rule(tenant, rule).await?.is_none() {
-                return Ok(None);
-            }
+        if let Some(rule) = spec.rule_id
+            && self.alert_rule(tenant, rule).await?.is_none()
+        {
+            return Ok(None);
         }
         Ok(Some(sqlx::query_as(
             "INSERT INTO alert_silences (id, tenant_id, rule_id, labels, ends_at, comment) \
