@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use weft_e2e::otlp::{now_ns, random_id, request, string_attribute};
+use weft_e2e::web::{PASSWORD, Visitor};
 use weft_e2e::{Stack, StackOptions, TestTenant, eventually};
 use weft_model::KeyScope;
 
@@ -244,7 +245,10 @@ async fn introduce(stack: &Stack, tenant: &TestTenant, service: &str, operation:
         Duration::from_secs(30),
         || async {
             let (status, body) = stack.query_get("/api/v1/services", &tenant.read_key).await;
-            (status == 200 && body.to_string().contains(&format!("\"{service}\""))).then_some(())
+            let listed = body["services"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|s| s["service"] == service));
+            (status == 200 && listed).then_some(())
         },
     )
     .await;
@@ -873,5 +877,209 @@ async fn a_slow_span_sends_an_email_over_real_smtp_with_text_and_html_parts() {
         .query_get(&format!("/api/v1/traces/{trace_id}"), &tenant.read_key)
         .await;
     assert_eq!(status, 200);
+    stack.stop().await;
+}
+
+async fn invite(owner: &mut Visitor, stack: &Stack, email: &str, role: &str) -> Visitor {
+    let members = owner.get("/members").await;
+    let invited = owner
+        .submit(
+            &members,
+            "/members/invite",
+            &[("email", email), ("role", role)],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    let link = invited.invitation_path();
+    let mut visitor = Visitor::new(stack);
+    let form = visitor.get(&link).await;
+    let joined = visitor
+        .submit(&form, &link, &[("password", PASSWORD)])
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    visitor
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_read_alerts_members_edit_rules_and_admins_manage_channels() {
+    let options = StackOptions {
+        alerting: false,
+        ..StackOptions::default()
+    };
+    let stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
+    let mut owner = Visitor::new(&stack);
+    let ingest_key = owner.sign_up("olga@acme.io", "Acme").await.shown("new-key");
+    let (request, _) = weft_e2e::otlp::trace_request(1);
+    assert_eq!(stack.export(&ingest_key, &request).await, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !owner.get("/services").await.body.contains("raw-client") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "raw-client never listed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut viewer = invite(&mut owner, &stack, "vic@acme.io", "viewer").await;
+    let mut member = invite(&mut owner, &stack, "mo@acme.io", "member").await;
+    let rule = r#"{"name": "slow", "condition": {"kind": "span_duration", "service": "raw-client", "threshold_ms": 100}}"#;
+    let channel = [
+        ("name", "ops"),
+        ("kind", "slack"),
+        ("url", "https://hooks.slack.com/services/T/B/x"),
+        ("secret", ""),
+        ("to", ""),
+    ];
+
+    // A viewer reads and changes nothing.
+    let page = viewer.get("/alerts").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("Members, admins and owners change alert rules.")
+    );
+    assert!(!page.body.contains("<textarea"));
+    let csrf = page.csrf();
+    let refused = viewer
+        .post("/alerts", &[("csrf", &csrf), ("rule", rule)])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("change alert rules"));
+
+    // A member creates a rule (and a bad one is refused naming the field) but not channels.
+    let page = member.get("/alerts").await;
+    let bad = member
+        .submit(&page, "/alerts", &[("rule", r#"{"name": "x", "condition": {"kind": "latency", "service": "raw-client", "percentile": "p99", "threshold_ms": 0}}"#)])
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("<code class=\"field\">condition.threshold_ms</code>: must be above 0"),
+        "{}",
+        bad.body
+    );
+    let created = member.submit(&page, "/alerts", &[("rule", rule)]).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let page = member.get("/alerts/channels").await;
+    assert!(page.body.contains("Admins and owners manage channels."));
+    let refused = member
+        .post(
+            "/alerts/channels",
+            &[&[("csrf", page.csrf().as_str())][..], &channel[..]].concat(),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("manage notification channels"));
+
+    // The owner adds a channel; its URL never comes back, and a bad address is named.
+    let page = owner.get("/alerts/channels").await;
+    let added = owner.submit(&page, "/alerts/channels", &channel).await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert!(added.body.contains("Channel ops added."));
+    assert!(added.body.contains("hooks.slack.com …") && !added.body.contains("/services/T/B/x"));
+    let bad = owner
+        .submit(
+            &page,
+            "/alerts/channels",
+            &[
+                ("name", "mail"),
+                ("kind", "email"),
+                ("url", ""),
+                ("secret", ""),
+                ("to", "ops@localhost"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("target.to[0]</code>: must be an email address with a domain"),
+        "{}",
+        bad.body
+    );
+    // Everyone sees the rule and the viewer the channel.
+    assert!(
+        viewer
+            .get("/alerts")
+            .await
+            .body
+            .contains("span duration of raw-client &#62; 100 ms")
+    );
+    assert!(
+        viewer
+            .get("/alerts/channels")
+            .await
+            .body
+            .contains("hooks.slack.com …")
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_by_label_records_the_change_and_notifies_nobody_and_alerting_reports_health() {
+    let stack = Stack::start().await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    for path in ["/healthz", "/readyz"] {
+        let status = stack
+            .http
+            .get(stack.alerting_url(path))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{path}");
+    }
+    introduce(&stack, &tenant, "search", "GET /q").await;
+    let hook = channel(&stack, &key, json!({"name": "pager", "target": {"kind": "webhook", "url": receiver.url("hook"), "secret": SECRET}})).await;
+    let silenced = rule(
+        &stack,
+        &key,
+        json!({
+            "name": "slow search", "labels": {"team": "discovery"},
+            "condition": {"kind": "span_duration", "service": "search", "threshold_ms": 100},
+            "channels": [hook]
+        }),
+    )
+    .await;
+    let (status, silence) = post(&stack, "/api/v1/alerts/silences", &key, json!({"labels": {"team": "discovery"}, "ends_at": "2099-01-01T00:00:00Z", "comment": "migration"})).await;
+    assert_eq!(status, 201, "{silence}");
+    let loud = rule(
+        &stack,
+        &key,
+        json!({
+            "name": "slow search, loud",
+            "condition": {"kind": "span_duration", "service": "search", "threshold_ms": 100},
+            "channels": [hook]
+        }),
+    )
+    .await;
+    send(
+        &stack,
+        &tenant,
+        "search",
+        vec![timed_span("GET /q", 400, false).0],
+    )
+    .await;
+    let got = receiver.wait_for("hook", 1).await;
+    assert_eq!(got[0].json()["rule_id"], loud);
+    let body = wait_for_state(&stack, &key, &silenced, "firing").await;
+    assert_eq!(body["history"][0]["silenced"], true, "{body}");
+    assert_eq!(receiver.at("hook").len(), 1);
+    let metrics = stack.scrape(stack.alerting_url("/metrics")).await;
+    assert!(
+        metrics
+            .get("weft_alerting_spans_matched_total")
+            .copied()
+            .unwrap_or(0.0)
+            >= 2.0,
+        "{metrics:?}"
+    );
+    assert!(
+        metrics
+            .keys()
+            .any(|k| k.starts_with("weft_alerting_deliveries_total{")),
+        "{metrics:?}"
+    );
     stack.stop().await;
 }

@@ -138,28 +138,39 @@ pub async fn announce(bus: &weft_bus::Bus, tenant: TenantId) {
     }
 }
 
+/// Whether the rule's service sent spans in the last week, by the pre-sampling metrics
+/// (a service whose traces are all dropped is known too); the inner `Err` names the field.
+pub async fn known_service(
+    store: &weft_storage::clickhouse::ClickHouse,
+    tenant: TenantId,
+    rule: &AlertRule,
+) -> Result<Result<(), AlertingError>, weft_storage::clickhouse::ClickHouseError> {
+    let now = crate::params::now_nanos();
+    let window = weft_storage::clickhouse::MetricsWindow {
+        start_unix_nano: now.saturating_sub(KNOWN_SERVICE_SECONDS * 1_000_000_000),
+        end_unix_nano: now,
+    };
+    let services = store.tenant(tenant).service_red(window).await?;
+    let service = rule.condition.service();
+    if services.iter().any(|s| s.name == service) {
+        Ok(Ok(()))
+    } else {
+        Ok(Err(AlertingError {
+            field: "condition.service".to_owned(),
+            message: format!("no spans of service {service:?} in the last 7 days"),
+        }))
+    }
+}
+
 /// Refuses a rule whose service sent nothing in the last week (a typo pages nobody).
-pub async fn check_service(
+async fn check_service(
     store: &weft_storage::clickhouse::ClickHouse,
     tenant: TenantId,
     rule: &AlertRule,
 ) -> ApiResult<()> {
-    let since = crate::params::now_nanos().saturating_sub(KNOWN_SERVICE_SECONDS * 1_000_000_000);
-    let services = store
-        .tenant(tenant)
-        .services(since)
+    Ok(known_service(store, tenant, rule)
         .await
-        .map_err(store_error)?;
-    let service = rule.condition.service();
-    if services.iter().any(|s| s == service) {
-        Ok(())
-    } else {
-        Err(AlertingError {
-            field: "condition.service".to_owned(),
-            message: format!("no spans of service {service:?} in the last 7 days"),
-        }
-        .into())
-    }
+        .map_err(store_error)??)
 }
 
 pub fn rule_json(rule: &StoredRule, state: Option<&StateRow>) -> Value {

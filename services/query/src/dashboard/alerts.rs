@@ -235,18 +235,11 @@ async fn checked_rule(
         Ok(rule) => rule,
         Err(problem) => return Ok(Err(problem)),
     };
-    let since = crate::params::now_nanos().saturating_sub(7 * 86_400 * 1_000_000_000);
-    let services = state.store.tenant(user.tenant).services(since).await?;
-    if !services.iter().any(|s| s == rule.condition.service()) {
-        return Ok(Err(AlertingError {
-            field: "condition.service".to_owned(),
-            message: format!(
-                "no spans of service {:?} in the last 7 days",
-                rule.condition.service()
-            ),
-        }));
-    }
-    Ok(Ok(rule))
+    Ok(
+        crate::api::alerts::known_service(&state.store, user.tenant, &rule)
+            .await?
+            .map(|()| rule),
+    )
 }
 
 fn store_problem(error: AlertStoreError) -> Result<AlertingError, DashboardError> {
