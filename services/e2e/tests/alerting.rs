@@ -1083,3 +1083,37 @@ async fn a_silence_by_label_records_the_change_and_notifies_nobody_and_alerting_
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throughput_rule_fires_when_a_service_goes_quiet_and_resolves_when_traffic_returns() {
+    let stack = Stack::start().await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    introduce(&stack, &tenant, "feed", "GET /feed").await;
+    let hook = channel(&stack, &key, json!({"name": "pager", "target": {"kind": "webhook", "url": receiver.url("hook"), "secret": SECRET}})).await;
+    // 1 span in a 60 s window is well below 300 per minute.
+    let quiet = rule(&stack, &key, json!({
+        "name": "feed quiet",
+        "condition": {"kind": "throughput", "service": "feed", "direction": "below", "threshold_per_minute": 300, "window_seconds": 60},
+        "channels": [hook]
+    })).await;
+    wait_for_state(&stack, &key, &quiet, "firing").await;
+    let fired = receiver.wait_for("hook", 1).await[0].json();
+    assert_eq!(fired["measure"], "throughput (below)");
+    assert_eq!(fired["unit"], "/min");
+    assert_eq!(fired["threshold"], 300.0);
+    assert!(fired["observed"].as_f64().unwrap() < 300.0, "{fired}");
+    let traffic: Vec<Span> = (0..400)
+        .map(|_| timed_span("GET /feed", 3, false).0)
+        .collect();
+    send(&stack, &tenant, "feed", traffic).await;
+    wait_for_state(&stack, &key, &quiet, "resolved").await;
+    let resolved = receiver.wait_for("hook", 2).await[1].json();
+    assert_eq!(resolved["state"], "resolved");
+    assert!(
+        resolved["observed"].as_f64().unwrap() >= 300.0,
+        "{resolved}"
+    );
+    stack.stop().await;
+}
