@@ -541,7 +541,8 @@ async fn latency_and_error_rate_rules_go_pending_fire_after_for_and_resolve() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_and_a_restart_send_each_notification_once_and_a_failing_channel_is_retried() {
+async fn two_replicas_a_restart_and_a_kill_send_each_notification_once_and_a_failing_channel_is_retried()
+ {
     let options = StackOptions {
         alerting: false,
         ..StackOptions::default()
@@ -549,7 +550,6 @@ async fn two_replicas_and_a_restart_send_each_notification_once_and_a_failing_ch
     let mut stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
     let first = stack.start_alerting().await;
     let second = stack.start_alerting().await;
-    stack.keep(second);
     let tenant = stack.ns.tenant("acme").await;
     let key = write_key(&stack, &tenant).await;
     let receiver = Receiver::start().await;
@@ -590,15 +590,34 @@ async fn two_replicas_and_a_restart_send_each_notification_once_and_a_failing_ch
     assert_eq!(flaky_log["status"], "sent");
     assert_eq!(flaky_log["attempts"], 3);
 
-    // A restart of the first replica while firing, and more slow spans: the alert stays
-    // firing and nobody is told twice.
+    // While firing, the first replica restarts gracefully and the second dies as with
+    // kill -9; more slow spans reach the replica started after: the alert stays firing
+    // and nobody is told twice.
     first.stop().await;
+    second.kill();
     let restarted = stack.start_alerting().await;
     stack.keep(restarted);
+    let restarted_at = chrono::Utc::now();
     let slow: Vec<Span> = (0..40)
         .map(|_| timed_span("charge-payment", 800, false).0)
         .collect();
     send(&stack, &tenant, "checkout", slow).await;
+    // The new replica saw them (the alert's last matching span is from after the restart).
+    eventually(
+        "slow spans seen after the restart",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = stack
+                .query_get("/api/v1/alerts/states", &tenant.read_key)
+                .await;
+            let seen = body["states"][0]["last_seen_at"]
+                .as_str()?
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .ok()?;
+            (seen > restarted_at && body["states"][0]["state"] == "firing").then_some(())
+        },
+    )
+    .await;
     let (status, _) = post(
         &stack,
         &format!("/api/v1/alerts/channels/{steady}/test"),
