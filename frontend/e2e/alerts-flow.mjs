@@ -200,6 +200,11 @@ async function flow() {
     await page.getByRole('button', { name: 'Mute for 1 hour' }).click();
     await page.getByText('Muted: changes are recorded').waitFor();
     await page.goto(`${base}/alerts`);
+    await page.locator('input[name=labels]').fill('service=raw-client');
+    await page.locator('input[name=comment]').fill('deploying the new checkout');
+    await page.getByRole('button', { name: 'Silence', exact: true }).click();
+    await page.getByText('Silenced: matching alerts').waitFor();
+    assert.match(await page.locator('table.silences').innerText(), /service=raw-client/);
     assert.equal(await page.locator('table.alert-rules tbody tr').count(), 2);
     assert.match(await page.locator('table.alert-rules').innerText(), /firing/);
     assert.match(await page.locator('table.alert-rules').innerText(), /muted until/);

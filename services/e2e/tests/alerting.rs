@@ -1015,6 +1015,56 @@ async fn viewers_read_alerts_members_edit_rules_and_admins_manage_channels() {
         "{}",
         bad.body
     );
+    // A member silences by label; a bad duration is named; the silence can be ended.
+    let page = member.get("/alerts").await;
+    let bad = member
+        .submit(
+            &page,
+            "/alerts/silences",
+            &[
+                ("rule_id", ""),
+                ("labels", "service=raw-client"),
+                ("hours", "0"),
+                ("comment", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("<code class=\"field\">hours</code>: must be 1 to 720 hours, not 0"),
+        "{}",
+        bad.body
+    );
+    let silenced = member
+        .submit(
+            &page,
+            "/alerts/silences",
+            &[
+                ("rule_id", ""),
+                ("labels", "service=raw-client"),
+                ("hours", "2"),
+                ("comment", "deploying"),
+            ],
+        )
+        .await;
+    assert_eq!(silenced.status, 200, "{}", silenced.body);
+    assert!(
+        silenced
+            .body
+            .contains("<strong>service=raw-client</strong>")
+            && silenced.body.contains("deploying")
+    );
+    let end = silenced.actions("/alerts/silences/");
+    assert_eq!(end.len(), 1, "{end:?}");
+    let viewer_csrf = viewer.get("/alerts").await.csrf();
+    let refused = viewer.post(&end[0], &[("csrf", &viewer_csrf)]).await;
+    assert_eq!(refused.status, 403);
+    let ended = member.submit(&silenced, &end[0], &[]).await;
+    assert!(
+        ended.body.contains("Silence ended.")
+            && !ended.body.contains("service=raw-client</strong>")
+    );
     // Everyone sees the rule and the viewer the channel.
     assert!(
         viewer

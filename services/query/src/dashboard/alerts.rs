@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::sync::Arc;
 use weft_model::Role;
-use weft_model::alerting::{AlertRule, AlertingError, ChannelSpec, ChannelTarget};
+use weft_model::alerting::{AlertRule, AlertingError, ChannelSpec, ChannelTarget, SilenceSpec};
 use weft_storage::postgres::{AlertStoreError, Observation, StoredRule};
 
 pub fn routes() -> Router<Arc<DashboardState>> {
@@ -29,6 +29,8 @@ pub fn routes() -> Router<Arc<DashboardState>> {
         .route("/alerts/rules/{id}", get(rule_page).post(save_rule))
         .route("/alerts/rules/{id}/mute", post(mute_rule))
         .route("/alerts/rules/{id}/delete", post(delete_rule))
+        .route("/alerts/silences", post(create_silence))
+        .route("/alerts/silences/{id}/delete", post(delete_silence))
         .route("/alerts/channels", get(channels_page).post(create_channel))
         .route("/alerts/channels/{id}/test", post(test_channel))
         .route("/alerts/channels/{id}/delete", post(delete_channel))
@@ -62,6 +64,12 @@ pub struct RuleId;
 
 impl Named for RuleId {
     const NAME: &'static str = "alert rule";
+}
+
+pub struct SilenceId;
+
+impl Named for SilenceId {
+    const NAME: &'static str = "silence";
 }
 
 pub struct ChannelId;
@@ -157,6 +165,10 @@ fn value_text(rule: &AlertRule, value: Option<f64>) -> String {
 struct RulesPage {
     layout: Layout,
     rules: Vec<RuleRow>,
+    silences: Vec<SilenceRow>,
+    /// Rules to silence one of, by id and name.
+    rule_choices: Vec<(String, String)>,
+    silence_problem: Option<AlertingError>,
     channels: Vec<(String, String)>,
     can_edit: bool,
     text: String,
@@ -164,14 +176,35 @@ struct RulesPage {
     notice: Option<&'static str>,
 }
 
+/// What the rules page shows besides the rules: a refused rule or silence, a notice.
+#[derive(Default)]
+struct Shown {
+    text: Option<String>,
+    problem: Option<AlertingError>,
+    silence_problem: Option<AlertingError>,
+    notice: Option<&'static str>,
+}
+
+struct SilenceRow {
+    id: String,
+    /// `rule checkout p99`, or the labels (`team=payments`).
+    matches: String,
+    ends: String,
+    comment: String,
+}
+
 async fn render_rules(
     state: &DashboardState,
     user: &SignedIn,
     status: StatusCode,
-    text: Option<String>,
-    problem: Option<AlertingError>,
-    notice: Option<&'static str>,
+    shown: Shown,
 ) -> Result<Response, DashboardError> {
+    let Shown {
+        text,
+        problem,
+        silence_problem,
+        notice,
+    } = shown;
     let rules = state.postgres.alert_rules(user.tenant).await?;
     let states = state.postgres.alert_states(user.tenant).await?;
     let channels = state.postgres.alert_channels(user.tenant).await?;
@@ -190,8 +223,39 @@ async fn render_rules(
             }
         })
         .collect();
+    let silences = state.postgres.active_silences(user.tenant).await?;
+    let silences = silences
+        .into_iter()
+        .map(|silence| SilenceRow {
+            id: silence.id.to_string(),
+            matches: match silence.rule_id {
+                Some(id) => format!(
+                    "rule {}",
+                    rules
+                        .iter()
+                        .find(|r| r.id == id)
+                        .map_or("?", |r| r.rule.name.as_str())
+                ),
+                None => silence
+                    .labels
+                    .0
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            ends: format_time(silence.ends_at),
+            comment: silence.comment,
+        })
+        .collect();
     let page = RulesPage {
         layout: user.layout(state),
+        silences,
+        rule_choices: rules
+            .iter()
+            .map(|r| (r.id.to_string(), r.rule.name.clone()))
+            .collect(),
+        silence_problem,
         rules: rows,
         channels: channels
             .iter()
@@ -209,7 +273,7 @@ async fn rules_page(
     State(state): State<Arc<DashboardState>>,
     user: SignedIn,
 ) -> Result<Response, DashboardError> {
-    render_rules(&state, &user, StatusCode::OK, None, None, None).await
+    render_rules(&state, &user, StatusCode::OK, Shown::default()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -257,14 +321,12 @@ async fn create_rule(
     Authorized { user, form, .. }: Authorized<EditRules, RuleForm>,
 ) -> Result<Response, DashboardError> {
     let refused = |problem| {
-        render_rules(
-            &state,
-            &user,
-            StatusCode::BAD_REQUEST,
-            Some(form.rule.clone()),
-            Some(problem),
-            None,
-        )
+        let shown = Shown {
+            text: Some(form.rule.clone()),
+            problem: Some(problem),
+            ..Shown::default()
+        };
+        render_rules(&state, &user, StatusCode::BAD_REQUEST, shown)
     };
     let rule = match checked_rule(&state, &user, &form.rule).await? {
         Ok(rule) => rule,
@@ -567,15 +629,125 @@ async fn delete_rule(
         return Err(rule.not_found());
     }
     announce(&state.policies.bus, user.tenant).await;
-    render_rules(
-        &state,
-        &user,
-        StatusCode::OK,
-        None,
-        None,
-        Some("Rule deleted."),
-    )
-    .await
+    let shown = Shown {
+        notice: Some("Rule deleted."),
+        ..Shown::default()
+    };
+    render_rules(&state, &user, StatusCode::OK, shown).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SilenceForm {
+    csrf: String,
+    /// A rule's id, or empty to match labels.
+    rule_id: String,
+    /// `key=value` pairs, separated by commas.
+    labels: String,
+    hours: u32,
+    comment: String,
+}
+
+impl CsrfProtected for SilenceForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl SilenceForm {
+    fn spec(&self) -> Result<(SilenceSpec, chrono::DateTime<chrono::Utc>), AlertingError> {
+        let refuse = |field: &str, message: String| AlertingError {
+            field: field.to_owned(),
+            message,
+        };
+        let mut labels = std::collections::BTreeMap::new();
+        for pair in self
+            .labels
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| refuse("labels", format!("{pair:?} is not key=value")))?;
+            labels.insert(key.trim().to_owned(), value.trim().to_owned());
+        }
+        let rule_id = match self.rule_id.trim() {
+            "" => None,
+            id => Some(
+                id.parse()
+                    .map_err(|_| refuse("rule_id", "no such rule".to_owned()))?,
+            ),
+        };
+        if !(1..=24 * 30).contains(&self.hours) {
+            return Err(refuse(
+                "hours",
+                format!("must be 1 to 720 hours, not {}", self.hours),
+            ));
+        }
+        let ends_at = chrono::Utc::now() + chrono::Duration::hours(i64::from(self.hours));
+        let spec = SilenceSpec {
+            rule_id,
+            labels,
+            ends_at: ends_at.to_rfc3339(),
+            comment: self.comment.trim().to_owned(),
+        };
+        let json = serde_json::to_vec(&spec).expect("silences serialise");
+        Ok((SilenceSpec::from_json(&json)?, ends_at))
+    }
+}
+
+async fn create_silence(
+    State(state): State<Arc<DashboardState>>,
+    Authorized { user, form, .. }: Authorized<EditRules, SilenceForm>,
+) -> Result<Response, DashboardError> {
+    let refused = |problem| {
+        let shown = Shown {
+            silence_problem: Some(problem),
+            ..Shown::default()
+        };
+        render_rules(&state, &user, StatusCode::BAD_REQUEST, shown)
+    };
+    let (spec, ends_at) = match form.spec() {
+        Ok(spec) => spec,
+        Err(problem) => return refused(problem).await,
+    };
+    if state
+        .postgres
+        .create_silence(user.tenant, &spec, ends_at)
+        .await?
+        .is_none()
+    {
+        let problem = AlertingError {
+            field: "rule_id".to_owned(),
+            message: "no such rule in this organisation".to_owned(),
+        };
+        return refused(problem).await;
+    }
+    let shown = Shown {
+        notice: Some("Silenced: matching alerts change state but notify nobody until it ends."),
+        ..Shown::default()
+    };
+    render_rules(&state, &user, StatusCode::OK, shown).await
+}
+
+async fn delete_silence(
+    State(state): State<Arc<DashboardState>>,
+    silence: PathId<SilenceId>,
+    Authorized { user, .. }: Authorized<EditRules, CsrfForm>,
+) -> Result<Response, DashboardError> {
+    if !state
+        .postgres
+        .delete_silence(user.tenant, silence.id)
+        .await?
+    {
+        return Err(silence.not_found());
+    }
+    let shown = Shown {
+        notice: Some("Silence ended."),
+        ..Shown::default()
+    };
+    render_rules(&state, &user, StatusCode::OK, shown).await
 }
 
 struct ChannelRow {
