@@ -417,8 +417,9 @@ impl AlertRule {
     }
 }
 
-/// Where notifications go, with its secret parts (never shown again after saving).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where notifications go, with its secret parts (never shown again after saving, and
+/// left out of `Debug`, so they cannot reach a log line).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChannelTarget {
     /// A generic webhook: JSON POSTs signed with `secret` (HMAC-SHA256).
@@ -435,6 +436,12 @@ pub enum ChannelTarget {
 pub struct ChannelSpec {
     pub name: String,
     pub target: ChannelTarget,
+}
+
+impl std::fmt::Debug for ChannelTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChannelTarget::{}({})", self.kind(), self.display())
+    }
 }
 
 impl ChannelTarget {
@@ -702,6 +709,13 @@ mod tests {
         let spec = ChannelSpec::from_json(br#"{"name": "ops", "target": {"kind": "webhook", "url": "https://user:pw@hooks.example.com/a?token=1", "secret": "0123456789abcdef"}}"#)
             .unwrap();
         assert_eq!(spec.target.display(), "hooks.example.com …");
+        let debug = format!("{spec:?}");
+        assert!(
+            !debug.contains("token")
+                && !debug.contains("0123456789abcdef")
+                && !debug.contains("pw"),
+            "{debug}"
+        );
     }
 
     #[test]
