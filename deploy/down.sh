@@ -15,7 +15,7 @@ stop_pidfile() {
     rm -f "$pidfile"
 }
 
-for service in demo-traffic ingest query sampler; do
+for service in demo-traffic ingest query alerting sampler; do
     stop_pidfile "$service"
 done
 

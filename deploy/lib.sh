@@ -122,6 +122,18 @@ install_node_loggers() {
     fi
 }
 
+# A real SMTP server for the email tests of alerting (aiosmtpd, run by the tests).
+AIOSMTPD_VERSION=1.4.6
+SMTP_VENV="${WEFT_SMTP_VENV:-$HOME/.cache/weft/smtp-venv}"
+
+install_aiosmtpd() {
+    local installed="import importlib.metadata as m, sys; sys.exit(m.version('aiosmtpd') != '$AIOSMTPD_VERSION')"
+    if "$SMTP_VENV/bin/python" -c "$installed" 2>/dev/null; then return; fi
+    log "installing aiosmtpd $AIOSMTPD_VERSION into $SMTP_VENV"
+    [ -x "$SMTP_VENV/bin/python" ] || python3 -m venv "$SMTP_VENV"
+    "$SMTP_VENV/bin/pip" install -q "aiosmtpd==$AIOSMTPD_VERSION"
+}
+
 start_postgres() {
     if ! port_open "$PG_PORT"; then
         local version

@@ -10,12 +10,14 @@ install_browser_tooling
 install_chdb
 install_python_loggers
 install_node_loggers
+install_aiosmtpd
 
 export WEFT_TEST_DATABASE_URL="${WEFT_TEST_DATABASE_URL:-$PG_URL_BASE/postgres}"
 export WEFT_TEST_NATS_URL="${WEFT_TEST_NATS_URL:-nats://127.0.0.1:$NATS_PORT}"
 export WEFT_TEST_CLICKHOUSE_URL="${WEFT_TEST_CLICKHOUSE_URL:-http://127.0.0.1:$CH_HTTP_PORT}"
 export WEFT_CHDB_PYTHON="${WEFT_CHDB_PYTHON:-$CHDB_VENV/bin/python}"
 export WEFT_LOGGERS_PYTHON="${WEFT_LOGGERS_PYTHON:-$LOGGERS_VENV/bin/python}"
+export WEFT_SMTP_PYTHON="${WEFT_SMTP_PYTHON:-$SMTP_VENV/bin/python}"
 
 # Namespaces of earlier runs that were interrupted before their teardown.
 for db in $(psql "$WEFT_TEST_DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'weft\_test\_%'"); do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings up the whole Weft platform on this machine: installs what is missing, starts
 # PostgreSQL, NATS (JetStream) and ClickHouse (reusing running ones), applies migrations,
-# builds and starts ingest, sampler and query, creates the demo account, and prints how
+# builds and starts ingest, sampler, query and alerting, creates the demo account, and prints how
 # to send data. Running it again keeps the demo account and restarts the services.
 # Stop everything it started with deploy/down.sh.
 source "$(dirname "$0")/lib.sh"
@@ -11,7 +11,7 @@ start_infrastructure
 
 log "building Weft ($PROFILE; the first build takes several minutes)"
 cd "$WEFT_ROOT"
-cargo build --locked --profile "$PROFILE" -p weft-ingest -p weft-sampler -p weft-query -p weft-admin -p weft-loadtest
+cargo build --locked --profile "$PROFILE" -p weft-ingest -p weft-sampler -p weft-query -p weft-alerting -p weft-admin -p weft-loadtest
 BIN="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 
 export WEFT_DATABASE_URL="${WEFT_DATABASE_URL:-$PG_URL_BASE/weft}"
@@ -50,7 +50,8 @@ log "starting the services (logs in $LOG_DIR)"
 start_service ingest "$BIN/weft-ingest"
 start_service sampler "$BIN/weft-sampler"
 start_service query "$BIN/weft-query"
-for url in http://127.0.0.1:4318/readyz http://127.0.0.1:8081/readyz http://127.0.0.1:8080/readyz; do
+start_service alerting "$BIN/weft-alerting"
+for url in http://127.0.0.1:4318/readyz http://127.0.0.1:8081/readyz http://127.0.0.1:8080/readyz http://127.0.0.1:8082/readyz; do
     wait_until 60 "$url" curl -sf "$url"
 done
 
@@ -66,7 +67,7 @@ Weft is running.
   Dashboard          http://127.0.0.1:8080/login
     demo login       $WEFT_DEMO_EMAIL / $WEFT_DEMO_PASSWORD  (or sign up at /signup)
   Query API          http://127.0.0.1:8080/api/v1
-  Prometheus metrics http://127.0.0.1:4318/metrics, :8081/metrics, :8080/metrics
+  Prometheus metrics http://127.0.0.1:4318/metrics, :8081/metrics, :8080/metrics, :8082/metrics
   Demo keys, login   $WEFT_STATE/demo.env
     ingest key       $WEFT_DEMO_INGEST_KEY
     read key         $WEFT_DEMO_READ_KEY

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use weft_alerting::{Alerting, AlertingConfig};
 use weft_ingest::{Ingest, IngestConfig, IngestListeners};
 use weft_model::PartitionSet;
 use weft_model::sampling::SamplingPolicy;
@@ -67,6 +68,9 @@ pub struct StackOptions {
     /// stored within a second or so.
     pub decision_wait: Duration,
     pub quiet_time: Duration,
+    /// Whether the stack starts an alerting replica (after query, whose address its
+    /// links point at).
+    pub alerting: bool,
 }
 
 impl Default for StackOptions {
@@ -86,6 +90,7 @@ impl Default for StackOptions {
             default_policy: SamplingPolicy::keep_all(),
             decision_wait: Duration::from_secs(2),
             quiet_time: Duration::from_millis(150),
+            alerting: true,
         }
     }
 }
@@ -166,10 +171,13 @@ pub struct Stack {
     pub ingest_grpc: SocketAddr,
     pub sampler: SocketAddr,
     pub query: SocketAddr,
+    /// The alerting replica's health port (unbound when the stack starts none).
+    pub alerting: SocketAddr,
     pub http: reqwest::Client,
     ingest_config: IngestConfig,
     sampler_config: SamplerConfig,
     query_config: QueryConfig,
+    alerting_config: AlertingConfig,
     shutdown: CancellationToken,
     replicas: Vec<Replica>,
 }
@@ -221,16 +229,31 @@ impl Stack {
         query_config.login.trusted_proxies =
             options.trusted_proxies.parse().expect("trusted proxies");
 
+        let mut alerting_config = AlertingConfig::from_env(&defaults).expect("defaults");
+        alerting_config.http_addr = LOCAL;
+        alerting_config.bus = ns.bus.clone();
+        alerting_config.clickhouse = ns.clickhouse.clone();
+        alerting_config.postgres = ns.postgres.clone();
+        alerting_config.fetch_wait = Duration::from_millis(200);
+        // Short, so alerts move within a second or two.
+        alerting_config.eval_interval = Duration::from_millis(500);
+        alerting_config.delivery.poll_interval = Duration::from_millis(100);
+        alerting_config.delivery.retry_base = Duration::from_millis(300);
+        alerting_config.delivery.timeout = Duration::from_secs(3);
+        alerting_config.delivery.trace_wait = Duration::from_secs(15);
+
         let mut stack = Stack {
             ns,
             ingest_http: LOCAL,
             ingest_grpc: LOCAL,
             sampler: LOCAL,
             query: LOCAL,
+            alerting: LOCAL,
             http: reqwest::Client::new(),
             ingest_config,
             sampler_config,
             query_config,
+            alerting_config,
             shutdown: CancellationToken::new(),
             replicas: Vec::new(),
         };
@@ -248,6 +271,12 @@ impl Stack {
         let query = stack.start_query().await;
         stack.query = query.addr;
         stack.replicas.push(query);
+        stack.alerting_config.public_url = format!("http://{}", stack.query);
+        if options.alerting {
+            let alerting = stack.start_alerting().await;
+            stack.alerting = alerting.addr;
+            stack.replicas.push(alerting);
+        }
 
         let ready = format!("http://{}/readyz", stack.ingest_http);
         let http = stack.http.clone();
@@ -326,6 +355,51 @@ impl Stack {
     async fn start_sampler(&self) -> Replica {
         self.start_sampler_owning(self.sampler_config.partitions.clone())
             .await
+    }
+
+    /// Another alerting replica, on a runtime of its own (so [`Replica::kill`] ends it
+    /// as `kill -9` would), with a replica id of its own.
+    pub async fn start_alerting(&self) -> Replica {
+        self.start_alerting_with(|_| {}).await
+    }
+
+    /// Another alerting replica, its configuration adjusted from the stack's.
+    pub async fn start_alerting_with(&self, adjust: impl FnOnce(&mut AlertingConfig)) -> Replica {
+        let mut config = self.alerting_config.clone();
+        config.replica_id = format!(
+            "alerting-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        adjust(&mut config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("alerting")
+            .enable_all()
+            .build()
+            .expect("a runtime for alerting");
+        let shutdown = self.shutdown.child_token();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let token = shutdown.clone();
+        let task = runtime.spawn(async move {
+            let listener = weft_runtime::service::bind(config.http_addr, "alerting health")
+                .await
+                .expect("bind alerting");
+            let _ = addr_tx.send(listener.local_addr().expect("addr"));
+            let alerting = Alerting::build(config).await.expect("build alerting");
+            alerting.serve(listener, token).await.expect("alerting");
+        });
+        let addr = addr_rx.await.expect("alerting bound its port");
+        Replica {
+            addr,
+            grpc: None,
+            shutdown,
+            task,
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn alerting_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.alerting)
     }
 
     /// Another query replica of the stack.

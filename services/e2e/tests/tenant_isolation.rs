@@ -552,5 +552,218 @@ async fn another_tenant_never_sees_a_log_line() {
             "{path}"
         );
     }
+
+/// Alerting across organisations: B's keys find none of A's rules, channels, silences,
+/// states or deliveries (lists empty, named ones 404, A's ids refused in B's rules), and
+/// B's spans never move A's rules, even with A's service and operation names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenant_never_sees_edits_or_triggers_alert_rules() {
+    use serde_json::{Value, json};
+    use std::sync::{Arc, Mutex};
+    use weft_model::KeyScope;
+
+    let stack = Stack::start().await;
+    let a = stack.ns.tenant("tenant-a").await;
+    let b = stack.ns.tenant("tenant-b").await;
+    let write = |tenant: weft_model::TenantId| {
+        let accounts = stack.ns.accounts.clone();
+        async move {
+            accounts
+                .create_api_key(tenant, "write", KeyScope::Write)
+                .await
+                .unwrap()
+                .secret
+        }
+    };
+    let (a_key, b_key) = (write(a.id).await, write(b.id).await);
+    // A receiver of Slack messages, by path.
+    type Received = Arc<Mutex<Vec<(String, Value)>>>;
+    let received: Received = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/{path}",
+            axum::routing::post(
+                |axum::extract::State(received): axum::extract::State<Received>,
+                 axum::extract::Path(path): axum::extract::Path<String>,
+                 axum::Json(body): axum::Json<Value>| async move {
+                    received.lock().unwrap().push((path, body));
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let call = |method: reqwest::Method, path: String, key: String, body: Option<Value>| {
+        let http = stack.http.clone();
+        let url = stack.query_url(&path);
+        async move {
+            let mut request = http.request(method, url).header("x-api-key", key);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    use reqwest::Method;
+
+    // Both organisations have a service called raw-client; B also has b-only.
+    let (request, _) = trace_request(1);
+    assert_eq!(stack.export(&a.ingest_key, &request).await, 200);
+    let (mut request, _) = trace_request(1);
+    let mut b_only = request.resource_spans[0].clone();
+    b_only.resource = Some(Resource {
+        attributes: vec![string_attribute("service.name", "b-only")],
+        ..Default::default()
+    });
+    request.resource_spans.push(b_only);
+    assert_eq!(stack.export(&b.ingest_key, &request).await, 200);
+    for (tenant, service) in [(&a, "raw-client"), (&b, "b-only")] {
+        eventually(service, std::time::Duration::from_secs(30), || async {
+            let (_, body) = stack.query_get("/api/v1/services", &tenant.read_key).await;
+            body.to_string().contains(service).then_some(())
+        })
+        .await;
+    }
+    let channel = |key: String, path: &str| {
+        call(
+            Method::POST,
+            "/api/v1/alerts/channels".into(),
+            key,
+            Some(
+                json!({"name": "slack", "target": {"kind": "slack", "webhook_url": format!("http://{receiver}/{path}")}}),
+            ),
+        )
+    };
+    let (status, a_channel) = channel(a_key.clone(), "a").await;
+    assert_eq!(status, 201);
+    let a_channel = a_channel["id"].as_str().unwrap().to_owned();
+    let (status, a_rule) = call(
+        Method::POST,
+        "/api/v1/alerts/rules".into(),
+        a_key.clone(),
+        Some(json!({"name": "slow", "condition": {"kind": "span_duration", "service": "raw-client", "threshold_ms": 100}, "channels": [a_channel]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{a_rule}");
+    let a_rule = a_rule["id"].as_str().unwrap().to_owned();
+
+    // B sees none of it, changes none of it, and cannot point at it.
+    for path in ["rules", "channels", "silences", "deliveries", "states"] {
+        let (status, body) = call(
+            Method::GET,
+            format!("/api/v1/alerts/{path}"),
+            b.read_key.clone(),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body[path], json!([]), "{path}: {body}");
+    }
+    let rule_json = json!({"name": "x", "condition": {"kind": "span_duration", "service": "b-only", "threshold_ms": 1}});
+    let named = [
+        (Method::GET, format!("/api/v1/alerts/rules/{a_rule}"), None),
+        (
+            Method::PUT,
+            format!("/api/v1/alerts/rules/{a_rule}"),
+            Some(rule_json.clone()),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/alerts/rules/{a_rule}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/alerts/rules/{a_rule}/mute"),
+            Some(json!({"until": "2099-01-01T00:00:00Z"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/alerts/channels/{a_channel}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/alerts/channels/{a_channel}/test"),
+            None,
+        ),
+    ];
+    for (method, path, body) in named {
+        let (status, answer) = call(method.clone(), path.clone(), b_key.clone(), body).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+    }
+    let (status, answer) = call(
+        Method::POST,
+        "/api/v1/alerts/rules".into(),
+        b_key.clone(),
+        Some(json!({"name": "x", "condition": {"kind": "span_duration", "service": "b-only", "threshold_ms": 1}, "channels": [a_channel]})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (400, Some("channels[0]")),
+        "{answer}"
+    );
+    let (status, answer) = call(
+        Method::POST,
+        "/api/v1/alerts/silences".into(),
+        b_key.clone(),
+        Some(json!({"rule_id": a_rule, "ends_at": "2099-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (400, Some("rule_id")),
+        "{answer}"
+    );
+    // A rule of A's service name in B is refused (B's raw-client is B's own, and known).
+    let (status, b_channel) = channel(b_key.clone(), "b").await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        Method::POST,
+        "/api/v1/alerts/rules".into(),
+        b_key.clone(),
+        Some(json!({"name": "b slow", "condition": {"kind": "span_duration", "service": "b-only", "threshold_ms": 100}, "channels": [b_channel["id"]]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // One message of B with slow spans of raw-client (A's rule's service) and b-only:
+    // B's rule fires, so the message was checked — and A's rule did not move.
+    let (mut request, _) = trace_request(1);
+    for span in &mut request.resource_spans[0].scope_spans[0].spans {
+        span.end_time_unix_nano = span.start_time_unix_nano + 500_000_000;
+    }
+    let mut b_only = request.resource_spans[0].clone();
+    b_only.resource = Some(Resource {
+        attributes: vec![string_attribute("service.name", "b-only")],
+        ..Default::default()
+    });
+    request.resource_spans.push(b_only);
+    assert_eq!(stack.export(&b.ingest_key, &request).await, 200);
+    eventually("B's alert", std::time::Duration::from_secs(30), || async {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(path, _)| path == "b")
+            .then_some(())
+    })
+    .await;
+    let (_, a_rule_now) = call(
+        Method::GET,
+        format!("/api/v1/alerts/rules/{a_rule}"),
+        a.read_key.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(a_rule_now["state"], "ok", "{a_rule_now}");
+    assert!(received.lock().unwrap().iter().all(|(path, _)| path == "b"));
     stack.stop().await;
 }

@@ -4,6 +4,7 @@
 //! reads through the tenant-scoped stores, so another tenant's data is never in reach.
 
 pub(crate) mod logs;
+pub(crate) mod alerts;
 mod sampling;
 
 use crate::auth::ReadTenant;
@@ -47,6 +48,7 @@ pub fn routes(state: Arc<ApiState>) -> Router {
         .route("/api/v1/service-map", get(service_map))
         .merge(sampling::routes())
         .merge(logs::routes())
+        .merge(alerts::routes())
         .with_state(state)
 }
 

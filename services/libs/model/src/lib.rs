@@ -1,6 +1,7 @@
 //! Domain model shared by every Weft service: the ids that cross service boundaries as
 //! newtypes, the OTLP span kinds and status codes, the stable partitioning of traces, API key scopes and the roles of an organisation's members.
 
+pub mod alerting;
 mod ids;
 mod otlp;
 mod partition;

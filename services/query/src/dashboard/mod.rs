@@ -1,6 +1,6 @@
 //! The dashboard: server-rendered pages (askama templates under `frontend/templates`)
-//! for sign-up, login, onboarding, API keys, members, usage, the sampling policy and the
-//! trace explorer.
+//! for sign-up, login, onboarding, API keys, members, usage, the sampling policy, alerts
+//! and the trace explorer.
 //! Every page works without JavaScript; every state-changing form carries a CSRF token;
 //! every page checks the user's membership and role in the organisation on each request.
 //!
@@ -9,6 +9,7 @@
 //! the error page every handler's `?` ends in ([`error`]) and the layout ([`render`]).
 
 mod account;
+mod alerts;
 mod credentials;
 mod error;
 mod extract;
@@ -59,6 +60,7 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(members::routes())
         .merge(invitations::routes())
         .merge(sampling::routes())
+        .merge(alerts::routes())
         .merge(traces::routes())
         .merge(logs::routes())
         .merge(services::routes())

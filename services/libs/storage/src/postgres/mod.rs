@@ -3,6 +3,7 @@
 //! tenant; the SQL of this store lives in this module and its children.
 
 mod accounts;
+mod alerting;
 mod api_keys;
 mod key_cache;
 mod members;
@@ -13,6 +14,10 @@ mod usage;
 pub use accounts::{
     Attempt, HashingMemory, Membership, User, hash_password, hash_password_in, password_matches,
     password_matches_in,
+};
+pub use alerting::{
+    AlertStoreError, ChannelInfo, ClaimedDelivery, DeliveryInfo, EventRow, Observation,
+    SilenceInfo, StateRow, StateUpdate, StoredRule,
 };
 pub use api_keys::{ApiKeyInfo, NewApiKey, ResolvedKey, key_digest, looks_like_api_key};
 pub use key_cache::KeyCache;

@@ -1,0 +1,248 @@
+// Alerting in a real browser: a member opens Alerts from the navigation, adds a Slack
+// channel (a bad URL is refused naming the field; the URL is never shown again) and
+// sends it a test notification, creates rules (a bad threshold is refused naming the
+// field), watches a latency rule go firing with its observed value drawn against the
+// threshold, and reads the delivery log. Every page must work under the dashboard's
+// Content-Security-Policy, and at 390 px nothing may scroll sideways. Screenshots at
+// 1280 and 390 px, light and dark. Run by services/e2e/tests/alerts_browser.rs against
+// a stack holding slow spans of raw-client.
+//
+// Environment: WEFT_QUERY_URL, WEFT_EMAIL, WEFT_PASSWORD, WEFT_SCREENSHOTS,
+// WEFT_RECEIVER_URL, optionally WEFT_CHROMIUM.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+function required(name) {
+  const value = process.env[name];
+  assert.ok(value, `${name} must be set`);
+  return value;
+}
+
+const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
+const email = required('WEFT_EMAIL');
+const password = required('WEFT_PASSWORD');
+const screenshots = required('WEFT_SCREENSHOTS');
+const receiver = required('WEFT_RECEIVER_URL');
+mkdirSync(screenshots, { recursive: true });
+
+const PAGE_TIMEOUT_MS = 15_000;
+const WIDE = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.WEFT_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+const problems = [];
+
+async function openPage(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'}`);
+    });
+  });
+  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
+  page.on('requestfailed', (request) => problems.push(`${request.url()}: ${request.failure()?.errorText}`));
+  page.on('response', (response) => {
+    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
+      problems.push(`${response.url()}: HTTP ${response.status()}`);
+    }
+  });
+  return page;
+}
+
+async function checkPolicy(page) {
+  const violations = await page.evaluate(() => window.cspViolations);
+  assert.deepEqual(violations, [], `${page.url()} breaks the Content-Security-Policy`);
+}
+
+async function step(name, body) {
+  console.log(`-> ${name}`);
+  const started = Date.now();
+  await body();
+  console.log(`   ok (${Date.now() - started} ms)`);
+}
+
+async function noSidewaysScroll(page) {
+  const { scrollWidth, innerWidth, wide } = await page.evaluate(() => {
+    const { scrollWidth } = document.documentElement;
+    const edge = window.innerWidth + 1;
+    const wide =
+      scrollWidth <= window.innerWidth
+        ? []
+        : [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > edge && e.parentElement.getBoundingClientRect().right <= edge)
+            .slice(0, 5)
+            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} (${Math.round(e.getBoundingClientRect().right)} px)`);
+    return { scrollWidth, innerWidth: window.innerWidth, wide };
+  });
+  assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
+}
+
+async function screenshotAll(page, name) {
+  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
+    await page.setViewportSize(viewport);
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      if (size === '390') await noSidewaysScroll(page);
+      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`   screenshot ${file}`);
+    }
+  }
+  await page.setViewportSize(WIDE);
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+async function waitFor(what, check, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+async function flow() {
+  const context = await browser.newContext({ viewport: WIDE });
+  const page = await openPage(context);
+
+  await step('log in', async () => {
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${base}/`);
+  });
+
+  await step('open Alerts from the navigation', async () => {
+    await page.locator('header nav a', { hasText: 'Alerts' }).click();
+    await page.waitForURL(`${base}/alerts`);
+    assert.equal(await page.locator('header nav a[aria-current="page"]').innerText(), 'Alerts');
+    await page.getByRole('heading', { level: 1, name: 'Alerts' }).waitFor();
+    await page.getByText('No alert rules yet.').waitFor();
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-empty');
+  });
+
+  let channelId;
+  await step('add a Slack channel: a bad URL names the field, a good one is never shown again', async () => {
+    await page.locator('nav.subnav a', { hasText: 'Channels' }).click();
+    await page.waitForURL(`${base}/alerts/channels`);
+    await page.getByLabel('Name').fill('ops slack');
+    await page.locator('input[name=url]').evaluate((e) => { e.type = 'text'; });
+    await page.locator('input[name=url]').fill('ftp://hooks.example.com/x');
+    await page.getByRole('button', { name: 'Add channel' }).click();
+    await page.locator('#channel-error').waitFor();
+    assert.match(await page.locator('#channel-error').innerText(), /target\.webhook_url: must be an http or https URL/);
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-channel-error');
+    await page.locator('input[name=url]').fill(`${receiver}/slack`);
+    await page.getByRole('button', { name: 'Add channel' }).click();
+    await page.getByText('Channel ops slack added.').waitFor();
+    assert.doesNotMatch(await page.content(), /\/slack"/, 'the webhook URL is not shown again');
+    channelId = (await page.locator('table.channels code').first().innerText()).trim();
+    await page.getByRole('button', { name: 'Send test' }).click();
+    await page.getByText('Test notification queued').waitFor();
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-channels');
+  });
+
+  await step('a bad rule names the field and keeps the text', async () => {
+    await page.locator('nav.subnav a', { hasText: 'Rules' }).click();
+    await page.waitForURL(`${base}/alerts`);
+    const bad = JSON.stringify({ name: 'raw p99', condition: { kind: 'latency', service: 'raw-client', percentile: 'p99', threshold_ms: -1 } }, null, 2);
+    await page.getByLabel('Rule as JSON').fill(bad);
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await page.locator('#rule-error').waitFor();
+    assert.match(await page.locator('#rule-error').innerText(), /condition\.threshold_ms: must be a number of at least 0/);
+    assert.equal(await page.getByLabel('Rule as JSON').inputValue(), bad);
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-rule-error');
+  });
+
+  let ruleUrl;
+  await step('create a latency rule; it fires and its chart shows the threshold', async () => {
+    const rule = {
+      name: 'raw-client p99', for_seconds: 2, repeat_seconds: 0,
+      condition: { kind: 'latency', service: 'raw-client', percentile: 'p99', threshold_ms: 300, window_seconds: 300 },
+      channels: [channelId],
+    };
+    await page.getByLabel('Rule as JSON').fill(JSON.stringify(rule, null, 2));
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await page.waitForURL(/\/alerts\/rules\//);
+    ruleUrl = page.url();
+    await waitFor('the rule to fire', async () => {
+      await page.reload();
+      return (await page.locator('#rule-state').innerText()) === 'firing' && (await page.locator('.alert-chart circle').count()) >= 8;
+    });
+    assert.equal(await page.locator('.alert-chart line.threshold').count(), 1);
+    assert.match(await page.locator('.alert-chart figcaption').innerText(), /threshold 300 ms/);
+    assert.ok((await page.locator('table.history tbody tr').count()) >= 1, 'the firing is in the history');
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-rule-firing');
+  });
+
+  await step('a span-duration rule, the list with states, mute, and the delivery log', async () => {
+    await page.goto(`${base}/alerts`);
+    const rule = { name: 'slow spans', condition: { kind: 'span_duration', service: 'raw-client', threshold_ms: 2000, window_seconds: 120 } };
+    await page.getByLabel('Rule as JSON').fill(JSON.stringify(rule, null, 2));
+    await page.getByRole('button', { name: 'Create rule' }).click();
+    await page.waitForURL(/\/alerts\/rules\//);
+    await page.getByRole('button', { name: 'Mute for 1 hour' }).click();
+    await page.getByText('Muted: changes are recorded').waitFor();
+    await page.goto(`${base}/alerts`);
+    await page.locator('input[name=labels]').fill('service=raw-client');
+    await page.locator('input[name=comment]').fill('deploying the new checkout');
+    await page.getByRole('button', { name: 'Silence', exact: true }).click();
+    await page.getByText('Silenced: matching alerts').waitFor();
+    assert.match(await page.locator('table.silences').innerText(), /service=raw-client/);
+    assert.equal(await page.locator('table.alert-rules tbody tr').count(), 2);
+    assert.match(await page.locator('table.alert-rules').innerText(), /firing/);
+    assert.match(await page.locator('table.alert-rules').innerText(), /muted until/);
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-rules');
+    await page.locator('nav.subnav a', { hasText: 'Delivery log' }).click();
+    await page.waitForURL(`${base}/alerts/deliveries`);
+    await waitFor('two sent deliveries', async () => {
+      await page.reload();
+      return (await page.locator('table.deliveries .badge.delivery-sent').count()) >= 2;
+    });
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-deliveries');
+    await page.goto(ruleUrl);
+  });
+  await context.close();
+}
+
+const started = Date.now();
+let failed = false;
+try {
+  await flow();
+  assert.deepEqual(problems, [], 'no script errors and every resource loads');
+  console.log(`alerts flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (error) {
+  failed = true;
+  console.error('alerts flow failed:');
+  console.error(error);
+  for (const context of browser.contexts()) {
+    for (const [i, open] of context.pages().entries()) {
+      const file = join(screenshots, `failure-${i}.png`);
+      await open
+        .screenshot({ path: file, fullPage: true })
+        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
+        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
+    }
+  }
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

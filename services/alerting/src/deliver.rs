@@ -1,0 +1,337 @@
+//! Delivering notifications: due deliveries are claimed in PostgreSQL (so two replicas
+//! never send one at the same time) and each is sent in a task of its own with a
+//! timeout, so a slow or failing channel holds up nothing else. A failed attempt is
+//! logged in the delivery log and retried with exponential backoff until
+//! `max_attempts`. A notification whose example trace is not stored yet waits for it up
+//! to the trace wait, without counting attempts; past it, it is sent without the link.
+//!
+//! A replica that dies between sending and recording leaves the claim to expire and the
+//! delivery to be sent again: at least once, never twice in normal operation.
+
+use crate::config::{AlertingConfig, DeliveryConfig, SmtpConfig, SmtpTls};
+use crate::metrics::{AlertingMetrics, DeliveryLabels};
+use crate::notify::{Notification, SIGNATURE_HEADER, sign};
+use anyhow::Context;
+use chrono::Utc;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Arc;
+use std::time::Duration;
+use weft_model::TraceId;
+use weft_model::alerting::{AlertRule, ChannelTarget};
+use weft_runtime::shutdown::CancellationToken;
+use weft_storage::clickhouse::ClickHouse;
+use weft_storage::postgres::{ClaimedDelivery, Postgres};
+
+const CLAIM_LIMIT: i64 = 50;
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+/// How long a delivery waiting for its example trace is put back for.
+const TRACE_POLL: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+pub struct Deliverer {
+    postgres: Postgres,
+    store: ClickHouse,
+    replica: String,
+    public_url: String,
+    config: DeliveryConfig,
+    http: HttpClient,
+    smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+    metrics: AlertingMetrics,
+}
+
+fn smtp_transport(
+    config: &SmtpConfig,
+) -> anyhow::Result<Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>> {
+    if config.host.is_empty() {
+        return Ok(None);
+    }
+    let tls = || TlsParameters::new(config.host.clone()).context("failed to set up TLS for SMTP");
+    let tls = match config.tls {
+        SmtpTls::Opportunistic => Tls::Opportunistic(tls()?),
+        SmtpTls::Required => Tls::Required(tls()?),
+        SmtpTls::Wrapper => Tls::Wrapper(tls()?),
+        SmtpTls::None => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+        .port(config.port)
+        .tls(tls)
+        .timeout(Some(config.timeout));
+    if !config.username.is_empty() {
+        builder = builder.credentials(Credentials::new(
+            config.username.clone(),
+            config.password.clone(),
+        ));
+    }
+    let from = config.from.parse().context("invalid WEFT_SMTP_FROM")?;
+    Ok(Some((builder.build(), from)))
+}
+
+impl Deliverer {
+    pub fn new(
+        postgres: Postgres,
+        store: ClickHouse,
+        config: &AlertingConfig,
+        metrics: AlertingMetrics,
+    ) -> anyhow::Result<Deliverer> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
+            .context("failed to load the system's TLS roots")?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        // Redirects are not followed: webhook targets are the tenants' own, and a
+        // redirect could point anywhere.
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
+        Ok(Deliverer {
+            postgres,
+            store,
+            replica: config.replica_id.clone(),
+            public_url: config.public_url.clone(),
+            config: config.delivery.clone(),
+            http,
+            smtp: smtp_transport(&config.smtp)?,
+            metrics,
+        })
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let mut sending = tokio::task::JoinSet::new();
+        loop {
+            let claim_for = this.config.timeout * 3 + Duration::from_secs(5);
+            match this
+                .postgres
+                .claim_deliveries(&this.replica, claim_for, CLAIM_LIMIT)
+                .await
+            {
+                Ok(claimed) => {
+                    for delivery in claimed {
+                        let this = this.clone();
+                        sending.spawn(async move { this.deliver(delivery).await });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot claim deliveries"),
+            }
+            while sending.try_join_next().is_some() {}
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(this.config.poll_interval) => {}
+            }
+        }
+        // Sends in flight finish (each has a timeout); their claims would expire anyway.
+        while sending.join_next().await.is_some() {}
+    }
+
+    /// Whether the example trace is stored (and so opens in the dashboard).
+    async fn trace_stored(&self, delivery: &ClaimedDelivery, trace_id: &str) -> bool {
+        let Ok(id) = trace_id.parse::<TraceId>() else {
+            return false;
+        };
+        matches!(
+            self.store.tenant(delivery.tenant_id).trace(id).await,
+            Ok(Some(_))
+        )
+    }
+
+    async fn deliver(&self, delivery: ClaimedDelivery) {
+        let notification = match self.notification(&delivery).await {
+            Some(notification) => notification,
+            None => return,
+        };
+        let channel = delivery.target.kind();
+        let outcome = tokio::time::timeout(
+            self.config.timeout * 2,
+            self.send(&delivery.target, &notification),
+        )
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")));
+        let recorded = match outcome {
+            Ok(()) => {
+                self.metrics
+                    .deliveries
+                    .get_or_create(&DeliveryLabels {
+                        channel,
+                        outcome: "sent",
+                    })
+                    .inc();
+                tracing::info!(tenant_id = %delivery.tenant_id, delivery_id = delivery.id, channel_id = %delivery.channel_id, channel, "notification sent");
+                self.postgres
+                    .delivery_sent(delivery.id, &self.replica)
+                    .await
+            }
+            Err(error) => {
+                let attempts = delivery.attempts + 1;
+                let retry_at = (attempts < self.config.max_attempts).then(|| {
+                    let backoff = self
+                        .config
+                        .retry_base
+                        .saturating_mul(1 << (attempts - 1).min(16))
+                        .min(MAX_BACKOFF);
+                    Utc::now() + chrono::Duration::from_std(backoff).unwrap_or_default()
+                });
+                let outcome = if retry_at.is_some() {
+                    "retry"
+                } else {
+                    "failed"
+                };
+                self.metrics
+                    .deliveries
+                    .get_or_create(&DeliveryLabels { channel, outcome })
+                    .inc();
+                // The error names the channel's status or connection problem, never its URL.
+                let reason = format!("{error:#}");
+                tracing::warn!(tenant_id = %delivery.tenant_id, delivery_id = delivery.id, channel_id = %delivery.channel_id, channel, attempts, error = %reason, "notification not delivered");
+                self.postgres
+                    .delivery_failed(delivery.id, &self.replica, &reason, retry_at)
+                    .await
+            }
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(%error, delivery_id = delivery.id, "cannot record the delivery's outcome");
+        }
+    }
+
+    /// The notification of a delivery; `None` when it was put back to wait for its
+    /// example trace.
+    async fn notification(&self, delivery: &ClaimedDelivery) -> Option<Notification> {
+        let tenant = delivery.tenant_id.to_string();
+        match (&delivery.event, &delivery.rule) {
+            (Some(event), Some(rule)) => {
+                let mut trace_id = event.trace_id.clone();
+                if let Some(id) = trace_id.clone()
+                    && !self.trace_stored(delivery, &id).await
+                {
+                    let waited = (Utc::now() - event.at).to_std().unwrap_or_default();
+                    if waited < self.config.trace_wait {
+                        let until =
+                            Utc::now() + chrono::Duration::from_std(TRACE_POLL).unwrap_or_default();
+                        if let Err(error) = self
+                            .postgres
+                            .delivery_postponed(delivery.id, &self.replica, until)
+                            .await
+                        {
+                            tracing::warn!(%error, delivery_id = delivery.id, "cannot postpone a delivery");
+                        }
+                        return None;
+                    }
+                    tracing::info!(tenant_id = %delivery.tenant_id, trace_id = %id, "example trace not stored; notifying without it");
+                    trace_id = None;
+                }
+                Some(Notification::new(
+                    &self.public_url,
+                    tenant,
+                    event.rule_id,
+                    rule,
+                    &event.state,
+                    event.value,
+                    trace_id,
+                    event.at,
+                    false,
+                ))
+            }
+            _ => {
+                let rule = AlertRule::from_json(
+                    br#"{"name": "Test notification", "condition": {"kind": "latency", "service": "example-service",
+                        "percentile": "p99", "threshold_ms": 800, "window_seconds": 300}}"#,
+                )
+                .expect("the test rule is valid");
+                Some(Notification::new(
+                    &self.public_url,
+                    tenant,
+                    uuid::Uuid::nil(),
+                    &rule,
+                    "test",
+                    Some(950.0),
+                    None,
+                    delivery.created_at,
+                    true,
+                ))
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        target: &ChannelTarget,
+        notification: &Notification,
+    ) -> anyhow::Result<()> {
+        match target {
+            ChannelTarget::Webhook { url, secret } => {
+                let body = notification.webhook_body();
+                let signature = sign(secret, Utc::now().timestamp(), &body);
+                self.post(url, body, Some(signature)).await
+            }
+            ChannelTarget::Slack { webhook_url } => {
+                self.post(webhook_url, notification.slack_body(), None)
+                    .await
+            }
+            ChannelTarget::Email { to } => self.email(to, notification).await,
+        }
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        signature: Option<String>,
+    ) -> anyhow::Result<()> {
+        let mut request = http::Request::post(url)
+            .header("content-type", "application/json")
+            .header("user-agent", "weft-alerting");
+        if let Some(signature) = signature {
+            request = request.header(SIGNATURE_HEADER, signature);
+        }
+        // Errors never carry the URL: it is the channel's secret.
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|_| anyhow::anyhow!("the channel's URL is not valid"))?;
+        let response = tokio::time::timeout(self.config.timeout, self.http.request(request))
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.config.timeout))?
+            .map_err(|e| {
+                let cause = std::error::Error::source(&e)
+                    .map_or_else(|| e.to_string(), ToString::to_string);
+                anyhow::anyhow!("request failed: {cause}")
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            anyhow::bail!("the receiver answered {status}")
+        }
+    }
+
+    async fn email(&self, to: &[String], notification: &Notification) -> anyhow::Result<()> {
+        let Some((transport, from)) = &self.smtp else {
+            anyhow::bail!("email is not configured on this Weft (WEFT_SMTP_HOST)");
+        };
+        let mut message = Message::builder()
+            .from(from.clone())
+            .subject(notification.subject());
+        for address in to {
+            message = message.to(address
+                .parse()
+                .with_context(|| format!("invalid address {address:?}"))?);
+        }
+        let message = message
+            .multipart(MultiPart::alternative_plain_html(
+                notification.email_text(),
+                notification.email_html(),
+            ))
+            .context("failed to build the email")?;
+        transport
+            .send(message)
+            .await
+            .context("SMTP delivery failed")?;
+        Ok(())
+    }
+}
