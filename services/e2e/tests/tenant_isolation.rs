@@ -552,6 +552,8 @@ async fn another_tenant_never_sees_a_log_line() {
             "{path}"
         );
     }
+    stack.stop().await;
+}
 
 /// Alerting across organisations: B's keys find none of A's rules, channels, silences,
 /// states or deliveries (lists empty, named ones 404, A's ids refused in B's rules), and

@@ -3,8 +3,8 @@
 //! handler takes a [`ReadTenant`] (or, to change configuration, a `WriteTenant`) and
 //! reads through the tenant-scoped stores, so another tenant's data is never in reach.
 
-pub(crate) mod logs;
 pub(crate) mod alerts;
+pub(crate) mod logs;
 mod sampling;
 
 use crate::auth::ReadTenant;
