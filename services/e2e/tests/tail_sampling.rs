@@ -627,3 +627,43 @@ async fn a_saved_policy_applies_at_once_and_only_to_its_tenant() {
     assert_eq!(acme_stored[&hex::encode(after.id)].1, "keep all");
     stack.stop().await;
 }
+
+/// Alerts link to the trace that proves them: a trace with a span that a span-duration
+/// alert rule matches is kept, whatever the sampling policy would have decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_that_span_alert_rules_match_are_kept() {
+    let stack = Stack::start_with(Namespace::create().await, sampling_options()).await;
+    let tenant = stack.ns.tenant("acme").await;
+    let rule = weft_model::alerting::AlertRule::from_json(
+        br#"{"name": "slow charges", "condition": {"kind": "span_duration",
+            "service": "backend", "operation": "POST /charge", "threshold_ms": 15}}"#,
+    )
+    .unwrap();
+    stack
+        .ns
+        .accounts
+        .create_alert_rule(tenant.id, &rule)
+        .await
+        .unwrap();
+    // Every normal trace's charge takes 20 ms: all match; the policy alone keeps a tenth.
+    let traces = mix(0, 0, 40);
+    send(&stack, &tenant, &traces, now_ns() - 5_000 * MS).await;
+    decided(&stack, &[stack.sampler_url("/metrics")], traces.len()).await;
+    let stored = eventually(
+        "the kept traces stored",
+        Duration::from_secs(30),
+        || async {
+            let stored = stored(&stack, &tenant).await;
+            (stored.len() == traces.len()).then_some(stored)
+        },
+    )
+    .await;
+    for (id, (spans, rule, rate)) in &stored {
+        assert_eq!(
+            (*spans, rule.as_str(), *rate),
+            (3, "alert: slow charges", 1.0),
+            "{id}"
+        );
+    }
+    stack.stop().await;
+}

@@ -29,8 +29,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use weft_bus::PolicyChanged;
 use weft_bus::{BatchHandler, Bus, ConsumerConfig, Envelope, Signal};
+use weft_bus::{PolicyChanged, RuleChanged};
 use weft_model::Partition;
 use weft_runtime::health::Readiness;
 use weft_runtime::metrics::Registry;
@@ -134,6 +134,22 @@ impl Sampler {
                 None
             }
         };
+        // Span-duration alert rules are part of what is kept (see `policies.rs`).
+        let follow_rules = match self.bus.subscribe::<RuleChanged>().await {
+            Ok(changes) => {
+                let policies = policies.clone();
+                Some(tokio::spawn(changes.follow(
+                    shutdown.clone(),
+                    move |changed| {
+                        policies.forget(changed.tenant_id);
+                    },
+                )))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot follow alert rule changes; policies refresh after their TTL");
+                None
+            }
+        };
         let sampler = TraceSampler::new(self.config.sampling.clone(), self.metrics.clone());
         let deciding = tokio::spawn(sampler.clone().run(
             policies,
@@ -193,7 +209,7 @@ impl Sampler {
             // Every handler is gone now; the decisions stop with the shutdown, and with
             // them the last sender of the writer.
             deciding.await.context("the decision loop panicked")?;
-            if let Some(follow) = follow {
+            for follow in [follow, follow_rules].into_iter().flatten() {
                 follow.await.context("following policy changes panicked")?;
             }
             writer.await.context("the writer panicked")?;
