@@ -471,13 +471,18 @@ async fn services_and_the_map_show_what_was_sent() {
         link("error-traces"),
         "/traces?service=checkout&error=true&lookback=15m"
     );
-    let longest = alice.get(&link("slowest-traces")).await;
-    assert_eq!(
-        result_ids(&longest)[0],
-        shop.trace_ids[TRACES as usize - 1],
-        "the slowest trace first"
-    );
-    let failing = alice.get(&link("error-traces")).await;
+    // The metrics are written as spans arrive; the kept traces once decided, a moment
+    // later: the links find them once the sampler has stored them.
+    let slowest = shop.trace_ids[TRACES as usize - 1].clone();
+    let longest = page_when(&mut alice, &link("slowest-traces"), |page| {
+        result_ids(page).first() == Some(&slowest)
+    })
+    .await;
+    assert_eq!(result_ids(&longest)[0], slowest, "the slowest trace first");
+    let failing = page_when(&mut alice, &link("error-traces"), |page| {
+        result_ids(page).into_iter().collect::<BTreeSet<_>>() == shop.failing_checkouts
+    })
+    .await;
     let failing: BTreeSet<String> = result_ids(&failing).into_iter().collect();
     assert_eq!(failing, shop.failing_checkouts);
 
