@@ -21,6 +21,7 @@ mod render;
 mod sampling;
 mod services;
 mod session;
+mod setup;
 mod throttle;
 mod traces;
 
@@ -56,6 +57,7 @@ pub struct DashboardState {
 /// One router per room, merged.
 pub fn routes(state: Arc<DashboardState>) -> axum::Router {
     account::routes()
+        .merge(setup::routes())
         .merge(keys::routes())
         .merge(members::routes())
         .merge(invitations::routes())
