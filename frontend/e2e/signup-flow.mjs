@@ -255,8 +255,10 @@ async function flow() {
     await screenshot('invitation', teammate);
     await teammate.getByLabel('Choose a password').fill(password);
     await teammate.getByRole('button', { name: 'Accept invitation' }).click();
-    await teammate.waitForURL(`${base}/`);
+    // A viewer cannot send data: they land on the traces, not on a page of placeholders.
+    await teammate.waitForURL(`${base}/traces`);
     assert.equal((await teammate.locator('header .role').innerText()).trim(), 'viewer');
+    assert.equal(await teammate.getByText('YOUR_INGEST_KEY').count(), 0);
     await teammate.close();
   });
 
