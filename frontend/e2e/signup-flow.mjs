@@ -259,6 +259,8 @@ async function flow() {
     await teammate.waitForURL(`${base}/traces`);
     assert.equal((await teammate.locator('header .role').innerText()).trim(), 'viewer');
     assert.equal(await teammate.getByText('YOUR_INGEST_KEY').count(), 0);
+    assert.equal(await teammate.locator('header nav').getByRole('link', { name: 'Send data' }).count(), 0);
+    await screenshot('viewer-lands-on-traces', teammate);
     await teammate.close();
   });
 

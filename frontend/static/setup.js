@@ -90,6 +90,8 @@
     var input = document.getElementById("service");
     var error = document.getElementById("service-error");
     if (!input) { return; }
+    // The snippets follow as the name is typed; the button is for pages without script.
+    input.form.querySelector("button[type=submit]").hidden = true;
     input.form.addEventListener("submit", function (event) {
       event.preventDefault();
       apply();
@@ -101,7 +103,8 @@
       input.setAttribute("aria-invalid", valid ? "false" : "true");
       if (!valid) { return; }
       document.querySelectorAll("pre.snippet .svc").forEach(function (span) { span.textContent = name; });
-      var url = new URL(location.href);
+      // The set-up page's own address, also right after sign-up (whose URL is /signup).
+      var url = new URL("/", location.href);
       url.searchParams.set("service", name);
       history.replaceState(null, "", url);
     }
