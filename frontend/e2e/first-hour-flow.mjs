@@ -209,7 +209,7 @@ try {
     await journey(width);
   }
   await step('the favicon is served and linked', async () => {
-    const response = await fetch(`${base}/favicon.svg`);
+    const response = await fetch(`${base}/static/favicon.svg`);
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'image/svg+xml');
     assert.match(response.headers.get('cache-control'), /max-age=31536000/);

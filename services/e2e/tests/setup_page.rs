@@ -90,9 +90,11 @@ async fn the_set_up_page_follows_the_service_name_and_unknown_paths_are_a_404_pa
     // The favicon, linked from every page.
     assert!(
         page.body
-            .contains("<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">")
+            .contains("<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">")
     );
-    let icon = reqwest::get(stack.query_url("/favicon.svg")).await.unwrap();
+    let icon = reqwest::get(stack.query_url("/static/favicon.svg"))
+        .await
+        .unwrap();
     assert_eq!(icon.status(), 200);
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");
     assert_eq!(

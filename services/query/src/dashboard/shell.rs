@@ -16,7 +16,7 @@ use std::sync::Arc;
 use weft_runtime::{ApiError, ErrorKind};
 
 pub fn routes() -> Router<Arc<DashboardState>> {
-    Router::new().route("/favicon.svg", get(favicon))
+    Router::new().route("/static/favicon.svg", get(favicon))
 }
 
 /// The icon never changes between releases of the same name, so browsers keep it a year.
