@@ -179,6 +179,7 @@ async function journey(width) {
     await screenshots2(page, 'first-span');
     await link.click();
     await page.waitForURL(`${base}/traces/${traceId}`);
+    await noSidewaysScroll(page, `${width} px trace page`);
   });
 
   await step(`${width} px: no page of the navigation scrolls sideways`, async () => {
@@ -208,12 +209,59 @@ async function journey(width) {
   await page.context().close();
 }
 
+/** A member of two organisations: the header's switcher at 390 and 1280 px, and switching. */
+async function organisationSwitcher() {
+  const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const owner = await newPage(1280);
+  const member = await newPage(390);
+  const email = `switcher-${suffix}@example.com`;
+  const password = `correct horse ${suffix}`;
+  async function signUp(page, who, organisation) {
+    await page.goto(`${base}/signup`);
+    await page.getByLabel('Email').fill(who);
+    await page.getByLabel('Organisation').fill(organisation);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Send traces to Weft' }).waitFor();
+  }
+  await step('390 px: a member of two organisations switches between them', async () => {
+    await signUp(owner, `owner-${suffix}@example.com`, 'Acme Switchboard');
+    await signUp(member, email, 'Beta Works');
+    await owner.goto(`${base}/members`);
+    await owner.getByLabel('Email').fill(email);
+    await owner.locator('select[name="role"]').last().selectOption('member');
+    await owner.getByRole('button', { name: 'Create invitation' }).click();
+    const invitation = (await owner.locator('#invitation-link').innerText()).trim();
+    await member.goto(invitation);
+    await member.getByLabel('Your password').fill(password);
+    await member.getByRole('button', { name: 'Accept invitation' }).click();
+    await member.waitForURL(`${base}/`);
+    const switcher = member.getByRole('combobox', { name: 'Organisation' });
+    assert.equal(await switcher.locator('option:checked').innerText(), 'Acme Switchboard');
+    for (const path of ['/', '/traces', '/members']) {
+      await member.goto(`${base}${path}`);
+      await noSidewaysScroll(member, `390 px ${path} with the organisation switcher`);
+    }
+    await screenshots2(member, 'switcher');
+    await member.setViewportSize({ width: 1280, height: 800 });
+    await screenshots2(member, 'switcher');
+    await switcher.selectOption({ label: 'Beta Works' });
+    await member.getByRole('button', { name: 'Switch' }).click();
+    await member.waitForURL(`${base}/`);
+    assert.equal(await member.getByRole('combobox', { name: 'Organisation' }).locator('option:checked').innerText(), 'Beta Works');
+    assert.equal((await member.locator('header .role').innerText()).trim(), 'owner');
+  });
+  await owner.context().close();
+  await member.context().close();
+}
+
 const started = Date.now();
 let failed = false;
 try {
   for (const width of WIDTHS) {
     await journey(width);
   }
+  await organisationSwitcher();
   await step('the favicon is served and linked', async () => {
     const response = await fetch(`${base}/static/favicon.svg`);
     assert.equal(response.status, 200);
