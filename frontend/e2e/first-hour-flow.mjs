@@ -111,13 +111,15 @@ async function journey(width) {
   const page = await newPage(width);
   const suffix = `${width}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const service = `first-span-${width}`;
+  const email = `first-hour-${suffix}@example.com`;
+  const password = `correct horse ${suffix}`;
   let traceId;
 
   await step(`${width} px: sign up`, async () => {
     await page.goto(`${base}/signup`);
-    await page.getByLabel('Email').fill(`first-hour-${suffix}@example.com`);
+    await page.getByLabel('Email').fill(email);
     await page.getByLabel('Organisation').fill(`First Hour ${width}`);
-    await page.getByLabel('Password').fill(`correct horse ${suffix}`);
+    await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { level: 1, name: 'Send traces to Weft' }).waitFor();
     await page.getByText('Waiting for your first span…').waitFor();
@@ -207,6 +209,37 @@ async function journey(width) {
   });
 
   await page.context().close();
+  if (width === WIDTHS[0]) {
+    await withoutJavaScript(email, password, service, traceId);
+  }
+}
+
+/** The same set-up page without JavaScript: every language shown, the name a GET form. */
+async function withoutJavaScript(email, password, service, traceId) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, javaScriptEnabled: false });
+  const page = await context.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  await step('without JavaScript: every snippet is shown and the service name is a form', async () => {
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${base}/`);
+    for (const language of LANGUAGES) {
+      assert.ok(await page.locator(`[data-snippet="${language}"]`).isVisible(), `${language} is shown`);
+    }
+    assert.equal(await page.getByRole('button', { name: 'Copy' }).count(), 0, 'no copy buttons without script');
+    assert.equal(await page.locator('.tabs').isVisible(), false, 'no tabs without script');
+    const link = page.locator('#newest-trace');
+    assert.equal(await link.getAttribute('href'), `/traces/${traceId}`, 'the page links the trace that arrived');
+    await page.getByLabel('Service name').fill(`${service}-nojs`);
+    await page.getByRole('button', { name: 'Update snippets' }).click();
+    await page.waitForURL(`${base}/?service=${service}-nojs`);
+    const python = await page.locator('[data-snippet="python"]').textContent();
+    assert.ok(python.includes(`OTEL_SERVICE_NAME=${service}-nojs \\`), python);
+    await screenshots2(page, 'setup-without-javascript');
+  });
+  await context.close();
 }
 
 /** A member of two organisations: the header's switcher at 390 and 1280 px, and switching. */

@@ -102,7 +102,7 @@
       error.hidden = valid;
       input.setAttribute("aria-invalid", valid ? "false" : "true");
       if (!valid) { return; }
-      document.querySelectorAll("pre.snippet .svc").forEach(function (span) { span.textContent = name; });
+      document.querySelectorAll("pre.snippet .snippet-service").forEach(function (span) { span.textContent = name; });
       // The set-up page's own address, also right after sign-up (whose URL is /signup).
       var url = new URL("/", location.href);
       url.searchParams.set("service", name);
