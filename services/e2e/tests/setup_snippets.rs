@@ -296,7 +296,6 @@ async fn the_node_snippet_sends_a_trace_with_the_sdk_and_auto_instrumentations()
         .expect("run node");
     // The app runs until it is stopped, as a server does; its batch processor exports
     // within seconds, and stopping it with SIGTERM flushes whatever is left.
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let trace = tokio::select! {
         trace = wait_for_service_trace(&stack, &read_key, "node") => trace,
         exited = app.wait() => panic!("node exited early: {exited:?}"),
