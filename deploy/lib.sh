@@ -122,6 +122,43 @@ install_node_loggers() {
     fi
 }
 
+# The SDKs the set-up page tells users to install, for the tests that run its snippets as
+# the page renders them (services/e2e/tests/setup_snippets.rs). Python: the distro and
+# the OTLP exporter, then what `opentelemetry-bootstrap -a install` adds (the urllib
+# instrumentation the test's app is traced by among them), in a venv of their own.
+SNIPPET_PYTHON_VENV="${WEFT_SNIPPET_PYTHON_VENV:-$HOME/.cache/weft/snippet-python-venv}"
+# The versions the page pins: distro 0.66b2 came out before the instrumentations of its
+# release, so `opentelemetry-bootstrap -a install` after it fails to find them.
+SNIPPET_DISTRO_VERSION=0.66b1
+SNIPPET_OTLP_VERSION=1.45.1
+
+install_python_snippet() {
+    local installed="import importlib.metadata as m, sys; sys.exit(m.version('opentelemetry-distro') != '$SNIPPET_DISTRO_VERSION' or m.version('opentelemetry-exporter-otlp') != '$SNIPPET_OTLP_VERSION' or m.version('opentelemetry-instrumentation-urllib') != '$SNIPPET_DISTRO_VERSION')"
+    if "$SNIPPET_PYTHON_VENV/bin/python" -c "$installed" 2>/dev/null; then return; fi
+    log "installing the set-up page's Python SDK into $SNIPPET_PYTHON_VENV"
+    [ -x "$SNIPPET_PYTHON_VENV/bin/python" ] || python3 -m venv "$SNIPPET_PYTHON_VENV"
+    "$SNIPPET_PYTHON_VENV/bin/pip" install -q "opentelemetry-distro==$SNIPPET_DISTRO_VERSION" "opentelemetry-exporter-otlp==$SNIPPET_OTLP_VERSION"
+    "$SNIPPET_PYTHON_VENV/bin/opentelemetry-bootstrap" -a install
+}
+
+# Node.js: @opentelemetry/sdk-node and the auto-instrumentations, from the lock file of
+# services/e2e/snippets, installed under ~/.cache/weft (npm ci runs again only when the
+# lock file changes).
+SNIPPET_NODE_DIR="${WEFT_SNIPPET_NODE_DIR:-$HOME/.cache/weft/snippet-node}"
+
+install_node_snippet() {
+    local package="$WEFT_ROOT/services/e2e/snippets"
+    if [ -d "$SNIPPET_NODE_DIR/node_modules/@opentelemetry/sdk-node" ] && cmp -s "$package/package-lock.json" "$SNIPPET_NODE_DIR/package-lock.json"; then return; fi
+    log "installing the set-up page's Node.js SDK into $SNIPPET_NODE_DIR"
+    mkdir -p "$SNIPPET_NODE_DIR"
+    cp "$package/package.json" "$package/package-lock.json" "$SNIPPET_NODE_DIR/"
+    (cd "$SNIPPET_NODE_DIR" && npm ci --no-audit --no-fund)
+}
+
+# Rust needs no install: the snippet's crates are the workspace's own, built into this
+# target directory once and offline after the first fetch.
+SNIPPET_CARGO_TARGET_DIR="${WEFT_SNIPPET_CARGO_TARGET_DIR:-$HOME/.cache/weft/snippet-rust-target}"
+
 # A real SMTP server for the email tests of alerting (aiosmtpd, run by the tests).
 AIOSMTPD_VERSION=1.4.6
 SMTP_VENV="${WEFT_SMTP_VENV:-$HOME/.cache/weft/smtp-venv}"

@@ -10,6 +10,8 @@ install_browser_tooling
 install_chdb
 install_python_loggers
 install_node_loggers
+install_python_snippet
+install_node_snippet
 install_aiosmtpd
 
 export WEFT_TEST_DATABASE_URL="${WEFT_TEST_DATABASE_URL:-$PG_URL_BASE/postgres}"
@@ -18,6 +20,9 @@ export WEFT_TEST_CLICKHOUSE_URL="${WEFT_TEST_CLICKHOUSE_URL:-http://127.0.0.1:$C
 export WEFT_CHDB_PYTHON="${WEFT_CHDB_PYTHON:-$CHDB_VENV/bin/python}"
 export WEFT_LOGGERS_PYTHON="${WEFT_LOGGERS_PYTHON:-$LOGGERS_VENV/bin/python}"
 export WEFT_SMTP_PYTHON="${WEFT_SMTP_PYTHON:-$SMTP_VENV/bin/python}"
+export WEFT_SNIPPET_PYTHON_VENV="$SNIPPET_PYTHON_VENV"
+export WEFT_SNIPPET_NODE_DIR="$SNIPPET_NODE_DIR"
+export WEFT_SNIPPET_CARGO_TARGET_DIR="$SNIPPET_CARGO_TARGET_DIR"
 
 # Namespaces of earlier runs that were interrupted before their teardown.
 for db in $(psql "$WEFT_TEST_DATABASE_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'weft\_test\_%'"); do

@@ -82,6 +82,28 @@ impl Page {
         path.to_owned()
     }
 
+    /// The text of the set-up page's `<pre data-KIND="LANGUAGE">` (`kind` is `snippet`,
+    /// `install` or `run`) exactly as its copy button copies it: the element's text, its
+    /// markup dropped and its entities decoded.
+    pub fn snippet(&self, kind: &str, language: &str) -> String {
+        let marker = format!("data-{kind}=\"{language}\">");
+        let inner = self
+            .after(&marker)
+            .unwrap_or_else(|| panic!("no {marker} on the page: {}", self.body));
+        let inner = &inner[..inner.find("</pre>").expect("the snippet's </pre>")];
+        let mut text = String::with_capacity(inner.len());
+        let mut in_tag = false;
+        for c in inner.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        decode_entities(&text)
+    }
+
     fn after(&self, marker: &str) -> Option<&str> {
         self.body
             .find(marker)
@@ -188,5 +210,56 @@ impl Visitor {
         let mut form = vec![("csrf", csrf.as_str())];
         form.extend_from_slice(fields);
         self.post(action, &form).await
+    }
+}
+
+/// Decodes the character references a template engine writes (`&#60;`, `&#x27;`, `&lt;`,
+/// `&quot;`…); anything else is kept as it is.
+fn decode_entities(text: &str) -> String {
+    let mut decoded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        decoded.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let reference = rest[1..].find(';').map(|end| &rest[1..end + 1]);
+        let character = reference.and_then(|r| match r {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => r
+                .strip_prefix("#x")
+                .or_else(|| r.strip_prefix("#X"))
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| r.strip_prefix('#').map(str::parse::<u32>))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        });
+        match (reference, character) {
+            (Some(reference), Some(c)) => {
+                decoded.push(c);
+                rest = &rest[reference.len() + 2..];
+            }
+            _ => {
+                decoded.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    decoded.push_str(rest);
+    decoded
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn character_references_are_decoded() {
+        assert_eq!(
+            super::decode_entities(
+                "a &#60;b&#62; &#38; &#39;c&#39; &#x27; &quot;d&quot; &amp;lt; & e"
+            ),
+            "a <b> & 'c' ' \"d\" &lt; & e"
+        );
     }
 }

@@ -80,7 +80,10 @@ async fn a_team_invites_members_and_manages_their_roles() {
         (joined.status, joined.location.as_deref()),
         (303, Some("/"))
     );
+    // A viewer cannot send data: the set-up page sends them to the traces.
     let home = bob.get("/").await;
+    assert_eq!(home.location.as_deref(), Some("/traces"));
+    let home = bob.get("/traces").await;
     assert!(home.body.contains("<span class=\"role\">viewer</span>"));
     assert!(home.body.contains("Acme"));
     let used = Visitor::new(&stack).get(&bob_link).await;

@@ -303,6 +303,20 @@ async fn no_page_or_form_reaches_another_organisation() {
     assert_eq!(searched.status, 200);
     assert!(!searched.body.contains(&explored_id));
     assert!(searched.body.contains("No traces yet"));
+    // The set-up page's waiting panel: Alice's names A's newest trace, Mallory's none,
+    // and Mallory's set-up page links to nothing of A.
+    let newest: serde_json::Value =
+        serde_json::from_str(&alice.get("/setup/first-trace").await.body).unwrap();
+    assert!(newest["trace"]["trace_id"].is_string(), "{newest}");
+    let foreign = mallory.get("/setup/first-trace").await;
+    assert_eq!(foreign.status, 200);
+    assert_eq!(foreign.body, r#"{"trace":null}"#);
+    let b_setup = mallory.get("/").await;
+    assert!(b_setup.body.contains("Waiting for your first span"));
+    assert!(
+        !b_setup.body.contains("/traces/"),
+        "mallory's set-up page links a trace"
+    );
     // The services pages and the map: A's service is the same 404 as an unknown one,
     // and the lists of Mallory's organisation are empty.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -339,7 +353,13 @@ async fn no_page_or_form_reaches_another_organisation() {
     // Vic views A: every page, no admin action (leaving is his own business).
     let vic_page = vic.get("/members").await;
     for path in PAGES {
-        assert_eq!(vic.get(path).await.status, 200, "{path}");
+        let page = vic.get(path).await;
+        if path == "/" {
+            // A viewer cannot send data: the set-up page sends them to the traces.
+            assert_eq!(page.location.as_deref(), Some("/traces"));
+        } else {
+            assert_eq!(page.status, 200, "{path}");
+        }
     }
     let vic_leaves = a_members.row_actions("vic@acme.io", "/members/")[1].clone();
     for (action, fields) in actions.iter().filter(|(action, _)| *action != vic_leaves) {
@@ -381,6 +401,7 @@ async fn no_page_or_form_reaches_another_organisation() {
         "/services",
         "/services/raw-client",
         "/map",
+        "/setup/first-trace",
     ] {
         assert_eq!(
             stranger.get(path).await.location.as_deref(),

@@ -1,5 +1,5 @@
 //! Getting in and around: sign-up, login, logout (of this session or of all the user's),
-//! switching organisation, the set-up page that shows how to send data, and usage.
+//! switching organisation, and usage. Sign-up ends on the set-up page of [`setup`](super::setup).
 
 use super::DashboardState;
 use super::credentials::{valid_email, weak_password};
@@ -8,6 +8,7 @@ use super::extract::{
     ClientAddress, CsrfForm, CsrfProtected, PreSession, SignedIn, Submitted, with_pre_session,
 };
 use super::render::{Layout, render};
+use super::setup::setup;
 use super::throttle::check_password;
 use askama::Template;
 use axum::Router;
@@ -22,7 +23,6 @@ use weft_storage::postgres::SessionEnd;
 
 pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
-        .route("/", get(setup_page))
         .route("/signup", get(signup_page).post(signup))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
@@ -40,32 +40,6 @@ async fn stylesheet() -> impl IntoResponse {
         ],
         include_str!("../../../../frontend/static/weft.css"),
     )
-}
-
-#[derive(Template)]
-#[template(path = "setup.html")]
-struct SetupPage {
-    layout: Layout,
-    new_key: Option<String>,
-    key_text: String,
-    http_endpoint: String,
-    grpc_endpoint: String,
-}
-
-fn setup(state: &DashboardState, layout: Layout, new_key: Option<String>) -> SetupPage {
-    SetupPage {
-        layout,
-        key_text: new_key
-            .clone()
-            .unwrap_or_else(|| "YOUR_INGEST_KEY".to_owned()),
-        new_key,
-        http_endpoint: state.ingest_http_url.clone(),
-        grpc_endpoint: state.ingest_grpc_url.clone(),
-    }
-}
-
-async fn setup_page(State(state): State<Arc<DashboardState>>, user: SignedIn) -> Response {
-    render(StatusCode::OK, &setup(&state, user.layout(&state), None))
 }
 
 #[derive(Template)]

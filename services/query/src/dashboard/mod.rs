@@ -1,5 +1,5 @@
 //! The dashboard: server-rendered pages (askama templates under `frontend/templates`)
-//! for sign-up, login, onboarding, API keys, members, usage, the sampling policy, alerts
+//! for sign-up, login, the set-up page, API keys, members, usage, the sampling policy, alerts
 //! and the trace explorer.
 //! Every page works without JavaScript; every state-changing form carries a CSRF token;
 //! every page checks the user's membership and role in the organisation on each request.
@@ -21,6 +21,8 @@ mod render;
 mod sampling;
 mod services;
 mod session;
+mod setup;
+mod shell;
 mod throttle;
 mod traces;
 
@@ -53,9 +55,10 @@ pub struct DashboardState {
     pub ingest_grpc_url: String,
 }
 
-/// One router per room, merged.
+/// One router per room, merged; a path none of them has is the 404 of [`shell`].
 pub fn routes(state: Arc<DashboardState>) -> axum::Router {
     account::routes()
+        .merge(setup::routes())
         .merge(keys::routes())
         .merge(members::routes())
         .merge(invitations::routes())
@@ -64,5 +67,7 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(traces::routes())
         .merge(logs::routes())
         .merge(services::routes())
+        .merge(shell::routes())
+        .fallback(shell::not_found)
         .with_state(state)
 }
