@@ -400,6 +400,10 @@
       kids.forEach((n, i) => setFold(i, false));
       applyFolds();
     });
+    const criticalPath = document.getElementById('critical-path');
+    criticalPath?.addEventListener('change', () => {
+      document.documentElement.classList.toggle('no-cp', !criticalPath.checked);
+    });
 
     const find = document.getElementById('find');
     const count = document.getElementById('find-count');

@@ -7,6 +7,7 @@
 //! Pages are complete without JavaScript; `explorer.js` adds brushing, collapsing,
 //! keyboard navigation, the selection panel and find-in-trace.
 
+mod critical_path;
 mod difference;
 pub(super) mod format;
 mod otlp;
