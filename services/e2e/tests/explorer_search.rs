@@ -610,6 +610,14 @@ async fn what_is_different_ranks_the_planted_attribute_first() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["selected_traces"], slow as u64);
     assert_eq!(body["baseline_traces"], normal as u64);
+    assert_eq!(
+        (
+            &body["sampled_selected_traces"],
+            &body["sampled_baseline_traces"]
+        ),
+        (&body["selected_traces"], &body["baseline_traces"]),
+        "groups this small are read whole"
+    );
     let first = &body["values"][0];
     assert_eq!(
         (first["key"].as_str(), first["value"].as_str()),

@@ -145,6 +145,8 @@ async fn trace_difference(
         "end_time_unix_nano": search.end_unix_nano.to_string(),
         "selected_traces": answer.selected_traces,
         "baseline_traces": answer.baseline_traces,
+        "sampled_selected_traces": answer.sampled_selected_traces,
+        "sampled_baseline_traces": answer.sampled_baseline_traces,
         "values": answer.values,
         "high_cardinality_keys": answer.high_cardinality_keys,
     })))

@@ -54,12 +54,15 @@ pub struct ValueDifference {
     pub difference: f64,
 }
 
-/// The answer: the size of both groups, the over-represented values best first, and the
-/// keys left out for having too many values.
+/// The answer: the size of both groups, how many traces of each were read (a sample of
+/// a large group, by trace-id hash; the values' counts are of these), the
+/// over-represented values best first, and the keys left out for having too many values.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Difference {
     pub selected_traces: u64,
     pub baseline_traces: u64,
+    pub sampled_selected_traces: u64,
+    pub sampled_baseline_traces: u64,
     pub values: Vec<ValueDifference>,
     pub high_cardinality_keys: Vec<String>,
 }
@@ -72,8 +75,22 @@ fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Ranks the values of `keys` by how over-represented they are in the selection.
-pub fn rank(counts: SelectionCounts, keys: Vec<AttributeValues>) -> Difference {
+/// Ranks the values of `keys` by how over-represented they are in the selection. The
+/// empty key's empty value, which the read gives every span, counts the traces read of
+/// each group: the shares' denominators.
+pub fn rank(counts: SelectionCounts, mut keys: Vec<AttributeValues>) -> Difference {
+    let sampled = keys
+        .iter()
+        .position(|key| key.key.is_empty())
+        .map(|at| keys.remove(at))
+        .and_then(|key| {
+            let at = key.values.iter().position(String::is_empty)?;
+            Some(SelectionCounts {
+                selected: key.selected[at],
+                baseline: key.baseline[at],
+            })
+        })
+        .unwrap_or(counts);
     let mut values = Vec::new();
     let mut high_cardinality_keys = Vec::new();
     for key in keys {
@@ -84,8 +101,8 @@ pub fn rank(counts: SelectionCounts, keys: Vec<AttributeValues>) -> Difference {
         for ((value, selected), baseline) in
             key.values.into_iter().zip(key.selected).zip(key.baseline)
         {
-            let selected_share = share(selected, counts.selected);
-            let baseline_share = share(baseline, counts.baseline);
+            let selected_share = share(selected, sampled.selected);
+            let baseline_share = share(baseline, sampled.baseline);
             let difference = selected_share - baseline_share;
             if selected > 0 && difference > 0.0 {
                 values.push(ValueDifference {
@@ -110,6 +127,8 @@ pub fn rank(counts: SelectionCounts, keys: Vec<AttributeValues>) -> Difference {
     Difference {
         selected_traces: counts.selected,
         baseline_traces: counts.baseline,
+        sampled_selected_traces: sampled.selected,
+        sampled_baseline_traces: sampled.baseline,
         values,
         high_cardinality_keys,
     }
@@ -172,6 +191,31 @@ mod tests {
         assert_eq!(ranked.values[1].baseline_share, 0.1);
         assert!((ranked.values[1].difference - 0.5).abs() < 1e-9);
         assert_eq!((ranked.selected_traces, ranked.baseline_traces), (10, 90));
+    }
+
+    #[test]
+    fn shares_are_of_the_traces_read_when_a_group_was_sampled() {
+        let counts = SelectionCounts {
+            selected: 40,
+            baseline: 400_000,
+        };
+        let ranked = rank(
+            counts,
+            vec![
+                key("", &[("", 40, 10_000)]),
+                key("app.region", &[("eu-slow", 40, 0), ("us", 0, 5_000)]),
+            ],
+        );
+        assert_eq!(
+            (
+                ranked.sampled_selected_traces,
+                ranked.sampled_baseline_traces
+            ),
+            (40, 10_000)
+        );
+        assert_eq!(ranked.baseline_traces, 400_000);
+        assert_eq!(ranked.values.len(), 1, "the counting row is not a value");
+        assert_eq!(ranked.values[0].selected_share, 1.0);
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl SqlCatalogue {
                 &format!("attribute values of {name}"),
                 sent(
                     &client,
-                    &TenantRead::attribute_values(tenant, whole, &selection, &["trace_id"]),
+                    &TenantRead::attribute_values(tenant, whole, &selection, &["trace_id"], (1, 1)),
                 ),
             );
         }
@@ -247,7 +247,13 @@ impl SqlCatalogue {
             "attribute values with every filter",
             sent(
                 &client,
-                &TenantRead::attribute_values(tenant, &every_filter, &TraceSelection::Errors, &[]),
+                &TenantRead::attribute_values(
+                    tenant,
+                    &every_filter,
+                    &TraceSelection::Errors,
+                    &[],
+                    (1, 1),
+                ),
             ),
         );
         let window = MetricsWindow {

@@ -17,7 +17,7 @@ pub use catalog::{CataloguedStatement, SqlCatalogue, StatementOrigin};
 pub use histogram::DurationHistogram;
 pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
-pub use queries::DIFFERENCE_VALUES_PER_KEY;
+pub use queries::{DIFFERENCE_SAMPLE_TRACES, DIFFERENCE_VALUES_PER_KEY};
 pub use rows::{LogRow, MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
 pub use tenant::{
     AttributeFilter, AttributeTest, AttributeValues, EdgeStats, LogCount, LogCursor, LogSearch,

@@ -262,6 +262,11 @@ pub fn search(filter: &TraceFilter, order_by: &str) -> String {
 /// high cardinality (ids, free text), which "what is different" leaves out.
 pub const DIFFERENCE_VALUES_PER_KEY: usize = 200;
 
+/// Traces of each group (selected, baseline) whose spans [`attribute_values`] reads at
+/// most: larger groups are sampled by trace-id hash, which keeps shares unbiased (within
+/// about a percentage point at this size) and the read's cost bounded at any traffic.
+pub const DIFFERENCE_SAMPLE_TRACES: u64 = 10_000;
+
 /// How many traces matching a filter are selected and how many are not; `selected` is a
 /// trace condition. Binds: the selection's binds, then those of [`matching_traces`].
 pub fn selection_counts(filter: &TraceFilter, selected: &str) -> String {
@@ -276,10 +281,14 @@ pub fn selection_counts(filter: &TraceFilter, selected: &str) -> String {
 /// filter: how many values it has, and per value (one more than
 /// [`DIFFERENCE_VALUES_PER_KEY`] of them at most) the selected and the other traces with a
 /// span carrying it. A trace is counted once per value however many of its spans carry it.
+/// Only the traces whose `cityHash64(trace_id)` is a multiple of the group's sampling
+/// modulus are read; the empty key with the empty value (which every span carries here)
+/// counts the traces read of each group.
 ///
 /// Binds: those of [`matching_traces`] and the selection's (the selected traces), the
 /// window start and end seconds for spans, those of [`matching_traces`] again (all the
-/// traces), then the keys left out (an array).
+/// traces), the sampling moduli of the selected and of the other traces, then the keys
+/// left out (an array).
 pub fn attribute_values(filter: &TraceFilter, selected: &str) -> String {
     let matching = matching_traces(filter);
     let and = if filter.traces.conditions.is_empty() {
@@ -294,10 +303,11 @@ pub fn attribute_values(filter: &TraceFilter, selected: &str) -> String {
          SELECT key, value, uniqIf(trace_id, in_selection) AS selected_traces, \
          uniqIf(trace_id, NOT in_selection) AS baseline_traces FROM (\
          SELECT trace_id, trace_id IN (SELECT trace_id {matching}{and}{selected}) AS in_selection, \
-         arrayConcat(attribute_keys, resource_keys) AS keys, \
-         arrayConcat(attribute_values, resource_values) AS vals \
+         arrayConcat(attribute_keys, resource_keys, ['']) AS keys, \
+         arrayConcat(attribute_values, resource_values, ['']) AS vals \
          FROM spans WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) \
-         AND start_time <= toDateTime(?) AND trace_id IN (SELECT trace_id {matching})) \
+         AND start_time <= toDateTime(?) AND trace_id IN (SELECT trace_id {matching}) \
+         AND cityHash64(trace_id) % if(in_selection, ?, ?) = 0) \
          ARRAY JOIN keys AS key, vals AS value WHERE NOT has(CAST(? AS Array(String)), key) \
          GROUP BY key, value) \
          GROUP BY key ORDER BY key"

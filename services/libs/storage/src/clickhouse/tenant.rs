@@ -489,12 +489,14 @@ impl TenantRead<SelectionCounts> {
 }
 
 impl TenantRead<AttributeValues> {
-    /// The attribute values of the search's traces, `ignored` keys left out.
+    /// The attribute values of the search's traces, `ignored` keys left out, reading the
+    /// traces whose id hash is a multiple of `moduli` (selected, baseline).
     pub(super) fn attribute_values(
         tenant: TenantId,
         search: &TraceSearch,
         selection: &TraceSelection,
         ignored: &[&str],
+        moduli: (u64, u64),
     ) -> Self {
         let (filter, matching) = search.filter(false);
         let (selected, selection_binds) = selection.condition();
@@ -505,6 +507,7 @@ impl TenantRead<AttributeValues> {
             second_ceil(search.end_unix_nano),
         ]);
         binds.extend(matching);
+        binds.extend([Bind::U64(moduli.0.max(1)), Bind::U64(moduli.1.max(1))]);
         binds.push(Bind::Strs(
             ignored.iter().map(|k| (*k).to_owned()).collect(),
         ));
@@ -903,8 +906,10 @@ impl<'a> TenantTraces<'a> {
 
     /// How many traces of `search` (its cursor, sort and limit aside) `selection`
     /// selects, and per attribute key (span and resource, `ignored` left out) its values
-    /// with the selected and the other traces that carry each: what "what is different"
-    /// ranks. Two reads, both under the read limits and one scan slot.
+    /// with the selected and the other traces that carry each, over a sample of at most
+    /// [`queries::DIFFERENCE_SAMPLE_TRACES`] traces of each group (the empty key counts
+    /// the traces sampled): what "what is different" ranks. Two reads, both under the
+    /// read limits and one scan slot.
     pub async fn attribute_difference(
         &self,
         search: &TraceSearch,
@@ -918,7 +923,9 @@ impl<'a> TenantTraces<'a> {
         if counts.selected == 0 {
             return Ok((counts, Vec::new()));
         }
-        let values = TenantRead::attribute_values(self.tenant, search, selection, ignored)
+        let modulus = |traces: u64| traces.div_ceil(queries::DIFFERENCE_SAMPLE_TRACES).max(1);
+        let moduli = (modulus(counts.selected), modulus(counts.baseline));
+        let values = TenantRead::attribute_values(self.tenant, search, selection, ignored, moduli)
             .fetch_all(self.reader)
             .await?;
         Ok((counts, values))

@@ -184,6 +184,8 @@ mod tests {
         let answer = Difference {
             selected_traces: 4,
             baseline_traces: 96,
+            sampled_selected_traces: 4,
+            sampled_baseline_traces: 96,
             values: vec![ValueDifference {
                 key: "app.region".into(),
                 value: "eu slow".into(),

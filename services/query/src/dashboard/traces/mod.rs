@@ -290,6 +290,9 @@ struct DifferencePage {
     error: Option<String>,
     selected: u64,
     baseline: u64,
+    /// The traces of each group read, fewer than the group when it was sampled.
+    sampled_selected: u64,
+    sampled_baseline: u64,
     rows: Vec<difference::Row>,
     high_cardinality: Vec<String>,
 }
@@ -313,6 +316,8 @@ async fn difference_page(
         error: None,
         selected: 0,
         baseline: 0,
+        sampled_selected: 0,
+        sampled_baseline: 0,
         rows: Vec::new(),
         high_cardinality: Vec::new(),
     };
@@ -331,6 +336,8 @@ async fn difference_page(
         Ok(answer) => {
             page.selected = answer.selected_traces;
             page.baseline = answer.baseline_traces;
+            page.sampled_selected = answer.sampled_selected_traces;
+            page.sampled_baseline = answer.sampled_baseline_traces;
             page.rows = difference::rows(&answer, &asked.search_query);
             page.high_cardinality = answer.high_cardinality_keys;
             StatusCode::OK
