@@ -1,5 +1,5 @@
 // The trace explorer in a real browser: log in, search traces (a filter, the scatter's
-// brush), open a result, fold and unfold subtrees, select spans by click, keyboard and a
+// brush and its menu), open a result, fold and unfold subtrees, select spans by click, keyboard and a
 // #span= link, find spans, open a 10 000-span trace, and use both pages without
 // JavaScript. Every page is served with the dashboard's Content-Security-Policy and must
 // raise no violation. Screenshots of the search and trace pages at 1280 and 390 px, light
@@ -180,12 +180,19 @@ async function flow() {
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.95, box.y + 110, { steps: 6 });
     await page.mouse.up();
+    const menu = page.getByRole('group', { name: 'Selected region' });
+    await menu.waitFor();
+    const compare = new URL(await menu.getByRole('link', { name: 'What is different about it?' }).getAttribute('href'), base);
+    assert.equal(compare.pathname, '/traces/difference');
+    assert.equal(compare.searchParams.get('selection'), 'region');
+    assert.ok(compare.searchParams.get('selected_start') && compare.searchParams.get('selected_max_duration'), compare.search);
+    await menu.getByRole('link', { name: 'Zoom to it' }).click();
     await page.waitForURL(/lookback=custom/);
     const url = new URL(page.url());
     const start = Date.parse(url.searchParams.get('start'));
     const end = Date.parse(url.searchParams.get('end'));
     assert.ok(start < end, `${url.search}`);
-    assert.ok(url.searchParams.get('min_duration') && url.searchParams.get('max_duration'), url.search);
+    assert.ok(url.searchParams.get('min_trace_duration') && url.searchParams.get('max_trace_duration'), url.search);
     await page.getByRole('heading', { level: 1, name: 'Traces' }).waitFor();
     assert.equal(await page.locator('select[name="lookback"]').inputValue(), 'custom');
     assert.ok(await page.locator('input[name="start"]').inputValue(), 'the form shows the brushed range');
@@ -383,7 +390,7 @@ async function withoutJavaScript() {
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.waitForURL(`${base}/`);
     await page.goto(`${base}/traces`);
-    await page.getByLabel('Min duration').fill('300ms');
+    await page.getByLabel('Min span duration').fill('300ms');
     await page.getByRole('button', { name: 'Find traces' }).click();
     await page.waitForURL(/min_duration=300ms/);
     assert.ok((await page.locator('.trace-list tbody tr').count()) >= 1);

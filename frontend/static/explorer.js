@@ -72,6 +72,7 @@
 
     svg.addEventListener('pointerdown', (event) => {
       if (event.button !== 0 || event.target.closest('a')) return;
+      dismiss();
       from = at(event);
       box = document.createElementNS(SVG, 'rect');
       box.setAttribute('class', 'brush');
@@ -84,29 +85,77 @@
       if (from) draw(at(event));
     });
     svg.addEventListener('pointercancel', stop);
+    let menu = null;
+    let kept = null;
+    const dismiss = () => {
+      menu?.remove();
+      kept?.remove();
+      menu = null;
+      kept = null;
+    };
+    /** Offers what to do with a selected region: zoom the search to it, or compare it. */
+    const offer = (zoom, compare) => {
+      menu = document.createElement('div');
+      menu.className = 'brush-menu';
+      menu.setAttribute('role', 'group');
+      menu.setAttribute('aria-label', 'Selected region');
+      const label = document.createElement('span');
+      label.textContent = 'Selected region:';
+      const zoomLink = document.createElement('a');
+      zoomLink.href = zoom;
+      zoomLink.textContent = 'Zoom to it';
+      const compareLink = document.createElement('a');
+      compareLink.href = compare;
+      compareLink.textContent = 'What is different about it?';
+      const cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.className = 'secondary';
+      cancel.textContent = 'Cancel';
+      cancel.addEventListener('click', dismiss);
+      menu.append(label, zoomLink, compareLink, cancel);
+      svg.after(menu);
+      compareLink.focus();
+    };
     svg.addEventListener('pointerup', (event) => {
       if (!from) return;
       const to = at(event);
       const start = from;
+      const drawn = box;
+      box = null;
       stop();
+      dismiss();
       const wide = Math.abs(to.x - start.x) >= 6;
       const tall = Math.abs(to.y - start.y) >= 6;
-      if (!wide && !tall) return;
+      if (!wide && !tall) {
+        drawn?.remove();
+        return;
+      }
+      kept = drawn;
       const params = new URLSearchParams(window.location.search);
+      const region = new URLSearchParams(svg.dataset.search || '');
+      region.set('selection', 'region');
       params.delete('q');
+      params.delete('cursor');
       if (wide) {
+        const first = timeParam(timeAt(Math.min(start.x, to.x), to.width), false);
+        const last = timeParam(timeAt(Math.max(start.x, to.x), to.width), true);
         params.set('lookback', 'custom');
-        params.set('start', timeParam(timeAt(Math.min(start.x, to.x), to.width), false));
-        params.set('end', timeParam(timeAt(Math.max(start.x, to.x), to.width), true));
+        params.set('start', first);
+        params.set('end', last);
+        region.set('selected_start', first);
+        region.set('selected_end', last);
       }
       if (tall) {
         const low = durationAt(Math.max(start.y, to.y));
-        const high = durationAt(Math.min(start.y, to.y));
-        if (low > (log ? yMin : 0)) params.set('min_duration', durationParam(low));
-        else params.delete('min_duration');
-        params.set('max_duration', durationParam(Math.ceil(high)));
+        const high = durationParam(Math.ceil(durationAt(Math.min(start.y, to.y))));
+        if (low > (log ? yMin : 0)) {
+          params.set('min_trace_duration', durationParam(low));
+          region.set('selected_min_duration', durationParam(low));
+        } else params.delete('min_trace_duration');
+        params.set('max_trace_duration', high);
+        region.set('selected_max_duration', high);
       }
-      window.location.assign(`/traces?${params}`);
+      offer(`/traces?${params}`, `/traces/difference?${region}`);
     });
   }
 
@@ -350,6 +399,10 @@
     document.getElementById('expand-all').addEventListener('click', () => {
       kids.forEach((n, i) => setFold(i, false));
       applyFolds();
+    });
+    const criticalPath = document.getElementById('critical-path');
+    criticalPath?.addEventListener('change', () => {
+      document.documentElement.classList.toggle('no-cp', !criticalPath.checked);
     });
 
     const find = document.getElementById('find');

@@ -41,3 +41,26 @@ impl BrowserRun {
         }
     }
 }
+
+/// Runs the flow `frontend/e2e/{flow}` with node and `env`, failing the test with the
+/// flow's output when it fails; prints that output when it passes.
+pub async fn run_flow(root: &Path, flow: &str, env: &[(&str, String)]) {
+    let started = std::time::Instant::now();
+    let output = tokio::process::Command::new("node")
+        .arg(root.join("frontend/e2e").join(flow))
+        .current_dir(root)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node (deploy/test.sh installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{flow} failed ({}) after {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status,
+        started.elapsed()
+    );
+    println!("{stdout}");
+}

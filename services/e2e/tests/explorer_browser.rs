@@ -14,7 +14,7 @@ use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfi
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use weft_e2e::Stack;
 use weft_e2e::web::{PASSWORD, Visitor};
 
@@ -363,7 +363,7 @@ async fn a_user_explores_traces_in_a_browser() {
     wait_for_page(&mut dana, &sent.checkout, 8).await;
     wait_for_page(&mut dana, &sent.import, 10_000).await;
 
-    run_flow(
+    weft_e2e::browser::run_flow(
         &root,
         "explorer-flow.mjs",
         &[
@@ -380,28 +380,6 @@ async fn a_user_explores_traces_in_a_browser() {
     )
     .await;
     stack.stop().await;
-}
-
-/// Runs a flow of `frontend/e2e` with `env`, failing the test with its output.
-async fn run_flow(root: &std::path::Path, flow: &str, env: &[(&str, String)]) {
-    let started = Instant::now();
-    let output = tokio::process::Command::new("node")
-        .arg(root.join("frontend/e2e").join(flow))
-        .current_dir(root)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run node (deploy/test.sh installs it)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{flow} failed ({}) after {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        output.status,
-        started.elapsed()
-    );
-    println!("{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,7 +435,7 @@ async fn a_user_reads_services_and_the_map_in_a_browser() {
         }
     }
 
-    run_flow(
+    weft_e2e::browser::run_flow(
         &root,
         "services-flow.mjs",
         &[

@@ -426,6 +426,19 @@ async fn the_explorer_finds_shows_and_downloads_traces() {
         trace.body.contains("data-kids=\"3\""),
         "the root can fold its three descendants"
     );
+    // The critical path: the root's own time before and after the checkout call, the
+    // checkout's own time around its calls, the whole charge and the whole query.
+    let charge_row = trace
+        .body
+        .split(&format!("id=\"span-{}\"", shop.charge_span))
+        .nth(1)
+        .and_then(|rest| rest.split("<div class=\"r").next())
+        .unwrap();
+    assert!(
+        charge_row.contains("<i class=\"cp\" style=\"left:13.333%;width:40%\"></i>"),
+        "{charge_row}"
+    );
+    assert_eq!(trace.body.matches("<i class=\"cp\"").count(), 7);
 
     // The download is OTLP JSON that decodes with every span, grouped by service.
     let response = stack

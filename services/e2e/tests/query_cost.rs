@@ -94,6 +94,20 @@ async fn query_cost_is_bounded() {
         body["error"].as_str().unwrap().contains("too expensive"),
         "{body}"
     );
+    // The same for every filter and for "what is different".
+    for path in [
+        "/api/v1/traces?lookback=1h&sort=errors&min_trace_duration=1ms",
+        "/api/v1/traces?lookback=1h&sampled_by=rule&max_trace_duration=1s",
+        "/api/v1/traces/difference?lookback=1h&selection=slow&threshold=1ms",
+        "/api/v1/traces/difference?lookback=1h&selection=errors",
+    ] {
+        let (status, body) = get(&stack, &strict.url(""), path, &heavy.read_key).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("too expensive"),
+            "{path}: {body}"
+        );
+    }
     let (status, _) = get(
         &stack,
         &strict.url(""),

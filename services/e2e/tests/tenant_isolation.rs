@@ -37,6 +37,7 @@ async fn another_tenant_never_sees_a_trace() {
     let series_path = "/api/v1/services/raw-client/series";
     let map_path = "/api/v1/service-map";
     let all_series_path = "/api/v1/services/series?kind=all";
+    let difference_path = "/api/v1/traces/difference?lookback=1h&selection=slow&threshold=1ns";
 
     // Tenant A sees its own data on every endpoint (the control).
     assert_eq!(stack.query_get(&trace_path, &a.read_key).await.0, 200);
@@ -67,6 +68,16 @@ async fn another_tenant_never_sees_a_trace() {
     assert_eq!(stack.query_get(series_path, &a.read_key).await.0, 200);
     let (_, all_series) = stack.query_get(all_series_path, &a.read_key).await;
     assert_eq!(all_series["services"][1]["service"], "raw-client");
+    let (_, difference) = stack.query_get(difference_path, &a.read_key).await;
+    assert_eq!(difference["selected_traces"], 1, "{difference}");
+    assert!(
+        difference["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["value"] == "raw-client"),
+        "{difference}"
+    );
 
     // Tenant B sees none of it.
     let (status, body) = stack.query_get(&trace_path, &b.read_key).await;
@@ -101,6 +112,16 @@ async fn another_tenant_never_sees_a_trace() {
         (status, map["edges"].as_array().map(Vec::len)),
         (200, Some(0))
     );
+    let (status, difference) = stack.query_get(difference_path, &b.read_key).await;
+    assert_eq!(
+        (
+            status,
+            difference["selected_traces"].as_u64(),
+            difference["baseline_traces"].as_u64(),
+            difference["values"].as_array().map(Vec::len)
+        ),
+        (200, Some(0), Some(0), Some(0))
+    );
 
     // Keys: an ingest key cannot read, a missing or unknown key is unauthenticated.
     for path in [
@@ -111,6 +132,7 @@ async fn another_tenant_never_sees_a_trace() {
         series_path,
         all_series_path,
         map_path,
+        difference_path,
     ] {
         assert_eq!(stack.query_get(path, &a.ingest_key).await.0, 403, "{path}");
         assert_eq!(
@@ -317,6 +339,16 @@ async fn no_page_or_form_reaches_another_organisation() {
         !b_setup.body.contains("/traces/"),
         "mallory's set-up page links a trace"
     );
+    let different = "/traces/difference?lookback=1h&selection=slow&threshold=1ns";
+    assert!(alice.get(different).await.body.contains("raw-client"));
+    let compared = mallory.get(different).await;
+    assert_eq!(compared.status, 200);
+    assert!(
+        compared
+            .body
+            .contains("No trace of this search is selected")
+    );
+    assert!(!compared.body.contains("raw-client"), "A's values");
     // The services pages and the map: A's service is the same 404 as an unknown one,
     // and the lists of Mallory's organisation are empty.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -398,6 +430,7 @@ async fn no_page_or_form_reaches_another_organisation() {
         "/traces",
         a_trace.as_str(),
         "/traces?lookback=7d",
+        "/traces/difference?selection=errors",
         "/services",
         "/services/raw-client",
         "/map",

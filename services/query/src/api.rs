@@ -8,6 +8,7 @@ pub(crate) mod logs;
 mod sampling;
 
 use crate::auth::ReadTenant;
+use crate::difference;
 use crate::params::{self, MetricsEndpoint, MetricsQuery};
 use crate::policy::PolicyChanges;
 use crate::view::{
@@ -22,7 +23,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use weft_model::TraceId;
 use weft_runtime::{ApiError, ErrorKind};
-use weft_storage::clickhouse::{ClickHouse, ClickHouseError, RedSeries};
+use weft_storage::clickhouse::{
+    ClickHouse, ClickHouseError, RedSeries, TenantTraces, TraceSearch, TraceSummary,
+};
 use weft_storage::postgres::KeyCache;
 
 /// What the API's handlers share: the trace store, the cache of API keys (which
@@ -37,6 +40,7 @@ pub struct ApiState {
 pub fn routes(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/v1/traces", get(search_traces))
+        .route("/api/v1/traces/difference", get(trace_difference))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
         .route("/api/v1/services", get(list_services))
         .route(
@@ -89,20 +93,63 @@ async fn get_trace(
     Ok(Json(trace_page(&summary, spans, offset, limit)))
 }
 
+/// One page of a search: one trace more than the limit is read to tell whether another
+/// page follows, and if so the cursor that continues after the last trace shown.
+pub(crate) async fn search_page(
+    store: &TenantTraces<'_>,
+    search: &TraceSearch,
+) -> Result<(Vec<TraceSummary>, Option<String>), ClickHouseError> {
+    let probe = TraceSearch {
+        limit: search.limit + 1,
+        ..search.clone()
+    };
+    let mut traces = store.search(&probe).await?;
+    if traces.len() <= search.limit as usize {
+        return Ok((traces, None));
+    }
+    traces.truncate(search.limit as usize);
+    let cursor = traces
+        .last()
+        .map(|last| params::PageCursor::after(search, last).text());
+    Ok((traces, cursor))
+}
+
 async fn search_traces(
     State(state): State<Arc<ApiState>>,
     ReadTenant(tenant): ReadTenant,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let search = params::search(query.as_deref())?;
-    let traces = state
-        .store
-        .tenant(tenant)
-        .search(&search)
+    let (traces, next_cursor) = search_page(&state.store.tenant(tenant), &search)
         .await
         .map_err(store_error)?;
     let traces: Vec<TraceSummaryView> = traces.iter().map(TraceSummaryView::from).collect();
-    Ok(Json(json!({ "traces": traces })))
+    Ok(Json(
+        json!({ "traces": traces, "next_cursor": next_cursor }),
+    ))
+}
+
+/// "What is different": attribute values over-represented in the selected traces of a
+/// search against its other traces.
+async fn trace_difference(
+    State(state): State<Arc<ApiState>>,
+    ReadTenant(tenant): ReadTenant,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let (search, selection) = params::difference(query.as_deref())?;
+    let answer = difference::read(&state.store.tenant(tenant), &search, &selection)
+        .await
+        .map_err(store_error)?;
+    Ok(Json(json!({
+        "start_time_unix_nano": search.start_unix_nano.to_string(),
+        "end_time_unix_nano": search.end_unix_nano.to_string(),
+        "selected_traces": answer.selected_traces,
+        "baseline_traces": answer.baseline_traces,
+        "sampled_selected_traces": answer.sampled_selected_traces,
+        "sampled_baseline_traces": answer.sampled_baseline_traces,
+        "values": answer.values,
+        "high_cardinality_keys": answer.high_cardinality_keys,
+    })))
 }
 
 /// A JSON answer's bounds of the window it covers.

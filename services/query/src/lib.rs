@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod config;
 mod dashboard;
+mod difference;
 mod headers;
 mod metrics;
 mod params;

@@ -134,7 +134,9 @@ async fn spans_round_trip_and_search_is_tenant_scoped() {
     let by_attr = store
         .tenant(a)
         .search(&TraceSearch {
-            attributes: vec![("user".into(), "u2".into())],
+            attributes: vec![weft_storage::clickhouse::AttributeFilter::equals(
+                "user", "u2",
+            )],
             ..window.clone()
         })
         .await

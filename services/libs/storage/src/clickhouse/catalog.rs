@@ -12,8 +12,9 @@ use super::migrate::{self, ServerVersion};
 use super::rows::Table;
 use super::tenant::TenantRead;
 use super::{
-    LogCursor, LogRow, LogSearch, MetricsWindow, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow,
-    TraceIndexRow, TraceSearch, TraceSort, TraceSummary,
+    AttributeFilter, AttributeTest, LogCursor, LogRow, LogSearch, MetricsWindow, RedSeries,
+    ServiceEdgeRow, SpanMetricRow, SpanRow, TraceCursor, TraceIndexRow, TraceSearch,
+    TraceSelection, TraceSort, TraceSummary,
 };
 use weft_model::{TenantId, TraceId};
 
@@ -216,6 +217,45 @@ impl SqlCatalogue {
         for (name, search) in searches(&span, now_unix_nano) {
             read(&name, sent(&client, &TenantRead::search(tenant, &search)));
         }
+        let mut all_searches = searches(&span, now_unix_nano);
+        let (_, every_filter) = all_searches.pop().expect("a search with every filter");
+        let whole = &all_searches[0].1;
+        for (name, selection) in selections(&span) {
+            read(
+                &format!("selection counts of {name}"),
+                sent(
+                    &client,
+                    &TenantRead::selection_counts(tenant, whole, &selection),
+                ),
+            );
+            read(
+                &format!("attribute values of {name}"),
+                sent(
+                    &client,
+                    &TenantRead::attribute_values(tenant, whole, &selection, &["trace_id"], (1, 1)),
+                ),
+            );
+        }
+        read(
+            "selection counts with every filter",
+            sent(
+                &client,
+                &TenantRead::selection_counts(tenant, &every_filter, &TraceSelection::Errors),
+            ),
+        );
+        read(
+            "attribute values with every filter",
+            sent(
+                &client,
+                &TenantRead::attribute_values(
+                    tenant,
+                    &every_filter,
+                    &TraceSelection::Errors,
+                    &[],
+                    (1, 1),
+                ),
+            ),
+        );
         let window = MetricsWindow {
             start_unix_nano: since,
             end_unix_nano: now_unix_nano + 60 * NANOS,
@@ -341,15 +381,37 @@ fn searches(span: &SpanRow, now_unix_nano: u64) -> Vec<(String, TraceSearch)> {
         operation: Some(span.name.clone()),
         min_duration_ns: Some(span.duration_ns / 2),
         max_duration_ns: Some(span.duration_ns * 2),
+        kinds: vec![span.kind, 5],
         errors_only: true,
         attributes: vec![
-            (CUSTOMER.0.to_owned(), CUSTOMER.1.to_owned()),
-            (
-                span.resource_keys[0].clone(),
-                span.resource_values[0].clone(),
-            ),
+            AttributeFilter::equals(CUSTOMER.0, CUSTOMER.1),
+            AttributeFilter::equals(&span.resource_keys[0], &span.resource_values[0]),
+            AttributeFilter {
+                key: "http.route".to_owned(),
+                test: AttributeTest::NotEquals("/health".to_owned()),
+            },
+            AttributeFilter {
+                key: CUSTOMER.0.to_owned(),
+                test: AttributeTest::Exists,
+            },
         ],
+        min_trace_duration_ns: Some(span.duration_ns / 2),
+        max_trace_duration_ns: Some(span.duration_ns * 2),
+        sampled_by: Some(span.sampled_by.clone()),
         sort: TraceSort::Longest,
+        after: Some(TraceCursor {
+            sort: TraceSort::Longest,
+            key: span.duration_ns * 3,
+            start_unix_nano: span.start_time_unix_nano,
+            trace_id: [0xff; 16],
+        }),
+        ..window.clone()
+    };
+    let numeric = |test: AttributeTest| TraceSearch {
+        attributes: vec![AttributeFilter {
+            key: "retry.count".to_owned(),
+            test,
+        }],
         ..window.clone()
     };
     let searches = [
@@ -403,12 +465,102 @@ fn searches(span: &SpanRow, now_unix_nano: u64) -> Vec<(String, TraceSearch)> {
                 ..window.clone()
             },
         ),
+        (
+            "search most errors first",
+            TraceSearch {
+                sort: TraceSort::MostErrors,
+                ..window.clone()
+            },
+        ),
+        (
+            "search by span kind",
+            TraceSearch {
+                kinds: every_filter.kinds.clone(),
+                ..window.clone()
+            },
+        ),
+        (
+            "search by trace duration",
+            TraceSearch {
+                min_trace_duration_ns: every_filter.min_trace_duration_ns,
+                max_trace_duration_ns: every_filter.max_trace_duration_ns,
+                ..window.clone()
+            },
+        ),
+        (
+            "search by sampling rule",
+            TraceSearch {
+                sampled_by: every_filter.sampled_by.clone(),
+                ..window.clone()
+            },
+        ),
+        (
+            "search by attribute above",
+            numeric(AttributeTest::Above(1.5)),
+        ),
+        (
+            "search by attribute at least",
+            numeric(AttributeTest::AtLeast(2.0)),
+        ),
+        (
+            "search by attribute below",
+            numeric(AttributeTest::Below(1e9)),
+        ),
+        (
+            "search by attribute at most",
+            numeric(AttributeTest::AtMost(2.0)),
+        ),
+        (
+            "search newest after a cursor",
+            TraceSearch {
+                after: Some(TraceCursor {
+                    sort: TraceSort::Newest,
+                    key: span.start_time_unix_nano + 1,
+                    start_unix_nano: span.start_time_unix_nano + 1,
+                    trace_id: [0; 16],
+                }),
+                ..window.clone()
+            },
+        ),
+        (
+            "search most errors after a cursor",
+            TraceSearch {
+                sort: TraceSort::MostErrors,
+                after: Some(TraceCursor {
+                    sort: TraceSort::MostErrors,
+                    key: 2,
+                    start_unix_nano: span.start_time_unix_nano,
+                    trace_id: [0; 16],
+                }),
+                ..window.clone()
+            },
+        ),
         ("search with every filter", every_filter),
     ];
     searches
         .into_iter()
         .map(|(name, search)| (name.to_owned(), search))
         .collect()
+}
+
+/// A selection of each kind for "what is different"; all select the representative trace.
+fn selections(span: &SpanRow) -> Vec<(&'static str, TraceSelection)> {
+    vec![
+        ("errors", TraceSelection::Errors),
+        (
+            "slow traces",
+            TraceSelection::SlowerThan(span.duration_ns / 2),
+        ),
+        (
+            "a region",
+            TraceSelection::Region {
+                start_unix_nano: span.start_time_unix_nano - NANOS,
+                end_unix_nano: span.start_time_unix_nano + NANOS,
+                min_duration_ns: 0,
+                max_duration_ns: u64::MAX,
+            },
+        ),
+    ]
 }
 
 /// A log search of each filter kind, a next page, and one with every filter at once;
@@ -783,8 +935,12 @@ fn representative_span(now_unix_nano: u64) -> SpanRow {
         status_message: "card declined".to_owned(),
         scope_name: "weft-catalogue".to_owned(),
         scope_version: "1.0".to_owned(),
-        attribute_keys: vec!["http.route".to_owned(), CUSTOMER.0.to_owned()],
-        attribute_values: vec!["/cart".to_owned(), CUSTOMER.1.to_owned()],
+        attribute_keys: vec![
+            "http.route".to_owned(),
+            CUSTOMER.0.to_owned(),
+            "retry.count".to_owned(),
+        ],
+        attribute_values: vec!["/cart".to_owned(), CUSTOMER.1.to_owned(), "2".to_owned()],
         resource_keys: vec!["deployment.environment".to_owned()],
         resource_values: vec!["production".to_owned()],
         event_times_unix_nano: vec![now_unix_nano + 1_000],
@@ -1044,8 +1200,29 @@ mod tests {
         assert!(sql("trace spans").starts_with("SELECT `tenant_id`,`trace_id`,"));
         let every = sql("search with every filter");
         assert!(every.contains("v = 'O\\'Brien \\\\ \\\t end'"), "{every}");
-        assert!(every.ends_with("ORDER BY trace_end - trace_start DESC LIMIT 20"));
+        assert!(
+            every.ends_with("ORDER BY trace_end - trace_start DESC, trace_id DESC LIMIT 20"),
+            "{every}"
+        );
+        assert!(
+            every.contains(&format!(
+                "(max(end_time_unix_nano) - min(start_time_unix_nano), hex(trace_id)) < (750000000, '{}')",
+                "F".repeat(32)
+            )),
+            "{every}"
+        );
         assert_eq!(every.matches("tenant_id = toUUID(").count(), 2);
+        let values = sql("attribute values of a region");
+        assert_eq!(values.matches("tenant_id = toUUID(").count(), 3, "{values}");
+        assert!(
+            values.contains("NOT has(CAST(['trace_id'] AS Array(String)), key)"),
+            "{values}"
+        );
+        assert!(
+            sql("search by attribute above").contains("toFloat64OrNull(v) > 1.5"),
+            "{}",
+            sql("search by attribute above")
+        );
         let spans_of = sql("spans of traces");
         assert!(
             spans_of.contains(

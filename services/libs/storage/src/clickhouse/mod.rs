@@ -17,11 +17,13 @@ pub use catalog::{CataloguedStatement, SqlCatalogue, StatementOrigin};
 pub use histogram::DurationHistogram;
 pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
+pub use queries::{DIFFERENCE_SAMPLE_TRACES, DIFFERENCE_VALUES_PER_KEY};
 pub use rows::{LogRow, MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
 pub use tenant::{
-    EdgeStats, LogCount, LogCursor, LogSearch, MetricsWindow, NamedRedPoint, Operation, RedPoint,
-    RedSeries, RedStats, StoredCounts, StoredLogLine, StoredTraffic, TenantTraces, TraceSearch,
-    TraceSort, TraceSummary,
+    AttributeFilter, AttributeTest, AttributeValues, EdgeStats, LogCount, LogCursor, LogSearch,
+    MetricsWindow, NamedRedPoint, Operation, RedPoint, RedSeries, RedStats, SelectionCounts,
+    StoredCounts, StoredLogLine, StoredTraffic, TenantTraces, TraceCursor, TraceSearch,
+    TraceSelection, TraceSort, TraceSummary,
 };
 
 use rows::Table;

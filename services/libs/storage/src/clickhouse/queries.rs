@@ -154,6 +154,7 @@ pub enum Bind {
     /// An array literal.
     U64s(Vec<u64>),
     Strs(Vec<String>),
+    F64(f64),
 }
 
 /// Span-level filters of a search, as SQL conditions on `spans` with their binds.
@@ -176,27 +177,141 @@ pub const DURATION_AT_LEAST: &str = "duration_ns >= ?";
 pub const DURATION_AT_MOST: &str = "duration_ns <= ?";
 /// `weft_model::StatusCode::Error` (checked by a test below).
 pub const IS_ERROR: &str = "status_code = 2";
+/// Span kind is one of a list; binds: the kinds (an array).
+pub const KIND_IN: &str = "has(?, kind)";
 /// Matches a span or resource attribute; binds: key, value, key, value.
 pub const ATTRIBUTE_IS: &str = "(arrayExists((k, v) -> k = ? AND v = ?, attribute_keys, attribute_values) \
      OR arrayExists((k, v) -> k = ? AND v = ?, resource_keys, resource_values))";
+/// A span or resource attribute is present with another value; binds: key, value, key, value.
+pub const ATTRIBUTE_IS_NOT: &str = "(arrayExists((k, v) -> k = ? AND v != ?, attribute_keys, attribute_values) \
+     OR arrayExists((k, v) -> k = ? AND v != ?, resource_keys, resource_values))";
+/// A span or resource attribute is present; binds: key, key.
+pub const ATTRIBUTE_EXISTS: &str = "(has(attribute_keys, ?) OR has(resource_keys, ?))";
+/// A span or resource attribute read as a number compares with a bound (text that is
+/// not a number never matches); binds: key, bound, key, bound.
+pub const ATTRIBUTE_ABOVE: &str = "(arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) > ?, 0), attribute_keys, attribute_values) \
+     OR arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) > ?, 0), resource_keys, resource_values))";
+pub const ATTRIBUTE_AT_LEAST: &str = "(arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) >= ?, 0), attribute_keys, attribute_values) \
+     OR arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) >= ?, 0), resource_keys, resource_values))";
+pub const ATTRIBUTE_BELOW: &str = "(arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) < ?, 0), attribute_keys, attribute_values) \
+     OR arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) < ?, 0), resource_keys, resource_values))";
+pub const ATTRIBUTE_AT_MOST: &str = "(arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) <= ?, 0), attribute_keys, attribute_values) \
+     OR arrayExists((k, v) -> k = ? AND ifNull(toFloat64OrNull(v) <= ?, 0), resource_keys, resource_values))";
 
-/// Trace search over the index, optionally narrowed to traces with a matching span.
-/// Binds: window start and end seconds for the index, then (with span filters) window
-/// start and end seconds for spans and the filter binds, then the limit.
-pub fn search(span_filter: &SpanFilter, order_by: &str) -> String {
+/// Conditions on a trace, over the aggregated index rows of one trace id (`HAVING`).
+pub const TRACE_STARTS_FROM: &str = "min(start_time_unix_nano) >= ?";
+pub const TRACE_STARTS_UNTIL: &str = "min(start_time_unix_nano) <= ?";
+pub const TRACE_LASTS_AT_LEAST: &str = "max(end_time_unix_nano) - min(start_time_unix_nano) >= ?";
+pub const TRACE_LASTS_AT_MOST: &str = "max(end_time_unix_nano) - min(start_time_unix_nano) <= ?";
+pub const TRACE_KEPT_BY: &str = "anyIf(sampled_by, sampled_by != '') = ?";
+pub const TRACE_HAS_ERRORS: &str = "sum(error_count) > 0";
+/// A trace within a box of the scatter; binds: first and last start, shortest and
+/// longest duration (ns).
+pub const TRACE_IN_REGION: &str = "(min(start_time_unix_nano) >= ? AND min(start_time_unix_nano) <= ? \
+     AND max(end_time_unix_nano) - min(start_time_unix_nano) >= ? \
+     AND max(end_time_unix_nano) - min(start_time_unix_nano) <= ?)";
+/// Traces after a cursor in each order (ids compared as upper-case hex, the order of the
+/// bytes); binds: the cursor's keys, then its trace id.
+pub const AFTER_NEWEST: &str = "(min(start_time_unix_nano), hex(trace_id)) < (?, ?)";
+pub const AFTER_LONGEST: &str =
+    "(max(end_time_unix_nano) - min(start_time_unix_nano), hex(trace_id)) < (?, ?)";
+pub const AFTER_MOST_ERRORS: &str =
+    "(sum(error_count), min(start_time_unix_nano), hex(trace_id)) < (?, ?, ?)";
+
+/// What a trace search filters: conditions on spans (a trace matches when one span
+/// meets them all) and on the trace itself.
+#[derive(Default)]
+pub struct TraceFilter {
+    pub spans: SpanFilter,
+    pub traces: SpanFilter,
+}
+
+/// The traces of the index that match a filter, as the tail of a statement grouped by
+/// trace (`FROM trace_index … GROUP BY trace_id HAVING …`). Binds: window start and end
+/// seconds for the index, then (with span conditions) window start and end seconds for
+/// spans and the span binds, then the trace binds.
+pub fn matching_traces(filter: &TraceFilter) -> String {
     let mut sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM trace_index \
+        "FROM trace_index \
          WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?)"
     );
-    if !span_filter.conditions.is_empty() {
+    if !filter.spans.conditions.is_empty() {
         sql.push_str(&format!(
             " AND trace_id IN (SELECT trace_id FROM spans WHERE tenant_id = {TENANT} \
              AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) AND {})",
-            span_filter.conditions.join(" AND ")
+            filter.spans.conditions.join(" AND ")
         ));
     }
-    sql.push_str(&format!(" GROUP BY trace_id ORDER BY {order_by} LIMIT ?"));
+    sql.push_str(" GROUP BY trace_id");
+    if !filter.traces.conditions.is_empty() {
+        sql.push_str(" HAVING ");
+        sql.push_str(&filter.traces.conditions.join(" AND "));
+    }
     sql
+}
+
+/// Trace search over the index; binds: those of [`matching_traces`], then the limit.
+pub fn search(filter: &TraceFilter, order_by: &str) -> String {
+    format!(
+        "SELECT {SUMMARY_COLUMNS} {} ORDER BY {order_by} LIMIT ?",
+        matching_traces(filter)
+    )
+}
+
+/// Values listed per attribute key by [`attribute_values`]; a key with more is one of
+/// high cardinality (ids, free text), which "what is different" leaves out.
+pub const DIFFERENCE_VALUES_PER_KEY: usize = 200;
+
+/// Traces of each group (selected, baseline) whose spans [`attribute_values`] reads at
+/// most: larger groups are sampled by trace-id hash, which keeps shares unbiased (within
+/// about a percentage point at this size) and the read's cost bounded at any traffic.
+pub const DIFFERENCE_SAMPLE_TRACES: u64 = 10_000;
+
+/// How many traces matching a filter are selected and how many are not; `selected` is a
+/// trace condition. Binds: the selection's binds, then those of [`matching_traces`].
+pub fn selection_counts(filter: &TraceFilter, selected: &str) -> String {
+    format!(
+        "SELECT countIf(in_selection), countIf(NOT in_selection) \
+         FROM (SELECT trace_id, ({selected}) AS in_selection {})",
+        matching_traces(filter)
+    )
+}
+
+/// For every attribute key (span and resource) of the spans of the traces matching a
+/// filter: how many values it has, and per value (one more than
+/// [`DIFFERENCE_VALUES_PER_KEY`] of them at most) the selected and the other traces with a
+/// span carrying it. A trace is counted once per value however many of its spans carry it.
+/// Only the traces whose `cityHash64(trace_id)` is a multiple of the group's sampling
+/// modulus are read; the empty key with the empty value (which every span carries here)
+/// counts the traces read of each group.
+///
+/// Binds: those of [`matching_traces`] and the selection's (the selected traces), the
+/// window start and end seconds for spans, those of [`matching_traces`] again (all the
+/// traces), the sampling moduli of the selected and of the other traces, then the keys
+/// left out (an array).
+pub fn attribute_values(filter: &TraceFilter, selected: &str) -> String {
+    let matching = matching_traces(filter);
+    let and = if filter.traces.conditions.is_empty() {
+        " HAVING "
+    } else {
+        " AND "
+    };
+    let n = DIFFERENCE_VALUES_PER_KEY + 1;
+    format!(
+        "SELECT key, count(), groupArray({n})(value), groupArray({n})(selected_traces), \
+         groupArray({n})(baseline_traces) FROM (\
+         SELECT key, value, uniqIf(trace_id, in_selection) AS selected_traces, \
+         uniqIf(trace_id, NOT in_selection) AS baseline_traces FROM (\
+         SELECT trace_id, trace_id IN (SELECT trace_id {matching}{and}{selected}) AS in_selection, \
+         arrayConcat(attribute_keys, resource_keys, ['']) AS keys, \
+         arrayConcat(attribute_values, resource_values, ['']) AS vals \
+         FROM spans WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) \
+         AND start_time <= toDateTime(?) AND trace_id IN (SELECT trace_id {matching}) \
+         AND cityHash64(trace_id) % if(in_selection, ?, ?) = 0) \
+         ARRAY JOIN keys AS key, vals AS value WHERE NOT has(CAST(? AS Array(String)), key) \
+         GROUP BY key, value) \
+         GROUP BY key ORDER BY key"
+    )
 }
 
 /// Log lines newest first; binds: window start and end seconds, the filter binds, then
@@ -252,8 +367,9 @@ pub const LOG_SPAN_IS: &str = "span_id = unhex(?)";
 pub const LOG_BEFORE: &str = "(time_unix_nano < ? OR (time_unix_nano = ? AND \
      (message < ? OR (message = ? AND message_line < ?))))";
 
-pub const ORDER_NEWEST: &str = "trace_start DESC";
-pub const ORDER_LONGEST: &str = "trace_end - trace_start DESC";
+pub const ORDER_NEWEST: &str = "trace_start DESC, trace_id DESC";
+pub const ORDER_LONGEST: &str = "trace_end - trace_start DESC, trace_id DESC";
+pub const ORDER_MOST_ERRORS: &str = "errors DESC, trace_start DESC, trace_id DESC";
 
 #[cfg(test)]
 mod tests {
@@ -269,6 +385,11 @@ mod tests {
     fn every_statement_is_tenant_scoped_on_every_table_it_reads() {
         let mut filter = SpanFilter::default();
         filter.push(SERVICE_IS, [Bind::Str("x".into())]);
+        let mut traces = TraceFilter::default();
+        traces.traces.push(TRACE_STARTS_FROM, [Bind::U64(1)]);
+        let mut both = TraceFilter::default();
+        both.spans.push(SERVICE_IS, [Bind::Str("x".into())]);
+        both.traces.push(TRACE_KEPT_BY, [Bind::Str("x".into())]);
         let statements = [
             trace_summary(),
             TRACE_SPANS.to_owned(),
@@ -277,8 +398,12 @@ mod tests {
             SERVICES.to_owned(),
             OPERATIONS.to_owned(),
             STORED_COUNTS.to_owned(),
-            search(&SpanFilter::default(), ORDER_NEWEST),
-            search(&filter, ORDER_LONGEST),
+            search(&TraceFilter::default(), ORDER_NEWEST),
+            search(&traces, ORDER_LONGEST),
+            search(&both, ORDER_MOST_ERRORS),
+            selection_counts(&both, TRACE_HAS_ERRORS),
+            attribute_values(&TraceFilter::default(), TRACE_HAS_ERRORS),
+            attribute_values(&both, TRACE_IN_REGION),
             service_red(),
             operation_red(),
             service_series(false),
@@ -295,8 +420,9 @@ mod tests {
             stored_log_lines(),
         ];
         for sql in statements {
+            // A `FROM (subquery)` reads no table; every table read has its filter.
             assert_eq!(
-                sql.matches(" FROM ").count(),
+                sql.matches(" FROM ").count() - sql.matches(" FROM (").count(),
                 sql.matches("tenant_id = {tenant}").count(),
                 "every FROM needs its own tenant filter: {sql}"
             );

@@ -3,7 +3,7 @@
 //! reads traces, and the RED metrics and service edges the sampler writes.
 
 use super::limits::{ReadLimits, RunningRead, TenantGates};
-use super::queries::{self, Bind, SpanFilter, TENANT};
+use super::queries::{self, Bind, SpanFilter, TENANT, TraceFilter};
 use super::rows::MetricRow;
 use super::{ClickHouseError, LogRow, SpanRow};
 use serde::Deserialize;
@@ -120,28 +120,154 @@ pub struct StoredTraffic {
     pub weighted_spans: f64,
 }
 
-/// How search results are ordered.
+/// How search results are ordered. Every order ends with the trace id, so that a
+/// [`TraceCursor`] names one place in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TraceSort {
     #[default]
     Newest,
     Longest,
+    /// Most error spans first, newest first among equals.
+    MostErrors,
 }
 
-/// A trace search: a time window and optional span-level filters. A trace matches when
-/// one of its spans matches every span filter (as in Jaeger).
+impl TraceSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceSort::Newest => "newest",
+            TraceSort::Longest => "longest",
+            TraceSort::MostErrors => "errors",
+        }
+    }
+}
+
+/// How an attribute filter compares a value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttributeTest {
+    Equals(String),
+    /// The attribute is present with another value (as in TraceQL, a span without the
+    /// attribute does not match).
+    NotEquals(String),
+    Exists,
+    /// The value read as a number compares so with the bound; values that are not
+    /// numbers never match.
+    Above(f64),
+    AtLeast(f64),
+    Below(f64),
+    AtMost(f64),
+}
+
+/// A filter on one attribute of a span or of its resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttributeFilter {
+    pub key: String,
+    pub test: AttributeTest,
+}
+
+impl AttributeFilter {
+    pub fn equals(key: &str, value: &str) -> AttributeFilter {
+        AttributeFilter {
+            key: key.to_owned(),
+            test: AttributeTest::Equals(value.to_owned()),
+        }
+    }
+}
+
+/// Where a page of search results ended: the sort keys of its last trace. The next page
+/// holds the traces strictly after it in the search's order, so a trace is never shown
+/// twice or skipped while the traces keep their keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceCursor {
+    pub sort: TraceSort,
+    /// The trace's start (newest), duration (longest) or error count (most errors).
+    pub key: u64,
+    /// The trace's start, the second key of most errors.
+    pub start_unix_nano: u64,
+    pub trace_id: [u8; 16],
+}
+
+impl TraceCursor {
+    /// The cursor just after `trace` in the order `sort`.
+    pub fn after(sort: TraceSort, trace: &TraceSummary) -> TraceCursor {
+        let key = match sort {
+            TraceSort::Newest => trace.start_time_unix_nano,
+            TraceSort::Longest => trace
+                .end_time_unix_nano
+                .saturating_sub(trace.start_time_unix_nano),
+            TraceSort::MostErrors => trace.error_count,
+        };
+        TraceCursor {
+            sort,
+            key,
+            start_unix_nano: trace.start_time_unix_nano,
+            trace_id: trace.trace_id,
+        }
+    }
+}
+
+/// A trace search: a time window, span-level filters (a trace matches when one of its
+/// spans matches every one, as in Jaeger) and trace-level ones (its duration, the rule
+/// that kept it).
 #[derive(Clone, Debug, Default)]
 pub struct TraceSearch {
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
     pub service: Option<String>,
     pub operation: Option<String>,
+    /// Span kinds (OTLP numbers), any of them; empty: every kind.
+    pub kinds: Vec<u8>,
+    /// Span duration bounds.
     pub min_duration_ns: Option<u64>,
     pub max_duration_ns: Option<u64>,
     pub errors_only: bool,
-    pub attributes: Vec<(String, String)>,
+    pub attributes: Vec<AttributeFilter>,
+    /// Trace duration bounds (first span start to last span end).
+    pub min_trace_duration_ns: Option<u64>,
+    pub max_trace_duration_ns: Option<u64>,
+    /// The sampling rule that kept the trace.
+    pub sampled_by: Option<String>,
     pub limit: u32,
     pub sort: TraceSort,
+    /// Continue after this trace (of the same sort).
+    pub after: Option<TraceCursor>,
+}
+
+/// Which traces of a search "what is different" compares with the rest.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraceSelection {
+    /// Traces with an error span.
+    Errors,
+    /// Traces lasting at least this long.
+    SlowerThan(u64),
+    /// A box of the duration-over-time scatter: start time and trace duration bounds.
+    Region {
+        start_unix_nano: u64,
+        end_unix_nano: u64,
+        min_duration_ns: u64,
+        max_duration_ns: u64,
+    },
+}
+
+/// How many traces of a search "what is different" compares: the selected ones and the
+/// others (the baseline).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ::clickhouse::Row, Deserialize)]
+pub struct SelectionCounts {
+    pub selected: u64,
+    pub baseline: u64,
+}
+
+/// The values of one attribute key among a search's traces, each with the number of
+/// selected and baseline traces having it on one of their spans. Only the first
+/// [`super::queries::DIFFERENCE_VALUES_PER_KEY`] values are listed; `distinct_values`
+/// above that marks a high-cardinality key (ids, free text) whose values are not listed
+/// completely.
+#[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Deserialize)]
+pub struct AttributeValues {
+    pub key: String,
+    pub distinct_values: u64,
+    pub values: Vec<String>,
+    pub selected: Vec<u64>,
+    pub baseline: Vec<u64>,
 }
 
 /// A log search: a time window, optional filters, and where the previous page ended.
@@ -246,6 +372,7 @@ impl<R> TenantRead<R> {
                 Bind::Str(v) => query.bind(v),
                 Bind::U64s(v) => query.bind(v),
                 Bind::Strs(v) => query.bind(v),
+                Bind::F64(v) => query.bind(v),
             })
     }
 }
@@ -313,41 +440,169 @@ impl TenantRead<TraceSummary> {
     }
 
     pub(super) fn search(tenant: TenantId, search: &TraceSearch) -> Self {
-        let mut filter = SpanFilter::default();
-        if let Some(service) = &search.service {
-            filter.push(queries::SERVICE_IS, [Bind::Str(service.clone())]);
-        }
-        if let Some(operation) = &search.operation {
-            filter.push(queries::OPERATION_IS, [Bind::Str(operation.clone())]);
-        }
-        if let Some(min) = search.min_duration_ns {
-            filter.push(queries::DURATION_AT_LEAST, [Bind::U64(min)]);
-        }
-        if let Some(max) = search.max_duration_ns {
-            filter.push(queries::DURATION_AT_MOST, [Bind::U64(max)]);
-        }
-        if search.errors_only {
-            filter.push(queries::IS_ERROR, []);
-        }
-        for (key, value) in &search.attributes {
-            let pair = [Bind::Str(key.clone()), Bind::Str(value.clone())];
-            filter.push(queries::ATTRIBUTE_IS, pair.iter().chain(&pair).cloned());
-        }
+        let (filter, mut binds) = search.filter(true);
         let order = match search.sort {
             TraceSort::Newest => queries::ORDER_NEWEST,
             TraceSort::Longest => queries::ORDER_LONGEST,
+            TraceSort::MostErrors => queries::ORDER_MOST_ERRORS,
         };
-        let window = [
-            second_floor(search.start_unix_nano),
-            second_ceil(search.end_unix_nano),
-        ];
-        let mut binds: Vec<Bind> = window.to_vec();
-        if !filter.conditions.is_empty() {
-            binds.extend(window.iter().cloned());
-            binds.extend(filter.binds.iter().cloned());
-        }
         binds.push(Bind::U64(u64::from(search.limit)));
         Self::new(tenant, &queries::search(&filter, order), binds)
+    }
+}
+
+impl TraceSelection {
+    /// The selection as a condition on a trace, with its binds.
+    fn condition(&self) -> (&'static str, Vec<Bind>) {
+        match *self {
+            TraceSelection::Errors => (queries::TRACE_HAS_ERRORS, Vec::new()),
+            TraceSelection::SlowerThan(ns) => (queries::TRACE_LASTS_AT_LEAST, vec![Bind::U64(ns)]),
+            TraceSelection::Region {
+                start_unix_nano,
+                end_unix_nano,
+                min_duration_ns,
+                max_duration_ns,
+            } => (
+                queries::TRACE_IN_REGION,
+                vec![
+                    Bind::U64(start_unix_nano),
+                    Bind::U64(end_unix_nano),
+                    Bind::U64(min_duration_ns),
+                    Bind::U64(max_duration_ns),
+                ],
+            ),
+        }
+    }
+}
+
+impl TenantRead<SelectionCounts> {
+    pub(super) fn selection_counts(
+        tenant: TenantId,
+        search: &TraceSearch,
+        selection: &TraceSelection,
+    ) -> Self {
+        let (filter, matching) = search.filter(false);
+        let (selected, mut binds) = selection.condition();
+        binds.extend(matching);
+        Self::new(tenant, &queries::selection_counts(&filter, selected), binds)
+    }
+}
+
+impl TenantRead<AttributeValues> {
+    /// The attribute values of the search's traces, `ignored` keys left out, reading the
+    /// traces whose id hash is a multiple of `moduli` (selected, baseline).
+    pub(super) fn attribute_values(
+        tenant: TenantId,
+        search: &TraceSearch,
+        selection: &TraceSelection,
+        ignored: &[&str],
+        moduli: (u64, u64),
+    ) -> Self {
+        let (filter, matching) = search.filter(false);
+        let (selected, selection_binds) = selection.condition();
+        let mut binds = matching.clone();
+        binds.extend(selection_binds);
+        binds.extend([
+            second_floor(search.start_unix_nano),
+            second_ceil(search.end_unix_nano),
+        ]);
+        binds.extend(matching);
+        binds.extend([Bind::U64(moduli.0.max(1)), Bind::U64(moduli.1.max(1))]);
+        binds.push(Bind::Strs(
+            ignored.iter().map(|k| (*k).to_owned()).collect(),
+        ));
+        Self::new(tenant, &queries::attribute_values(&filter, selected), binds)
+    }
+}
+
+impl AttributeFilter {
+    /// The filter as a span condition, with its binds.
+    fn condition(&self) -> (&'static str, Vec<Bind>) {
+        let key = || Bind::Str(self.key.clone());
+        let twice = |condition, value: Bind| (condition, vec![key(), value.clone(), key(), value]);
+        match &self.test {
+            AttributeTest::Equals(v) => twice(queries::ATTRIBUTE_IS, Bind::Str(v.clone())),
+            AttributeTest::NotEquals(v) => twice(queries::ATTRIBUTE_IS_NOT, Bind::Str(v.clone())),
+            AttributeTest::Exists => (queries::ATTRIBUTE_EXISTS, vec![key(), key()]),
+            AttributeTest::Above(n) => twice(queries::ATTRIBUTE_ABOVE, Bind::F64(*n)),
+            AttributeTest::AtLeast(n) => twice(queries::ATTRIBUTE_AT_LEAST, Bind::F64(*n)),
+            AttributeTest::Below(n) => twice(queries::ATTRIBUTE_BELOW, Bind::F64(*n)),
+            AttributeTest::AtMost(n) => twice(queries::ATTRIBUTE_AT_MOST, Bind::F64(*n)),
+        }
+    }
+}
+
+impl TraceSearch {
+    /// The search's filters and their binds in the order of
+    /// [`queries::matching_traces`]; `with_cursor` continues after [`Self::after`].
+    fn filter(&self, with_cursor: bool) -> (TraceFilter, Vec<Bind>) {
+        let mut filter = TraceFilter::default();
+        let spans = &mut filter.spans;
+        if let Some(service) = &self.service {
+            spans.push(queries::SERVICE_IS, [Bind::Str(service.clone())]);
+        }
+        if let Some(operation) = &self.operation {
+            spans.push(queries::OPERATION_IS, [Bind::Str(operation.clone())]);
+        }
+        if !self.kinds.is_empty() {
+            let kinds = self.kinds.iter().map(|k| u64::from(*k)).collect();
+            spans.push(queries::KIND_IN, [Bind::U64s(kinds)]);
+        }
+        if let Some(min) = self.min_duration_ns {
+            spans.push(queries::DURATION_AT_LEAST, [Bind::U64(min)]);
+        }
+        if let Some(max) = self.max_duration_ns {
+            spans.push(queries::DURATION_AT_MOST, [Bind::U64(max)]);
+        }
+        if self.errors_only {
+            spans.push(queries::IS_ERROR, []);
+        }
+        for attribute in &self.attributes {
+            let (condition, binds) = attribute.condition();
+            spans.push(condition, binds);
+        }
+        let traces = &mut filter.traces;
+        // The index is read by whole seconds; the trace's start is held to the exact window.
+        traces.push(
+            queries::TRACE_STARTS_FROM,
+            [Bind::U64(self.start_unix_nano)],
+        );
+        traces.push(queries::TRACE_STARTS_UNTIL, [Bind::U64(self.end_unix_nano)]);
+        if let Some(min) = self.min_trace_duration_ns {
+            traces.push(queries::TRACE_LASTS_AT_LEAST, [Bind::U64(min)]);
+        }
+        if let Some(max) = self.max_trace_duration_ns {
+            traces.push(queries::TRACE_LASTS_AT_MOST, [Bind::U64(max)]);
+        }
+        if let Some(rule) = &self.sampled_by {
+            traces.push(queries::TRACE_KEPT_BY, [Bind::Str(rule.clone())]);
+        }
+        if with_cursor && let Some(cursor) = self.after {
+            let id = Bind::Str(hex::encode_upper(cursor.trace_id));
+            match cursor.sort {
+                TraceSort::Newest => {
+                    traces.push(queries::AFTER_NEWEST, [Bind::U64(cursor.key), id])
+                }
+                TraceSort::Longest => {
+                    traces.push(queries::AFTER_LONGEST, [Bind::U64(cursor.key), id])
+                }
+                TraceSort::MostErrors => traces.push(
+                    queries::AFTER_MOST_ERRORS,
+                    [Bind::U64(cursor.key), Bind::U64(cursor.start_unix_nano), id],
+                ),
+            }
+        }
+        let window = [
+            second_floor(self.start_unix_nano),
+            second_ceil(self.end_unix_nano),
+        ];
+        let mut binds: Vec<Bind> = window.to_vec();
+        if !filter.spans.conditions.is_empty() {
+            binds.extend(window.iter().cloned());
+            binds.extend(filter.spans.binds.iter().cloned());
+        }
+        binds.extend(filter.traces.binds.iter().cloned());
+        (filter, binds)
     }
 }
 
@@ -644,15 +899,36 @@ impl<'a> TenantTraces<'a> {
 
     pub async fn search(&self, search: &TraceSearch) -> Result<Vec<TraceSummary>, ClickHouseError> {
         let _slot = self.scan_slot()?;
-        let mut traces = TenantRead::search(self.tenant, search)
+        TenantRead::search(self.tenant, search)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// How many traces of `search` (its cursor, sort and limit aside) `selection`
+    /// selects, and per attribute key (span and resource, `ignored` left out) its values
+    /// with the selected and the other traces that carry each, over a sample of at most
+    /// [`queries::DIFFERENCE_SAMPLE_TRACES`] traces of each group (the empty key counts
+    /// the traces sampled): what "what is different" ranks. Two reads, both under the
+    /// read limits and one scan slot.
+    pub async fn attribute_difference(
+        &self,
+        search: &TraceSearch,
+        selection: &TraceSelection,
+        ignored: &[&str],
+    ) -> Result<(SelectionCounts, Vec<AttributeValues>), ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        let counts = TenantRead::selection_counts(self.tenant, search, selection)
+            .fetch_one(self.reader)
+            .await?;
+        if counts.selected == 0 {
+            return Ok((counts, Vec::new()));
+        }
+        let modulus = |traces: u64| traces.div_ceil(queries::DIFFERENCE_SAMPLE_TRACES).max(1);
+        let moduli = (modulus(counts.selected), modulus(counts.baseline));
+        let values = TenantRead::attribute_values(self.tenant, search, selection, ignored, moduli)
             .fetch_all(self.reader)
             .await?;
-        // The window is applied in whole seconds on the index; trim to the exact bounds.
-        traces.retain(|t| {
-            t.start_time_unix_nano >= search.start_unix_nano
-                && t.start_time_unix_nano <= search.end_unix_nano
-        });
-        Ok(traces)
+        Ok((counts, values))
     }
 
     /// The spans of some of the tenant's traces (summaries as [`Self::search`] returns

@@ -7,6 +7,8 @@
 //! Pages are complete without JavaScript; `explorer.js` adds brushing, collapsing,
 //! keyboard navigation, the selection panel and find-in-trace.
 
+mod critical_path;
+mod difference;
 pub(super) mod format;
 mod otlp;
 pub(super) mod range;
@@ -39,6 +41,7 @@ const FALLBACK_LOOKBACK: Duration = Duration::from_secs(3600);
 pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
         .route("/traces", get(search_page))
+        .route("/traces/difference", get(difference_page))
         .route("/traces/{trace_id}", get(trace_page))
         .route("/traces/{trace_id}/download", get(download))
         .route("/static/explorer.css", get(stylesheet))
@@ -86,6 +89,8 @@ struct SearchPage {
     form: SearchForm,
     lookbacks: [(&'static str, &'static str); 5],
     limits: [u32; 6],
+    kinds: [(&'static str, &'static str); 6],
+    sorts: [(&'static str, &'static str); 3],
     services: Vec<String>,
     operations: Vec<String>,
     /// Why the search could not run, in a sentence.
@@ -97,6 +102,14 @@ struct SearchPage {
     window: String,
     sort_newest: String,
     sort_longest: String,
+    sort_errors: String,
+    /// The query of the next page, when there is one, and of the first page on a later one.
+    next_page: Option<String>,
+    first_page: Option<String>,
+    /// The search's query without paging, for "what is different" links.
+    base_query: String,
+    /// The duration where "the slow ones" start, from the results.
+    slow_threshold: Option<String>,
 }
 
 impl SearchPage {
@@ -106,6 +119,14 @@ impl SearchPage {
 
     fn longest_first(&self) -> bool {
         self.form.sort == "longest"
+    }
+
+    fn most_errors_first(&self) -> bool {
+        self.form.sort == "errors"
+    }
+
+    fn newest_first(&self) -> bool {
+        !self.longest_first() && !self.most_errors_first()
     }
 }
 
@@ -168,7 +189,7 @@ async fn search_page(
         (_, Request::Jump(trace_id)) => {
             return Ok(Redirect::to(&format!("/traces/{trace_id}")).into_response());
         }
-        (form, Request::Search(search)) => (form, Ok(search)),
+        (form, Request::Search(search)) => (form, Ok(*search)),
         (form, Request::Invalid(message)) => (form, Err(message)),
     };
     let store = state.store.tenant(user.tenant);
@@ -184,7 +205,7 @@ async fn search_page(
         Ok(search) => {
             let (lists, found) = tokio::join!(
                 suggestions(&store, &form.service, since),
-                store.search(search)
+                crate::api::search_page(&store, search)
             );
             (lists, Some(found))
         }
@@ -194,14 +215,14 @@ async fn search_page(
     if error.is_some() {
         status = StatusCode::BAD_REQUEST;
     }
-    let traces = match found {
-        Some(Ok(traces)) => traces,
+    let (traces, next_cursor) = match found {
+        Some(Ok(page)) => page,
         Some(Err(failure)) => {
             let (refused, message) = refusal(failure)?;
             (status, error) = (refused, Some(message));
-            Vec::new()
+            (Vec::new(), None)
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     let quiet_window = services.as_ref().is_some_and(Vec::is_empty);
     let has_data = if traces.is_empty() && quiet_window && since > ago(EMPTY_STATE_LOOKBACK) {
@@ -224,10 +245,20 @@ async fn search_page(
         .as_ref()
         .map(|s| range::describe(s.start_unix_nano, s.end_unix_nano))
         .unwrap_or_default();
+    let next_page = next_cursor.map(|cursor| search::with(query.as_deref(), "cursor", &cursor));
+    let first_page = form
+        .paged
+        .then(|| search::without(query.as_deref(), &["cursor"]).finish());
     let page = SearchPage {
         layout: user.layout(&state),
         lookbacks: range::LOOKBACKS,
         limits: search::LIMITS,
+        kinds: search::KINDS,
+        sorts: search::SORTS,
+        next_page,
+        first_page,
+        base_query: search::without(query.as_deref(), &["cursor", "q"]).finish(),
+        slow_threshold: search::slow_threshold(&traces),
         services: services.unwrap_or_default(),
         operations,
         error,
@@ -237,8 +268,87 @@ async fn search_page(
         window,
         sort_newest: search::with(query.as_deref(), "sort", "newest"),
         sort_longest: search::with(query.as_deref(), "sort", "longest"),
+        sort_errors: search::with(query.as_deref(), "sort", "errors"),
         form,
     };
+    let rendering = Instant::now();
+    let response = render(status, &page);
+    Ok(with_timing(response, store_time, rendering.elapsed()))
+}
+
+#[derive(Template)]
+#[template(path = "traces_difference.html")]
+struct DifferencePage {
+    layout: Layout,
+    /// The selection in words, once it is understood.
+    about: Option<String>,
+    form: difference::SelectionForm,
+    /// The search's parameters, carried by the selection form.
+    hidden: Vec<(String, String)>,
+    search_query: String,
+    window: String,
+    error: Option<String>,
+    selected: u64,
+    baseline: u64,
+    /// The traces of each group read, fewer than the group when it was sampled.
+    sampled_selected: u64,
+    sampled_baseline: u64,
+    rows: Vec<difference::Row>,
+    high_cardinality: Vec<String>,
+}
+
+async fn difference_page(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+    RawQuery(query): RawQuery,
+) -> Result<Response, DashboardError> {
+    let (form, search_query, asked) = difference::parse(query.as_deref());
+    let hidden = form_urlencoded::parse(search_query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut page = DifferencePage {
+        layout: user.layout(&state),
+        about: None,
+        form,
+        hidden,
+        search_query,
+        window: String::new(),
+        error: None,
+        selected: 0,
+        baseline: 0,
+        sampled_selected: 0,
+        sampled_baseline: 0,
+        rows: Vec::new(),
+        high_cardinality: Vec::new(),
+    };
+    let asked = match asked {
+        Ok(asked) => asked,
+        Err(message) => {
+            page.error = Some(message);
+            return Ok(render(StatusCode::BAD_REQUEST, &page));
+        }
+    };
+    page.about = Some(difference::describe(&asked.selection));
+    page.window = range::describe(asked.search.start_unix_nano, asked.search.end_unix_nano);
+    let read = Instant::now();
+    let store = state.store.tenant(user.tenant);
+    let status = match crate::difference::read(&store, &asked.search, &asked.selection).await {
+        Ok(answer) => {
+            page.selected = answer.selected_traces;
+            page.baseline = answer.baseline_traces;
+            page.sampled_selected = answer.sampled_selected_traces;
+            page.sampled_baseline = answer.sampled_baseline_traces;
+            page.rows = difference::rows(&answer, &asked.search_query);
+            page.high_cardinality = answer.high_cardinality_keys;
+            StatusCode::OK
+        }
+        Err(failure) => {
+            let (status, message) = refusal(failure)?;
+            page.error = Some(message);
+            status
+        }
+    };
+    let store_time = read.elapsed();
     let rendering = Instant::now();
     let response = render(status, &page);
     Ok(with_timing(response, store_time, rendering.elapsed()))

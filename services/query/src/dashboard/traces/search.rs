@@ -22,14 +22,37 @@ pub struct SearchForm {
     pub range: TimeRange,
     pub service: String,
     pub operation: String,
+    pub kind: String,
     pub min_duration: String,
     pub max_duration: String,
+    pub min_trace_duration: String,
+    pub max_trace_duration: String,
     pub errors_only: bool,
-    /// `key=value` each.
+    /// As the `attr` parameter writes them (`key=value`, `key>N`, …).
     pub attributes: Vec<String>,
+    pub sampled_by: String,
     pub sort: String,
     pub limit: String,
+    /// Whether this is a later page (the URL carries a cursor).
+    pub paged: bool,
 }
+
+/// The span kinds of the form, as (value, label).
+pub const KINDS: [(&str, &str); 6] = [
+    ("server", "Server"),
+    ("client", "Client"),
+    ("producer", "Producer"),
+    ("consumer", "Consumer"),
+    ("internal", "Internal"),
+    ("unspecified", "Unspecified"),
+];
+
+/// The sort orders of the form, as (value, label).
+pub const SORTS: [(&str, &str); 3] = [
+    ("newest", "Newest first"),
+    ("longest", "Longest first"),
+    ("errors", "Most errors first"),
+];
 
 impl SearchForm {
     pub fn limit_is(&self, limit: &u32) -> bool {
@@ -44,10 +67,35 @@ impl SearchForm {
     pub fn has_filters(&self) -> bool {
         !(self.service.is_empty()
             && self.operation.is_empty()
+            && self.kind.is_empty()
             && self.min_duration.is_empty()
             && self.max_duration.is_empty()
+            && self.min_trace_duration.is_empty()
+            && self.max_trace_duration.is_empty()
             && !self.errors_only
-            && self.attributes.is_empty())
+            && self.attributes.is_empty()
+            && self.sampled_by.is_empty())
+    }
+
+    pub fn kind_is(&self, kind: &&str) -> bool {
+        self.kind == *kind
+    }
+
+    pub fn kind_is_listed(&self) -> bool {
+        self.kind.is_empty() || KINDS.iter().any(|(value, _)| *value == self.kind)
+    }
+
+    pub fn sort_is(&self, sort: &&str) -> bool {
+        self.sort == *sort
+    }
+
+    /// The order in words, for the results' heading.
+    pub fn sort_label(&self) -> &'static str {
+        match self.sort.as_str() {
+            "longest" => "longest first",
+            "errors" => "most errors first",
+            _ => "newest first",
+        }
     }
 }
 
@@ -55,7 +103,7 @@ impl SearchForm {
 pub enum Request {
     /// `q` held a trace id.
     Jump(TraceId),
-    Search(TraceSearch),
+    Search(Box<TraceSearch>),
     /// Why the form cannot be searched, in a sentence naming the field.
     Invalid(String),
 }
@@ -75,8 +123,13 @@ pub fn parse(query: Option<&str>) -> (SearchForm, Request) {
             "q" => form.q = value,
             "service" => form.service = value,
             "operation" => form.operation = value,
+            "kind" => form.kind = value,
             "min_duration" => form.min_duration = value,
             "max_duration" => form.max_duration = value,
+            "min_trace_duration" => form.min_trace_duration = value,
+            "max_trace_duration" => form.max_trace_duration = value,
+            "sampled_by" => form.sampled_by = value,
+            "cursor" => form.paged = !value.is_empty(),
             "error" => form.errors_only = matches!(value.as_str(), "true" | "1" | "on"),
             "attr" if !value.is_empty() => form.attributes.push(value),
             "sort" => form.sort = value,
@@ -117,7 +170,7 @@ pub fn parse(query: Option<&str>) -> (SearchForm, Request) {
         api.append_pair(key, &value);
     }
     let request = match params::search(Some(&api.finish())) {
-        Ok(search) => Request::Search(search),
+        Ok(search) => Request::Search(Box::new(search)),
         Err(error) => Request::Invalid(range::sentence(&error.message)),
     };
     (form, request)
@@ -155,6 +208,19 @@ pub struct ResultRow {
     pub spans: u64,
     pub errors: u64,
     pub services: Vec<Chip>,
+    /// The sample rate (each stored trace stands for this many), and the rule that kept it.
+    pub sample_rate: String,
+    pub sampled_by: String,
+}
+
+/// A sample rate as the table shows it: `1`, `4`, `12.5`.
+pub fn sample_rate(rate: f32) -> String {
+    let rate = f64::from(rate.max(1.0));
+    if (rate - rate.round()).abs() < 0.05 {
+        format!("{}", rate.round())
+    } else {
+        format!("{rate:.1}")
+    }
 }
 
 fn trace_duration(trace: &TraceSummary) -> u64 {
@@ -189,6 +255,8 @@ pub fn rows(traces: &[TraceSummary]) -> Vec<ResultRow> {
                 spans: trace.span_count,
                 errors: trace.error_count,
                 services: services.iter().map(|s| Chip::new(s)).collect(),
+                sample_rate: sample_rate(trace.sample_rate),
+                sampled_by: trace.sampled_by.clone(),
             }
         })
         .collect()
@@ -362,16 +430,52 @@ pub fn scatter(search: &TraceSearch, traces: &[TraceSummary]) -> Scatter {
     }
 }
 
-/// The query string of this search with `key` set to `value` (for the sort links).
+/// The query string of this search with `key` set to `value` (for the sort links); a
+/// cursor belongs to one order and one page, so it is dropped.
 pub fn with(query: Option<&str>, key: &str, value: &str) -> String {
+    let mut out = without(query, &[key, "cursor"]);
+    out.append_pair(key, value);
+    out.finish()
+}
+
+/// The query string of this search without the parameters `keys` (nor empty ones).
+pub fn without(query: Option<&str>, keys: &[&str]) -> form_urlencoded::Serializer<'static, String> {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if k != key && !v.is_empty() {
+        if !keys.contains(&k.as_ref()) && !v.is_empty() {
             out.append_pair(&k, &v);
         }
     }
-    out.append_pair(key, value);
-    out.finish()
+    out
+}
+
+/// A duration as the form's fields take it, to two significant figures: `450ms`, `1.2s`.
+pub fn duration_param(ns: u64) -> String {
+    let (value, unit) = match ns {
+        n if n >= 1_000_000_000 => (n as f64 / 1e9, "s"),
+        n if n >= 1_000_000 => (n as f64 / 1e6, "ms"),
+        n => (n as f64 / 1e3, "us"),
+    };
+    let digits = if value >= 10.0 { 0 } else { 1 };
+    let text = format!("{value:.digits$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    };
+    format!("{text}{unit}")
+}
+
+/// The duration most results are faster than (their 90th percentile, to two figures):
+/// where "what is different about the slow ones" starts.
+pub fn slow_threshold(traces: &[TraceSummary]) -> Option<String> {
+    let mut durations: Vec<u64> = traces.iter().map(trace_duration).collect();
+    if durations.len() < 2 {
+        return None;
+    }
+    durations.sort_unstable();
+    let at = durations[(durations.len() * 9 / 10).min(durations.len() - 1)];
+    (at > 0).then(|| duration_param(at))
 }
 
 #[cfg(test)]
@@ -381,7 +485,7 @@ mod tests {
 
     fn form(query: &str) -> (SearchForm, Result<TraceSearch, String>) {
         match parse(Some(query)) {
-            (form, Request::Search(search)) => (form, Ok(search)),
+            (form, Request::Search(search)) => (form, Ok(*search)),
             (form, Request::Invalid(message)) => (form, Err(message)),
             (_, Request::Jump(id)) => panic!("{query} jumped to {id}"),
         }
@@ -504,9 +608,32 @@ mod tests {
     #[test]
     fn sort_links_keep_the_search() {
         assert_eq!(
-            with(Some("service=a+b&sort=newest&q="), "sort", "longest"),
+            with(
+                Some("service=a+b&sort=newest&q=&cursor=x"),
+                "sort",
+                "longest"
+            ),
             "service=a+b&sort=longest"
         );
+    }
+
+    #[test]
+    fn thresholds_and_rates_read_as_the_form_writes_them() {
+        assert_eq!(duration_param(452_300_000), "452ms");
+        assert_eq!(duration_param(1_240_000_000), "1.2s");
+        assert_eq!(duration_param(3_000_000_000), "3s");
+        assert_eq!(duration_param(7_500), "7.5us");
+        for ns in [452_300_000, 1_240_000_000, 7_500] {
+            assert!(weft_runtime::config::parse_duration(&duration_param(ns)).is_ok());
+        }
+        let traces: Vec<TraceSummary> = (1..=10).map(|i| trace(0, i * 100_000_000, 0)).collect();
+        assert_eq!(slow_threshold(&traces).as_deref(), Some("1s"));
+        assert_eq!(slow_threshold(&traces[..1]), None);
+        assert_eq!(
+            (sample_rate(1.0).as_str(), sample_rate(4.0).as_str()),
+            ("1", "4")
+        );
+        assert_eq!(sample_rate(12.5), "12.5");
     }
 
     fn trace(start: u64, duration: u64, errors: u64) -> TraceSummary {

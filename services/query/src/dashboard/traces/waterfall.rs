@@ -6,6 +6,7 @@
 //! detail: the spans of one process share them, and repeating them would multiply the
 //! page's size.
 
+use super::critical_path::{Timing, critical_path};
 use super::format::{self, Tick};
 use super::search::Chip;
 use crate::view::{SpanView, TraceView, trace_page, trace_view};
@@ -74,6 +75,9 @@ pub struct Row {
     /// Where the label is anchored: the bar's start when before it, else its end.
     pub label_at: String,
     pub markers: Vec<Marker>,
+    /// The stretches of this span on the trace's critical path, as (left, width) in
+    /// percent of the trace.
+    pub critical: Vec<(String, String)>,
 }
 
 pub struct Marker {
@@ -236,6 +240,35 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>, offset: usize) -> Wate
     let mut details = Vec::with_capacity(spans.len());
 
     let subtree_ends = subtree_ends(&spans);
+    // The critical path needs every span's parent, so only a trace shown whole has one.
+    let mut critical: Vec<Vec<(String, String)>> = vec![Vec::new(); spans.len()];
+    if page.is_none() {
+        let index: HashMap<&str, usize> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, span)| (span.span_id.as_str(), i))
+            .collect();
+        let timings: Vec<Timing> = spans
+            .iter()
+            .map(|span| {
+                let start = nanos(&span.start_time_unix_nano);
+                Timing {
+                    parent: span
+                        .parent_span_id
+                        .as_deref()
+                        .and_then(|p| index.get(p).copied()),
+                    start,
+                    end: start + span.duration_ns,
+                }
+            })
+            .collect();
+        for section in critical_path(&timings) {
+            critical[section.span].push((
+                format::percent(section.start.saturating_sub(t0) as f64, whole),
+                format::percent((section.end - section.start) as f64, whole),
+            ));
+        }
+    }
     for (i, span) in spans.iter().enumerate() {
         let start = nanos(&span.start_time_unix_nano).saturating_sub(t0);
         let colour = format::colour(&span.service_name);
@@ -305,6 +338,7 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>, offset: usize) -> Wate
             label,
             label_at: format::percent(if label == "before" { left } else { end }, whole),
             markers,
+            critical: std::mem::take(&mut critical[i]),
         });
 
         let resource_key: Vec<(String, String)> = span
