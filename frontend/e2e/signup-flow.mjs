@@ -267,7 +267,7 @@ async function flow() {
     assert.equal(await text(row.getByRole('cell').nth(5)), 'active');
     await row.getByRole('button', { name: 'Revoke' }).click();
     // Nothing is revoked before the confirmation page is answered.
-    await page.waitForURL(/\/keys\/[0-9a-f-]+\/revoke$/);
+    await page.waitForURL(/\/keys\/[0-9a-f-]+\/revoke\??$/);
     await heading('Revoke the key \u201cdefault ingest\u201d?');
     await screenshot('key-revoke-confirm');
     await page.getByRole('button', { name: 'Revoke key' }).click();
