@@ -662,6 +662,14 @@ async fn deleting_an_organisation_removes_every_row_and_span_of_it_and_nothing_o
     let stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
     let mut acme = organisation(&stack, "alice@acme.io", "Acme").await;
     let globex = organisation(&stack, "hank@globex.io", "Globex").await;
+    // Every span sent is stored before the counts are taken.
+    let bus = weft_bus::Bus::connect(stack.ns.bus.clone()).await.unwrap();
+    eventually(
+        "the sampler to store every span",
+        Duration::from_secs(30),
+        || async { (weft_e2e::sampler_backlog(&bus).await == (0, 0)).then_some(()) },
+    )
+    .await;
     let acme_before = postgres_rows(&stack, acme.tenant).await;
     let globex_before = postgres_rows(&stack, globex.tenant).await;
     let globex_spans = clickhouse_rows(&stack, globex.tenant).await;
@@ -832,5 +840,48 @@ async fn deleting_an_organisation_removes_every_row_and_span_of_it_and_nothing_o
             .status,
         200
     );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_of_a_deleted_organisation_stored_late_are_swept_too() {
+    let mut stack = Stack::start().await;
+    // A replica that sweeps every 200 ms, as every replica does every minute.
+    let sweeping = stack
+        .start_query_with(|config| config.erasure_sweep_interval = Duration::from_millis(200))
+        .await;
+    stack.query = stack.keep(sweeping);
+    let mut alice = Visitor::new(&stack);
+    alice.sign_up("alice@acme.io", "Acme").await;
+    let user = stack
+        .ns
+        .accounts
+        .user_by_email("alice@acme.io")
+        .await
+        .unwrap()
+        .unwrap();
+    let tenant = stack.ns.accounts.memberships(user.id).await.unwrap()[0].tenant_id;
+    let page = alice.get("/organisation/delete").await;
+    let deleted = alice
+        .submit(&page, "/organisation/delete", &[("name", "Acme")])
+        .await;
+    assert_eq!(deleted.status, 303);
+
+    // A log line of Acme stored after the deletion, as a sampler still draining the bus
+    // would store it.
+    let late = format!(
+        "INSERT INTO logs (tenant_id, time, time_unix_nano, body) \
+         VALUES (toUUID('{tenant}'), now(), {}, 'stored late')",
+        now_ns()
+    );
+    stack.clickhouse_sql(&late).await;
+    let count = format!("SELECT count() FROM logs WHERE tenant_id = toUUID('{tenant}')");
+    assert_eq!(stack.clickhouse_sql(&count).await.trim(), "1");
+    eventually(
+        "the sweep to erase the late line",
+        Duration::from_secs(30),
+        || async { (stack.clickhouse_sql(&count).await.trim() == "0").then_some(()) },
+    )
+    .await;
     stack.stop().await;
 }
