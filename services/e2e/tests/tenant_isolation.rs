@@ -375,7 +375,12 @@ async fn no_page_or_form_reaches_another_organisation() {
         let answer = vic.submit(&vic_page, action, fields).await;
         assert_eq!(answer.status, 403, "viewer POST {action}");
         assert!(answer.body.contains("Not allowed"), "{action}");
+        // Nor is he shown the confirmation step of any of them.
+        if action.starts_with("/keys/") || action.ends_with("/remove") {
+            assert_eq!(vic.get(action).await.status, 403, "viewer GET {action}");
+        }
     }
+    assert_eq!(vic.get("/organisation/delete").await.status, 403);
 
     // Nothing of A changed.
     assert_eq!(alice.get("/keys").await.body, a_keys.body);
