@@ -1,10 +1,10 @@
 //! Query configuration from `WEFT_*` variables.
 
-use crate::email::SmtpConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 use weft_bus::BusConfig;
+use weft_mail::SmtpConfig;
 use weft_runtime::config::{ConfigError, Env};
 use weft_storage::clickhouse::ClickHouseConfig;
 use weft_storage::postgres::PostgresConfig;

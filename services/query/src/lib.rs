@@ -8,7 +8,6 @@ mod api;
 mod auth;
 mod config;
 mod dashboard;
-mod email;
 mod headers;
 mod metrics;
 mod params;
@@ -16,7 +15,7 @@ mod policy;
 mod view;
 
 pub use config::{LoginLimits, QueryConfig, TrustedProxies};
-pub use email::{SmtpConfig, SmtpTls};
+pub use weft_mail::{SmtpConfig, SmtpTls};
 
 use anyhow::Context;
 use api::ApiState;
@@ -93,7 +92,7 @@ impl Query {
             ingest_http_url: config.public_ingest_http_url.clone(),
             ingest_grpc_url: config.public_ingest_grpc_url.clone(),
             mailer: Arc::new(
-                email::Mailer::new(&config.smtp).context("failed to set up SMTP for email")?,
+                weft_mail::Mailer::new(&config.smtp).context("failed to set up SMTP for email")?,
             ),
             password_reset_ttl: config.password_reset_ttl,
             password_resets_per_hour: config.password_resets_per_hour,

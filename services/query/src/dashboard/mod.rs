@@ -32,9 +32,9 @@ pub use session::SessionKeys;
 pub use throttle::LoginThrottle;
 
 use crate::KeyRevocations;
-use crate::email::Mailer;
 use crate::policy::PolicyChanges;
 use std::sync::Arc;
+use weft_mail::Mailer;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::postgres::Postgres;
 

@@ -12,7 +12,6 @@ use super::extract::{
 };
 use super::render::{Layout, error_page, render};
 use super::throttle::{LoginRefused, check_password};
-use crate::email::Email;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -22,6 +21,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+use weft_mail::Email;
 use weft_model::Role;
 use weft_storage::postgres::{ResetRefused, User};
 
@@ -342,7 +342,7 @@ fn reset_email(user: &User, link: &str, ttl: Duration) -> Email {
         link = escape_html(link),
     );
     Email {
-        to: user.email.clone(),
+        to: vec![user.email.clone()],
         subject: "Reset your Weft password".to_owned(),
         text,
         html,

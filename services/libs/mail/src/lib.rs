@@ -1,6 +1,7 @@
-//! Email from the dashboard (password reset links), through the operator's SMTP server:
-//! the same server, variables and client (lettre) as the alerting service's email
-//! channel, so one SMTP set-up serves both.
+//! Email through the operator's SMTP server, with lettre: the `WEFT_SMTP_*` settings
+//! ([`SmtpConfig`]) and a [`Mailer`] that sends multipart (plain text and HTML) messages.
+//! Alerting's email channel and the dashboard's password reset links both send through
+//! it, so one SMTP set-up serves both.
 
 use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
@@ -23,8 +24,8 @@ pub enum SmtpTls {
     None,
 }
 
-/// The operator's SMTP server. `host` empty: the dashboard sends no email, and says so
-/// where a user would expect one.
+/// The operator's SMTP server. `host` empty: email is off, and each service says so
+/// where one was expected.
 #[derive(Clone, Debug)]
 pub struct SmtpConfig {
     pub host: String,
@@ -40,7 +41,7 @@ impl SmtpConfig {
     /// Reads `WEFT_SMTP_HOST` (empty: email off), `WEFT_SMTP_PORT` (587),
     /// `WEFT_SMTP_USERNAME`, `WEFT_SMTP_PASSWORD`, `WEFT_SMTP_FROM`
     /// (`weft@localhost.localdomain`), `WEFT_SMTP_TLS` (`opportunistic`, `required`,
-    /// `wrapper` or `none`) and `WEFT_SMTP_TIMEOUT` (`10s`), as the alerting service does.
+    /// `wrapper` or `none`) and `WEFT_SMTP_TIMEOUT` (`10s`).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let tls_text = env.string("WEFT_SMTP_TLS", "opportunistic");
         let tls = match tls_text.as_str() {
@@ -74,14 +75,14 @@ impl SmtpConfig {
     }
 }
 
-/// Sends the dashboard's email, or knows that it cannot.
+/// Sends email, or knows that it cannot.
 pub struct Mailer {
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
 }
 
-/// One email: a subject and the same text as plain text and HTML.
+/// One email: recipients, a subject and the same text as plain text and HTML.
 pub struct Email {
-    pub to: String,
+    pub to: Vec<String>,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -125,13 +126,13 @@ impl Mailer {
         let Some((transport, from)) = &self.smtp else {
             anyhow::bail!("email is not configured on this Weft (WEFT_SMTP_HOST)");
         };
-        let to: Mailbox = email
-            .to
-            .parse()
-            .with_context(|| format!("invalid address {:?}", email.to))?;
-        let message = Message::builder()
-            .from(from.clone())
-            .to(to)
+        let mut message = Message::builder().from(from.clone());
+        for address in &email.to {
+            message = message.to(address
+                .parse()
+                .with_context(|| format!("invalid address {address:?}"))?);
+        }
+        let message = message
             .subject(email.subject)
             .multipart(MultiPart::alternative_plain_html(email.text, email.html))
             .context("failed to build the email")?;
