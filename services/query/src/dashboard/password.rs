@@ -1,8 +1,9 @@
 //! Passwords: the account page, where a signed-in user changes theirs (the current one
 //! required; every other session of theirs ends, this one stays), and resetting a
 //! forgotten one through a link sent by email. The request page answers alike whether
-//! or not an account has the email, and sends the email after answering, so neither its
-//! words nor its timing tell; requests are limited per client address and per account.
+//! or not an account has the email, and looks it up and sends the email only after
+//! answering, so neither its words nor its timing tell; requests are limited per client
+//! address and per account.
 
 use super::DashboardState;
 use super::credentials::{valid_email, weak_password};
@@ -280,33 +281,9 @@ async fn request_reset(
     if let Err(refused) = state.throttle.admit_reset_request(&state, &client).await {
         return Ok(refused.respond(|message, status| again(status, message))?);
     }
-    let created = state
-        .postgres
-        .create_password_reset(
-            &email,
-            state.password_reset_ttl,
-            i64::from(state.password_resets_per_hour),
-        )
-        .await?;
-    match created {
-        Ok(reset) => {
-            let link = format!("{}/password/reset/{}", state.public_url, reset.token);
-            let message = reset_email(&reset.user, &link, state.password_reset_ttl);
-            let mailer = state.mailer.clone();
-            // After the answer, which must not wait for SMTP: its timing would tell
-            // which emails have accounts.
-            tokio::spawn(async move {
-                match mailer.send(message).await {
-                    Ok(()) => tracing::info!("password reset link sent"),
-                    Err(error) => {
-                        tracing::warn!(error = %format!("{error:#}"), "password reset link not sent")
-                    }
-                }
-            });
-        }
-        Err(ResetRefused::TooMany) => tracing::info!("password reset refused: too many this hour"),
-        Err(ResetRefused::UnknownEmail) => {}
-    }
+    // Whether the email has an account is looked up, and the link sent, after the
+    // answer: neither the page nor its timing may tell.
+    tokio::spawn(send_reset_link(state.clone(), email.clone()));
     Ok(forgot_form(
         &state,
         form.csrf.clone(),
@@ -315,6 +292,39 @@ async fn request_reset(
         None,
         Some(email),
     ))
+}
+
+/// Makes and sends a reset link for the account of `email`, if it has one and has not
+/// had its links for the hour; failures are logged.
+async fn send_reset_link(state: Arc<DashboardState>, email: String) {
+    let created = state
+        .postgres
+        .create_password_reset(
+            &email,
+            state.password_reset_ttl,
+            i64::from(state.password_resets_per_hour),
+        )
+        .await;
+    let reset = match created {
+        Ok(Ok(reset)) => reset,
+        Ok(Err(ResetRefused::TooMany)) => {
+            tracing::info!("password reset refused: too many this hour");
+            return;
+        }
+        Ok(Err(ResetRefused::UnknownEmail)) => return,
+        Err(error) => {
+            tracing::warn!(%error, "password reset link not made");
+            return;
+        }
+    };
+    let link = format!("{}/password/reset/{}", state.public_url, reset.token);
+    let message = reset_email(&reset.user, &link, state.password_reset_ttl);
+    match state.mailer.send(message).await {
+        Ok(()) => tracing::info!("password reset link sent"),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "password reset link not sent");
+        }
+    }
 }
 
 fn escape_html(text: &str) -> String {
