@@ -775,6 +775,20 @@ async fn deleting_an_organisation_removes_every_row_and_span_of_it_and_nothing_o
     .await;
 
     // No row of Acme is left in PostgreSQL; Globex has every row it had.
+    // Usage counted at ingest before the deletion and flushed after it is dropped, not
+    // refused (and kept, and retried) for ever.
+    let late_usage = weft_storage::postgres::UsageDay {
+        day: chrono::Utc::now().date_naive(),
+        spans_received: 1,
+        spans_accepted: 1,
+        spans_rejected: 0,
+    };
+    stack
+        .ns
+        .accounts
+        .add_usage(acme.tenant, late_usage)
+        .await
+        .unwrap();
     let acme_after = postgres_rows(&stack, acme.tenant).await;
     assert!(acme_after.values().all(|&n| n == 0), "{acme_after:?}");
     // (Alerting may add events and deliveries of Globex meanwhile; none is removed.)
