@@ -277,6 +277,12 @@ async function flow() {
     const row = page.getByRole('row').filter({ hasText: 'default ingest' });
     assert.equal(await text(row.getByRole('cell').nth(5)), 'active');
     await row.getByRole('button', { name: 'Revoke' }).click();
+    // Nothing is revoked before the confirmation page is answered.
+    await page.waitForURL(/\/keys\/[0-9a-f-]+\/revoke\??$/);
+    await heading('Revoke the key \u201cdefault ingest\u201d?');
+    await screenshot('key-revoke-confirm');
+    await page.getByRole('button', { name: 'Revoke key' }).click();
+    await page.waitForURL(`${base}/keys`);
     await row.getByText('revoked', { exact: true }).waitFor();
     assert.equal(await row.getByRole('button', { name: 'Revoke' }).count(), 0);
     const readRow = page.getByRole('row').filter({ hasText: 'browser read' });

@@ -8,30 +8,7 @@ use weft_runtime::config::{ConfigError, Env};
 use weft_storage::clickhouse::ClickHouseConfig;
 use weft_storage::postgres::PostgresConfig;
 
-/// How a TLS connection to the SMTP server is made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// STARTTLS when the server offers it, plain otherwise (the default).
-    Opportunistic,
-    /// STARTTLS or refuse to send.
-    Required,
-    /// TLS from the first byte (port 465).
-    Wrapper,
-    /// Never (a local relay).
-    None,
-}
-
-/// The operator's SMTP server, for email channels. `host` empty: email is off.
-#[derive(Clone, Debug)]
-pub struct SmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: String,
-    pub from: String,
-    pub tls: SmtpTls,
-    pub timeout: Duration,
-}
+pub use weft_mail::{SmtpConfig, SmtpTls};
 
 /// How deliveries are sent and retried.
 #[derive(Clone, Debug)]
@@ -78,11 +55,8 @@ impl AlertingConfig {
     /// `WEFT_ALERTING_REPLICA_ID` (random), `WEFT_PUBLIC_URL` (`http://127.0.0.1:8080`),
     /// `WEFT_ALERTING_DELIVERY_POLL` (`1s`), `WEFT_ALERTING_MAX_ATTEMPTS` (6),
     /// `WEFT_ALERTING_RETRY_BASE` (`5s`), `WEFT_ALERTING_DELIVERY_TIMEOUT` (`10s`),
-    /// `WEFT_ALERTING_TRACE_WAIT` (`30s`), `WEFT_SMTP_HOST` (empty: email off),
-    /// `WEFT_SMTP_PORT` (587), `WEFT_SMTP_USERNAME`, `WEFT_SMTP_PASSWORD`,
-    /// `WEFT_SMTP_FROM` (`weft@localhost.localdomain`), `WEFT_SMTP_TLS`
-    /// (`opportunistic`, `required`, `wrapper` or `none`), and the bus, ClickHouse and
-    /// PostgreSQL variables.
+    /// `WEFT_ALERTING_TRACE_WAIT` (`30s`), the `WEFT_SMTP_*` variables (see
+    /// [`SmtpConfig::from_env`]), and the bus, ClickHouse and PostgreSQL variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let bus = BusConfig::from_env(env)?;
         let spec = env.string("WEFT_ALERTING_PARTITIONS", "all");
@@ -91,20 +65,6 @@ impl AlertingConfig {
             value: spec.clone(),
             reason: e.to_string(),
         })?;
-        let tls_text = env.string("WEFT_SMTP_TLS", "opportunistic");
-        let tls = match tls_text.as_str() {
-            "opportunistic" => SmtpTls::Opportunistic,
-            "required" => SmtpTls::Required,
-            "wrapper" => SmtpTls::Wrapper,
-            "none" => SmtpTls::None,
-            _ => {
-                return Err(ConfigError {
-                    name: "WEFT_SMTP_TLS".to_owned(),
-                    value: tls_text,
-                    reason: "must be opportunistic, required, wrapper or none".to_owned(),
-                });
-            }
-        };
         let config = AlertingConfig {
             http_addr: env.get(
                 "WEFT_ALERTING_HTTP_ADDR",
@@ -137,15 +97,7 @@ impl AlertingConfig {
                 timeout: env.duration("WEFT_ALERTING_DELIVERY_TIMEOUT", Duration::from_secs(10))?,
                 trace_wait: env.duration("WEFT_ALERTING_TRACE_WAIT", Duration::from_secs(30))?,
             },
-            smtp: SmtpConfig {
-                host: env.string("WEFT_SMTP_HOST", ""),
-                port: env.get("WEFT_SMTP_PORT", 587)?,
-                username: env.string("WEFT_SMTP_USERNAME", ""),
-                password: env.string("WEFT_SMTP_PASSWORD", ""),
-                from: env.string("WEFT_SMTP_FROM", "weft@localhost.localdomain"),
-                tls,
-                timeout: env.duration("WEFT_SMTP_TIMEOUT", Duration::from_secs(10))?,
-            },
+            smtp: SmtpConfig::from_env(env)?,
             bus,
         };
         env.check(
@@ -183,11 +135,6 @@ impl AlertingConfig {
             "WEFT_PUBLIC_URL",
             config.public_url.starts_with("http://") || config.public_url.starts_with("https://"),
             "must be an http or https URL",
-        )?;
-        env.check(
-            "WEFT_SMTP_FROM",
-            config.smtp.from.parse::<lettre::message::Mailbox>().is_ok(),
-            "must be an email address",
         )?;
         Ok(config)
     }

@@ -8,17 +8,14 @@
 //! A replica that dies between sending and recording leaves the claim to expire and the
 //! delivery to be sent again: at least once, never twice in normal operation.
 
-use crate::config::{AlertingConfig, DeliveryConfig, SmtpConfig, SmtpTls};
+use crate::config::{AlertingConfig, DeliveryConfig};
 use crate::metrics::{AlertingMetrics, DeliveryLabels};
 use crate::notify::{Notification, SIGNATURE_HEADER, sign};
 use anyhow::Context;
 use chrono::Utc;
-use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
+use weft_mail::{Email, Mailer};
 use weft_model::TraceId;
 use weft_model::alerting::{AlertRule, ChannelTarget};
 use weft_runtime::shutdown::CancellationToken;
@@ -42,35 +39,8 @@ pub struct Deliverer {
     public_url: String,
     config: DeliveryConfig,
     http: HttpClient,
-    smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
+    mailer: Mailer,
     metrics: AlertingMetrics,
-}
-
-fn smtp_transport(
-    config: &SmtpConfig,
-) -> anyhow::Result<Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>> {
-    if config.host.is_empty() {
-        return Ok(None);
-    }
-    let tls = || TlsParameters::new(config.host.clone()).context("failed to set up TLS for SMTP");
-    let tls = match config.tls {
-        SmtpTls::Opportunistic => Tls::Opportunistic(tls()?),
-        SmtpTls::Required => Tls::Required(tls()?),
-        SmtpTls::Wrapper => Tls::Wrapper(tls()?),
-        SmtpTls::None => Tls::None,
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
-        .port(config.port)
-        .tls(tls)
-        .timeout(Some(config.timeout));
-    if !config.username.is_empty() {
-        builder = builder.credentials(Credentials::new(
-            config.username.clone(),
-            config.password.clone(),
-        ));
-    }
-    let from = config.from.parse().context("invalid WEFT_SMTP_FROM")?;
-    Ok(Some((builder.build(), from)))
 }
 
 impl Deliverer {
@@ -98,7 +68,7 @@ impl Deliverer {
             public_url: config.public_url.clone(),
             config: config.delivery.clone(),
             http,
-            smtp: smtp_transport(&config.smtp)?,
+            mailer: Mailer::new(&config.smtp)?,
             metrics,
         })
     }
@@ -311,27 +281,13 @@ impl Deliverer {
     }
 
     async fn email(&self, to: &[String], notification: &Notification) -> anyhow::Result<()> {
-        let Some((transport, from)) = &self.smtp else {
-            anyhow::bail!("email is not configured on this Weft (WEFT_SMTP_HOST)");
-        };
-        let mut message = Message::builder()
-            .from(from.clone())
-            .subject(notification.subject());
-        for address in to {
-            message = message.to(address
-                .parse()
-                .with_context(|| format!("invalid address {address:?}"))?);
-        }
-        let message = message
-            .multipart(MultiPart::alternative_plain_html(
-                notification.email_text(),
-                notification.email_html(),
-            ))
-            .context("failed to build the email")?;
-        transport
-            .send(message)
+        self.mailer
+            .send(Email {
+                to: to.to_vec(),
+                subject: notification.subject(),
+                text: notification.email_text(),
+                html: notification.email_html(),
+            })
             .await
-            .context("SMTP delivery failed")?;
-        Ok(())
     }
 }

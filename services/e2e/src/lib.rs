@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod mesh;
+pub mod smtp;
 mod stack;
 pub mod web;
 

@@ -67,11 +67,19 @@ impl Page {
         .actions(prefix)
     }
 
-    /// The user id of `email` on a members page, from the forms of their row.
+    /// The user id of `email` on a members page, from their row (which has no forms
+    /// when nothing may be done to them, as for a sole owner).
     pub fn member_id(&self, email: &str) -> String {
-        let actions = self.row_actions(email, "/members/");
-        let action = actions.first().expect("a member form");
-        action.split('/').nth(2).unwrap().to_owned()
+        let row = self
+            .body
+            .split("<tr>")
+            .map(|rest| rest.split("</tr>").next().unwrap_or_default())
+            .find(|row| row.contains(email))
+            .unwrap_or_else(|| panic!("no row mentions {email}: {}", self.body));
+        let (_, id) = row
+            .split_once("data-member=\"")
+            .unwrap_or_else(|| panic!("no member id in the row of {email}: {row}"));
+        id.split('"').next().unwrap().to_owned()
     }
 
     /// The path of the invitation link shown once on a members page.
@@ -113,12 +121,18 @@ impl Page {
 
 impl Visitor {
     pub fn new(stack: &Stack) -> Self {
+        Self::at(&stack.query_url(""))
+    }
+
+    /// A visitor of the dashboard at `base` (`http://host:port`), such as a query
+    /// replica a test started with a config of its own.
+    pub fn at(base: &str) -> Self {
         Visitor {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: stack.query_url(""),
+            base: base.trim_end_matches('/').to_owned(),
             cookies: HashMap::new(),
         }
     }

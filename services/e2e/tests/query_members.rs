@@ -289,7 +289,7 @@ async fn a_team_invites_members_and_manages_their_roles() {
 
     // Alice leaves: her only organisation, so she is logged out.
     let members = alice.get("/members").await;
-    assert!(members.body.contains(">Leave</button>"));
+    assert!(members.body.contains(">Leave…</button>"));
     let left = alice
         .submit(&members, &format!("/members/{alice_id}/remove"), &[])
         .await;

@@ -178,11 +178,16 @@ async fn another_tenant_never_sees_a_trace() {
 }
 
 /// The organisation's pages a signed-in user can open.
-const PAGES: [&str; 4] = ["/", "/keys", "/members", "/usage"];
+const PAGES: [&str; 5] = ["/", "/keys", "/members", "/usage", "/account"];
 
 /// Every form of A's pages that needs an admin, with fields that would be valid.
 fn admin_actions(keys: &Page, members: &Page) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
-    let owner = members.row_actions("alice@acme.io", "/members/");
+    // Alice is the only owner, so her row offers nothing; the forms exist all the same.
+    let alice = members.member_id("alice@acme.io");
+    let owner = [
+        format!("/members/{alice}/role"),
+        format!("/members/{alice}/remove"),
+    ];
     let viewer = members.row_actions("vic@acme.io", "/members/");
     let mut actions = vec![
         (
@@ -192,6 +197,10 @@ fn admin_actions(keys: &Page, members: &Page) -> Vec<(String, Vec<(&'static str,
         (
             "/members/invite".to_owned(),
             vec![("email", "eve@evil.io"), ("role", "admin")],
+        ),
+        (
+            "/organisation/delete".to_owned(),
+            vec![("name", "Acme Secret Labs")],
         ),
     ];
     for action in owner.iter().chain(&viewer) {
@@ -257,7 +266,7 @@ async fn no_page_or_form_reaches_another_organisation() {
     let a_keys = alice.get("/keys").await;
     let a_members = alice.get("/members").await;
     let actions = admin_actions(&a_keys, &a_members);
-    assert_eq!(actions.len(), 2 + 2 + 2 + 2 + 1, "{actions:?}");
+    assert_eq!(actions.len(), 3 + 2 + 2 + 2 + 1, "{actions:?}");
     let alice_id = a_members.member_id("alice@acme.io").parse().unwrap();
     let acme_id = stack.ns.accounts.memberships(alice_id).await.unwrap()[0].tenant_id;
     let secrets = [
@@ -283,6 +292,8 @@ async fn no_page_or_form_reaches_another_organisation() {
         let answer = mallory.submit(&b_page, action, fields).await;
         let expected = if action == "/keys" || action == "/members/invite" {
             200 // acts on B, not on A
+        } else if action == "/organisation/delete" {
+            400 // about B, whose name is not A's
         } else {
             404
         };
@@ -291,6 +302,24 @@ async fn no_page_or_form_reaches_another_organisation() {
             assert!(!answer.body.contains(secret), "{action} shows {secret}");
         }
     }
+    // The confirmation pages of A's keys and members are the same 404 as unknown ids.
+    let confirmations: Vec<&String> = actions
+        .iter()
+        .map(|(action, _)| action)
+        .filter(|a| a.starts_with("/keys/") || a.ends_with("/remove"))
+        .collect();
+    assert_eq!(confirmations.len(), 2 + 2, "{confirmations:?}");
+    for path in &confirmations {
+        let page = mallory.get(path).await;
+        assert_eq!(page.status, 404, "mallory GET {path}");
+        for secret in secrets {
+            assert!(!page.body.contains(secret), "{path} shows {secret}");
+        }
+    }
+    // Her account page and the deletion page name only her own organisation.
+    let deletion = mallory.get("/organisation/delete").await;
+    assert_eq!(deletion.status, 200);
+    assert!(deletion.body.contains("Delete Evil?"));
     let switched = mallory
         .submit(
             &b_page,
@@ -398,7 +427,12 @@ async fn no_page_or_form_reaches_another_organisation() {
         let answer = vic.submit(&vic_page, action, fields).await;
         assert_eq!(answer.status, 403, "viewer POST {action}");
         assert!(answer.body.contains("Not allowed"), "{action}");
+        // Nor is he shown the confirmation step of any of them.
+        if action.starts_with("/keys/") || action.ends_with("/remove") {
+            assert_eq!(vic.get(action).await.status, 403, "viewer GET {action}");
+        }
     }
+    assert_eq!(vic.get("/organisation/delete").await.status, 403);
 
     // Nothing of A changed.
     assert_eq!(alice.get("/keys").await.body, a_keys.body);

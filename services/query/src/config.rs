@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 use weft_bus::BusConfig;
+use weft_mail::SmtpConfig;
 use weft_runtime::config::{ConfigError, Env};
 use weft_storage::clickhouse::ClickHouseConfig;
 use weft_storage::postgres::PostgresConfig;
@@ -28,6 +29,16 @@ pub struct QueryConfig {
     /// absolute links such as invitations are built from it, never from request headers.
     pub public_url: String,
     pub login: LoginLimits,
+    /// The SMTP server password reset links are sent through (the alerting service's).
+    pub smtp: SmtpConfig,
+    /// How long a password reset link works.
+    pub password_reset_ttl: Duration,
+    /// Reset links one account may be sent per hour.
+    pub password_resets_per_hour: u32,
+    /// How often deleted organisations' ClickHouse rows are swept again, and for how long
+    /// after the deletion (spans the bus held when it happened may be stored late).
+    pub erasure_sweep_interval: Duration,
+    pub erasure_window: Duration,
 }
 
 /// What bounds password checks: argon2 work at once, and attempts per client address.
@@ -147,7 +158,10 @@ impl QueryConfig {
     /// `WEFT_PASSWORD_HASHING_CONCURRENCY` (the number of cores),
     /// `WEFT_PASSWORD_HASHING_QUEUE` (twice that), `WEFT_PASSWORD_ATTEMPTS_PER_ADDRESS`
     /// (`30`), `WEFT_PASSWORD_ATTEMPT_INTERVAL` (`10s`), `WEFT_TRUSTED_PROXIES` (none),
-    /// and the ClickHouse, database and bus variables.
+    /// `WEFT_PASSWORD_RESET_TTL` (`1h`), `WEFT_PASSWORD_RESETS_PER_HOUR` (`3`),
+    /// `WEFT_ERASURE_SWEEP_INTERVAL` (`1m`), `WEFT_ERASURE_WINDOW` (`1h`), the SMTP
+    /// variables (see [`SmtpConfig::from_env`]), and the ClickHouse, database and bus
+    /// variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let hashing_concurrency = env.get("WEFT_PASSWORD_HASHING_CONCURRENCY", cores)?;
@@ -186,6 +200,13 @@ impl QueryConfig {
                     .duration("WEFT_PASSWORD_ATTEMPT_INTERVAL", Duration::from_secs(10))?,
                 trusted_proxies: env.get("WEFT_TRUSTED_PROXIES", TrustedProxies::default())?,
             },
+            smtp: SmtpConfig::from_env(env)?,
+            password_reset_ttl: env
+                .duration("WEFT_PASSWORD_RESET_TTL", Duration::from_secs(3600))?,
+            password_resets_per_hour: env.get("WEFT_PASSWORD_RESETS_PER_HOUR", 3)?,
+            erasure_sweep_interval: env
+                .duration("WEFT_ERASURE_SWEEP_INTERVAL", Duration::from_secs(60))?,
+            erasure_window: env.duration("WEFT_ERASURE_WINDOW", Duration::from_secs(3600))?,
         };
         env.check(
             "WEFT_SESSION_SECRET",
@@ -201,6 +222,22 @@ impl QueryConfig {
             "WEFT_PASSWORD_ATTEMPTS_PER_ADDRESS",
             config.login.attempts_per_address > 0,
             "must be at least 1",
+        )?;
+        env.check(
+            "WEFT_PASSWORD_RESET_TTL",
+            config.password_reset_ttl >= Duration::from_secs(1)
+                && config.password_reset_ttl <= Duration::from_secs(24 * 3600),
+            "must be between 1s and 24h",
+        )?;
+        env.check(
+            "WEFT_PASSWORD_RESETS_PER_HOUR",
+            config.password_resets_per_hour > 0,
+            "must be at least 1",
+        )?;
+        env.check(
+            "WEFT_ERASURE_SWEEP_INTERVAL",
+            config.erasure_sweep_interval >= Duration::from_millis(100),
+            "must be at least 100ms",
         )?;
         env.check(
             "WEFT_PASSWORD_ATTEMPT_INTERVAL",
@@ -280,6 +317,13 @@ mod tests {
             assert!(config(&[(name, "0")]).unwrap_err().contains(name));
         }
         assert!(config(&[("WEFT_PASSWORD_ATTEMPT_INTERVAL", "0s")]).is_err());
+        assert!(config(&[("WEFT_PASSWORD_RESET_TTL", "0s")]).is_err());
+        assert!(config(&[("WEFT_PASSWORD_RESET_TTL", "25h")]).is_err());
+        assert!(config(&[("WEFT_PASSWORD_RESETS_PER_HOUR", "0")]).is_err());
+        assert_eq!(
+            config(&[]).unwrap().password_reset_ttl,
+            Duration::from_secs(3600)
+        );
         let limits = config(&[("WEFT_PASSWORD_HASHING_CONCURRENCY", "3")])
             .unwrap()
             .login;

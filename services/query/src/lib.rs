@@ -16,6 +16,7 @@ mod policy;
 mod view;
 
 pub use config::{LoginLimits, QueryConfig, TrustedProxies};
+pub use weft_mail::{SmtpConfig, SmtpTls};
 
 use anyhow::Context;
 use api::ApiState;
@@ -38,6 +39,9 @@ pub struct Query {
     bus: weft_bus::Bus,
     metrics: metrics::QueryMetrics,
     registry: Arc<Registry>,
+    /// How often, and for how long after a deletion, deleted organisations' rows are
+    /// erased again.
+    erasure_sweep: (std::time::Duration, std::time::Duration),
 }
 
 impl Query {
@@ -88,6 +92,11 @@ impl Query {
             public_url: config.public_url.clone(),
             ingest_http_url: config.public_ingest_http_url.clone(),
             ingest_grpc_url: config.public_ingest_grpc_url.clone(),
+            mailer: Arc::new(
+                weft_mail::Mailer::new(&config.smtp).context("failed to set up SMTP for email")?,
+            ),
+            password_reset_ttl: config.password_reset_ttl,
+            password_resets_per_hour: config.password_resets_per_hour,
         });
         let metrics = metrics::QueryMetrics::default();
         let mut registry = Registry::default();
@@ -100,6 +109,7 @@ impl Query {
             bus,
             metrics,
             registry: Arc::new(registry),
+            erasure_sweep: (config.erasure_sweep_interval, config.erasure_window),
         })
     }
 
@@ -140,6 +150,13 @@ impl Query {
                 keys.forget(&digest);
             }
         }));
+        let (interval, window) = self.erasure_sweep;
+        let sweep = tokio::spawn(dashboard::sweep_erasures(
+            self.dashboard.clone(),
+            interval,
+            window,
+            shutdown.clone(),
+        ));
         tracing::info!(addr = %listener.local_addr()?, "query listening");
         // With the peer's address, which password attempts are counted by.
         let app = self
@@ -149,6 +166,7 @@ impl Query {
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         forget.await.context("the revocation listener panicked")?;
+        sweep.await.context("the erasure sweep panicked")?;
         served.context("query server failed")
     }
 }

@@ -113,11 +113,11 @@ async fn signup(
     let email = form.email.trim().to_owned();
     let organisation = form.organisation.trim().to_owned();
     let problem = if !valid_email(&email) {
-        Some("Enter a valid email address.")
+        Some("Enter a valid email address.".to_owned())
     } else if organisation.is_empty() || organisation.chars().count() > 100 {
-        Some("Enter an organisation name of at most 100 characters.")
+        Some("Enter an organisation name of at most 100 characters.".to_owned())
     } else {
-        weak_password(&form.password)
+        weak_password(&form.password, &[&email, &organisation])
     };
     let retry = |error: &str, status: StatusCode| {
         let page = SignupPage {
@@ -130,7 +130,7 @@ async fn signup(
         render(status, &page)
     };
     if let Some(problem) = problem {
-        return Ok(retry(problem, StatusCode::BAD_REQUEST));
+        return Ok(retry(&problem, StatusCode::BAD_REQUEST));
     }
     let turn = match state.throttle.admit(&state, &client).await {
         Ok(turn) => turn,
@@ -197,6 +197,10 @@ async fn login_page(
         "logged-out" => Some("You are logged out."),
         "removed" => Some("You are no longer a member of that organisation. Log in again."),
         "left" => Some("You left the organisation."),
+        "password-reset" => Some("Your password is set. Log in with it."),
+        "organisation-deleted" => Some(
+            "The organisation and all its data are deleted, and so is your account, which belonged to no other organisation.",
+        ),
         _ => None,
     };
     with_pre_session(&state, |csrf| {

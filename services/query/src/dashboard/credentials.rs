@@ -4,8 +4,9 @@
 //! and bounds how many requests wait for one.
 
 use super::error::DashboardError;
+use std::collections::HashSet;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use weft_storage::postgres::{HashingMemory, hash_password_in, password_matches_in};
 
@@ -20,15 +21,91 @@ pub fn valid_email(email: &str) -> bool {
         && !email.chars().any(char::is_whitespace)
 }
 
-/// Why a new password is not accepted.
-pub fn weak_password(password: &str) -> Option<&'static str> {
-    if password.chars().count() < 10 {
-        Some("Choose a password of at least 10 characters.")
-    } else if password.len() > 200 {
-        Some("Choose a password of at most 200 characters.")
-    } else {
-        None
+/// Passwords too common to accept whatever their length; see the file's header for
+/// its source and licence.
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../data/common-passwords.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .collect()
+});
+
+/// The score (0 to 4) below which zxcvbn calls a password too weak: at least 10^10
+/// guesses, as it recommends.
+const MIN_SCORE: u8 = 3;
+
+/// zxcvbn's work grows with length; the first this many characters decide.
+const ESTIMATED_CHARS: usize = 64;
+
+/// Why a new password is not accepted, and how to choose a better one; `context` holds
+/// what the account is known by (email, organisation), which makes a password weak.
+pub fn weak_password(password: &str, context: &[&str]) -> Option<String> {
+    const ADVICE: &str =
+        "A few unrelated words, or a password manager's suggestion, make a strong password.";
+    let length = password.chars().count();
+    if length < 10 {
+        return Some(format!(
+            "Choose a password of at least 10 characters (this one has {length}). {ADVICE}"
+        ));
     }
+    if password.len() > 200 {
+        return Some("Choose a password of at most 200 characters.".to_owned());
+    }
+    if COMMON_PASSWORDS.contains(password.to_lowercase().as_str()) {
+        return Some(format!(
+            "This is one of the most common passwords, found in lists of leaked ones, so it is among the first guessed. {ADVICE}"
+        ));
+    }
+    let inputs = context_words(context);
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let estimated: String = password.chars().take(ESTIMATED_CHARS).collect();
+    let entropy = zxcvbn::zxcvbn(&estimated, &inputs);
+    if u8::from(entropy.score()) >= MIN_SCORE {
+        return None;
+    }
+    let mut why = String::from("This password is too easy to guess");
+    let mut advice = Vec::new();
+    if let Some(feedback) = entropy.feedback() {
+        if let Some(warning) = feedback.warning() {
+            why = format!(
+                "{why}: {}",
+                warning.to_string().trim_end_matches('.').to_lowercase()
+            );
+        }
+        advice.extend(feedback.suggestions().iter().map(ToString::to_string));
+    }
+    let lowered = password.to_lowercase();
+    let uses_context = inputs.iter().any(|input| lowered.contains(input));
+    if uses_context {
+        advice.insert(0, "Leave out your email and organisation name.".to_owned());
+    }
+    advice.push(ADVICE.to_owned());
+    advice.dedup();
+    Some(format!("{why}. {}", advice.join(" ")))
+}
+
+/// What a password must not be made of: each of `context` whole, its words, and its
+/// words run together ("Acme Widgets" is also "acme", "widgets" and "acmewidgets").
+fn context_words(context: &[&str]) -> Vec<String> {
+    let mut words = Vec::new();
+    for text in context {
+        let text = text.to_lowercase();
+        let parts: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|part| !part.is_empty())
+            .collect();
+        words.push(parts.concat());
+        if let Some((local, domain)) = text.split_once('@') {
+            words.push(local.to_owned());
+            words.extend(domain.split('.').next().map(str::to_owned));
+        }
+        words.extend(parts.iter().map(|part| (*part).to_owned()));
+        words.push(text.clone());
+    }
+    words.retain(|word| word.chars().count() >= 3);
+    words.sort();
+    words.dedup();
+    words
 }
 
 /// Argon2 work: `concurrency` threads that hash, each in memory it allocates once and
@@ -143,9 +220,38 @@ mod tests {
         ] {
             assert!(!valid_email(bad), "{bad}");
         }
-        assert!(weak_password("short").is_some());
-        assert!(weak_password(&"x".repeat(201)).is_some());
-        assert!(weak_password("correct horse").is_none());
+        assert!(weak_password("short", &[]).unwrap().contains("at least 10"));
+        assert!(weak_password(&"x".repeat(201), &[]).is_some());
+        assert!(weak_password("violet tandem ocean quarry", &[]).is_none());
+    }
+
+    #[test]
+    fn weak_passwords_are_refused_with_a_reason() {
+        // On the vendored list, whatever the case.
+        let common = weak_password("BASKETBALL", &[]).unwrap();
+        assert!(common.contains("most common passwords"), "{common}");
+        // Long enough, not on the list, but a pattern zxcvbn sees through.
+        let pattern = weak_password("aaaaaaaaaaaa", &[]).unwrap();
+        assert!(pattern.contains("too easy to guess: repeats"), "{pattern}");
+        let keyboard = weak_password("qwertyuiop[]", &[]).unwrap();
+        assert!(keyboard.contains("too easy to guess"), "{keyboard}");
+        // What the account is known by counts against it.
+        let own = weak_password("acmewidgets2024", &["ops@acmewidgets.io", "Acme Widgets"]);
+        assert!(own.unwrap().contains("Leave out your email"));
+        for strong in ["correct horse battery staple", "Tr0ub4dour&3-xylophone"] {
+            assert_eq!(
+                weak_password(strong, &["ops@example.com"]),
+                None,
+                "{strong}"
+            );
+        }
+        // Every line of the list is refused.
+        assert!(COMMON_PASSWORDS.len() > 1500);
+        assert!(
+            COMMON_PASSWORDS
+                .iter()
+                .all(|p| weak_password(p, &[]).is_some())
+        );
     }
 
     #[tokio::test]

@@ -239,12 +239,9 @@ async fn accept_invitation(
         }
         user.id
     } else {
-        if let Some(problem) = weak_password(&form.password) {
-            return Ok(retry(
-                invitation,
-                StatusCode::BAD_REQUEST,
-                problem.to_owned(),
-            ));
+        let context = [invitation.email.as_str(), invitation.tenant_name.as_str()];
+        if let Some(problem) = weak_password(&form.password, &context) {
+            return Ok(retry(invitation, StatusCode::BAD_REQUEST, problem));
         }
         let turn = match state.throttle.admit(&state, &client).await {
             Ok(turn) => turn,

@@ -3,15 +3,18 @@
 //! the key at once.
 
 use super::DashboardState;
+use super::confirm::confirm_page;
 use super::error::DashboardError;
-use super::extract::{Authorized, CsrfForm, CsrfProtected, KeyId, ManageKeys, PathId, SignedIn};
+use super::extract::{
+    Authorized, CsrfForm, CsrfProtected, KeyId, ManageKeys, PathId, Permission, SignedIn,
+};
 use super::render::{Layout, render};
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::Deserialize;
 use std::sync::Arc;
 use weft_model::KeyScope;
@@ -19,7 +22,7 @@ use weft_model::KeyScope;
 pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
         .route("/keys", get(keys_page).post(create_key))
-        .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/keys/{id}/revoke", get(confirm_revoke).post(revoke_key))
 }
 
 /// A date and time as pages show them.
@@ -137,6 +140,33 @@ async fn create_key(
         None,
     )
     .await
+}
+
+/// What revoking a live key does, asked before it is done.
+async fn confirm_revoke(
+    State(state): State<Arc<DashboardState>>,
+    key: PathId<KeyId>,
+    user: SignedIn,
+) -> Result<Response, DashboardError> {
+    ManageKeys::check(user.role)?;
+    let found = state
+        .postgres
+        .api_keys(user.tenant)
+        .await?
+        .into_iter()
+        .find(|k| k.id == key.id && k.revoked_at.is_none())
+        .ok_or_else(|| key.not_found())?;
+    Ok(confirm_page(
+        user.layout(&state),
+        &format!("Revoke the key \u{201c}{}\u{201d}?", found.name),
+        &format!(
+            "Anything that sends or reads with the {} key {}\u{2026} is refused from now on, by every Weft replica at once. A revoked key cannot be restored; you can create a new one.",
+            found.scope, found.prefix
+        ),
+        &format!("/keys/{}/revoke", found.id),
+        "Revoke key",
+        "/keys",
+    ))
 }
 
 async fn revoke_key(

@@ -4,6 +4,7 @@
 //! [`Role::may_assign`]); anyone may leave; an organisation always keeps an owner.
 
 use super::DashboardState;
+use super::confirm::confirm_page;
 use super::error::DashboardError;
 use super::extract::{
     Authorized, CsrfForm, CsrfProtected, ManageMembers, MemberId, PathId, Permission, SignedIn,
@@ -26,7 +27,10 @@ pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
         .route("/members", get(members_page))
         .route("/members/{user}/role", post(change_role))
-        .route("/members/{user}/remove", post(remove_member))
+        .route(
+            "/members/{user}/remove",
+            get(confirm_remove).post(remove_member),
+        )
 }
 
 struct MemberRow {
@@ -38,6 +42,8 @@ struct MemberRow {
     /// The roles the viewer may give this member; empty when they may not change it.
     assignable: Vec<&'static str>,
     removable: bool,
+    /// The only owner: no role change or removal is offered, as the server refuses them.
+    sole_owner: bool,
 }
 
 struct InvitationRow {
@@ -87,13 +93,20 @@ pub async fn render_members(
     } else {
         Vec::new()
     };
+    let owners = members.iter().filter(|m| m.role == Role::Owner).count();
     let members = members
         .into_iter()
         .map(|m| {
             let you = m.user_id == user.user;
+            let sole_owner = m.role == Role::Owner && owners == 1;
             MemberRow {
-                assignable: assignable(user.role, Some(m.role)),
-                removable: you || user.role.may_assign(Some(m.role), None),
+                assignable: if sole_owner {
+                    Vec::new()
+                } else {
+                    assignable(user.role, Some(m.role))
+                },
+                removable: !sole_owner && (you || user.role.may_assign(Some(m.role), None)),
+                sole_owner,
                 user_id: m.user_id,
                 email: m.email,
                 role: m.role.to_string(),
@@ -207,6 +220,61 @@ async fn explain_refusal(
         }
         MembershipChange::Done => Ok(Redirect::to("/members").into_response()),
     }
+}
+
+/// What removing a member (or leaving) does, asked before it is done.
+async fn confirm_remove(
+    State(state): State<Arc<DashboardState>>,
+    member: PathId<MemberId>,
+    user: SignedIn,
+) -> Result<Response, DashboardError> {
+    let leaving = member.id == user.user;
+    if !leaving {
+        ManageMembers::check(user.role)?;
+    }
+    let members = state.postgres.members(user.tenant).await?;
+    let owners = members.iter().filter(|m| m.role == Role::Owner).count();
+    let found = members
+        .into_iter()
+        .find(|m| m.user_id == member.id)
+        .ok_or_else(|| member.not_found())?;
+    if !leaving && !user.role.may_assign(Some(found.role), None) {
+        return Err(DashboardError::NotAllowed("change an owner"));
+    }
+    if found.role == Role::Owner && owners == 1 {
+        return refuse(
+            &state,
+            &user,
+            StatusCode::CONFLICT,
+            "An organisation needs an owner. Make another member owner first.",
+        )
+        .await;
+    }
+    let layout = user.layout(&state);
+    let (title, message, button) = if leaving {
+        (
+            format!("Leave {}?", layout.organisation),
+            "You lose access to its traces, keys and settings at once, until someone invites you again.".to_owned(),
+            "Leave organisation",
+        )
+    } else {
+        (
+            format!("Remove {} from {}?", found.email, layout.organisation),
+            format!(
+                "{} is logged out of {} at once and loses access to its traces, keys and settings, until invited again.",
+                found.email, layout.organisation
+            ),
+            "Remove member",
+        )
+    };
+    Ok(confirm_page(
+        layout,
+        &title,
+        &message,
+        &format!("/members/{}/remove", found.user_id),
+        button,
+        "/members",
+    ))
 }
 
 async fn remove_member(

@@ -1,6 +1,6 @@
 //! The dashboard: server-rendered pages (askama templates under `frontend/templates`)
-//! for sign-up, login, the set-up page, API keys, members, usage, the sampling policy, alerts
-//! and the trace explorer.
+//! for sign-up, login, the set-up page, API keys, members, usage, the sampling policy, alerts,
+//! the trace explorer, passwords (change and reset) and deleting the organisation.
 //! Every page works without JavaScript; every state-changing form carries a CSRF token;
 //! every page checks the user's membership and role in the organisation on each request.
 //!
@@ -10,6 +10,7 @@
 
 mod account;
 mod alerts;
+mod confirm;
 mod credentials;
 mod error;
 mod extract;
@@ -17,6 +18,8 @@ mod invitations;
 mod keys;
 mod logs;
 mod members;
+mod organisation;
+mod password;
 mod render;
 mod sampling;
 mod services;
@@ -26,12 +29,14 @@ mod shell;
 mod throttle;
 mod traces;
 
+pub use organisation::sweep_erasures;
 pub use session::SessionKeys;
 pub use throttle::LoginThrottle;
 
 use crate::KeyRevocations;
 use crate::policy::PolicyChanges;
 use std::sync::Arc;
+use weft_mail::Mailer;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::postgres::Postgres;
 
@@ -53,6 +58,10 @@ pub struct DashboardState {
     /// Ingest endpoints as users should paste them into their SDK configuration.
     pub ingest_http_url: String,
     pub ingest_grpc_url: String,
+    /// Sends password reset links (the SMTP server alerting uses), if one is set up.
+    pub mailer: Arc<Mailer>,
+    pub password_reset_ttl: std::time::Duration,
+    pub password_resets_per_hour: u32,
 }
 
 /// One router per room, merged; a path none of them has is the 404 of [`shell`].
@@ -61,6 +70,8 @@ pub fn routes(state: Arc<DashboardState>) -> axum::Router {
         .merge(setup::routes())
         .merge(keys::routes())
         .merge(members::routes())
+        .merge(password::routes())
+        .merge(organisation::routes())
         .merge(invitations::routes())
         .merge(sampling::routes())
         .merge(alerts::routes())

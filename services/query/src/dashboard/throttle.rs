@@ -121,6 +121,26 @@ impl LoginThrottle {
         }
     }
 
+    /// A request for a password reset link from `client`, from a budget of its own as
+    /// large as the password attempts' (so neither starves the other): each request
+    /// may send an email, so a flood from one network is refused before any is sent.
+    pub async fn admit_reset_request(
+        &self,
+        state: &DashboardState,
+        client: &ClientAddress,
+    ) -> Result<(), LoginRefused> {
+        self.prune_now_and_then(state).await;
+        let budget = format!("reset {}", client.0);
+        let attempt = state
+            .postgres
+            .take_address_attempt(&budget, self.attempts_per_address, self.address_refill)
+            .await?;
+        match attempt {
+            Attempt::Granted => Ok(()),
+            Attempt::WaitSecs(wait) => Err(LoginRefused::AddressThrottled(wait)),
+        }
+    }
+
     /// Deletes stale counts at most once a minute per replica; they only take space, so a
     /// failure is logged and the request goes on.
     async fn prune_now_and_then(&self, state: &DashboardState) {

@@ -7,6 +7,7 @@
 //! [`super::TenantTraces`] sends is listed here. The tests at the bottom fail when a read,
 //! a table or a statement of the store or the migrator is added without an entry here.
 
+use super::erase::{self, TENANT_TABLES};
 use super::histogram::DurationHistogram;
 use super::migrate::{self, ServerVersion};
 use super::rows::Table;
@@ -36,6 +37,8 @@ pub enum StatementOrigin {
     Insert { table: &'static str },
     /// A tenant-scoped read, listed after the inserts so that it reads their rows.
     Read,
+    /// The erasure of a deleted tenant's rows of `table`, listed last.
+    Erasure { table: &'static str },
 }
 
 /// One statement as the storage layer sends it.
@@ -358,6 +361,19 @@ impl SqlCatalogue {
                 ),
             ),
         );
+        for table in TENANT_TABLES {
+            read(
+                &format!("stored rows of {table}"),
+                erase::stored_rows(table, tenant),
+            );
+        }
+        for table in TENANT_TABLES {
+            push(
+                format!("erase {table}"),
+                StatementOrigin::Erasure { table },
+                erase::erasure(table, tenant),
+            );
+        }
 
         SqlCatalogue {
             create_database: super::create_database(database),
@@ -1120,7 +1136,9 @@ mod tests {
                 "SERVER_VERSION",
                 "create_database",
                 "drop_database",
+                "erasure",
                 "statement.sql",
+                "stored_rows",
             ],
             "the store or the migrator sends a statement the SQL catalogue may not list"
         );
@@ -1181,6 +1199,17 @@ mod tests {
             .position(|s| s.origin == StatementOrigin::Read)
             .unwrap();
         assert!(last_migration < first_insert && first_insert < first_read);
+        let erasures: Vec<&str> = catalogue
+            .statements
+            .iter()
+            .rev()
+            .take(TENANT_TABLES.len())
+            .filter_map(|s| match s.origin {
+                StatementOrigin::Erasure { table } => Some(table),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(erasures.len(), TENANT_TABLES.len(), "erasures come last");
     }
 
     #[test]

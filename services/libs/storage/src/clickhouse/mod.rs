@@ -6,6 +6,7 @@
 //! ClickHouse compatibility test runs on both supported engines.
 
 mod catalog;
+mod erase;
 pub mod histogram;
 mod limits;
 mod migrate;
@@ -14,6 +15,7 @@ mod rows;
 mod tenant;
 
 pub use catalog::{CataloguedStatement, SqlCatalogue, StatementOrigin};
+pub use erase::TENANT_TABLES;
 pub use histogram::DurationHistogram;
 pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
@@ -157,6 +159,27 @@ impl ClickHouse {
             .execute()
             .await?;
         Ok(())
+    }
+
+    /// Erases every row of a deleted organisation from every table of tenant data (see
+    /// [`erase`]): the tables that still hold rows of it get a delete mutation, which
+    /// ClickHouse applies in the background. Returns the tables that had rows; none
+    /// means the erasure is complete.
+    pub async fn erase_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<&'static str>, ClickHouseError> {
+        let mut erased = Vec::new();
+        for table in TENANT_TABLES {
+            let stored_rows = erase::stored_rows(table, tenant);
+            let rows: u64 = self.client.query(&stored_rows).fetch_one().await?;
+            if rows > 0 {
+                let erasure = erase::erasure(table, tenant);
+                self.client.query(&erasure).execute().await?;
+                erased.push(table);
+            }
+        }
+        Ok(erased)
     }
 
     /// Inserts spans and trace index rows in one batch each. Each INSERT is one block,

@@ -1,5 +1,6 @@
 //! PostgreSQL (sqlx): accounts, tenants, members and invitations, dashboard sessions and
-//! login throttling, API keys and usage. Every statement about tenant data filters by
+//! login throttling, password changes and resets, deleting organisations, API keys and
+//! usage. Every statement about tenant data filters by
 //! tenant; the SQL of this store lives in this module and its children.
 
 mod accounts;
@@ -7,6 +8,8 @@ mod alerting;
 mod api_keys;
 mod key_cache;
 mod members;
+mod organisations;
+mod passwords;
 mod sampling;
 mod sessions;
 mod usage;
@@ -24,6 +27,8 @@ pub use key_cache::KeyCache;
 pub use members::{
     Invitation, Member, MembershipChange, NewInvitation, looks_like_invitation_token,
 };
+pub use organisations::OrganisationDeletion;
+pub use passwords::{NewPasswordReset, ResetRefused, looks_like_reset_token};
 pub use sampling::StoredPolicy;
 pub use sessions::{SessionEnd, SessionState};
 pub use usage::UsageDay;

@@ -22,7 +22,7 @@ pub enum SessionEnd {
 }
 
 impl SessionEnd {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             SessionEnd::LoggedOut => "logout",
             SessionEnd::LoggedOutEverywhere => "everywhere",

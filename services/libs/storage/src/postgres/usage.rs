@@ -14,11 +14,13 @@ pub struct UsageDay {
 }
 
 impl Postgres {
-    /// Adds counts to a tenant's day.
+    /// Adds counts to a tenant's day. The counts of a tenant deleted meanwhile (see
+    /// `delete_organisation`) are dropped, not kept and retried for ever.
     pub async fn add_usage(&self, tenant: TenantId, usage: UsageDay) -> Result<(), PostgresError> {
         sqlx::query(
             "INSERT INTO usage_daily (tenant_id, day, spans_received, spans_accepted, spans_rejected) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, day) DO UPDATE SET \
+             SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1) \
+             ON CONFLICT (tenant_id, day) DO UPDATE SET \
              spans_received = usage_daily.spans_received + EXCLUDED.spans_received, \
              spans_accepted = usage_daily.spans_accepted + EXCLUDED.spans_accepted, \
              spans_rejected = usage_daily.spans_rejected + EXCLUDED.spans_rejected",

@@ -1,0 +1,258 @@
+// The account basics in a real browser: a user who forgot the password asks for a reset
+// link from the login page, opens the link from the email (the Rust test reads it off a
+// real SMTP server and hands it over in WEFT_RESET_LINK_FILE), is refused a common
+// password with the reason, sets a strong one and logs in; changes the password on the
+// account page; sees the confirmation step of revoking a key and that a sole owner is
+// offered no role change; and deletes the organisation after typing its name. At 390 px
+// nothing may scroll sideways. Screenshots at 1280 and 390 px, light and dark. Run by
+// services/e2e/tests/account_browser.rs.
+//
+// Environment: WEFT_QUERY_URL, WEFT_EMAIL, WEFT_ORGANISATION, WEFT_RESET_LINK_FILE,
+// WEFT_SCREENSHOTS, optionally WEFT_CHROMIUM.
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+// Chromium fetches the favicon after a page has loaded and abandons the fetch when the
+// flow moves on first: that is no broken resource.
+function abortedFavicon(request) {
+  return request.failure()?.errorText === 'net::ERR_ABORTED' && new URL(request.url()).pathname === '/static/favicon.svg';
+}
+
+function required(name) {
+  const value = process.env[name];
+  assert.ok(value, `${name} must be set`);
+  return value;
+}
+
+const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
+const email = required('WEFT_EMAIL');
+const organisation = required('WEFT_ORGANISATION');
+const linkFile = required('WEFT_RESET_LINK_FILE');
+const screenshots = required('WEFT_SCREENSHOTS');
+mkdirSync(screenshots, { recursive: true });
+
+const PAGE_TIMEOUT_MS = 15_000;
+const WIDE = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+const RESET_PASSWORD = 'violet tandem quarry lantern';
+const CHANGED_PASSWORD = 'amber glacier whistle orchard';
+
+const browser = await chromium.launch({
+  executablePath: process.env.WEFT_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+const problems = [];
+
+async function openPage(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
+  page.on('requestfailed', (request) => abortedFavicon(request) || problems.push(`${request.url()}: ${request.failure()?.errorText}`));
+  page.on('response', (response) => {
+    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
+      problems.push(`${response.url()}: HTTP ${response.status()}`);
+    }
+  });
+  return page;
+}
+
+async function step(name, body) {
+  console.log(`-> ${name}`);
+  const started = Date.now();
+  await body();
+  console.log(`   ok (${Date.now() - started} ms)`);
+}
+
+async function noSidewaysScroll(page) {
+  const { scrollWidth, innerWidth, wide } = await page.evaluate(() => {
+    const { scrollWidth } = document.documentElement;
+    const edge = window.innerWidth + 1;
+    const wide =
+      scrollWidth <= window.innerWidth
+        ? []
+        : [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > edge && e.parentElement.getBoundingClientRect().right <= edge)
+            .slice(0, 5)
+            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} (${Math.round(e.getBoundingClientRect().right)} px)`);
+    return { scrollWidth, innerWidth: window.innerWidth, wide };
+  });
+  assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
+}
+
+// The members and keys tables at 390 px belong to the dashboard shell's part of issue 14
+// (tables that fit their cards); those pages are photographed here, not held to it.
+async function screenshotAll(page, name) {
+  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
+    await page.setViewportSize(viewport);
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      if (size === '390') await noSidewaysScroll(page);
+      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`   screenshot ${file}`);
+    }
+  }
+  await page.setViewportSize(WIDE);
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+async function heading(page, name) {
+  await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
+}
+
+/** The reset link, once the test has read it off the SMTP server. */
+async function resetLink() {
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(linkFile)) {
+    assert.ok(Date.now() < deadline, 'no reset email within 30 s');
+    await sleep(100);
+  }
+  return readFileSync(linkFile, 'utf8').trim();
+}
+
+async function logIn(page, password) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${base}/`);
+}
+
+async function flow() {
+  const context = await browser.newContext({ viewport: WIDE });
+  const page = await openPage(context);
+
+  await step('ask for a reset link from the login page', async () => {
+    await page.goto(`${base}/login`);
+    await screenshotAll(page, 'login');
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.waitForURL(`${base}/password/forgot`);
+    await heading(page, 'Forgot your password?');
+    await screenshotAll(page, 'forgot');
+    await page.getByLabel('Email').fill(email);
+    await page.getByRole('button', { name: 'Send reset link' }).click();
+    await page.locator('#reset-sent').waitFor();
+    assert.match(await page.locator('#reset-sent').innerText(), /works once, within 1 hour/);
+    await screenshotAll(page, 'forgot-sent');
+  });
+
+  await step('open the emailed link; a common password is refused with the reason', async () => {
+    const link = await resetLink();
+    assert.ok(link.startsWith(`${base}/password/reset/`), link);
+    await page.goto(link);
+    await heading(page, 'Choose a new password');
+    await screenshotAll(page, 'reset');
+    await page.locator('input[name="new_password"]').fill('password1234');
+    await page.locator('input[name="confirm"]').fill('password1234');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    const error = page.getByRole('alert');
+    await error.waitFor();
+    assert.match(await error.innerText(), /most common passwords/);
+    await screenshotAll(page, 'reset-refused');
+  });
+
+  await step('set a strong password and log in with it', async () => {
+    await page.locator('input[name="new_password"]').fill(RESET_PASSWORD);
+    await page.locator('input[name="confirm"]').fill(RESET_PASSWORD);
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.waitForURL(`${base}/login?notice=password-reset`);
+    await page.getByText('Your password is set. Log in with it.').waitFor();
+    await screenshotAll(page, 'reset-done');
+    await logIn(page, RESET_PASSWORD);
+    // The link worked once.
+    const again = await page.goto(await resetLink());
+    assert.equal(again.status(), 404);
+    await heading(page, 'This link is not valid');
+  });
+
+  await step('change the password on the account page', async () => {
+    await page.goto(`${base}/keys`);
+    await page.locator('header').getByRole('link', { name: 'Account' }).click();
+    await page.waitForURL(`${base}/account`);
+    await heading(page, 'Your account');
+    await screenshotAll(page, 'account');
+    await page.getByLabel('Current password').fill('not the password at all');
+    await page.locator('input[name="new_password"]').fill(CHANGED_PASSWORD);
+    await page.locator('input[name="confirm"]').fill(CHANGED_PASSWORD);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Your current password is not right.').waitFor();
+    await page.getByLabel('Current password').fill(RESET_PASSWORD);
+    await page.locator('input[name="new_password"]').fill(CHANGED_PASSWORD);
+    await page.locator('input[name="confirm"]').fill(CHANGED_PASSWORD);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Your password is changed.').waitFor();
+    await screenshotAll(page, 'account-changed');
+  });
+
+  await step('revoking a key asks first; a sole owner is offered nothing that fails', async () => {
+    await page.goto(`${base}/keys`);
+    const row = page.getByRole('row').filter({ hasText: 'default ingest' });
+    await row.getByRole('button', { name: 'Revoke…' }).click();
+    await page.waitForURL(/\/keys\/[0-9a-f-]+\/revoke\??$/);
+    await heading(page, 'Revoke the key \u201cdefault ingest\u201d?');
+    await screenshotAll(page, 'key-revoke-confirm');
+    await page.getByRole('link', { name: 'Cancel' }).click();
+    await page.waitForURL(`${base}/keys`);
+    assert.equal(await row.getByText('active', { exact: true }).count(), 1, 'cancel revokes nothing');
+    await page.goto(`${base}/members`);
+    const me = page.getByRole('row').filter({ hasText: email });
+    assert.equal(await me.getByRole('combobox').count(), 0, 'no role change for the sole owner');
+    assert.equal(await me.getByRole('button').count(), 0, 'no leaving for the sole owner');
+    await me.getByText('only owner').waitFor();
+    await screenshotAll(page, 'members-sole-owner');
+  });
+
+  await step('delete the organisation after typing its name', async () => {
+    await page.goto(`${base}/account`);
+    await page.getByRole('link', { name: 'Delete organisation…' }).click();
+    await page.waitForURL(`${base}/organisation/delete`);
+    await heading(page, `Delete ${organisation}?`);
+    await screenshotAll(page, 'delete');
+    await page.getByLabel(`Type ${organisation} to confirm`).fill(organisation.toLowerCase());
+    await page.getByRole('button', { name: 'Delete this organisation' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.getByRole('alert').innerText(), /exactly as shown/);
+    await screenshotAll(page, 'delete-mistyped');
+    await page.getByLabel(`Type ${organisation} to confirm`).fill(organisation);
+    await page.getByRole('button', { name: 'Delete this organisation' }).click();
+    await page.waitForURL(`${base}/login?notice=organisation-deleted`);
+    await page.getByText('all its data are deleted').waitFor();
+    await screenshotAll(page, 'deleted');
+    // The account went with it.
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(CHANGED_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText('Wrong email or password.').waitFor();
+  });
+  await context.close();
+}
+
+const started = Date.now();
+let failed = false;
+try {
+  await flow();
+  assert.deepEqual(problems, [], 'no script errors and every resource loads');
+  console.log(`account flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (error) {
+  failed = true;
+  console.error('account flow failed:');
+  console.error(error);
+  for (const context of browser.contexts()) {
+    for (const [i, open] of context.pages().entries()) {
+      const file = join(screenshots, `failure-${i}.png`);
+      await open
+        .screenshot({ path: file, fullPage: true })
+        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
+        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
+    }
+  }
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
