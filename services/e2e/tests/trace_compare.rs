@@ -405,3 +405,105 @@ async fn comparing_traces_in_a_browser() {
     .await;
     stack.stop().await;
 }
+
+/// A trace of `spans` spans over six services, `fan_out` children per span, named by
+/// position so that the call paths repeat as in a real fan-out.
+fn large_trace(spans: usize, fan_out: usize) -> Vec<Call> {
+    const SERVICES: [&str; 6] = ["gateway", "orders", "inventory", "pricing", "db", "cache"];
+    const NAMES: [&str; 4] = ["load", "store", "lookup", "query"];
+    (0..spans)
+        .map(|i| {
+            let parent = (i > 0).then(|| (i - 1) / fan_out);
+            let depth = std::iter::successors(parent, |&p| (p > 0).then(|| (p - 1) / fan_out))
+                .count() as u64;
+            let start = depth * 2 + (i as u64 % 50);
+            (
+                SERVICES[i % SERVICES.len()],
+                NAMES[i % NAMES.len()],
+                parent,
+                start,
+                (400 >> depth).max(1),
+            )
+        })
+        .collect()
+}
+
+/// Two 10 000-span traces of different shapes compare with every span counted once, and
+/// the API's and page's times are printed (speed targets belong in benchmarks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_traces_compare_with_every_span_counted() {
+    let stack = Stack::start().await;
+    let (alice, ingest, read) = organisation(&stack, "alice@big.io").await;
+    let spans = 10_000;
+    let mut ids = Vec::new();
+    for fan_out in [8, 6] {
+        let trace_id = random_id::<16>();
+        let calls = large_trace(spans, fan_out);
+        let (request, _) = request(trace_id, now_ns() - 60_000 * MS, &calls);
+        assert_eq!(stack.export(&ingest, &request).await, 200);
+        let trace_id = hex::encode(trace_id);
+        eventually(
+            "the large trace stored",
+            Duration::from_secs(60),
+            || async {
+                let (_, body) = stack
+                    .query_get(&format!("/api/v1/traces/{trace_id}?span_limit=1"), &read)
+                    .await;
+                (body["span_count"].as_u64() == Some(spans as u64)).then_some(())
+            },
+        )
+        .await;
+        ids.push(trace_id);
+    }
+    let (a, b) = (&ids[0], &ids[1]);
+    let api = format!("/api/v1/traces/compare?a={a}&b={b}");
+    let page = format!("/traces/compare?a={a}&b={b}");
+    let cookie = format!("weft_session={}", alice.cookies["weft_session"]);
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let (status, body) = stack.query_get(&api, &read).await;
+        let api_time = started.elapsed();
+        assert_eq!(status, 200);
+        let nodes = body["nodes"].as_array().unwrap();
+        let counted = |side: &str| -> u64 {
+            nodes
+                .iter()
+                .map(|n| n[side]["span_count"].as_u64().unwrap_or(0))
+                .sum()
+        };
+        assert_eq!((counted("a"), counted("b")), (spans as u64, spans as u64));
+        assert_eq!(
+            nodes[0]["descendants"].as_u64(),
+            Some(nodes.len() as u64 - 1)
+        );
+        let started = std::time::Instant::now();
+        let response = stack
+            .http
+            .get(stack.query_url(&page))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let timing = response.headers()["server-timing"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let html = response.text().await.unwrap();
+        let shown = nodes.len().min(5_000);
+        assert_eq!(html.matches("<span class=\"cr\"").count(), shown);
+        assert_eq!(
+            html.matches("<details").count(),
+            html.matches("</details>").count()
+        );
+        if shown < nodes.len() {
+            assert!(html.contains(&format!("The first {shown} of {} nodes", nodes.len())));
+        }
+        println!(
+            "compare 2 x {spans} spans, {} nodes: API {api_time:?}; page {timing}, total {:?}, {} KiB",
+            nodes.len(),
+            started.elapsed(),
+            html.len() / 1024
+        );
+    }
+    stack.stop().await;
+}

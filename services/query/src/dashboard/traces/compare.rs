@@ -134,7 +134,13 @@ fn share(node: &Node) -> String {
     }
 }
 
-pub fn rows(comparison: &Comparison) -> Vec<Row> {
+/// Nodes one page shows at most, in preorder: a browser stays responsive, and the API
+/// has every node.
+pub const PAGE_NODES: usize = 5_000;
+
+/// The rows of the first `limit` nodes. When the tree is cut, the last row closes every
+/// subtree still open, so the page's nesting stays whole.
+pub fn rows(comparison: &Comparison, limit: usize) -> Vec<Row> {
     let (a_id, b_id) = (
         hex::encode(comparison.a.trace_id),
         hex::encode(comparison.b.trace_id),
@@ -147,8 +153,9 @@ pub fn rows(comparison: &Comparison) -> Vec<Row> {
         .map(|s| s.total_duration_ns)
         .max()
         .unwrap_or(0);
-    nodes
+    let mut rows: Vec<Row> = nodes
         .iter()
+        .take(limit)
         .enumerate()
         .map(|(at, node)| {
             // The subtrees that end here: this node's own when it has children none,
@@ -176,7 +183,13 @@ pub fn rows(comparison: &Comparison) -> Vec<Row> {
                 span_difference: span_difference(node.span_count_difference),
             }
         })
-        .collect()
+        .collect();
+    if rows.len() < nodes.len()
+        && let Some(last) = rows.last_mut()
+    {
+        last.closes = last.depth + usize::from(last.has_children());
+    }
+    rows
 }
 
 /// The counts of changed nodes, for the page's legend.
@@ -232,12 +245,22 @@ mod tests {
                 node(0, 0),
             ],
         };
-        let closes: Vec<usize> = rows(&comparison).iter().map(|r| r.closes).collect();
+        let closes: Vec<usize> = rows(&comparison, usize::MAX)
+            .iter()
+            .map(|r| r.closes)
+            .collect();
         assert_eq!(closes, [0, 0, 1, 0, 0, 3, 0]);
-        let opened = rows(&comparison)
+        let opened = rows(&comparison, usize::MAX)
             .iter()
             .filter(|r| r.has_children())
             .count();
+        assert_eq!(closes.iter().sum::<usize>(), opened);
+        // Cut after the fifth node (depth 2, with a child): it closes itself and both
+        // ancestors.
+        let cut = rows(&comparison, 5);
+        let closes: Vec<usize> = cut.iter().map(|r| r.closes).collect();
+        assert_eq!(closes, [0, 0, 1, 0, 3]);
+        let opened = cut.iter().filter(|r| r.has_children()).count();
         assert_eq!(closes.iter().sum::<usize>(), opened);
     }
 

@@ -373,6 +373,8 @@ struct ComparePage {
     b: Option<compare::TraceHead>,
     rows: Vec<compare::Row>,
     counts: Option<crate::compare::Counts>,
+    /// Nodes in the whole tree, more than the rows when the page shows only the first.
+    nodes: usize,
     /// With only A chosen: traces of the same operation around it, to pick B from.
     candidates: Vec<ResultRow>,
 }
@@ -438,6 +440,7 @@ async fn compare_page(
         b: None,
         rows: Vec::new(),
         counts: None,
+        nodes: 0,
         candidates: Vec::new(),
     };
     let (a, b) = match crate::compare::ids(query.as_deref()) {
@@ -464,7 +467,8 @@ async fn compare_page(
             crate::compare::Read::Found(comparison) => {
                 page.a = Some(compare::TraceHead::new(&comparison.a));
                 page.b = Some(compare::TraceHead::new(&comparison.b));
-                page.rows = compare::rows(&comparison);
+                page.rows = compare::rows(&comparison, compare::PAGE_NODES);
+                page.nodes = comparison.nodes.len();
                 page.counts = Some(compare::counts(&comparison));
                 StatusCode::OK
             }
