@@ -226,6 +226,7 @@ async function flow() {
     assert.deepEqual(reversed.slice(0, 2), ['frontend GET /checkout: faster', 'checkout POST /checkout: faster']);
     assert.ok(reversed.includes('auth verify token: only_b'), reversed.join(', '));
     await checkPolicy(page);
+    await screenshotAll(page, 'compare-reversed');
   });
   await context.close();
 }
