@@ -176,11 +176,44 @@
     for (const body of document.querySelectorAll('.trace-list tbody, .red-table tbody')) {
       body.addEventListener('click', (event) => {
         const row = event.target.closest('tr[data-href]');
-        if (!row || event.target.closest('a') || window.getSelection().toString()) return;
+        if (!row || event.target.closest('a, input, label') || window.getSelection().toString()) return;
         if (event.ctrlKey || event.metaKey) window.open(row.dataset.href);
         else window.location.assign(row.dataset.href);
       });
     }
+  }
+
+  /** The results' "compare selected": ready with exactly two traces ticked, A the first. */
+  function compareSelection() {
+    const form = document.getElementById('compare-selected');
+    if (!form) return;
+    const boxes = Array.from(document.querySelectorAll('input[form="compare-selected"]'));
+    const button = document.getElementById('compare-button');
+    const count = document.getElementById('compare-count');
+    const update = () => {
+      const ticked = boxes.filter((box) => box.checked).length;
+      button.disabled = ticked !== 2;
+      count.textContent = ticked === 2 ? 'Compare these two traces side by side.'
+        : ticked > 2 ? `${ticked} ticked: keep two.` : `Tick ${2 - ticked} more trace${ticked ? '' : 's'} to compare.`;
+    };
+    for (const box of boxes) box.addEventListener('change', update);
+    update();
+  }
+
+  /** The comparison page: fold or unfold every subtree, and hide unchanged calls. */
+  function comparePage(rows) {
+    const tools = document.getElementById('compare-tools');
+    tools.hidden = false;
+    const all = () => rows.querySelectorAll('details');
+    document.getElementById('compare-collapse').addEventListener('click', () => {
+      for (const details of all()) details.open = false;
+    });
+    document.getElementById('compare-expand').addEventListener('click', () => {
+      for (const details of all()) details.open = true;
+    });
+    document.getElementById('changes-only').addEventListener('change', (event) => {
+      rows.classList.toggle('changes-only', event.target.checked);
+    });
   }
 
   // ---- Trace page --------------------------------------------------------------------
@@ -523,8 +556,13 @@
     mapPage();
     charts();
     const rowsBox = document.getElementById('wf-rows');
+    const compareRows = document.getElementById('cmp-rows');
     if (rowsBox) tracePage(rowsBox);
-    else searchPage();
+    else if (compareRows) comparePage(compareRows);
+    else {
+      searchPage();
+      compareSelection();
+    }
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
   else start();

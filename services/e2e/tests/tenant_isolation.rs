@@ -38,6 +38,7 @@ async fn another_tenant_never_sees_a_trace() {
     let map_path = "/api/v1/service-map";
     let all_series_path = "/api/v1/services/series?kind=all";
     let difference_path = "/api/v1/traces/difference?lookback=1h&selection=slow&threshold=1ns";
+    let compare_path = format!("/api/v1/traces/compare?a={trace_id}&b={trace_id}");
 
     // Tenant A sees its own data on every endpoint (the control).
     assert_eq!(stack.query_get(&trace_path, &a.read_key).await.0, 200);
@@ -78,6 +79,10 @@ async fn another_tenant_never_sees_a_trace() {
             .any(|v| v["value"] == "raw-client"),
         "{difference}"
     );
+
+    let (status, compared) = stack.query_get(&compare_path, &a.read_key).await;
+    assert_eq!(status, 200, "{compared}");
+    assert_eq!(compared["nodes"][0]["service"], "raw-client", "{compared}");
 
     // Tenant B sees none of it.
     let (status, body) = stack.query_get(&trace_path, &b.read_key).await;
@@ -123,6 +128,25 @@ async fn another_tenant_never_sees_a_trace() {
         (200, Some(0), Some(0), Some(0))
     );
 
+    // Comparing A's trace, with itself or with one of B's own, is the same 404 as an
+    // unknown trace.
+    let (b_request, b_trace) = trace_request(1);
+    assert_eq!(stack.export(&b.ingest_key, &b_request).await, 200);
+    stack.wait_for_trace(&b.read_key, &b_trace, 1).await;
+    for path in [
+        compare_path.clone(),
+        format!("/api/v1/traces/compare?a={b_trace}&b={trace_id}"),
+        format!("/api/v1/traces/compare?a={trace_id}&b={b_trace}"),
+    ] {
+        let (status, body) = stack.query_get(&path, &b.read_key).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(
+            body["error"],
+            format!("trace {trace_id} not found"),
+            "{path}"
+        );
+    }
+
     // Keys: an ingest key cannot read, a missing or unknown key is unauthenticated.
     for path in [
         trace_path.as_str(),
@@ -133,6 +157,7 @@ async fn another_tenant_never_sees_a_trace() {
         all_series_path,
         map_path,
         difference_path,
+        compare_path.as_str(),
     ] {
         assert_eq!(stack.query_get(path, &a.ingest_key).await.0, 403, "{path}");
         assert_eq!(
@@ -342,7 +367,12 @@ async fn no_page_or_form_reaches_another_organisation() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    for path in [a_trace.clone(), format!("{a_trace}/download")] {
+    for path in [
+        a_trace.clone(),
+        format!("{a_trace}/download"),
+        format!("/traces/compare?a={explored_id}&b={explored_id}"),
+        format!("/traces/compare?a={explored_id}"),
+    ] {
         let page = mallory.get(&path).await;
         assert_eq!(page.status, 404, "mallory GET {path}");
         assert!(
@@ -465,6 +495,7 @@ async fn no_page_or_form_reaches_another_organisation() {
         a_trace.as_str(),
         "/traces?lookback=7d",
         "/traces/difference?selection=errors",
+        "/traces/compare",
         "/services",
         "/services/raw-client",
         "/map",

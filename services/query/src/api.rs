@@ -8,6 +8,7 @@ pub(crate) mod logs;
 mod sampling;
 
 use crate::auth::ReadTenant;
+use crate::compare::{self, Counts};
 use crate::difference;
 use crate::params::{self, MetricsEndpoint, MetricsQuery};
 use crate::policy::PolicyChanges;
@@ -41,6 +42,7 @@ pub fn routes(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/v1/traces", get(search_traces))
         .route("/api/v1/traces/difference", get(trace_difference))
+        .route("/api/v1/traces/compare", get(compare_traces))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
         .route("/api/v1/services", get(list_services))
         .route(
@@ -127,6 +129,39 @@ async fn search_traces(
     Ok(Json(
         json!({ "traces": traces, "next_cursor": next_cursor }),
     ))
+}
+
+/// Two traces' call trees merged by (service, operation) path, with each node's spans,
+/// durations and change from A to B.
+async fn compare_traces(
+    State(state): State<Arc<ApiState>>,
+    ReadTenant(tenant): ReadTenant,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let invalid = |message: String| ApiError::new(ErrorKind::InvalidArgument, message);
+    let (Some(a), Some(b)) = compare::ids(query.as_deref()).map_err(invalid)? else {
+        return Err(invalid(
+            "a comparison needs a and b, the ids of the two traces".to_owned(),
+        ));
+    };
+    let comparison = match compare::read(&state.store.tenant(tenant), a, b)
+        .await
+        .map_err(store_error)?
+    {
+        compare::Read::Found(comparison) => comparison,
+        compare::Read::Missing(trace_id) => {
+            return Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("trace {trace_id} not found"),
+            ));
+        }
+    };
+    Ok(Json(json!({
+        "a": TraceSummaryView::from(&comparison.a),
+        "b": TraceSummaryView::from(&comparison.b),
+        "changes": Counts::of(&comparison.nodes),
+        "nodes": comparison.nodes,
+    })))
 }
 
 /// "What is different": attribute values over-represented in the selected traces of a

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod compare;
 mod config;
 mod dashboard;
 mod difference;

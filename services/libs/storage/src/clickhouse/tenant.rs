@@ -897,6 +897,16 @@ impl<'a> TenantTraces<'a> {
         Ok(Some((summary, spans)))
     }
 
+    /// A trace's summary alone, without reading its spans.
+    pub async fn trace_summary(
+        &self,
+        trace_id: TraceId,
+    ) -> Result<Option<TraceSummary>, ClickHouseError> {
+        TenantRead::trace_summary(self.tenant, trace_id)
+            .fetch_optional(self.reader)
+            .await
+    }
+
     pub async fn search(&self, search: &TraceSearch) -> Result<Vec<TraceSummary>, ClickHouseError> {
         let _slot = self.scan_slot()?;
         TenantRead::search(self.tenant, search)

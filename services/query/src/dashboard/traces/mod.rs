@@ -7,6 +7,7 @@
 //! Pages are complete without JavaScript; `explorer.js` adds brushing, collapsing,
 //! keyboard navigation, the selection panel and find-in-trace.
 
+mod compare;
 mod critical_path;
 mod difference;
 pub(super) mod format;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use waterfall::Waterfall;
 use weft_model::TraceId;
-use weft_storage::clickhouse::{ClickHouseError, TenantTraces, TraceSearch};
+use weft_storage::clickhouse::{ClickHouseError, TenantTraces, TraceSearch, TraceSummary};
 
 /// How far back an empty result looks for any data, to tell a new organisation (how to
 /// send data) from a search that matched nothing.
@@ -42,6 +43,7 @@ pub fn routes() -> Router<Arc<DashboardState>> {
     Router::new()
         .route("/traces", get(search_page))
         .route("/traces/difference", get(difference_page))
+        .route("/traces/compare", get(compare_page))
         .route("/traces/{trace_id}", get(trace_page))
         .route("/traces/{trace_id}/download", get(download))
         .route("/static/explorer.css", get(stylesheet))
@@ -347,6 +349,142 @@ async fn difference_page(
             page.error = Some(message);
             status
         }
+    };
+    let store_time = read.elapsed();
+    let rendering = Instant::now();
+    let response = render(status, &page);
+    Ok(with_timing(response, store_time, rendering.elapsed()))
+}
+
+/// How far from the chosen trace the comparison page looks for traces of the same
+/// operation to compare it with, and how many it lists.
+const CANDIDATE_WINDOW: Duration = Duration::from_secs(3600);
+const CANDIDATES: u32 = 20;
+
+#[derive(Template)]
+#[template(path = "traces_compare.html")]
+struct ComparePage {
+    layout: Layout,
+    /// The ids in the form, as given.
+    a_input: String,
+    b_input: String,
+    error: Option<String>,
+    a: Option<compare::TraceHead>,
+    b: Option<compare::TraceHead>,
+    rows: Vec<compare::Row>,
+    counts: Option<crate::compare::Counts>,
+    /// Nodes in the whole tree, more than the rows when the page shows only the first.
+    nodes: usize,
+    /// With only A chosen: traces of the same operation around it, to pick B from.
+    candidates: Vec<ResultRow>,
+}
+
+impl ComparePage {
+    fn compared(&self) -> bool {
+        self.a.is_some() && self.b.is_some()
+    }
+
+    /// Both traces' headers, with their class and letter.
+    fn sides(&self) -> Vec<(&'static str, &'static str, &compare::TraceHead)> {
+        [("a", "A", &self.a), ("b", "B", &self.b)]
+            .into_iter()
+            .filter_map(|(class, name, head)| Some((class, name, head.as_ref()?)))
+            .collect()
+    }
+}
+
+/// Traces of the same root operation as `trace`, within [`CANDIDATE_WINDOW`] of it,
+/// longest first (the ones most worth comparing), itself left out. They only help to
+/// pick, so a failure lists none.
+async fn candidates(store: &TenantTraces<'_>, trace: &TraceSummary) -> Vec<TraceSummary> {
+    let window = CANDIDATE_WINDOW.as_nanos() as u64;
+    let search = TraceSearch {
+        start_unix_nano: trace.start_time_unix_nano.saturating_sub(window),
+        end_unix_nano: trace.start_time_unix_nano.saturating_add(window),
+        service: (!trace.root_service.is_empty()).then(|| trace.root_service.clone()),
+        operation: (!trace.root_name.is_empty()).then(|| trace.root_name.clone()),
+        limit: CANDIDATES + 1,
+        sort: weft_storage::clickhouse::TraceSort::Longest,
+        ..TraceSearch::default()
+    };
+    match store.search(&search).await {
+        Ok(mut traces) => {
+            traces.retain(|t| t.trace_id != trace.trace_id);
+            traces.truncate(CANDIDATES as usize);
+            traces
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not list traces to compare with");
+            Vec::new()
+        }
+    }
+}
+
+async fn compare_page(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+    RawQuery(query): RawQuery,
+) -> Result<Response, DashboardError> {
+    let given = |name: &str| {
+        form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.chars().take(80).collect::<String>())
+            .unwrap_or_default()
+    };
+    let mut page = ComparePage {
+        layout: user.layout(&state),
+        a_input: given("a"),
+        b_input: given("b"),
+        error: None,
+        a: None,
+        b: None,
+        rows: Vec::new(),
+        counts: None,
+        nodes: 0,
+        candidates: Vec::new(),
+    };
+    let (a, b) = match crate::compare::ids(query.as_deref()) {
+        // Two traces selected in a search: the page's own address.
+        Ok((Some(a), Some(b))) if page.a_input.is_empty() => {
+            return Ok(Redirect::to(&format!("/traces/compare?a={a}&b={b}")).into_response());
+        }
+        Ok(ids) => ids,
+        Err(message) => {
+            page.error = Some(format!("{}{}.", message[..1].to_uppercase(), &message[1..]));
+            return Ok(render(StatusCode::BAD_REQUEST, &page));
+        }
+    };
+    let store = state.store.tenant(user.tenant);
+    let read = Instant::now();
+    let missing = |page: &mut ComparePage, trace_id: TraceId| {
+        page.error = Some(format!(
+            "This organisation has no trace {trace_id}. It may not have arrived yet, it may be older than the retention period, or it may belong to another organisation."
+        ));
+        StatusCode::NOT_FOUND
+    };
+    let status = match (a, b) {
+        (Some(a), Some(b)) => match crate::compare::read(&store, a, b).await? {
+            crate::compare::Read::Found(comparison) => {
+                page.a = Some(compare::TraceHead::new(&comparison.a));
+                page.b = Some(compare::TraceHead::new(&comparison.b));
+                page.rows = compare::rows(&comparison, compare::PAGE_NODES);
+                page.nodes = comparison.nodes.len();
+                page.counts = Some(compare::counts(&comparison));
+                StatusCode::OK
+            }
+            crate::compare::Read::Missing(trace_id) => missing(&mut page, trace_id),
+        },
+        (Some(one), None) | (None, Some(one)) => match store.trace_summary(one).await? {
+            Some(summary) => {
+                page.candidates = search::rows(&candidates(&store, &summary).await);
+                page.a = Some(compare::TraceHead::new(&summary));
+                page.a_input = hex::encode(summary.trace_id);
+                page.b_input.clear();
+                StatusCode::OK
+            }
+            None => missing(&mut page, one),
+        },
+        (None, None) => StatusCode::OK,
     };
     let store_time = read.elapsed();
     let rendering = Instant::now();
