@@ -940,7 +940,37 @@ async fn viewers_read_alerts_members_edit_rules_and_admins_manage_channels() {
     }
     let mut viewer = invite(&mut owner, &stack, "vic@acme.io", "viewer").await;
     let mut member = invite(&mut owner, &stack, "mo@acme.io", "member").await;
-    let rule = r#"{"name": "slow", "condition": {"kind": "span_duration", "service": "raw-client", "threshold_ms": 100}}"#;
+    let rule = [
+        ("kind", "span_duration"),
+        ("name", "slow"),
+        ("service", "raw-client"),
+        ("operation", ""),
+        ("attributes", ""),
+        ("threshold", "100"),
+        ("threshold_unit", "ms"),
+        ("window", "2"),
+        ("window_unit", "min"),
+        ("for", "0"),
+        ("for_unit", "min"),
+        ("repeat", "1"),
+        ("repeat_unit", "h"),
+        ("labels", "team=edge"),
+        // What the browser sends of the other kinds' pickers.
+        ("percentile", "p99"),
+        ("direction", "below"),
+        ("min_requests", "20"),
+    ];
+    // The same form with some fields changed.
+    let with = |changes: &[(&'static str, &'static str)]| {
+        rule.iter()
+            .map(|&(k, v)| {
+                changes
+                    .iter()
+                    .find(|(c, _)| *c == k)
+                    .map_or((k, v), |&(_, new)| (k, new))
+            })
+            .collect::<Vec<_>>()
+    };
     let channel = [
         ("name", "ops"),
         ("kind", "slack"),
@@ -956,28 +986,98 @@ async fn viewers_read_alerts_members_edit_rules_and_admins_manage_channels() {
         page.body
             .contains("Members, admins and owners change alert rules.")
     );
-    assert!(!page.body.contains("<textarea"));
+    assert!(!page.body.contains("class=\"rule-form\""));
     let csrf = page.csrf();
     let refused = viewer
-        .post("/alerts", &[("csrf", &csrf), ("rule", rule)])
+        .post(
+            "/alerts",
+            &[&[("csrf", csrf.as_str())][..], &rule[..]].concat(),
+        )
         .await;
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("change alert rules"));
 
-    // A member creates a rule (and a bad one is refused naming the field) but not channels.
-    let page = member.get("/alerts").await;
+    // A member creates a rule through the form (a bad one is refused with the message
+    // next to the field it names, keeping what was typed) but not channels.
+    let page = member.get("/alerts?kind=latency").await;
+    assert!(
+        page.body.contains("<option selected>raw-client</option>")
+            || page.body.contains("<option>raw-client</option>"),
+        "the service picker lists the tenant's services: {}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"percentile\""));
     let bad = member
-        .submit(&page, "/alerts", &[("rule", r#"{"name": "x", "condition": {"kind": "latency", "service": "raw-client", "percentile": "p99", "threshold_ms": 0}}"#)])
+        .submit(
+            &page,
+            "/alerts",
+            &with(&[
+                ("kind", "latency"),
+                ("threshold", "0"),
+                ("name", "kept name"),
+            ]),
+        )
         .await;
     assert_eq!(bad.status, 400);
     assert!(
         bad.body
-            .contains("<code class=\"field\">condition.threshold_ms</code>: must be above 0"),
+            .contains("<p class=\"field-error\" id=\"error-threshold\">must be above 0</p>"),
         "{}",
         bad.body
     );
-    let created = member.submit(&page, "/alerts", &[("rule", rule)]).await;
+    assert!(bad.body.contains("Not saved. Threshold: must be above 0"));
+    assert!(bad.body.contains("value=\"kept name\""));
+    let bad = member
+        .submit(&page, "/alerts", &with(&[("window", "soon")]))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("id=\"error-window\">must be a number, not &#34;soon&#34;</p>"),
+        "{}",
+        bad.body
+    );
+    let bad = member
+        .submit(&page, "/alerts", &with(&[("service", "no-such-service")]))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("id=\"error-service\">no spans of service"),
+        "{}",
+        bad.body
+    );
+    let created = member.submit(&page, "/alerts", &rule).await;
     assert_eq!(created.status, 303, "{}", created.body);
+    // Its page pre-fills the form with the rule, in the units it was written in.
+    let edit = member.get(created.location.as_deref().unwrap()).await;
+    assert!(
+        edit.body
+            .contains("id=\"f-threshold\" name=\"threshold\" value=\"100\""),
+        "{}",
+        edit.body
+    );
+    assert!(edit.body.contains("value=\"team=edge\""));
+    assert!(
+        edit.body
+            .contains("<option value=\"min\" selected>minutes</option>")
+    );
+    let rule_path = created.location.clone().unwrap();
+    let saved = member
+        .submit(
+            &edit,
+            &rule_path,
+            &with(&[("threshold", "2"), ("threshold_unit", "s")]),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(
+        saved.body.contains("Saved.") && saved.body.contains("&#62; 2000 ms"),
+        "{}",
+        saved.body
+    );
+    let saved = member.submit(&saved, &rule_path, &rule).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
     let page = member.get("/alerts/channels").await;
     assert!(page.body.contains("Admins and owners manage channels."));
     let refused = member
