@@ -1286,3 +1286,158 @@ async fn a_throughput_rule_fires_when_a_service_goes_quiet_and_resolves_when_tra
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_channel_urls_are_refused_on_save_and_at_delivery_unless_the_operator_allows_them()
+{
+    use weft_model::alerting::TargetPolicy;
+    let options = StackOptions {
+        alerting: false,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    let port = receiver.addr.port();
+
+    // A query replica as production runs it (no WEFT_ALERTING_ALLOW_PRIVATE_TARGETS):
+    // every internal address is refused on save, naming the field and the setting.
+    let guarded = stack
+        .start_query_with(|c| c.alerting_targets = TargetPolicy::PublicOnly)
+        .await;
+    let guarded = stack.keep(guarded);
+    let slack = |url: String| json!({"name": "x", "target": {"kind": "slack", "webhook_url": url}});
+    let cases = [
+        (
+            json!({"name": "x", "target": {"kind": "webhook", "url": receiver.url("hook"), "secret": SECRET}}),
+            "target.url",
+            "127.0.0.1 is a loopback address",
+        ),
+        (
+            slack(format!("http://localhost:{port}/slack")),
+            "target.webhook_url",
+            "localhost is a loopback name",
+        ),
+        (
+            slack("http://169.254.169.254/latest/meta-data/".to_owned()),
+            "target.webhook_url",
+            "169.254.169.254 is a cloud metadata address",
+        ),
+        (
+            slack("http://10.0.0.7/hook".to_owned()),
+            "target.webhook_url",
+            "10.0.0.7 is a private address",
+        ),
+        (
+            slack("http://[::ffff:192.168.1.1]:8080/hook".to_owned()),
+            "target.webhook_url",
+            "::ffff:192.168.1.1 is a private address",
+        ),
+        (
+            slack("http://[fe80::1]/hook".to_owned()),
+            "target.webhook_url",
+            "fe80::1 is a link-local address",
+        ),
+    ];
+    for (body, field, why) in cases {
+        let response = stack
+            .http
+            .post(format!("http://{guarded}/api/v1/alerts/channels"))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["field"], field, "{body} → {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains(why) && error.contains("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS"),
+            "{body} → {answer}"
+        );
+    }
+    // A public address is saved (nothing is sent to it here).
+    let response = stack
+        .http
+        .post(format!("http://{guarded}/api/v1/alerts/channels"))
+        .header("x-api-key", &key)
+        .json(&slack("https://93.184.216.34/services/T/B/x".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    // Channels saved where the operator allowed internal targets (the stack's own query)
+    // are refused again when an alerting replica that does not allow them delivers:
+    // `localhost` after resolving it, 127.0.0.1 as written. Nothing reaches the receiver.
+    let by_name = channel(
+        &stack,
+        &key,
+        slack(format!("http://localhost:{port}/by-name")),
+    )
+    .await;
+    let by_address = channel(
+        &stack,
+        &key,
+        json!({"name": "y", "target": {"kind": "webhook", "url": receiver.url("by-address"), "secret": SECRET}}),
+    )
+    .await;
+    let guarded_alerting = stack
+        .start_alerting_with(|c| {
+            c.delivery.targets = TargetPolicy::PublicOnly;
+            c.delivery.max_attempts = 1;
+        })
+        .await;
+    for id in [&by_name, &by_address] {
+        let path = format!("/api/v1/alerts/channels/{id}/test");
+        assert_eq!(post(&stack, &path, &key, json!({})).await.0, 202);
+    }
+    let failed = eventually(
+        "both deliveries failed",
+        Duration::from_secs(30),
+        || async {
+            let (_, log) = stack
+                .query_get("/api/v1/alerts/deliveries", &tenant.read_key)
+                .await;
+            let log = log["deliveries"].as_array().unwrap().clone();
+            (log.len() == 2 && log.iter().all(|d| d["status"] == "failed")).then_some(log)
+        },
+    )
+    .await;
+    let error_of = |id: &str| {
+        failed.iter().find(|d| d["channel_id"] == id).unwrap()["last_error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let by_name_error = error_of(&by_name);
+    assert!(
+        by_name_error.contains("localhost resolves to 127.0.0.1, a loopback address")
+            || by_name_error.contains("localhost resolves to ::1, a loopback address"),
+        "{by_name_error}"
+    );
+    assert!(by_name_error.contains("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS"));
+    let by_address_error = error_of(&by_address);
+    assert!(
+        by_address_error.contains("127.0.0.1 is a loopback address"),
+        "{by_address_error}"
+    );
+    assert_eq!(
+        receiver.attempts("by-name") + receiver.attempts("by-address"),
+        0
+    );
+
+    // The same channels with the operator's permission are delivered.
+    guarded_alerting.stop().await;
+    let allowed = stack.start_alerting().await;
+    stack.keep(allowed);
+    for id in [&by_name, &by_address] {
+        let path = format!("/api/v1/alerts/channels/{id}/test");
+        assert_eq!(post(&stack, &path, &key, json!({})).await.0, 202);
+    }
+    receiver.wait_for("by-name", 1).await;
+    receiver.wait_for("by-address", 1).await;
+    stack.stop().await;
+}

@@ -28,6 +28,10 @@ pub struct QueryConfig {
     /// absolute links such as invitations are built from it, never from request headers.
     pub public_url: String,
     pub login: LoginLimits,
+    /// Whether channel URLs may point at internal addresses
+    /// (`WEFT_ALERTING_ALLOW_PRIVATE_TARGETS`; the alerting service checks again when
+    /// it delivers).
+    pub alerting_targets: weft_model::alerting::TargetPolicy,
 }
 
 /// What bounds password checks: argon2 work at once, and attempts per client address.
@@ -178,6 +182,9 @@ impl QueryConfig {
                 .strip_suffix('/')
                 .unwrap_or(&public_url)
                 .to_owned(),
+            alerting_targets: weft_model::alerting::TargetPolicy::from_allow_private(
+                env.get("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS", false)?,
+            ),
             login: LoginLimits {
                 hashing_concurrency,
                 hashing_queue: env.get("WEFT_PASSWORD_HASHING_QUEUE", 2 * hashing_concurrency)?,

@@ -73,6 +73,7 @@ impl Query {
             store: store.clone(),
             keys: keys.clone(),
             policies: policies.clone(),
+            alerting_targets: config.alerting_targets,
         });
         let dashboard = Arc::new(DashboardState {
             postgres: postgres.clone(),
@@ -87,6 +88,7 @@ impl Query {
             public_url: config.public_url.clone(),
             ingest_http_url: config.public_ingest_http_url.clone(),
             ingest_grpc_url: config.public_ingest_grpc_url.clone(),
+            alerting_targets: config.alerting_targets,
         });
         let metrics = metrics::QueryMetrics::default();
         let mut registry = Registry::default();

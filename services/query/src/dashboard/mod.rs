@@ -53,6 +53,8 @@ pub struct DashboardState {
     /// Ingest endpoints as users should paste them into their SDK configuration.
     pub ingest_http_url: String,
     pub ingest_grpc_url: String,
+    /// Where alert channels may point.
+    pub alerting_targets: weft_model::alerting::TargetPolicy,
 }
 
 /// One router per room, merged; a path none of them has is the 404 of [`shell`].

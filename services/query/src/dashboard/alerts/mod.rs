@@ -1013,7 +1013,11 @@ async fn create_channel(
     Authorized { user, form, .. }: Authorized<ManageChannels, ChannelForm>,
 ) -> Result<Response, DashboardError> {
     let spec = form.spec();
-    if let Err(problem) = spec.validate() {
+    let checked = match spec.validate() {
+        Ok(()) => crate::api::alerts::check_target(&spec, state.alerting_targets).await,
+        Err(problem) => Err(problem),
+    };
+    if let Err(problem) = checked {
         return render_channels(
             &state,
             &user,
