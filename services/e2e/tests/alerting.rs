@@ -1441,3 +1441,68 @@ async fn internal_channel_urls_are_refused_on_save_and_at_delivery_unless_the_op
     receiver.wait_for("by-address", 1).await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_alert_is_notified_again_after_its_repeat_interval_and_not_before() {
+    let stack = Stack::start().await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    introduce(&stack, &tenant, "cart", "GET /cart").await;
+    let hook = channel(&stack, &key, json!({"name": "pager", "target": {"kind": "webhook", "url": receiver.url("remind"), "secret": SECRET}})).await;
+    // The shortest repeat a rule may have; the window keeps the slow spans in view for
+    // five minutes, so the alert stays firing without more traffic.
+    let latency = rule(&stack, &key, json!({
+        "name": "cart p99", "repeat_seconds": 60,
+        "condition": {"kind": "latency", "service": "cart", "percentile": "p99", "threshold_ms": 300, "window_seconds": 300},
+        "channels": [hook]
+    })).await;
+    let slow: Vec<Span> = (0..5)
+        .map(|_| timed_span("GET /cart", 1000, false).0)
+        .collect();
+    send(&stack, &tenant, "cart", slow).await;
+    wait_for_state(&stack, &key, &latency, "firing").await;
+    receiver.wait_for("remind", 1).await;
+
+    let reminded = eventually("a reminder", Duration::from_secs(150), || async {
+        let got = receiver.at("remind");
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    for received in &reminded {
+        verify_signature(received, SECRET);
+        let body = received.json();
+        assert_eq!(body["rule_id"], latency.as_str(), "{body}");
+        assert_eq!(body["state"], "firing", "{body}");
+    }
+    // The reminder was recorded a repeat interval after the alert fired, not before,
+    // and it is one reminder, once.
+    let (_, detail) = call(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/api/v1/alerts/rules/{latency}"),
+        &tenant.read_key,
+        None,
+    )
+    .await;
+    let history = detail["history"].as_array().unwrap();
+    let at = |repeat: i64| {
+        let event = history
+            .iter()
+            .find(|e| e["state"] == "firing" && e["repeat"] == repeat)
+            .unwrap_or_else(|| panic!("no firing event with repeat {repeat}: {detail}"));
+        chrono::DateTime::parse_from_rfc3339(event["at"].as_str().unwrap()).unwrap()
+    };
+    let interval = at(1) - at(0);
+    assert!(
+        interval >= chrono::Duration::seconds(60),
+        "reminded after {interval:?}, before the 60 s repeat interval"
+    );
+    assert_eq!(
+        history.iter().filter(|e| e["repeat"] == 1).count(),
+        1,
+        "{detail}"
+    );
+    assert_eq!(receiver.at("remind").len(), 2, "one firing, one reminder");
+    stack.stop().await;
+}
