@@ -31,6 +31,9 @@ pub struct SmtpConfig {
     pub password: String,
     pub from: String,
     pub tls: SmtpTls,
+    /// PEM certificates trusted for the SMTP server besides the system's roots
+    /// (`WEFT_SMTP_CA_FILE`): an internal relay with a private CA or a self-signed one.
+    pub ca_file: Option<std::path::PathBuf>,
     pub timeout: Duration,
 }
 
@@ -151,6 +154,9 @@ impl AlertingConfig {
                 password: env.string("WEFT_SMTP_PASSWORD", ""),
                 from: env.string("WEFT_SMTP_FROM", "weft@localhost.localdomain"),
                 tls,
+                ca_file: Some(env.string("WEFT_SMTP_CA_FILE", ""))
+                    .filter(|path| !path.is_empty())
+                    .map(std::path::PathBuf::from),
                 timeout: env.duration("WEFT_SMTP_TIMEOUT", Duration::from_secs(10))?,
             },
             bus,

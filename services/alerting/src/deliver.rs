@@ -17,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -112,7 +112,26 @@ fn smtp_transport(
     if config.host.is_empty() {
         return Ok(None);
     }
-    let tls = || TlsParameters::new(config.host.clone()).context("failed to set up TLS for SMTP");
+    let extra_root = match &config.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("failed to read WEFT_SMTP_CA_FILE {}", path.display()))?;
+            Some(Certificate::from_pem(&pem).with_context(|| {
+                format!(
+                    "WEFT_SMTP_CA_FILE {} holds no PEM certificate",
+                    path.display()
+                )
+            })?)
+        }
+        None => None,
+    };
+    let tls = || {
+        let mut parameters = TlsParameters::builder(config.host.clone());
+        if let Some(root) = &extra_root {
+            parameters = parameters.add_root_certificate(root.clone());
+        }
+        parameters.build().context("failed to set up TLS for SMTP")
+    };
     let tls = match config.tls {
         SmtpTls::Opportunistic => Tls::Opportunistic(tls()?),
         SmtpTls::Required => Tls::Required(tls()?),

@@ -760,7 +760,7 @@ struct SmtpServer {
 }
 
 const SMTP_SERVER: &str = r#"
-import json, sys
+import json, ssl, sys
 from email import message_from_bytes, policy
 from aiosmtpd.controller import Controller
 
@@ -769,14 +769,20 @@ class Handler:
         message = message_from_bytes(envelope.content, policy=policy.default)
         text, html = message.get_body(("plain",)), message.get_body(("html",))
         print(json.dumps({
-            "ehlo": session.host_name, "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+            "ehlo": session.host_name, "tls": bool(session.ssl), "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
             "subject": str(message["subject"]), "from": str(message["from"]), "to": str(message["to"]),
             "content_type": message.get_content_type(),
             "text": text.get_content() if text else None, "html": html.get_content() if html else None,
         }), flush=True)
         return "250 Message accepted for delivery"
 
-controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]))
+# With a certificate and key: STARTTLS offered, and required before MAIL.
+tls = {}
+if len(sys.argv) > 3:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    tls = {"tls_context": context, "require_starttls": True}
+controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]), **tls)
 controller.start()
 print(json.dumps({"ready": True}), flush=True)
 sys.stdin.read()
@@ -784,7 +790,84 @@ controller.stop()
 "#;
 
 impl SmtpServer {
+    /// A server that offers no STARTTLS.
     async fn start() -> SmtpServer {
+        SmtpServer::start_with(&[]).await
+    }
+
+    /// A server that offers STARTTLS, and requires it, with a certificate for 127.0.0.1
+    /// issued by a CA made with openssl in `dir`; returns the CA's PEM path.
+    async fn start_tls(dir: &std::path::Path) -> (SmtpServer, std::path::PathBuf) {
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        let san = path("san.ext");
+        std::fs::write(&san, "subjectAltName=IP:127.0.0.1\n").unwrap();
+        let (ca, ca_key, cert, key, csr) = (
+            path("ca.pem"),
+            path("ca-key.pem"),
+            path("smtp-cert.pem"),
+            path("smtp-key.pem"),
+            path("smtp.csr"),
+        );
+        let days = ["-days", "1"];
+        for args in [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=weft test CA",
+                "-keyout",
+                &ca_key,
+                "-out",
+                &ca,
+            ],
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-extfile",
+                &san,
+                "-out",
+                &cert,
+            ],
+        ] {
+            let made = tokio::process::Command::new("openssl")
+                .args(&args)
+                .args(days)
+                .output()
+                .await
+                .expect("openssl (Debian's openssl package)");
+            assert!(
+                made.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        }
+        let server = SmtpServer::start_with(&[&cert, &key]).await;
+        (server, ca.into())
+    }
+
+    async fn start_with(tls: &[&str]) -> SmtpServer {
         use tokio::io::AsyncBufReadExt;
         let python = std::env::var("WEFT_SMTP_PYTHON").unwrap_or_else(|_| {
             format!(
@@ -799,6 +882,7 @@ impl SmtpServer {
             .port();
         let mut child = tokio::process::Command::new(&python)
             .args(["-c", SMTP_SERVER, &port.to_string()])
+            .args(tls)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -859,6 +943,10 @@ async fn a_slow_span_sends_an_email_over_real_smtp_with_text_and_html_parts() {
     send(&stack, &tenant, "payments", vec![slow]).await;
 
     let message = smtp.next_message().await;
+    assert_eq!(
+        message["tls"], false,
+        "the server offers no STARTTLS: plain"
+    );
     let public = stack.query_url("");
     assert_eq!(message["mail_from"], "alerts@weft.example");
     assert_eq!(
@@ -1505,4 +1593,79 @@ async fn a_firing_alert_is_notified_again_after_its_repeat_interval_and_not_befo
     );
     assert_eq!(receiver.at("remind").len(), 2, "one firing, one reminder");
     stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_uses_starttls_when_the_server_offers_it_and_checks_its_certificate() {
+    let dir = std::env::temp_dir().join(format!("weft-smtp-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut smtp, cert) = SmtpServer::start_tls(&dir).await;
+    let options = StackOptions {
+        alerting: false,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
+    let port = smtp.port;
+    let smtp_config = |config: &mut weft_alerting::AlertingConfig| {
+        config.smtp.host = "127.0.0.1".to_owned();
+        config.smtp.port = port;
+        config.smtp.tls = weft_alerting::SmtpTls::Opportunistic;
+        config.smtp.from = "alerts@weft.example".to_owned();
+        config.delivery.max_attempts = 1;
+    };
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let email = channel(
+        &stack,
+        &key,
+        json!({"name": "on call", "target": {"kind": "email", "to": ["oncall@acme.example"]}}),
+    )
+    .await;
+    let test_path = format!("/api/v1/alerts/channels/{email}/test");
+
+    // Without the server's certificate among its roots, alerting does not fall back to
+    // plain text: the delivery fails, naming the SMTP failure, and nothing is received.
+    let untrusting = stack
+        .start_alerting_with(|config| smtp_config(config))
+        .await;
+    assert_eq!(post(&stack, &test_path, &key, json!({})).await.0, 202);
+    let failed = eventually("the delivery failed", Duration::from_secs(30), || async {
+        let (_, log) = stack
+            .query_get("/api/v1/alerts/deliveries", &tenant.read_key)
+            .await;
+        let log = log["deliveries"].as_array().unwrap().clone();
+        log.into_iter().find(|d| d["status"] == "failed")
+    })
+    .await;
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("SMTP delivery failed")
+            && failed["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("certificate"),
+        "{failed}"
+    );
+    untrusting.stop().await;
+
+    // Trusting its CA (WEFT_SMTP_CA_FILE), the message goes over STARTTLS.
+    let trusting = stack
+        .start_alerting_with(|config| {
+            smtp_config(config);
+            config.smtp.ca_file = Some(cert.clone());
+        })
+        .await;
+    stack.keep(trusting);
+    assert_eq!(post(&stack, &test_path, &key, json!({})).await.0, 202);
+    let message = smtp.next_message().await;
+    assert_eq!(message["tls"], true, "{message}");
+    assert_eq!(message["rcpt_tos"], json!(["oncall@acme.example"]));
+    assert!(
+        message["subject"].as_str().unwrap().starts_with("[TEST]"),
+        "{message}"
+    );
+    stack.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }
