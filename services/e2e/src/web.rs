@@ -113,12 +113,17 @@ impl Page {
 
 impl Visitor {
     pub fn new(stack: &Stack) -> Self {
+        Visitor::of(stack.query)
+    }
+
+    /// A visitor of one query replica (another than the stack's own, say).
+    pub fn of(query: std::net::SocketAddr) -> Self {
         Visitor {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            base: stack.query_url(""),
+            base: format!("http://{query}"),
             cookies: HashMap::new(),
         }
     }

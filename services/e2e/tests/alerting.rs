@@ -1446,6 +1446,31 @@ async fn internal_channel_urls_are_refused_on_save_and_at_delivery_unless_the_op
             "{body} → {answer}"
         );
     }
+    // The dashboard's channel form refuses the same way, naming the field.
+    let mut owner = Visitor::of(guarded);
+    owner.sign_up("olga@guarded.example", "Guarded").await;
+    let page = owner.get("/alerts/channels").await;
+    let refused = owner
+        .submit(
+            &page,
+            "/alerts/channels",
+            &[
+                ("name", "ops"),
+                ("kind", "slack"),
+                ("url", "http://169.254.169.254/latest/meta-data/"),
+                ("secret", ""),
+                ("to", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("target.webhook_url</code>: 169.254.169.254 is a cloud metadata address"),
+        "{}",
+        refused.body
+    );
     // A public address is saved (nothing is sent to it here).
     let response = stack
         .http
