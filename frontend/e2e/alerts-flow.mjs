@@ -1,7 +1,8 @@
 // Alerting in a real browser: a member opens Alerts from the navigation, adds a Slack
 // channel (a bad URL is refused naming the field; the URL is never shown again) and
-// sends it a test notification, creates rules through the rule form (a bad threshold is refused next to its
-// field), watches a latency rule go firing with its observed value drawn against the
+// sends it a test notification, creates rules through the rule form (a bad threshold is
+// refused next to its field, an edit pre-fills, and a script-less browser creates one
+// too), watches a latency rule go firing with its observed value drawn against the
 // threshold, and reads the delivery log. Every page must work under the dashboard's
 // Content-Security-Policy, and at 390 px nothing may scroll sideways. Screenshots at
 // 1280 and 390 px, light and dark. Run by services/e2e/tests/alerts_browser.rs against
