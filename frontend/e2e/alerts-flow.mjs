@@ -1,7 +1,8 @@
 // Alerting in a real browser: a member opens Alerts from the navigation, adds a Slack
 // channel (a bad URL is refused naming the field; the URL is never shown again) and
-// sends it a test notification, creates rules (a bad threshold is refused naming the
-// field), watches a latency rule go firing with its observed value drawn against the
+// sends it a test notification, creates rules through the rule form (a bad threshold is
+// refused next to its field, an edit pre-fills, and a script-less browser creates one
+// too), watches a latency rule go firing with its observed value drawn against the
 // threshold, and reads the delivery log. Every page must work under the dashboard's
 // Content-Security-Policy, and at 390 px nothing may scroll sideways. Screenshots at
 // 1280 and 390 px, light and dark. Run by services/e2e/tests/alerts_browser.rs against
@@ -162,30 +163,49 @@ async function flow() {
     await screenshotAll(page, 'alerts-channels');
   });
 
-  await step('a bad rule names the field and keeps the text', async () => {
+  await step('the rule form: a bad threshold is named next to its field and what was typed stays', async () => {
     await page.locator('nav.subnav a', { hasText: 'Rules' }).click();
     await page.waitForURL(`${base}/alerts`);
-    const bad = JSON.stringify({ name: 'raw p99', condition: { kind: 'latency', service: 'raw-client', percentile: 'p99', threshold_ms: -1 } }, null, 2);
-    await page.getByLabel('Rule as JSON').fill(bad);
+    await page.locator('.kind-picker a', { hasText: 'Latency percentile' }).click();
+    await page.waitForURL(/kind=latency/);
+    assert.equal(await page.locator('.kind-picker a.current').innerText(), 'Latency percentile');
+    await page.locator('#f-name').fill('raw-client p99');
+    await page.locator('#f-service').selectOption('raw-client');
+    await page.locator('#f-percentile').selectOption('p99');
+    await page.locator('#f-threshold').fill('-1');
+    await checkPolicy(page);
+    await screenshotAll(page, 'alerts-rule-form');
     await page.getByRole('button', { name: 'Create rule' }).click();
-    await page.locator('#rule-error').waitFor();
-    assert.match(await page.locator('#rule-error').innerText(), /condition\.threshold_ms: must be a number of at least 0/);
-    assert.equal(await page.getByLabel('Rule as JSON').inputValue(), bad);
+    await page.locator('#error-threshold').waitFor();
+    assert.match(await page.locator('#error-threshold').innerText(), /must be a number of at least 0/);
+    assert.match(await page.locator('#rule-error').innerText(), /Threshold: must be a number of at least 0/);
+    assert.equal(await page.locator('#f-threshold').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.locator('#f-name').inputValue(), 'raw-client p99');
+    assert.equal(await page.locator('#f-service').inputValue(), 'raw-client');
     await checkPolicy(page);
     await screenshotAll(page, 'alerts-rule-error');
   });
 
   let ruleUrl;
-  await step('create a latency rule; it fires and its chart shows the threshold', async () => {
-    const rule = {
-      name: 'raw-client p99', for_seconds: 2, repeat_seconds: 0,
-      condition: { kind: 'latency', service: 'raw-client', percentile: 'p99', threshold_ms: 300, window_seconds: 300 },
-      channels: [channelId],
-    };
-    await page.getByLabel('Rule as JSON').fill(JSON.stringify(rule, null, 2));
+  await step('create a latency rule through the form; it fires and its chart shows the threshold', async () => {
+    await page.locator('#f-threshold').fill('300');
+    await page.locator('select[name=threshold_unit]').selectOption('ms');
+    await page.locator('#f-window').fill('5');
+    await page.locator('select[name=window_unit]').selectOption('min');
+    await page.locator('#f-for').fill('2');
+    await page.locator('select[name=for_unit]').selectOption('s');
+    await page.locator('#f-repeat').fill('0');
+    await page.locator(`input[name="channel.${channelId}"]`).check();
     await page.getByRole('button', { name: 'Create rule' }).click();
     await page.waitForURL(/\/alerts\/rules\//);
     ruleUrl = page.url();
+    // The edit form is the same form, filled with the rule.
+    assert.equal(await page.locator('#f-threshold').inputValue(), '300');
+    assert.equal(await page.locator('#f-for').inputValue(), '2');
+    assert.equal(await page.locator('select[name=for_unit]').inputValue(), 's');
+    assert.equal(await page.locator('#f-percentile').inputValue(), 'p99');
+    assert.ok(await page.locator(`input[name="channel.${channelId}"]`).isChecked(), 'the channel stays ticked');
+    assert.match(await page.locator('main').innerText(), /p99 latency of raw-client > 300 ms \(over 5 min, for 2 s\)/);
     await waitFor('the rule to fire', async () => {
       await page.reload();
       return (await page.locator('#rule-state').innerText()) === 'firing' && (await page.locator('.alert-chart circle').count()) >= 8;
@@ -198,15 +218,19 @@ async function flow() {
   });
 
   await step('a span-duration rule, the list with states, mute, and the delivery log', async () => {
-    await page.goto(`${base}/alerts`);
-    const rule = { name: 'slow spans', condition: { kind: 'span_duration', service: 'raw-client', threshold_ms: 2000, window_seconds: 120 } };
-    await page.getByLabel('Rule as JSON').fill(JSON.stringify(rule, null, 2));
+    await page.goto(`${base}/alerts?kind=span_duration#new-rule`);
+    await page.locator('#f-name').fill('slow spans');
+    await page.locator('#f-service').selectOption('raw-client');
+    await page.locator('#f-threshold').fill('2');
+    await page.locator('select[name=threshold_unit]').selectOption('s');
+    await page.locator('#f-window').fill('2');
+    await page.locator('select[name=window_unit]').selectOption('min');
     await page.getByRole('button', { name: 'Create rule' }).click();
     await page.waitForURL(/\/alerts\/rules\//);
     await page.getByRole('button', { name: 'Mute for 1 hour' }).click();
     await page.getByText('Muted: changes are recorded').waitFor();
     await page.goto(`${base}/alerts`);
-    await page.locator('input[name=labels]').fill('service=raw-client');
+    await page.locator('#silences input[name=labels]').fill('service=raw-client');
     await page.locator('input[name=comment]').fill('deploying the new checkout');
     await page.getByRole('button', { name: 'Silence', exact: true }).click();
     await page.getByText('Silenced: matching alerts').waitFor();
@@ -227,6 +251,33 @@ async function flow() {
     await page.goto(ruleUrl);
   });
   await context.close();
+
+  await step('without JavaScript, an error-rate rule is created through the form', async () => {
+    const bare = await browser.newContext({ viewport: WIDE, javaScriptEnabled: false });
+    const plain = await openPage(bare);
+    await plain.goto(`${base}/login`);
+    await plain.getByLabel('Email').fill(email);
+    await plain.getByLabel('Password').fill(password);
+    await plain.getByRole('button', { name: 'Log in' }).click();
+    await plain.waitForURL(`${base}/`);
+    await plain.goto(`${base}/alerts`);
+    await plain.locator('.kind-picker a', { hasText: 'Error rate' }).click();
+    await plain.waitForURL(/kind=error_rate/);
+    await plain.locator('#f-name').fill('raw-client errors');
+    await plain.locator('#f-service').selectOption('raw-client');
+    await plain.locator('#f-threshold').fill('5');
+    await plain.locator('#f-min-requests').fill('0');
+    await plain.getByRole('button', { name: 'Create rule' }).click();
+    await plain.locator('#error-min_requests').waitFor();
+    assert.match(await plain.locator('#error-min_requests').innerText(), /must be at least 1/);
+    await plain.locator('#f-min-requests').fill('50');
+    await plain.getByRole('button', { name: 'Create rule' }).click();
+    await plain.waitForURL(/\/alerts\/rules\//);
+    assert.match(await plain.locator('main').innerText(), /error rate of raw-client > 5 %/);
+    assert.equal(await plain.locator('#f-min-requests').inputValue(), '50');
+    await bare.close();
+  });
+
 }
 
 const started = Date.now();

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use weft_bus::BusConfig;
 use weft_model::PartitionSet;
+use weft_model::alerting::TargetPolicy;
 use weft_runtime::config::{ConfigError, Env};
 use weft_storage::clickhouse::ClickHouseConfig;
 use weft_storage::postgres::PostgresConfig;
@@ -23,6 +24,9 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     /// How long a notification waits for its example trace to be stored.
     pub trace_wait: Duration,
+    /// Whether webhooks and Slack may be sent to internal addresses
+    /// (`WEFT_ALERTING_ALLOW_PRIVATE_TARGETS`), checked after DNS resolution.
+    pub targets: TargetPolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -96,6 +100,9 @@ impl AlertingConfig {
                 retry_base: env.duration("WEFT_ALERTING_RETRY_BASE", Duration::from_secs(5))?,
                 timeout: env.duration("WEFT_ALERTING_DELIVERY_TIMEOUT", Duration::from_secs(10))?,
                 trace_wait: env.duration("WEFT_ALERTING_TRACE_WAIT", Duration::from_secs(30))?,
+                targets: TargetPolicy::from_allow_private(
+                    env.get("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS", false)?,
+                ),
             },
             smtp: SmtpConfig::from_env(env)?,
             bus,

@@ -13,11 +13,17 @@ use crate::metrics::{AlertingMetrics, DeliveryLabels};
 use crate::notify::{Notification, SIGNATURE_HEADER, sign};
 use anyhow::Context;
 use chrono::Utc;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use weft_mail::{Email, Mailer};
 use weft_model::TraceId;
-use weft_model::alerting::{AlertRule, ChannelTarget};
+use weft_model::alerting::{AlertRule, ChannelTarget, TargetPolicy, url_host};
 use weft_runtime::shutdown::CancellationToken;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::postgres::{ClaimedDelivery, Postgres};
@@ -25,9 +31,63 @@ use weft_storage::postgres::{ClaimedDelivery, Postgres};
 const CLAIM_LIMIT: i64 = 50;
 
 type HttpClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    hyper_rustls::HttpsConnector<
+        hyper_util::client::legacy::connect::HttpConnector<GuardedResolver>,
+    >,
     http_body_util::Full<bytes::Bytes>,
 >;
+
+/// Resolves the hosts of channel URLs and drops the addresses the target policy
+/// refuses, so a name that resolves (or is re-pointed after saving) to an internal
+/// address is never connected to. The check is on the addresses connected to, not on a
+/// lookup before the request, so DNS cannot answer differently in between.
+#[derive(Clone)]
+struct GuardedResolver {
+    policy: TargetPolicy,
+}
+
+impl tower::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let policy = self.policy;
+        Box::pin(async move {
+            let host = name.as_str();
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+                .await?
+                .filter(|address| match policy.refusal(address.ip()) {
+                    Some(what) => {
+                        refused.get_or_insert((address.ip(), what));
+                        false
+                    }
+                    None => true,
+                })
+                .collect();
+            match refused {
+                Some((ip, what)) if allowed.is_empty() => Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    refusal(&format!("{host} resolves to {ip}, {what}")),
+                )),
+                _ => Ok(allowed.into_iter()),
+            }
+        })
+    }
+}
+
+/// Why a notification was not sent to an internal address, for the delivery log.
+fn refusal(why: &str) -> String {
+    format!(
+        "{why}: refused, notifications only go to public addresses \
+         (WEFT_ALERTING_ALLOW_PRIVATE_TARGETS)"
+    )
+}
 /// How long a delivery waiting for its example trace is put back for.
 const TRACE_POLL: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -50,12 +110,16 @@ impl Deliverer {
         config: &AlertingConfig,
         metrics: AlertingMetrics,
     ) -> anyhow::Result<Deliverer> {
+        let mut http = HttpConnector::new_with_resolver(GuardedResolver {
+            policy: config.delivery.targets,
+        });
+        http.enforce_http(false);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
             .context("failed to load the system's TLS roots")?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         // Redirects are not followed: webhook targets are the tenants' own, and a
         // redirect could point anywhere.
         let http =
@@ -254,6 +318,14 @@ impl Deliverer {
         body: Vec<u8>,
         signature: Option<String>,
     ) -> anyhow::Result<()> {
+        // A host written as an address is connected to without a lookup, so the
+        // resolver never sees it: check it here.
+        if let Some((host, _)) = url_host(url)
+            && let Ok(ip) = host.parse::<std::net::IpAddr>()
+            && let Some(what) = self.config.targets.refusal(ip)
+        {
+            anyhow::bail!(refusal(&format!("{ip} is {what}")));
+        }
         let mut request = http::Request::post(url)
             .header("content-type", "application/json")
             .header("user-agent", "weft-alerting");
@@ -268,9 +340,17 @@ impl Deliverer {
             .await
             .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.config.timeout))?
             .map_err(|e| {
-                let cause = std::error::Error::source(&e)
-                    .map_or_else(|| e.to_string(), ToString::to_string);
-                anyhow::anyhow!("request failed: {cause}")
+                // The whole chain: the refusal of an internal address is at its end.
+                let mut causes = Vec::new();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(error) = cause {
+                    causes.push(error.to_string());
+                    cause = error.source();
+                }
+                if causes.is_empty() {
+                    causes.push(e.to_string());
+                }
+                anyhow::anyhow!("request failed: {}", causes.join(": "))
             })?;
         let status = response.status();
         if status.is_success() {

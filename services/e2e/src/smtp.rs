@@ -12,7 +12,7 @@ pub struct SmtpServer {
 }
 
 const SMTP_SERVER: &str = r#"
-import json, sys
+import json, ssl, sys
 from email import message_from_bytes, policy
 from aiosmtpd.controller import Controller
 
@@ -21,14 +21,20 @@ class Handler:
         message = message_from_bytes(envelope.content, policy=policy.default)
         text, html = message.get_body(("plain",)), message.get_body(("html",))
         print(json.dumps({
-            "ehlo": session.host_name, "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+            "ehlo": session.host_name, "tls": bool(session.ssl), "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
             "subject": str(message["subject"]), "from": str(message["from"]), "to": str(message["to"]),
             "content_type": message.get_content_type(),
             "text": text.get_content() if text else None, "html": html.get_content() if html else None,
         }), flush=True)
         return "250 Message accepted for delivery"
 
-controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]))
+# With a certificate and key: STARTTLS offered, and required before MAIL.
+tls = {}
+if len(sys.argv) > 3:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    tls = {"tls_context": context, "require_starttls": True}
+controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]), **tls)
 controller.start()
 print(json.dumps({"ready": True}), flush=True)
 sys.stdin.read()
@@ -36,7 +42,84 @@ controller.stop()
 "#;
 
 impl SmtpServer {
+    /// A server that offers no STARTTLS.
     pub async fn start() -> SmtpServer {
+        SmtpServer::start_with(&[]).await
+    }
+
+    /// A server that offers STARTTLS, and requires it, with a certificate for 127.0.0.1
+    /// issued by a CA made with openssl in `dir`; returns the CA's PEM path.
+    pub async fn start_tls(dir: &std::path::Path) -> (SmtpServer, std::path::PathBuf) {
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        let san = path("san.ext");
+        std::fs::write(&san, "subjectAltName=IP:127.0.0.1\n").unwrap();
+        let (ca, ca_key, cert, key, csr) = (
+            path("ca.pem"),
+            path("ca-key.pem"),
+            path("smtp-cert.pem"),
+            path("smtp-key.pem"),
+            path("smtp.csr"),
+        );
+        let days = ["-days", "1"];
+        for args in [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=weft test CA",
+                "-keyout",
+                &ca_key,
+                "-out",
+                &ca,
+            ],
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-extfile",
+                &san,
+                "-out",
+                &cert,
+            ],
+        ] {
+            let made = tokio::process::Command::new("openssl")
+                .args(&args)
+                .args(days)
+                .output()
+                .await
+                .expect("openssl (Debian's openssl package)");
+            assert!(
+                made.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        }
+        let server = SmtpServer::start_with(&[&cert, &key]).await;
+        (server, ca.into())
+    }
+
+    async fn start_with(tls: &[&str]) -> SmtpServer {
         use tokio::io::AsyncBufReadExt;
         let python = std::env::var("WEFT_SMTP_PYTHON").unwrap_or_else(|_| {
             format!(
@@ -51,6 +134,7 @@ impl SmtpServer {
             .port();
         let mut child = tokio::process::Command::new(&python)
             .args(["-c", SMTP_SERVER, &port.to_string()])
+            .args(tls)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)

@@ -228,6 +228,9 @@ impl Stack {
         query_config.login.attempts_per_address = options.password_attempts_per_address;
         query_config.login.trusted_proxies =
             options.trusted_proxies.parse().expect("trusted proxies");
+        // The tests' receivers listen on 127.0.0.1, as WEFT_ALERTING_ALLOW_PRIVATE_TARGETS
+        // allows; the guard itself is tested with replicas that refuse them.
+        query_config.alerting_targets = weft_model::alerting::TargetPolicy::AllowPrivate;
 
         let mut alerting_config = AlertingConfig::from_env(&defaults).expect("defaults");
         alerting_config.http_addr = LOCAL;
@@ -241,6 +244,7 @@ impl Stack {
         alerting_config.delivery.retry_base = Duration::from_millis(300);
         alerting_config.delivery.timeout = Duration::from_secs(3);
         alerting_config.delivery.trace_wait = Duration::from_secs(15);
+        alerting_config.delivery.targets = weft_model::alerting::TargetPolicy::AllowPrivate;
 
         let mut stack = Stack {
             ns,

@@ -124,6 +124,11 @@ impl Visitor {
         Self::at(&stack.query_url(""))
     }
 
+    /// A visitor of one query replica (another than the stack's own, say).
+    pub fn of(query: std::net::SocketAddr) -> Self {
+        Self::at(&format!("http://{query}"))
+    }
+
     /// A visitor of the dashboard at `base` (`http://host:port`), such as a query
     /// replica a test started with a config of its own.
     pub fn at(base: &str) -> Self {

@@ -783,6 +783,10 @@ async fn a_slow_span_sends_an_email_over_real_smtp_with_text_and_html_parts() {
     send(&stack, &tenant, "payments", vec![slow]).await;
 
     let message = smtp.next_message().await;
+    assert_eq!(
+        message["tls"], false,
+        "the server offers no STARTTLS: plain"
+    );
     let public = stack.query_url("");
     assert_eq!(message["mail_from"], "alerts@weft.example");
     assert_eq!(
@@ -864,7 +868,37 @@ async fn viewers_read_alerts_members_edit_rules_and_admins_manage_channels() {
     }
     let mut viewer = invite(&mut owner, &stack, "vic@acme.io", "viewer").await;
     let mut member = invite(&mut owner, &stack, "mo@acme.io", "member").await;
-    let rule = r#"{"name": "slow", "condition": {"kind": "span_duration", "service": "raw-client", "threshold_ms": 100}}"#;
+    let rule = [
+        ("kind", "span_duration"),
+        ("name", "slow"),
+        ("service", "raw-client"),
+        ("operation", ""),
+        ("attributes", ""),
+        ("threshold", "100"),
+        ("threshold_unit", "ms"),
+        ("window", "2"),
+        ("window_unit", "min"),
+        ("for", "0"),
+        ("for_unit", "min"),
+        ("repeat", "1"),
+        ("repeat_unit", "h"),
+        ("labels", "team=edge"),
+        // What the browser sends of the other kinds' pickers.
+        ("percentile", "p99"),
+        ("direction", "below"),
+        ("min_requests", "20"),
+    ];
+    // The same form with some fields changed.
+    let with = |changes: &[(&'static str, &'static str)]| {
+        rule.iter()
+            .map(|&(k, v)| {
+                changes
+                    .iter()
+                    .find(|(c, _)| *c == k)
+                    .map_or((k, v), |&(_, new)| (k, new))
+            })
+            .collect::<Vec<_>>()
+    };
     let channel = [
         ("name", "ops"),
         ("kind", "slack"),
@@ -880,28 +914,98 @@ async fn viewers_read_alerts_members_edit_rules_and_admins_manage_channels() {
         page.body
             .contains("Members, admins and owners change alert rules.")
     );
-    assert!(!page.body.contains("<textarea"));
+    assert!(!page.body.contains("class=\"rule-form\""));
     let csrf = page.csrf();
     let refused = viewer
-        .post("/alerts", &[("csrf", &csrf), ("rule", rule)])
+        .post(
+            "/alerts",
+            &[&[("csrf", csrf.as_str())][..], &rule[..]].concat(),
+        )
         .await;
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("change alert rules"));
 
-    // A member creates a rule (and a bad one is refused naming the field) but not channels.
-    let page = member.get("/alerts").await;
+    // A member creates a rule through the form (a bad one is refused with the message
+    // next to the field it names, keeping what was typed) but not channels.
+    let page = member.get("/alerts?kind=latency").await;
+    assert!(
+        page.body.contains("<option selected>raw-client</option>")
+            || page.body.contains("<option>raw-client</option>"),
+        "the service picker lists the tenant's services: {}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"percentile\""));
     let bad = member
-        .submit(&page, "/alerts", &[("rule", r#"{"name": "x", "condition": {"kind": "latency", "service": "raw-client", "percentile": "p99", "threshold_ms": 0}}"#)])
+        .submit(
+            &page,
+            "/alerts",
+            &with(&[
+                ("kind", "latency"),
+                ("threshold", "0"),
+                ("name", "kept name"),
+            ]),
+        )
         .await;
     assert_eq!(bad.status, 400);
     assert!(
         bad.body
-            .contains("<code class=\"field\">condition.threshold_ms</code>: must be above 0"),
+            .contains("<p class=\"field-error\" id=\"error-threshold\">must be above 0</p>"),
         "{}",
         bad.body
     );
-    let created = member.submit(&page, "/alerts", &[("rule", rule)]).await;
+    assert!(bad.body.contains("Not saved. Threshold: must be above 0"));
+    assert!(bad.body.contains("value=\"kept name\""));
+    let bad = member
+        .submit(&page, "/alerts", &with(&[("window", "soon")]))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("id=\"error-window\">must be a number, not &#34;soon&#34;</p>"),
+        "{}",
+        bad.body
+    );
+    let bad = member
+        .submit(&page, "/alerts", &with(&[("service", "no-such-service")]))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body
+            .contains("id=\"error-service\">no spans of service"),
+        "{}",
+        bad.body
+    );
+    let created = member.submit(&page, "/alerts", &rule).await;
     assert_eq!(created.status, 303, "{}", created.body);
+    // Its page pre-fills the form with the rule, in the units it was written in.
+    let edit = member.get(created.location.as_deref().unwrap()).await;
+    assert!(
+        edit.body
+            .contains("id=\"f-threshold\" name=\"threshold\" value=\"100\""),
+        "{}",
+        edit.body
+    );
+    assert!(edit.body.contains("value=\"team=edge\""));
+    assert!(
+        edit.body
+            .contains("<option value=\"min\" selected>minutes</option>")
+    );
+    let rule_path = created.location.clone().unwrap();
+    let saved = member
+        .submit(
+            &edit,
+            &rule_path,
+            &with(&[("threshold", "2"), ("threshold_unit", "s")]),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(
+        saved.body.contains("Saved.") && saved.body.contains("&#62; 2000 ms"),
+        "{}",
+        saved.body
+    );
+    let saved = member.submit(&saved, &rule_path, &rule).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
     let page = member.get("/alerts/channels").await;
     assert!(page.body.contains("Admins and owners manage channels."));
     let refused = member
@@ -1109,4 +1213,324 @@ async fn a_throughput_rule_fires_when_a_service_goes_quiet_and_resolves_when_tra
         "{resolved}"
     );
     stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_channel_urls_are_refused_on_save_and_at_delivery_unless_the_operator_allows_them()
+{
+    use weft_model::alerting::TargetPolicy;
+    let options = StackOptions {
+        alerting: false,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    let port = receiver.addr.port();
+
+    // A query replica as production runs it (no WEFT_ALERTING_ALLOW_PRIVATE_TARGETS):
+    // every internal address is refused on save, naming the field and the setting.
+    let guarded = stack
+        .start_query_with(|c| c.alerting_targets = TargetPolicy::PublicOnly)
+        .await;
+    let guarded = stack.keep(guarded);
+    let slack = |url: String| json!({"name": "x", "target": {"kind": "slack", "webhook_url": url}});
+    let cases = [
+        (
+            json!({"name": "x", "target": {"kind": "webhook", "url": receiver.url("hook"), "secret": SECRET}}),
+            "target.url",
+            "127.0.0.1 is a loopback address",
+        ),
+        (
+            slack(format!("http://localhost:{port}/slack")),
+            "target.webhook_url",
+            "localhost is a loopback name",
+        ),
+        (
+            slack("http://169.254.169.254/latest/meta-data/".to_owned()),
+            "target.webhook_url",
+            "169.254.169.254 is a cloud metadata address",
+        ),
+        (
+            slack("http://10.0.0.7/hook".to_owned()),
+            "target.webhook_url",
+            "10.0.0.7 is a private address",
+        ),
+        (
+            slack("http://[::ffff:192.168.1.1]:8080/hook".to_owned()),
+            "target.webhook_url",
+            "::ffff:192.168.1.1 is a private address",
+        ),
+        (
+            slack("http://[fe80::1]/hook".to_owned()),
+            "target.webhook_url",
+            "fe80::1 is a link-local address",
+        ),
+    ];
+    for (body, field, why) in cases {
+        let response = stack
+            .http
+            .post(format!("http://{guarded}/api/v1/alerts/channels"))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["field"], field, "{body} → {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains(why) && error.contains("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS"),
+            "{body} → {answer}"
+        );
+    }
+    // The dashboard's channel form refuses the same way, naming the field.
+    let mut owner = Visitor::of(guarded);
+    owner.sign_up("olga@guarded.example", "Guarded").await;
+    let page = owner.get("/alerts/channels").await;
+    let refused = owner
+        .submit(
+            &page,
+            "/alerts/channels",
+            &[
+                ("name", "ops"),
+                ("kind", "slack"),
+                ("url", "http://169.254.169.254/latest/meta-data/"),
+                ("secret", ""),
+                ("to", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("target.webhook_url</code>: 169.254.169.254 is a cloud metadata address"),
+        "{}",
+        refused.body
+    );
+    // A public address is saved (nothing is sent to it here).
+    let response = stack
+        .http
+        .post(format!("http://{guarded}/api/v1/alerts/channels"))
+        .header("x-api-key", &key)
+        .json(&slack("https://93.184.216.34/services/T/B/x".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    // Channels saved where the operator allowed internal targets (the stack's own query)
+    // are refused again when an alerting replica that does not allow them delivers:
+    // `localhost` after resolving it, 127.0.0.1 as written. Nothing reaches the receiver.
+    let by_name = channel(
+        &stack,
+        &key,
+        slack(format!("http://localhost:{port}/by-name")),
+    )
+    .await;
+    let by_address = channel(
+        &stack,
+        &key,
+        json!({"name": "y", "target": {"kind": "webhook", "url": receiver.url("by-address"), "secret": SECRET}}),
+    )
+    .await;
+    let guarded_alerting = stack
+        .start_alerting_with(|c| {
+            c.delivery.targets = TargetPolicy::PublicOnly;
+            c.delivery.max_attempts = 1;
+        })
+        .await;
+    for id in [&by_name, &by_address] {
+        let path = format!("/api/v1/alerts/channels/{id}/test");
+        assert_eq!(post(&stack, &path, &key, json!({})).await.0, 202);
+    }
+    let failed = eventually(
+        "both deliveries failed",
+        Duration::from_secs(30),
+        || async {
+            let (_, log) = stack
+                .query_get("/api/v1/alerts/deliveries", &tenant.read_key)
+                .await;
+            let log = log["deliveries"].as_array().unwrap().clone();
+            (log.len() == 2 && log.iter().all(|d| d["status"] == "failed")).then_some(log)
+        },
+    )
+    .await;
+    let error_of = |id: &str| {
+        failed.iter().find(|d| d["channel_id"] == id).unwrap()["last_error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let by_name_error = error_of(&by_name);
+    assert!(
+        by_name_error.contains("localhost resolves to 127.0.0.1, a loopback address")
+            || by_name_error.contains("localhost resolves to ::1, a loopback address"),
+        "{by_name_error}"
+    );
+    assert!(by_name_error.contains("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS"));
+    let by_address_error = error_of(&by_address);
+    assert!(
+        by_address_error.contains("127.0.0.1 is a loopback address"),
+        "{by_address_error}"
+    );
+    assert_eq!(
+        receiver.attempts("by-name") + receiver.attempts("by-address"),
+        0
+    );
+
+    // The same channels with the operator's permission are delivered.
+    guarded_alerting.stop().await;
+    let allowed = stack.start_alerting().await;
+    stack.keep(allowed);
+    for id in [&by_name, &by_address] {
+        let path = format!("/api/v1/alerts/channels/{id}/test");
+        assert_eq!(post(&stack, &path, &key, json!({})).await.0, 202);
+    }
+    receiver.wait_for("by-name", 1).await;
+    receiver.wait_for("by-address", 1).await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_alert_is_notified_again_after_its_repeat_interval_and_not_before() {
+    let stack = Stack::start().await;
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let receiver = Receiver::start().await;
+    introduce(&stack, &tenant, "cart", "GET /cart").await;
+    let hook = channel(&stack, &key, json!({"name": "pager", "target": {"kind": "webhook", "url": receiver.url("remind"), "secret": SECRET}})).await;
+    // The shortest repeat a rule may have; the window keeps the slow spans in view for
+    // five minutes, so the alert stays firing without more traffic.
+    let latency = rule(&stack, &key, json!({
+        "name": "cart p99", "repeat_seconds": 60,
+        "condition": {"kind": "latency", "service": "cart", "percentile": "p99", "threshold_ms": 300, "window_seconds": 300},
+        "channels": [hook]
+    })).await;
+    let slow: Vec<Span> = (0..5)
+        .map(|_| timed_span("GET /cart", 1000, false).0)
+        .collect();
+    send(&stack, &tenant, "cart", slow).await;
+    wait_for_state(&stack, &key, &latency, "firing").await;
+    receiver.wait_for("remind", 1).await;
+
+    let reminded = eventually("a reminder", Duration::from_secs(150), || async {
+        let got = receiver.at("remind");
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    for received in &reminded {
+        verify_signature(received, SECRET);
+        let body = received.json();
+        assert_eq!(body["rule_id"], latency.as_str(), "{body}");
+        assert_eq!(body["state"], "firing", "{body}");
+    }
+    // The reminder was recorded a repeat interval after the alert fired, not before,
+    // and it is one reminder, once.
+    let (_, detail) = call(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/api/v1/alerts/rules/{latency}"),
+        &tenant.read_key,
+        None,
+    )
+    .await;
+    let history = detail["history"].as_array().unwrap();
+    let at = |repeat: i64| {
+        let event = history
+            .iter()
+            .find(|e| e["state"] == "firing" && e["repeat"] == repeat)
+            .unwrap_or_else(|| panic!("no firing event with repeat {repeat}: {detail}"));
+        chrono::DateTime::parse_from_rfc3339(event["at"].as_str().unwrap()).unwrap()
+    };
+    let interval = at(1) - at(0);
+    assert!(
+        interval >= chrono::Duration::seconds(60),
+        "reminded after {interval:?}, before the 60 s repeat interval"
+    );
+    assert_eq!(
+        history.iter().filter(|e| e["repeat"] == 1).count(),
+        1,
+        "{detail}"
+    );
+    assert_eq!(receiver.at("remind").len(), 2, "one firing, one reminder");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_uses_starttls_when_the_server_offers_it_and_checks_its_certificate() {
+    let dir = std::env::temp_dir().join(format!("weft-smtp-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut smtp, cert) = SmtpServer::start_tls(&dir).await;
+    let options = StackOptions {
+        alerting: false,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start_with(weft_e2e::Namespace::create().await, options).await;
+    let port = smtp.port;
+    let smtp_config = |config: &mut weft_alerting::AlertingConfig| {
+        config.smtp.host = "127.0.0.1".to_owned();
+        config.smtp.port = port;
+        config.smtp.tls = weft_alerting::SmtpTls::Opportunistic;
+        config.smtp.from = "alerts@weft.example".to_owned();
+        config.delivery.max_attempts = 1;
+    };
+    let tenant = stack.ns.tenant("acme").await;
+    let key = write_key(&stack, &tenant).await;
+    let email = channel(
+        &stack,
+        &key,
+        json!({"name": "on call", "target": {"kind": "email", "to": ["oncall@acme.example"]}}),
+    )
+    .await;
+    let test_path = format!("/api/v1/alerts/channels/{email}/test");
+
+    // Without the server's certificate among its roots, alerting does not fall back to
+    // plain text: the delivery fails, naming the SMTP failure, and nothing is received.
+    let untrusting = stack
+        .start_alerting_with(|config| smtp_config(config))
+        .await;
+    assert_eq!(post(&stack, &test_path, &key, json!({})).await.0, 202);
+    let failed = eventually("the delivery failed", Duration::from_secs(30), || async {
+        let (_, log) = stack
+            .query_get("/api/v1/alerts/deliveries", &tenant.read_key)
+            .await;
+        let log = log["deliveries"].as_array().unwrap().clone();
+        log.into_iter().find(|d| d["status"] == "failed")
+    })
+    .await;
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("SMTP delivery failed")
+            && failed["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("certificate"),
+        "{failed}"
+    );
+    untrusting.stop().await;
+
+    // Trusting its CA (WEFT_SMTP_CA_FILE), the message goes over STARTTLS.
+    let trusting = stack
+        .start_alerting_with(|config| {
+            smtp_config(config);
+            config.smtp.ca_file = Some(cert.clone());
+        })
+        .await;
+    stack.keep(trusting);
+    assert_eq!(post(&stack, &test_path, &key, json!({})).await.0, 202);
+    let message = smtp.next_message().await;
+    assert_eq!(message["tls"], true, "{message}");
+    assert_eq!(message["rcpt_tos"], json!(["oncall@acme.example"]));
+    assert!(
+        message["subject"].as_str().unwrap().starts_with("[TEST]"),
+        "{message}"
+    );
+    stack.stop().await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -440,6 +440,45 @@ async fn no_page_or_form_reaches_another_organisation() {
             "{path} shows A's service"
         );
     }
+    // Alert rules: the form's service picker lists only the organisation's services,
+    // and A's rule is the same 404 as an unknown one, to read and to save.
+    let rule_fields = [
+        ("kind", "latency"),
+        ("name", "acme secret p99"),
+        ("service", "raw-client"),
+        ("percentile", "p99"),
+        ("threshold", "800"),
+        ("threshold_unit", "ms"),
+        ("window", "5"),
+        ("window_unit", "min"),
+        ("for", "0"),
+        ("for_unit", "min"),
+        ("repeat", "1"),
+        ("repeat_unit", "h"),
+    ];
+    let a_alerts = alice.get("/alerts?kind=latency").await;
+    assert!(a_alerts.body.contains("<option>raw-client</option>"));
+    let created = alice.submit(&a_alerts, "/alerts", &rule_fields).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let a_rule = created.location.clone().unwrap();
+    let b_alerts = mallory.get("/alerts?kind=latency").await;
+    assert!(
+        !b_alerts.body.contains("raw-client") && !b_alerts.body.contains("acme secret"),
+        "mallory's rule form offers A's service or lists A's rule"
+    );
+    let page = mallory.get(&a_rule).await;
+    assert_eq!(page.status, 404, "mallory GET {a_rule}");
+    assert!(!page.body.contains("acme secret"));
+    let saved = mallory.submit(&b_alerts, &a_rule, &rule_fields).await;
+    assert_eq!(saved.status, 404, "mallory POST {a_rule}");
+    // Mallory's own rule on A's service is refused: it sent her nothing.
+    let refused = mallory.submit(&b_alerts, "/alerts", &rule_fields).await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused
+            .body
+            .contains("id=\"error-service\">no spans of service")
+    );
 
     // Vic views A: every page, no admin action (leaving is his own business).
     let vic_page = vic.get("/members").await;

@@ -36,6 +36,8 @@ pub struct ApiState {
     pub store: ClickHouse,
     pub keys: Arc<KeyCache>,
     pub policies: PolicyChanges,
+    /// Where alert channels may point.
+    pub alerting_targets: weft_model::alerting::TargetPolicy,
 }
 
 pub fn routes(state: Arc<ApiState>) -> Router {

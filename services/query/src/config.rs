@@ -39,6 +39,10 @@ pub struct QueryConfig {
     /// after the deletion (spans the bus held when it happened may be stored late).
     pub erasure_sweep_interval: Duration,
     pub erasure_window: Duration,
+    /// Whether channel URLs may point at internal addresses
+    /// (`WEFT_ALERTING_ALLOW_PRIVATE_TARGETS`; the alerting service checks again when
+    /// it delivers).
+    pub alerting_targets: weft_model::alerting::TargetPolicy,
 }
 
 /// What bounds password checks: argon2 work at once, and attempts per client address.
@@ -192,6 +196,9 @@ impl QueryConfig {
                 .strip_suffix('/')
                 .unwrap_or(&public_url)
                 .to_owned(),
+            alerting_targets: weft_model::alerting::TargetPolicy::from_allow_private(
+                env.get("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS", false)?,
+            ),
             login: LoginLimits {
                 hashing_concurrency,
                 hashing_queue: env.get("WEFT_PASSWORD_HASHING_QUEUE", 2 * hashing_concurrency)?,

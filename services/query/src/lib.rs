@@ -79,6 +79,7 @@ impl Query {
             store: store.clone(),
             keys: keys.clone(),
             policies: policies.clone(),
+            alerting_targets: config.alerting_targets,
         });
         let dashboard = Arc::new(DashboardState {
             postgres: postgres.clone(),
@@ -98,6 +99,7 @@ impl Query {
             ),
             password_reset_ttl: config.password_reset_ttl,
             password_resets_per_hour: config.password_resets_per_hour,
+            alerting_targets: config.alerting_targets,
         });
         let metrics = metrics::QueryMetrics::default();
         let mut registry = Registry::default();

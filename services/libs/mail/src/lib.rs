@@ -6,7 +6,7 @@
 use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 use weft_runtime::config::{ConfigError, Env};
@@ -34,6 +34,9 @@ pub struct SmtpConfig {
     pub password: String,
     pub from: String,
     pub tls: SmtpTls,
+    /// PEM certificates trusted for the SMTP server besides the system's roots
+    /// (`WEFT_SMTP_CA_FILE`): an internal relay with a private CA or a self-signed one.
+    pub ca_file: Option<std::path::PathBuf>,
     pub timeout: Duration,
 }
 
@@ -41,7 +44,8 @@ impl SmtpConfig {
     /// Reads `WEFT_SMTP_HOST` (empty: email off), `WEFT_SMTP_PORT` (587),
     /// `WEFT_SMTP_USERNAME`, `WEFT_SMTP_PASSWORD`, `WEFT_SMTP_FROM`
     /// (`weft@localhost.localdomain`), `WEFT_SMTP_TLS` (`opportunistic`, `required`,
-    /// `wrapper` or `none`) and `WEFT_SMTP_TIMEOUT` (`10s`).
+    /// `wrapper` or `none`), `WEFT_SMTP_CA_FILE` (extra trusted certificates, PEM) and
+    /// `WEFT_SMTP_TIMEOUT` (`10s`).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let tls_text = env.string("WEFT_SMTP_TLS", "opportunistic");
         let tls = match tls_text.as_str() {
@@ -64,6 +68,9 @@ impl SmtpConfig {
             password: env.string("WEFT_SMTP_PASSWORD", ""),
             from: env.string("WEFT_SMTP_FROM", "weft@localhost.localdomain"),
             tls,
+            ca_file: Some(env.string("WEFT_SMTP_CA_FILE", ""))
+                .filter(|path| !path.is_empty())
+                .map(std::path::PathBuf::from),
             timeout: env.duration("WEFT_SMTP_TIMEOUT", Duration::from_secs(10))?,
         };
         env.check(
@@ -93,8 +100,27 @@ impl Mailer {
         if config.host.is_empty() {
             return Ok(Mailer { smtp: None });
         }
-        let tls =
-            || TlsParameters::new(config.host.clone()).context("failed to set up TLS for SMTP");
+        let extra_root = match &config.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).with_context(|| {
+                    format!("failed to read WEFT_SMTP_CA_FILE {}", path.display())
+                })?;
+                Some(Certificate::from_pem(&pem).with_context(|| {
+                    format!(
+                        "WEFT_SMTP_CA_FILE {} holds no PEM certificate",
+                        path.display()
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let tls = || {
+            let mut parameters = TlsParameters::builder(config.host.clone());
+            if let Some(root) = &extra_root {
+                parameters = parameters.add_root_certificate(root.clone());
+            }
+            parameters.build().context("failed to set up TLS for SMTP")
+        };
         let tls = match config.tls {
             SmtpTls::Opportunistic => Tls::Opportunistic(tls()?),
             SmtpTls::Required => Tls::Required(tls()?),

@@ -543,6 +543,165 @@ fn check_email(field: &str, address: &str) -> Result<(), AlertingError> {
     }
 }
 
+/// Where webhook and Slack notifications may go. Channel URLs are the tenants', so by
+/// default they may not reach into the operator's network (loopback, private, link-local,
+/// multicast and cloud-metadata addresses): otherwise any member of any organisation could
+/// make Weft send requests to internal services. The operator opts out for a test stack
+/// or a private installation (`WEFT_ALERTING_ALLOW_PRIVATE_TARGETS=true`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TargetPolicy {
+    #[default]
+    PublicOnly,
+    AllowPrivate,
+}
+
+impl TargetPolicy {
+    pub fn from_allow_private(allow: bool) -> TargetPolicy {
+        if allow {
+            TargetPolicy::AllowPrivate
+        } else {
+            TargetPolicy::PublicOnly
+        }
+    }
+
+    /// Why notifications may not go to `ip`, or `None` when they may.
+    pub fn refusal(self, ip: std::net::IpAddr) -> Option<&'static str> {
+        match self {
+            TargetPolicy::AllowPrivate => None,
+            TargetPolicy::PublicOnly => internal_address(ip),
+        }
+    }
+}
+
+/// What kind of address inside an operator's network `ip` is, or `None` for a public one.
+pub fn internal_address(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback() {
+                Some("a loopback address")
+            } else if v4.octets() == [169, 254, 169, 254] || v4.octets() == [100, 100, 100, 200] {
+                Some("a cloud metadata address")
+            } else if v4.is_link_local() {
+                Some("a link-local address")
+            } else if v4.is_private() {
+                Some("a private address")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("a shared (carrier-grade NAT) address")
+            } else if v4.is_multicast() {
+                Some("a multicast address")
+            } else if v4.is_unspecified() || a == 0 {
+                Some("an unspecified address")
+            } else if v4.is_broadcast() || a >= 240 {
+                Some("a reserved address")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return internal_address(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("a loopback address")
+            } else if v6.is_unspecified() {
+                Some("an unspecified address")
+            } else if v6.segments() == [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254] {
+                Some("a cloud metadata address")
+            } else if v6.is_multicast() {
+                Some("a multicast address")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("a link-local address")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("a private (unique local) address")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The host and port a channel URL connects to (`[v6]` without its brackets), after the
+/// checks of [`ChannelSpec::validate`].
+pub fn url_host(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default_port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(port) => port.parse().ok()?,
+        None => default_port,
+    };
+    (!host.is_empty()).then(|| (host.trim_end_matches('.').to_ascii_lowercase(), port))
+}
+
+impl ChannelSpec {
+    /// The URL field and the URL of a webhook or Slack channel.
+    pub fn url_target(&self) -> Option<(&'static str, &str)> {
+        match &self.target {
+            ChannelTarget::Webhook { url, .. } => Some(("target.url", url)),
+            ChannelTarget::Slack { webhook_url } => Some(("target.webhook_url", webhook_url)),
+            ChannelTarget::Email { .. } => None,
+        }
+    }
+
+    /// Refuses a URL whose host is an internal address, or a name that is always one
+    /// (`localhost`, the cloud metadata names), unless the policy allows them. Names are
+    /// resolved by the caller, which checks each address with [`TargetPolicy::refusal`].
+    pub fn check_target(&self, policy: TargetPolicy) -> Result<(), AlertingError> {
+        let Some((field, url)) = self.url_target() else {
+            return Ok(());
+        };
+        if policy == TargetPolicy::AllowPrivate {
+            return Ok(());
+        }
+        let Some((host, _)) = url_host(url) else {
+            return Err(refuse(field, "must name a host and a valid port"));
+        };
+        let what = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => internal_address(ip),
+            Err(_) if host == "localhost" || host.ends_with(".localhost") => {
+                Some("a loopback name")
+            }
+            Err(_) if host == "metadata.google.internal" || host == "metadata" => {
+                Some("a cloud metadata name")
+            }
+            Err(_) => None,
+        };
+        match what {
+            Some(what) => Err(refused_target(field, &format!("{host} is {what}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The refusal of a channel URL whose host is (or resolves to) an internal address;
+/// `why` says which (`10.0.0.1 is a private address`).
+pub fn refused_target(field: &str, why: &str) -> AlertingError {
+    refuse(
+        field,
+        format!(
+            "{why}: notifications only go to public addresses \
+             (the operator allows internal ones with WEFT_ALERTING_ALLOW_PRIVATE_TARGETS)"
+        ),
+    )
+}
+
 /// A silence: matching alerts notify nobody until `ends_at`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -715,6 +874,72 @@ mod tests {
                 && !debug.contains("0123456789abcdef")
                 && !debug.contains("pw"),
             "{debug}"
+        );
+    }
+
+    #[test]
+    fn internal_targets_are_refused_unless_the_operator_allows_them() {
+        let spec = |url: &str| {
+            ChannelSpec::from_json(
+                format!(
+                    r#"{{"name": "x", "target": {{"kind": "slack", "webhook_url": "{url}"}}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        for (url, what) in [
+            ("http://127.0.0.1:9000/hook", "loopback"),
+            ("http://LOCALHOST/hook", "loopback name"),
+            ("http://api.localhost./hook", "loopback name"),
+            ("http://10.1.2.3/hook", "a private address"),
+            ("http://192.168.0.1/hook", "a private address"),
+            ("https://user:pw@172.16.5.5:8443/hook", "a private address"),
+            ("http://169.254.169.254/latest/meta-data", "metadata"),
+            (
+                "http://metadata.google.internal/computeMetadata",
+                "metadata",
+            ),
+            ("http://169.254.1.1/", "link-local"),
+            ("http://100.64.0.1/", "carrier-grade"),
+            ("http://224.0.0.1/", "multicast"),
+            ("http://0.0.0.0:80/", "unspecified"),
+            ("http://[::1]:8080/hook", "loopback"),
+            ("http://[::ffff:10.0.0.1]/hook", "a private address"),
+            ("http://[fe80::1]/", "link-local"),
+            ("http://[fd12:3456::1]/", "unique local"),
+            ("http://[fd00:ec2::254]/", "metadata"),
+        ] {
+            let error = spec(url)
+                .check_target(TargetPolicy::PublicOnly)
+                .unwrap_err();
+            assert_eq!(error.field, "target.webhook_url", "{url}");
+            assert!(error.message.contains(what), "{url}: {error}");
+            assert!(
+                error
+                    .message
+                    .contains("WEFT_ALERTING_ALLOW_PRIVATE_TARGETS"),
+                "{error}"
+            );
+            assert!(spec(url).check_target(TargetPolicy::AllowPrivate).is_ok());
+        }
+        for url in [
+            "https://hooks.slack.com/services/T/B/x",
+            "https://93.184.216.34/hook",
+            "http://[2606:4700::1111]/hook",
+        ] {
+            assert!(
+                spec(url).check_target(TargetPolicy::PublicOnly).is_ok(),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            url_host("https://u:p@[2606:4700::1111]:8443/x?y"),
+            Some(("2606:4700::1111".to_owned(), 8443))
+        );
+        assert_eq!(
+            url_host("http://Hooks.Example.com/x"),
+            Some(("hooks.example.com".to_owned(), 80))
         );
     }
 

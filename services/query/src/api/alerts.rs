@@ -15,7 +15,9 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use weft_model::TenantId;
-use weft_model::alerting::{AlertRule, AlertingError, ChannelSpec, SilenceSpec};
+use weft_model::alerting::{
+    AlertRule, AlertingError, ChannelSpec, SilenceSpec, TargetPolicy, refused_target, url_host,
+};
 use weft_runtime::{ApiError, ErrorKind};
 use weft_storage::postgres::{AlertStoreError, PostgresError, StateRow, StoredRule};
 
@@ -160,6 +162,41 @@ pub async fn known_service(
             message: format!("no spans of service {service:?} in the last 7 days"),
         }))
     }
+}
+
+/// How long a channel's host name may take to resolve when it is saved.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Refuses a webhook or Slack URL that points at an internal address, by its host or by
+/// what the host name resolves to now (delivery checks the addresses again when it
+/// connects, so a name that changes later is caught there). A name that does not resolve
+/// is accepted: DNS may be down for a moment, and the delivery log shows the failure.
+pub async fn check_target(spec: &ChannelSpec, policy: TargetPolicy) -> Result<(), AlertingError> {
+    spec.check_target(policy)?;
+    let Some((field, url)) = spec.url_target() else {
+        return Ok(());
+    };
+    let Some((host, port)) = url_host(url) else {
+        return Ok(());
+    };
+    if policy == TargetPolicy::AllowPrivate || host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let resolved = tokio::time::timeout(
+        RESOLVE_TIMEOUT,
+        tokio::net::lookup_host((host.as_str(), port)),
+    )
+    .await;
+    let Ok(Ok(addresses)) = resolved else {
+        return Ok(());
+    };
+    for address in addresses {
+        if let Some(what) = policy.refusal(address.ip()) {
+            let why = format!("{host} resolves to {}, {what}", address.ip());
+            return Err(refused_target(field, &why));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a rule whose service sent nothing in the last week (a typo pages nobody).
@@ -342,6 +379,7 @@ async fn create_channel(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let spec = ChannelSpec::from_json(&body_bytes(body).await?)?;
+    check_target(&spec, state.alerting_targets).await?;
     let channel = state
         .policies
         .postgres

@@ -62,6 +62,8 @@ pub struct DashboardState {
     pub mailer: Arc<Mailer>,
     pub password_reset_ttl: std::time::Duration,
     pub password_resets_per_hour: u32,
+    /// Where alert channels may point.
+    pub alerting_targets: weft_model::alerting::TargetPolicy,
 }
 
 /// One router per room, merged; a path none of them has is the 404 of [`shell`].

@@ -5,6 +5,8 @@
 //! again), and the delivery log. Every change is announced to the alerting replicas, as
 //! through the API.
 
+mod rule_form;
+
 use super::DashboardState;
 use super::error::DashboardError;
 use super::extract::{Authorized, CsrfForm, CsrfProtected, Named, PathId, Permission, SignedIn};
@@ -13,10 +15,11 @@ use super::render::{Layout, render};
 use crate::api::alerts::announce;
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use rule_form::{KINDS, RuleFields, form_field};
 use serde::Deserialize;
 use std::sync::Arc;
 use weft_model::Role;
@@ -77,15 +80,6 @@ pub struct ChannelId;
 impl Named for ChannelId {
     const NAME: &'static str = "channel";
 }
-
-const EXAMPLE: &str = r#"{
-  "name": "checkout p99",
-  "condition": {"kind": "latency", "service": "checkout", "percentile": "p99",
-                "threshold_ms": 800, "window_seconds": 300},
-  "for_seconds": 300,
-  "repeat_seconds": 3600,
-  "channels": []
-}"#;
 
 /// A rule as the list shows it.
 struct RuleRow {
@@ -169,17 +163,15 @@ struct RulesPage {
     /// Rules to silence one of, by id and name.
     rule_choices: Vec<(String, String)>,
     silence_problem: Option<AlertingError>,
-    channels: Vec<(String, String)>,
     can_edit: bool,
-    text: String,
-    problem: Option<AlertingError>,
+    rule_form: RuleFormView,
     notice: Option<&'static str>,
 }
 
 /// What the rules page shows besides the rules: a refused rule or silence, a notice.
 #[derive(Default)]
 struct Shown {
-    text: Option<String>,
+    fields: Option<RuleFields>,
     problem: Option<AlertingError>,
     silence_problem: Option<AlertingError>,
     notice: Option<&'static str>,
@@ -200,14 +192,13 @@ async fn render_rules(
     shown: Shown,
 ) -> Result<Response, DashboardError> {
     let Shown {
-        text,
+        fields,
         problem,
         silence_problem,
         notice,
     } = shown;
     let rules = state.postgres.alert_rules(user.tenant).await?;
     let states = state.postgres.alert_states(user.tenant).await?;
-    let channels = state.postgres.alert_channels(user.tenant).await?;
     let rows = rules
         .iter()
         .map(|rule| {
@@ -257,60 +248,241 @@ async fn render_rules(
             .collect(),
         silence_problem,
         rules: rows,
-        channels: channels
-            .iter()
-            .map(|c| (c.id.to_string(), format!("{} ({})", c.name, c.kind)))
-            .collect(),
         can_edit: EditRules::granted_to(user.role),
-        text: text.unwrap_or_else(|| EXAMPLE.to_owned()),
-        problem,
+        rule_form: rule_form_view(
+            state,
+            user,
+            None,
+            fields.unwrap_or_else(|| RuleFields::new("")),
+            problem,
+        )
+        .await?,
         notice,
     };
     Ok(render(status, &page))
 }
 
-async fn rules_page(
-    State(state): State<Arc<DashboardState>>,
-    user: SignedIn,
-) -> Result<Response, DashboardError> {
-    render_rules(&state, &user, StatusCode::OK, Shown::default()).await
-}
-
+/// Which kind of rule the form shows (`?kind=latency`).
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct RuleForm {
-    csrf: String,
-    rule: String,
+struct KindQuery {
+    kind: Option<String>,
 }
 
-impl CsrfProtected for RuleForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
+/// The rule form as a page shows it: its fields, the tenant's services, operations and
+/// channels to pick from, and the refusal of the last submission.
+struct RuleFormView {
+    /// Where the form posts, and where a kind link leads (`…?kind=`).
+    action: String,
+    anchor: &'static str,
+    submit: &'static str,
+    fields: RuleFields,
+    kinds: &'static [(&'static str, &'static str)],
+    services: Vec<String>,
+    /// (operation, service), for the operation's datalist.
+    operations: Vec<(String, String)>,
+    /// (id, "name (kind)").
+    channels: Vec<(String, String)>,
+    problem: Option<AlertingError>,
+}
+
+impl RuleFormView {
+    /// The refusal's message when it is about `field`.
+    fn error(&self, field: &str) -> Option<&str> {
+        self.problem
+            .as_ref()
+            .filter(|p| p.field == field)
+            .map(|p| p.message.as_str())
+    }
+
+    /// The duration fields: window, `for` and repeat.
+    fn timings(&self) -> Vec<Timing<'_>> {
+        let f = &self.fields;
+        let window_title = if f.kind == "span_duration" {
+            "Resolves after"
+        } else {
+            "Window"
+        };
+        let window_hint = if f.kind == "span_duration" {
+            "without a slow span"
+        } else {
+            "evaluated over the last"
+        };
+        [
+            (
+                "window",
+                window_title,
+                window_hint,
+                &f.window,
+                &f.window_unit,
+            ),
+            (
+                "for",
+                "For",
+                "pending before firing; 0 fires at once",
+                &f.for_,
+                &f.for_unit,
+            ),
+            (
+                "repeat",
+                "Repeat",
+                "remind while firing; 0 never",
+                &f.repeat,
+                &f.repeat_unit,
+            ),
+        ]
+        .into_iter()
+        .map(|(field, title, hint, value, unit)| Timing {
+            field,
+            title,
+            hint,
+            value,
+            units: [("s", "seconds"), ("min", "minutes"), ("h", "hours")]
+                .into_iter()
+                .map(|(u, name)| (u, name, u == unit.as_str()))
+                .collect(),
+        })
+        .collect()
+    }
+
+    /// What a field is called on the form, for the summary above it.
+    fn label(&self, field: &str) -> &'static str {
+        match field {
+            "name" => "Name",
+            "service" => "Service",
+            "operation" => "Operation",
+            "attributes" => "Attributes",
+            "percentile" => "Percentile",
+            "direction" => "Direction",
+            "threshold" => "Threshold",
+            "min_requests" => "Minimum requests",
+            "window" => "Window",
+            "for" => "For",
+            "repeat" => "Repeat",
+            "channels" => "Channels",
+            "labels" => "Labels",
+            _ => "Kind",
+        }
     }
 }
 
-/// Parses, validates and checks a rule's service and channels; a problem names the field.
+/// A duration field of the rule form.
+struct Timing<'a> {
+    field: &'static str,
+    title: &'static str,
+    hint: &'static str,
+    value: &'a str,
+    /// (unit, its name, whether chosen).
+    units: Vec<(&'static str, &'static str, bool)>,
+}
+
+/// How far back the pickers look for services, as the check that a rule's service exists.
+const PICKER_SECONDS: u64 = 7 * 86_400;
+/// At most this many services list their operations in the picker.
+const PICKER_SERVICES: usize = 50;
+
+async fn rule_form_view(
+    state: &DashboardState,
+    user: &SignedIn,
+    rule_id: Option<uuid::Uuid>,
+    fields: RuleFields,
+    problem: Option<AlertingError>,
+) -> Result<RuleFormView, DashboardError> {
+    let now = crate::params::now_nanos();
+    let window = weft_storage::clickhouse::MetricsWindow {
+        start_unix_nano: now.saturating_sub(PICKER_SECONDS * 1_000_000_000),
+        end_unix_nano: now,
+    };
+    let store = state.store.tenant(user.tenant);
+    let mut services: Vec<String> = store
+        .service_red(window)
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    services.sort();
+    services.dedup();
+    let mut operations = Vec::new();
+    for service in services.iter().take(PICKER_SERVICES) {
+        let mut names: Vec<String> = store
+            .operation_red(service, window)
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        names.sort();
+        names.dedup();
+        operations.extend(names.into_iter().map(|name| (name, service.clone())));
+    }
+    // A saved rule's service stays pickable when it has gone quiet.
+    if !fields.service.trim().is_empty() && !services.contains(&fields.service) {
+        services.insert(0, fields.service.clone());
+    }
+    let channels = state.postgres.alert_channels(user.tenant).await?;
+    let (action, anchor, submit) = match rule_id {
+        Some(id) => (format!("/alerts/rules/{id}"), "edit", "Save"),
+        None => ("/alerts".to_owned(), "new-rule", "Create rule"),
+    };
+    Ok(RuleFormView {
+        action,
+        anchor,
+        submit,
+        fields,
+        kinds: &KINDS,
+        services,
+        operations,
+        channels: channels
+            .iter()
+            .map(|c| (c.id.to_string(), format!("{} ({})", c.name, c.kind)))
+            .collect(),
+        problem,
+    })
+}
+
+async fn rules_page(
+    State(state): State<Arc<DashboardState>>,
+    user: SignedIn,
+    Query(query): Query<KindQuery>,
+) -> Result<Response, DashboardError> {
+    let shown = Shown {
+        fields: query.kind.map(|kind| RuleFields::new(&kind)),
+        ..Shown::default()
+    };
+    render_rules(&state, &user, StatusCode::OK, shown).await
+}
+
+/// The form's rule, validated, with its service checked against the tenant's spans; a
+/// problem names a field of the form.
 async fn checked_rule(
     state: &DashboardState,
     user: &SignedIn,
-    text: &str,
+    fields: &RuleFields,
 ) -> Result<Result<AlertRule, AlertingError>, DashboardError> {
-    let rule = match AlertRule::from_json(text.as_bytes()) {
+    let rule = match fields.rule() {
         Ok(rule) => rule,
         Err(problem) => return Ok(Err(problem)),
     };
     Ok(
         crate::api::alerts::known_service(&state.store, user.tenant, &rule)
             .await?
-            .map(|()| rule),
+            .map(|()| rule)
+            .map_err(on_form),
     )
+}
+
+/// A refusal of the model (naming a JSON path) as a refusal of the form's field.
+fn on_form(problem: AlertingError) -> AlertingError {
+    AlertingError {
+        field: form_field(&problem.field).to_owned(),
+        message: problem.message,
+    }
 }
 
 fn store_problem(error: AlertStoreError) -> Result<AlertingError, DashboardError> {
     match error {
         AlertStoreError::Postgres(error) => Err(error.into()),
-        AlertStoreError::UnknownChannel { index, id } => Ok(AlertingError {
-            field: format!("channels[{index}]"),
+        AlertStoreError::UnknownChannel { id, .. } => Ok(AlertingError {
+            field: "channels".to_owned(),
             message: format!("no channel {id} in this organisation"),
         }),
     }
@@ -318,17 +490,17 @@ fn store_problem(error: AlertStoreError) -> Result<AlertingError, DashboardError
 
 async fn create_rule(
     State(state): State<Arc<DashboardState>>,
-    Authorized { user, form, .. }: Authorized<EditRules, RuleForm>,
+    Authorized { user, form, .. }: Authorized<EditRules, RuleFields>,
 ) -> Result<Response, DashboardError> {
     let refused = |problem| {
         let shown = Shown {
-            text: Some(form.rule.clone()),
+            fields: Some(form.clone()),
             problem: Some(problem),
             ..Shown::default()
         };
         render_rules(&state, &user, StatusCode::BAD_REQUEST, shown)
     };
-    let rule = match checked_rule(&state, &user, &form.rule).await? {
+    let rule = match checked_rule(&state, &user, &form).await? {
         Ok(rule) => rule,
         Err(problem) => return refused(problem).await,
     };
@@ -437,9 +609,15 @@ struct RulePage {
     chart: Option<Chart>,
     history: Vec<EventRow>,
     can_edit: bool,
-    text: String,
-    problem: Option<AlertingError>,
+    rule_form: RuleFormView,
     notice: Option<&'static str>,
+}
+
+/// What a rule's page shows in its form: the saved rule (as `kind` when given), or a
+/// refused submission with its problem.
+enum Edit {
+    Saved { kind: Option<String> },
+    Refused(Box<RuleFields>, AlertingError),
 }
 
 async fn render_rule(
@@ -447,8 +625,7 @@ async fn render_rule(
     user: &SignedIn,
     id: uuid::Uuid,
     status: StatusCode,
-    text: Option<String>,
-    problem: Option<AlertingError>,
+    edit: Edit,
     notice: Option<&'static str>,
 ) -> Result<Response, DashboardError> {
     let Some(rule) = state.postgres.alert_rule(user.tenant, id).await? else {
@@ -495,9 +672,13 @@ async fn render_rule(
             })
             .collect(),
         can_edit: EditRules::granted_to(user.role),
-        text: text
-            .unwrap_or_else(|| serde_json::to_string_pretty(&rule.rule).expect("rules serialise")),
-        problem,
+        rule_form: {
+            let (fields, problem) = match edit {
+                Edit::Saved { kind } => (RuleFields::from_rule(&rule.rule, kind.as_deref()), None),
+                Edit::Refused(fields, problem) => (*fields, Some(problem)),
+            };
+            rule_form_view(state, user, Some(id), fields, problem).await?
+        },
         notice,
     };
     Ok(render(status, &page))
@@ -507,32 +688,26 @@ async fn rule_page(
     State(state): State<Arc<DashboardState>>,
     user: SignedIn,
     rule: PathId<RuleId>,
+    Query(query): Query<KindQuery>,
 ) -> Result<Response, DashboardError> {
-    render_rule(&state, &user, rule.id, StatusCode::OK, None, None, None).await
+    let edit = Edit::Saved { kind: query.kind };
+    render_rule(&state, &user, rule.id, StatusCode::OK, edit, None).await
 }
 
 async fn save_rule(
     State(state): State<Arc<DashboardState>>,
     rule: PathId<RuleId>,
-    Authorized { user, form, .. }: Authorized<EditRules, RuleForm>,
+    Authorized { user, form, .. }: Authorized<EditRules, RuleFields>,
 ) -> Result<Response, DashboardError> {
     let id = rule.id;
     if state.postgres.alert_rule(user.tenant, id).await?.is_none() {
         return Err(rule.not_found());
     }
-    let parsed = match checked_rule(&state, &user, &form.rule).await? {
+    let parsed = match checked_rule(&state, &user, &form).await? {
         Ok(parsed) => parsed,
         Err(problem) => {
-            return render_rule(
-                &state,
-                &user,
-                id,
-                StatusCode::BAD_REQUEST,
-                Some(form.rule),
-                Some(problem),
-                None,
-            )
-            .await;
+            let edit = Edit::Refused(Box::new(form), problem);
+            return render_rule(&state, &user, id, StatusCode::BAD_REQUEST, edit, None).await;
         }
     };
     match state
@@ -542,30 +717,13 @@ async fn save_rule(
     {
         Ok(Some(_)) => {
             announce(&state.policies.bus, user.tenant).await;
-            render_rule(
-                &state,
-                &user,
-                id,
-                StatusCode::OK,
-                None,
-                None,
-                Some("Saved."),
-            )
-            .await
+            let edit = Edit::Saved { kind: None };
+            render_rule(&state, &user, id, StatusCode::OK, edit, Some("Saved.")).await
         }
         Ok(None) => Err(rule.not_found()),
         Err(error) => {
-            let problem = store_problem(error)?;
-            render_rule(
-                &state,
-                &user,
-                id,
-                StatusCode::BAD_REQUEST,
-                Some(form.rule),
-                Some(problem),
-                None,
-            )
-            .await
+            let edit = Edit::Refused(Box::new(form), store_problem(error)?);
+            render_rule(&state, &user, id, StatusCode::BAD_REQUEST, edit, None).await
         }
     }
 }
@@ -604,16 +762,8 @@ async fn mute_rule(
     } else {
         "Unmuted."
     };
-    render_rule(
-        &state,
-        &user,
-        rule.id,
-        StatusCode::OK,
-        None,
-        None,
-        Some(notice),
-    )
-    .await
+    let edit = Edit::Saved { kind: None };
+    render_rule(&state, &user, rule.id, StatusCode::OK, edit, Some(notice)).await
 }
 
 async fn delete_rule(
@@ -863,7 +1013,11 @@ async fn create_channel(
     Authorized { user, form, .. }: Authorized<ManageChannels, ChannelForm>,
 ) -> Result<Response, DashboardError> {
     let spec = form.spec();
-    if let Err(problem) = spec.validate() {
+    let checked = match spec.validate() {
+        Ok(()) => crate::api::alerts::check_target(&spec, state.alerting_targets).await,
+        Err(problem) => Err(problem),
+    };
+    if let Err(problem) = checked {
         return render_channels(
             &state,
             &user,
