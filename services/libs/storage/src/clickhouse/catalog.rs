@@ -9,7 +9,7 @@
 
 use super::histogram::DurationHistogram;
 use super::migrate::{self, ServerVersion};
-use super::rows::Table;
+use super::rows::{MetricRow, Table};
 use super::tenant::TenantRead;
 use super::{
     LogCursor, LogRow, LogSearch, MetricsWindow, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow,
@@ -154,11 +154,13 @@ impl SqlCatalogue {
         let edge = representative_edge(&span);
         let log = representative_log(&span);
         for (table, sql) in [
-            insert::<SpanRow>(&span),
-            insert::<TraceIndexRow>(&index[0]),
-            insert::<SpanMetricRow>(&metric),
-            insert::<ServiceEdgeRow>(&edge),
-            insert::<LogRow>(&log),
+            insert::<SpanRow>(std::slice::from_ref(&span)),
+            insert::<TraceIndexRow>(&index[..1]),
+            // Metrics go with the marker of the message they count, as the sampler
+            // writes them.
+            insert::<SpanMetricRow>(&[metric.clone(), metric.marker(MESSAGE)]),
+            insert::<ServiceEdgeRow>(&[edge.clone(), edge.marker(MESSAGE)]),
+            insert::<LogRow>(std::slice::from_ref(&log)),
         ] {
             push(
                 format!("insert {table}"),
@@ -513,13 +515,19 @@ fn column_list<R: ::clickhouse::Row>() -> String {
 }
 
 /// An insert of one row with the column list the client's RowBinary insert uses.
-fn insert<T: Table + CatalogueRow>(row: &T) -> (&'static str, String) {
-    let values: Vec<String> = row.literals().into_iter().map(|(_, v)| v).collect();
+fn insert<T: Table + CatalogueRow>(rows: &[T]) -> (&'static str, String) {
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let values: Vec<String> = row.literals().into_iter().map(|(_, v)| v).collect();
+            format!("({})", values.join(", "))
+        })
+        .collect();
     let sql = format!(
-        "INSERT INTO {}({}) VALUES ({})",
+        "INSERT INTO {}({}) VALUES {}",
         T::TABLE,
         column_list::<T>(),
-        values.join(", ")
+        rows.join(", ")
     );
     (T::TABLE, sql)
 }
@@ -634,6 +642,7 @@ impl CatalogueRow for SpanMetricRow {
         let SpanMetricRow {
             tenant_id,
             minute,
+            message,
             service_name,
             operation,
             kind,
@@ -643,12 +652,12 @@ impl CatalogueRow for SpanMetricRow {
             duration_sum_ns,
             duration_buckets,
             duration_counts,
-            message_ids,
-            message_spans,
+            messages,
         } = self;
         vec![
             ("tenant_id", string(&tenant_id.to_string())),
             ("minute", minute.to_string()),
+            ("message", message.to_string()),
             ("service_name", string(service_name)),
             ("operation", string(operation)),
             ("kind", kind.to_string()),
@@ -661,8 +670,7 @@ impl CatalogueRow for SpanMetricRow {
                 array(duration_buckets, u16::to_string),
             ),
             ("durationMap.count", array(duration_counts, u64::to_string)),
-            ("messagesMap.id", array(message_ids, u64::to_string)),
-            ("messagesMap.spans", array(message_spans, u64::to_string)),
+            ("messages", messages.to_string()),
         ]
     }
 }
@@ -672,6 +680,7 @@ impl CatalogueRow for ServiceEdgeRow {
         let ServiceEdgeRow {
             tenant_id,
             minute,
+            message,
             caller_service,
             callee_service,
             calls,
@@ -679,12 +688,12 @@ impl CatalogueRow for ServiceEdgeRow {
             duration_sum_ns,
             duration_buckets,
             duration_counts,
-            message_ids,
-            message_calls,
+            messages,
         } = self;
         vec![
             ("tenant_id", string(&tenant_id.to_string())),
             ("minute", minute.to_string()),
+            ("message", message.to_string()),
             ("caller_service", string(caller_service)),
             ("callee_service", string(callee_service)),
             ("calls", calls.to_string()),
@@ -695,8 +704,7 @@ impl CatalogueRow for ServiceEdgeRow {
                 array(duration_buckets, u16::to_string),
             ),
             ("durationMap.count", array(duration_counts, u64::to_string)),
-            ("messagesMap.id", array(message_ids, u64::to_string)),
-            ("messagesMap.calls", array(message_calls, u64::to_string)),
+            ("messages", messages.to_string()),
         ]
     }
 }
@@ -835,6 +843,7 @@ fn representative_metric(span: &SpanRow) -> SpanMetricRow {
     SpanMetricRow {
         tenant_id: span.tenant_id,
         minute: span.start_time - span.start_time % 60,
+        message: 0,
         service_name: span.service_name.clone(),
         operation: span.name.clone(),
         kind: span.kind,
@@ -844,8 +853,7 @@ fn representative_metric(span: &SpanRow) -> SpanMetricRow {
         duration_sum_ns: 3 * span.duration_ns + 90_001_000,
         duration_buckets,
         duration_counts,
-        message_ids: vec![MESSAGE],
-        message_spans: vec![3],
+        messages: 0,
     }
 }
 
@@ -858,6 +866,7 @@ fn representative_edge(span: &SpanRow) -> ServiceEdgeRow {
     ServiceEdgeRow {
         tenant_id: span.tenant_id,
         minute: span.start_time - span.start_time % 60,
+        message: 0,
         caller_service: span.service_name.clone(),
         callee_service: CUSTOMER.1.to_owned(),
         calls: 2,
@@ -865,8 +874,7 @@ fn representative_edge(span: &SpanRow) -> ServiceEdgeRow {
         duration_sum_ns: span.duration_ns + span.duration_ns / 2,
         duration_buckets,
         duration_counts,
-        message_ids: vec![MESSAGE],
-        message_calls: vec![2],
+        messages: 0,
     }
 }
 
