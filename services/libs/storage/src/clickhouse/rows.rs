@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::sync::Arc;
 
 /// A row type stored in one table, inserted with its fields as the column list. Public
 /// only as the bound of [`MetricRow`]; the module is private, so no one else names it.
@@ -86,8 +87,9 @@ pub struct SpanRow {
     pub scope_version: String,
     pub attribute_keys: Vec<String>,
     pub attribute_values: Vec<String>,
-    pub resource_keys: Vec<String>,
-    pub resource_values: Vec<String>,
+    /// Shared by the spans of one resource: a message's spans hold one copy.
+    pub resource_keys: Arc<[String]>,
+    pub resource_values: Arc<[String]>,
     pub event_times_unix_nano: Vec<u64>,
     pub event_names: Vec<String>,
     /// One JSON object per event.
