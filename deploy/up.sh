@@ -46,6 +46,10 @@ start_service() { # start_service NAME COMMAND...
     echo $! > "$RUN_DIR/$name.pid"
 }
 
+# mimalloc hands memory that fell free back to the OS after 10 ms; the sampler's trace
+# buffer frees and refills hundreds of MB a second, and refilling returned memory costs
+# page faults (a quarter of its CPU under load, see docs/benchmarks.md). A second keeps it.
+export MIMALLOC_PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-1000}"
 log "starting the services (logs in $LOG_DIR)"
 start_service ingest "$BIN/weft-ingest"
 start_service sampler "$BIN/weft-sampler"

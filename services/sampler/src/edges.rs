@@ -104,14 +104,9 @@ impl CallTracker {
         }
     }
 
-    /// Takes in the spans of message `message` (its stream sequence) and returns the
-    /// calls they complete, one row per tenant, minute, caller and callee.
-    pub fn observe(
-        &mut self,
-        now: Instant,
-        message: u64,
-        spans: &[SpanRow],
-    ) -> Vec<ServiceEdgeRow> {
+    /// Takes in the spans of a bus message and returns the calls they complete, one row
+    /// per tenant, minute, caller and callee.
+    pub fn observe(&mut self, now: Instant, spans: &[SpanRow]) -> Vec<ServiceEdgeRow> {
         self.forget_older_than(now.checked_sub(self.window));
         for span in spans {
             let key = (span.tenant_id, span.trace_id);
@@ -169,7 +164,7 @@ impl CallTracker {
             }
         }
         while self.held > self.max_held && self.forget_oldest() {}
-        edge_rows(message, calls)
+        edge_rows(calls)
     }
 
     /// Spans (and counted calls) held, against the bound.
@@ -221,7 +216,7 @@ struct Counts {
     histogram: DurationHistogram,
 }
 
-fn edge_rows(message: u64, calls: Vec<Call>) -> Vec<ServiceEdgeRow> {
+fn edge_rows(calls: Vec<Call>) -> Vec<ServiceEdgeRow> {
     let mut by_key: HashMap<(uuid::Uuid, u32, String, String), Counts> = HashMap::new();
     for call in calls {
         let counts = by_key
@@ -240,6 +235,7 @@ fn edge_rows(message: u64, calls: Vec<Call>) -> Vec<ServiceEdgeRow> {
                 ServiceEdgeRow {
                     tenant_id,
                     minute,
+                    message: 0,
                     caller_service,
                     callee_service,
                     calls: counts.calls,
@@ -247,8 +243,7 @@ fn edge_rows(message: u64, calls: Vec<Call>) -> Vec<ServiceEdgeRow> {
                     duration_sum_ns: counts.duration_sum_ns,
                     duration_buckets,
                     duration_counts,
-                    message_ids: vec![message],
-                    message_calls: vec![counts.calls],
+                    messages: 0,
                 }
             },
         )
@@ -322,20 +317,19 @@ mod tests {
         let mut calls = tracker();
         let parent_first = [checkout(1), payments(1, false)].concat();
         assert_eq!(
-            summary(&calls.observe(now, 1, &parent_first)),
+            summary(&calls.observe(now, &parent_first)),
             [("checkout", "payments", 1, 0)]
         );
         // The child first, in an earlier message: counted by the parent's message.
-        assert!(calls.observe(now, 2, &payments(2, true)).is_empty());
-        let completed = calls.observe(now, 3, &checkout(2));
+        assert!(calls.observe(now, &payments(2, true)).is_empty());
+        let completed = calls.observe(now, &checkout(2));
         assert_eq!(summary(&completed), [("checkout", "payments", 1, 1)]);
-        assert_eq!(completed[0].message_ids, [3]);
         assert_eq!(completed[0].minute, 600);
         assert_eq!(completed[0].duration_sum_ns, 70_000_000);
         // Seen again (a redelivery), neither side counts the call again.
-        assert!(calls.observe(now, 2, &payments(2, true)).is_empty());
-        assert!(calls.observe(now, 3, &checkout(2)).is_empty());
-        assert!(calls.observe(now, 1, &parent_first).is_empty());
+        assert!(calls.observe(now, &payments(2, true)).is_empty());
+        assert!(calls.observe(now, &checkout(2)).is_empty());
+        assert!(calls.observe(now, &parent_first).is_empty());
     }
 
     #[test]
@@ -351,7 +345,7 @@ mod tests {
             span((1, 4, 3), ("gateway", "render", INTERNAL), (600, 1, false)),
         ];
         assert_eq!(
-            summary(&tracker().observe(Instant::now(), 1, &spans)),
+            summary(&tracker().observe(Instant::now(), &spans)),
             [("gateway", "gateway", 1, 0)]
         );
     }
@@ -360,22 +354,19 @@ mod tests {
     fn traces_are_forgotten_after_the_window_and_past_the_bound() {
         let start = Instant::now();
         let mut calls = tracker();
-        assert!(calls.observe(start, 1, &payments(1, false)).is_empty());
+        assert!(calls.observe(start, &payments(1, false)).is_empty());
         let later = start + Duration::from_secs(61);
-        assert!(
-            calls.observe(later, 2, &checkout(1)).is_empty(),
-            "forgotten"
-        );
+        assert!(calls.observe(later, &checkout(1)).is_empty(), "forgotten");
         assert_eq!(calls.traces.len(), 1);
         assert_eq!(calls.held, 3, "spans 1 and 2, and 2's call counted");
 
         let mut small = CallTracker::new(Duration::from_secs(60), 5);
-        small.observe(start, 1, &payments(1, false));
-        small.observe(start, 2, &payments(2, false));
+        small.observe(start, &payments(1, false));
+        small.observe(start, &payments(2, false));
         assert_eq!(small.traces.len(), 1, "the oldest trace made room");
         assert!(small.held <= 5);
         assert_eq!(
-            summary(&small.observe(start, 3, &checkout(2))),
+            summary(&small.observe(start, &checkout(2))),
             [("checkout", "payments", 1, 0)]
         );
     }

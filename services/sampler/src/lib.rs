@@ -294,10 +294,10 @@ impl BatchHandler for SpanHandler {
                 redelivered: envelope.redelivered,
             };
             // Metrics count every span the message carried, before any sampling decision.
-            let span_metrics = red::span_metrics(message.sequence, &spans);
+            let span_metrics = red::span_metrics(&spans);
             let edges = {
                 let mut calls = self.calls.lock().expect("call tracker lock");
-                let edges = calls.observe(std::time::Instant::now(), message.sequence, &spans);
+                let edges = calls.observe(std::time::Instant::now(), &spans);
                 self.metrics.call_tracker_spans.set(calls.held() as i64);
                 edges
             };

@@ -20,9 +20,8 @@ struct Counts {
     histogram: DurationHistogram,
 }
 
-/// One row per key of the spans of message `message` (its stream sequence), each
-/// listing the message and the spans it counts.
-pub fn span_metrics(message: u64, spans: &[SpanRow]) -> Vec<SpanMetricRow> {
+/// One row per key of the spans of a bus message.
+pub fn span_metrics(spans: &[SpanRow]) -> Vec<SpanMetricRow> {
     let mut by_key: HashMap<(uuid::Uuid, u32, &str, &str, u8, u8), Counts> = HashMap::new();
     for span in spans {
         let counts = by_key
@@ -48,6 +47,7 @@ pub fn span_metrics(message: u64, spans: &[SpanRow]) -> Vec<SpanMetricRow> {
                 SpanMetricRow {
                     tenant_id,
                     minute,
+                    message: 0,
                     service_name: service.to_owned(),
                     operation: operation.to_owned(),
                     kind,
@@ -57,8 +57,7 @@ pub fn span_metrics(message: u64, spans: &[SpanRow]) -> Vec<SpanMetricRow> {
                     duration_sum_ns: counts.duration_sum_ns,
                     duration_buckets,
                     duration_counts,
-                    message_ids: vec![message],
-                    message_spans: vec![counts.spans],
+                    messages: 0,
                 }
             },
         )
@@ -94,8 +93,8 @@ pub(crate) mod tests {
             scope_version: String::new(),
             attribute_keys: Vec::new(),
             attribute_values: Vec::new(),
-            resource_keys: Vec::new(),
-            resource_values: Vec::new(),
+            resource_keys: Vec::new().into(),
+            resource_values: Vec::new().into(),
             event_times_unix_nano: Vec::new(),
             event_names: Vec::new(),
             event_attributes: Vec::new(),
@@ -115,7 +114,7 @@ pub(crate) mod tests {
             span((3, 3, 0), ("checkout", "POST", 2), (660, 20, false)),
             span((4, 4, 0), ("checkout", "POST", 2), (661, 40, true)),
         ];
-        let rows = SpanMetricRow::combine(span_metrics(7, &spans));
+        let rows = SpanMetricRow::combine(span_metrics(&spans));
         let summary: Vec<_> = rows
             .iter()
             .map(|r| {
@@ -136,8 +135,6 @@ pub(crate) mod tests {
                 (660, 2, 1, 1, 40_000_000)
             ]
         );
-        assert!(rows.iter().all(|r| r.message_ids == [7]));
-        assert_eq!(rows[0].message_spans, [2]);
         assert_eq!(rows[0].duration_counts.iter().sum::<u64>(), 2);
     }
 }

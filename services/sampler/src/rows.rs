@@ -3,6 +3,7 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use std::sync::Arc;
 use weft_model::{SpanKind, StatusCode, TenantId};
 use weft_storage::clickhouse::SpanRow;
 
@@ -32,7 +33,10 @@ pub fn span_rows(
             .unwrap_or_default();
         let service_name =
             service_name(&resource_attributes).unwrap_or_else(|| UNKNOWN_SERVICE.to_owned());
-        let (resource_keys, resource_values) = columns(&resource_attributes);
+        // One copy of the resource for all its spans.
+        let (resource_keys, resource_values) = into_columns(resource_attributes);
+        let (resource_keys, resource_values): (Arc<[String]>, Arc<[String]>) =
+            (resource_keys.into(), resource_values.into());
         for scope_spans in resource_spans.scope_spans {
             let (scope_name, scope_version) = scope_spans
                 .scope
@@ -46,7 +50,7 @@ pub fn span_rows(
                 } else {
                     id(&span.parent_span_id, "parent span id")?
                 };
-                let (attribute_keys, attribute_values) = columns(&span.attributes);
+                let (attribute_keys, attribute_values) = into_columns(span.attributes);
                 let status = span.status.unwrap_or_default();
                 rows.push(SpanRow {
                     tenant_id: tenant.as_uuid(),
@@ -69,8 +73,8 @@ pub fn span_rows(
                     scope_version: scope_version.clone(),
                     attribute_keys,
                     attribute_values,
-                    resource_keys: resource_keys.clone(),
-                    resource_values: resource_values.clone(),
+                    resource_keys: Arc::clone(&resource_keys),
+                    resource_values: Arc::clone(&resource_values),
                     event_times_unix_nano: span.events.iter().map(|e| e.time_unix_nano).collect(),
                     event_names: span.events.iter().map(|e| e.name.clone()).collect(),
                     event_attributes: span
@@ -116,6 +120,22 @@ pub(crate) fn columns(attributes: &[KeyValue]) -> (Vec<String>, Vec<String>) {
         .iter()
         .map(|kv| (kv.key.clone(), text(kv.value.as_ref())))
         .unzip()
+}
+
+/// As [`columns`], taking the attributes: keys and string values move, not copied.
+pub(crate) fn into_columns(attributes: Vec<KeyValue>) -> (Vec<String>, Vec<String>) {
+    let mut keys = Vec::with_capacity(attributes.len());
+    let mut values = Vec::with_capacity(attributes.len());
+    for kv in attributes {
+        values.push(match kv.value {
+            Some(AnyValue {
+                value: Some(Value::StringValue(s)),
+            }) => s,
+            other => text(other.as_ref()),
+        });
+        keys.push(kv.key);
+    }
+    (keys, values)
 }
 
 fn json_object(attributes: &[KeyValue]) -> String {

@@ -441,7 +441,9 @@ impl TraceSampler {
     }
 }
 
-/// What a buffered span costs in memory, roughly: the row and the text it owns.
+/// What a buffered span costs in memory, roughly: the row and the text it owns. The
+/// resource is counted in full although the spans of one message share it: the bound
+/// errs on the safe side.
 fn span_bytes(span: &SpanRow) -> usize {
     let texts = |values: &[String]| -> usize {
         values.iter().map(String::len).sum::<usize>() + std::mem::size_of_val(values)

@@ -3,12 +3,13 @@
 //! is told only after its spans, its trace index rows and its metrics (RED metrics and
 //! service edges) are stored. Each is one INSERT per batch, in that order.
 //!
-//! A message's metrics are counted once however often it is delivered: every metric row
-//! lists the messages it counts, and before writing the metrics of a message that was
-//! delivered before (or after an INSERT whose outcome is unknown) the writer asks the
-//! table whether it counts the message already, and leaves it out if so. A message's rows
-//! of one table are in one INSERT, which ClickHouse applies whole, so "counted" is all or
-//! nothing per message and table.
+//! A message's metrics are counted once however often it is delivered: with its metric
+//! rows go markers, one per minute they fall in, that name the message (see
+//! [`MetricRow`]), and before writing the metrics of a message that was delivered before
+//! (or after an INSERT whose outcome is unknown) the writer asks the table whether it
+//! holds a marker of the message, and leaves it out if so. A message's rows of one table
+//! and their markers are in one INSERT, which ClickHouse applies whole, so "counted" is
+//! all or nothing per message and table.
 //!
 //! One batch that can never be stored must not stop storage for every partition and
 //! tenant sharing the writer. A failure ClickHouse gives because of the data itself (see
@@ -349,7 +350,7 @@ impl Writer {
         if counting == 0 {
             return Ok(());
         }
-        let rows = R::combine(parts.iter().filter_map(|p| R::rows(p).clone()).flatten());
+        let rows = R::combine(parts.iter().flat_map(with_markers::<R>));
         match self.timed(R::TABLE, self.store.insert_metrics(&rows)).await {
             Ok(()) => {
                 self.stored::<R>(parts.iter_mut(), rows.len());
@@ -364,10 +365,10 @@ impl Writer {
                 // the batch are still stored, message by message.
                 Some(_) if counting > 1 => {
                     for part in parts.iter_mut() {
-                        let Some(rows) = R::rows(part).clone() else {
+                        if R::rows(part).is_none() {
                             continue;
-                        };
-                        let rows = R::combine(rows);
+                        }
+                        let rows = R::combine(with_markers::<R>(part));
                         match self.timed(R::TABLE, self.store.insert_metrics(&rows)).await {
                             Ok(()) => self.stored::<R>(std::iter::once(&mut *part), rows.len()),
                             Err(error) => match error.refused_rows() {
@@ -480,6 +481,26 @@ impl Writer {
     }
 }
 
+/// A part's unstored rows of table `R` and, for each minute they fall in, the marker
+/// saying that the minute counts the part's message (unless the message is unknown, and
+/// so never looked up).
+fn with_markers<R: PartRows>(part: &Part) -> Vec<R> {
+    let Some(rows) = R::rows(part) else {
+        return Vec::new();
+    };
+    let mut markers: Vec<R> = Vec::new();
+    if part.message.sequence != 0 {
+        for row in rows {
+            if markers.iter().all(|m| m.minute() != row.minute()) {
+                markers.push(row.marker(part.message.sequence));
+            }
+        }
+    }
+    let mut all = rows.clone();
+    all.extend(markers);
+    all
+}
+
 async fn run(
     writer: Writer,
     config: WriterConfig,
@@ -538,7 +559,7 @@ mod tests {
         (parent.span_id, parent.parent_span_id, parent.service_name) =
             ([1; 8], [0; 8], "checkout".into());
         let mut calls = crate::edges::CallTracker::new(Duration::from_secs(60), 100);
-        let edges = calls.observe(std::time::Instant::now(), sequence, &[parent, span.clone()]);
+        let edges = calls.observe(std::time::Instant::now(), &[parent, span.clone()]);
         let (written, written_rx) = oneshot::channel();
         let request = WriteRequest {
             message: MessageRef {
@@ -546,7 +567,7 @@ mod tests {
                 redelivered,
             },
             tenant,
-            span_metrics: crate::red::span_metrics(sequence, std::slice::from_ref(&span)),
+            span_metrics: crate::red::span_metrics(std::slice::from_ref(&span)),
             spans: vec![span],
             edges,
             written,

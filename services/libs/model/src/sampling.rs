@@ -271,18 +271,20 @@ impl SamplingPolicy {
                 let field = if path == "." { "policy".into() } else { path };
                 refuse(field, e.into_inner().to_string())
             })?;
+        if policy.rules.len() > MAX_RULES {
+            return Err(refuse(
+                "rules",
+                format!("at most {MAX_RULES} rules, not {}", policy.rules.len()),
+            ));
+        }
         policy.compile()?;
         Ok(policy)
     }
 
-    /// Checks every rule and compiles the policy for deciding traces.
+    /// Checks every rule and compiles the policy for deciding traces. The bound on the
+    /// number of rules is on what a tenant writes ([`SamplingPolicy::from_json`]): the
+    /// sampler adds a keep rule per span-duration alert rule, however many there are.
     pub fn compile(&self) -> Result<CompiledPolicy, PolicyError> {
-        if self.rules.len() > MAX_RULES {
-            return Err(refuse(
-                "rules",
-                format!("at most {MAX_RULES} rules, not {}", self.rules.len()),
-            ));
-        }
         if self.max_kept_spans_per_second == Some(0) {
             return Err(refuse(
                 "max_kept_spans_per_second",
@@ -805,6 +807,22 @@ mod tests {
         SamplingPolicy::from_json(json.as_bytes())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn the_rule_limit_bounds_what_a_tenant_writes_not_the_rules_the_sampler_adds() {
+        let rules: Vec<String> = (0..MAX_RULES + 10)
+            .map(|i| format!(r#"{{"name": "alert: rule {i}", "conditions": [{{"field": "duration_ms", "op": ">", "value": {i}}}]}}"#))
+            .collect();
+        let json = format!(r#"{{"rules": [{}]}}"#, rules.join(","));
+        let refused = SamplingPolicy::from_json(json.as_bytes()).unwrap_err();
+        assert_eq!(refused.field, "rules");
+        assert_eq!(
+            refused.message,
+            format!("at most {MAX_RULES} rules, not 60")
+        );
+        let augmented: SamplingPolicy = serde_json::from_str(&json).unwrap();
+        assert!(augmented.compile().is_ok(), "60 rules compile");
     }
 
     #[test]

@@ -43,8 +43,8 @@ fn span(
         scope_version: "1".into(),
         attribute_keys: vec!["http.route".into(), "user".into()],
         attribute_values: vec!["/cart".into(), format!("u{trace}")],
-        resource_keys: vec!["service.name".into()],
-        resource_values: vec![service.into()],
+        resource_keys: vec!["service.name".to_owned()].into(),
+        resource_values: vec![service.to_owned()].into(),
         event_times_unix_nano: vec![start_s * 1_000_000_000 + 500],
         event_names: vec!["retry".into()],
         event_attributes: vec![r#"{"attempt":"2"}"#.into()],
@@ -182,23 +182,25 @@ async fn spans_round_trip_and_search_is_tenant_scoped() {
     store.drop_database().await.unwrap();
 }
 
-/// One message's metrics of `spans` spans of `durations_ms` each, in `minute`.
+/// One message's metrics of `spans` spans of `durations_ms` each, in `minute`, with the
+/// marker that says the minute counts the message, as the sampler writes them.
 fn metric(
     tenant: TenantId,
     minute: u32,
     (service, operation): (&str, &str),
     message: u64,
     durations_ms: &[u64],
-) -> SpanMetricRow {
+) -> [SpanMetricRow; 2] {
     let mut histogram = DurationHistogram::default();
     durations_ms
         .iter()
         .for_each(|d| histogram.record(d * 1_000_000));
     let (duration_buckets, duration_counts) = histogram.to_sparse();
     let spans = durations_ms.len() as u64;
-    SpanMetricRow {
+    let row = SpanMetricRow {
         tenant_id: tenant.as_uuid(),
         minute,
+        message: 0,
         service_name: service.into(),
         operation: operation.into(),
         kind: 2,
@@ -208,9 +210,10 @@ fn metric(
         duration_sum_ns: durations_ms.iter().sum::<u64>() * 1_000_000,
         duration_buckets,
         duration_counts,
-        message_ids: vec![message],
-        message_spans: vec![spans],
-    }
+        messages: 0,
+    };
+    let marker = row.marker(message);
+    [row, marker]
 }
 
 #[tokio::test]
@@ -224,20 +227,25 @@ async fn metrics_sum_before_and_after_merges_and_remember_their_messages() {
     let minute = now - now % 60;
     let (a, b) = (TenantId::random(), TenantId::random());
     // Two write batches of tenant a (the second of two messages) and one of tenant b.
-    let first = [metric(a, minute, ("checkout", "POST"), 11, &[10, 20])];
-    let second = SpanMetricRow::combine([
-        metric(a, minute, ("checkout", "POST"), 12, &[30]),
-        metric(a, minute - 60, ("checkout", "GET"), 13, &[40, 50, 60]),
-    ]);
+    let first = metric(a, minute, ("checkout", "POST"), 11, &[10, 20]);
+    let second = SpanMetricRow::combine(
+        [
+            metric(a, minute, ("checkout", "POST"), 12, &[30]),
+            metric(a, minute - 60, ("checkout", "GET"), 13, &[40, 50, 60]),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     store.insert_metrics(&first).await.unwrap();
     store.insert_metrics(&second).await.unwrap();
     store
-        .insert_metrics(&[metric(b, minute, ("billing", "charge"), 14, &[99])])
+        .insert_metrics(&metric(b, minute, ("billing", "charge"), 14, &[99]))
         .await
         .unwrap();
     let edge = ServiceEdgeRow {
         tenant_id: a.as_uuid(),
         minute,
+        message: 0,
         caller_service: "checkout".into(),
         callee_service: "payments".into(),
         calls: 1,
@@ -245,11 +253,10 @@ async fn metrics_sum_before_and_after_merges_and_remember_their_messages() {
         duration_sum_ns: 7_000_000,
         duration_buckets: vec![weft_storage::clickhouse::histogram::bucket(7_000_000)],
         duration_counts: vec![1],
-        message_ids: vec![12],
-        message_calls: vec![1],
+        messages: 0,
     };
     store
-        .insert_metrics(std::slice::from_ref(&edge))
+        .insert_metrics(&[edge.clone(), edge.marker(12)])
         .await
         .unwrap();
 
@@ -384,12 +391,116 @@ async fn metrics_sum_before_and_after_merges_and_remember_their_messages() {
             .await
             .unwrap();
     }
-    let rows: u64 = server
-        .query("SELECT count() FROM span_metrics")
+    let rows: (u64, u64) = server
+        .query("SELECT countIf(message = 0), countIf(message != 0) FROM span_metrics")
         .fetch_one()
         .await
         .unwrap();
-    assert_eq!(rows, 3, "one row per key once merged");
+    assert_eq!(
+        rows,
+        (3, 4),
+        "one row per key once merged, and every marker kept"
+    );
     check("merged").await;
+    store.drop_database().await.unwrap();
+}
+
+/// Metrics stored before migration 0005 (each row listing the messages it counted) read
+/// the same after it, and their messages still count as counted.
+#[tokio::test]
+async fn metrics_written_before_the_markers_survive_their_migration() {
+    let store = store();
+    let config = store.config().clone();
+    let server = ::clickhouse::Client::default().with_url(&config.url);
+    server
+        .query(&format!("CREATE DATABASE {}", config.database))
+        .execute()
+        .await
+        .unwrap();
+    let old = server.clone().with_database(&config.database);
+    // The tables as migration 0002 created them.
+    let red_metrics = include_str!("../../../../migrations/clickhouse/0002_red_metrics.sql");
+    let sql: Vec<&str> = red_metrics
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect();
+    for statement in sql.join("\n").split(';') {
+        if statement.trim_start().starts_with("CREATE TABLE") {
+            old.query(statement).execute().await.unwrap();
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let minute = now - now % 60;
+    let tenant = TenantId::random();
+    // Two rows of one key, as written by two batches before any merge.
+    for (messages, contributed, spans) in [("[7, 8]", "[2, 1]", 3), ("[9]", "[2]", 2)] {
+        old.query(&format!(
+            "INSERT INTO span_metrics (tenant_id, minute, service_name, operation, kind, \
+             status_code, spans, errors, duration_sum_ns, `durationMap.bucket`, \
+             `durationMap.count`, `messagesMap.id`, `messagesMap.spans`) VALUES \
+             (toUUID('{tenant}'), {minute}, 'checkout', 'POST', 2, 0, {spans}, 1, \
+             {spans}000000, [100], [{spans}], {messages}, {contributed})",
+            tenant = tenant.as_uuid()
+        ))
+        .execute()
+        .await
+        .unwrap();
+    }
+    old.query(&format!(
+        "INSERT INTO service_edges (tenant_id, minute, caller_service, callee_service, calls, \
+         errors, duration_sum_ns, `durationMap.bucket`, `durationMap.count`, `messagesMap.id`, \
+         `messagesMap.calls`) VALUES (toUUID('{tenant}'), {minute}, 'checkout', 'payments', \
+         4, 0, 4000000, [100], [4], [8], [4])",
+        tenant = tenant.as_uuid()
+    ))
+    .execute()
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+    let window = MetricsWindow {
+        start_unix_nano: u64::from(minute - 60) * 1_000_000_000,
+        end_unix_nano: u64::from(now) * 1_000_000_000,
+    };
+    let reader = store.tenant(tenant);
+    let services = reader.service_red(window).await.unwrap();
+    assert_eq!(
+        services
+            .iter()
+            .map(|s| (s.name.as_str(), s.spans, s.errors))
+            .collect::<Vec<_>>(),
+        [("checkout", 5, 2)]
+    );
+    let edges = reader.service_edges(window).await.unwrap();
+    assert_eq!(
+        edges
+            .iter()
+            .map(|e| (
+                e.caller_service.as_str(),
+                e.callee_service.as_str(),
+                e.calls
+            ))
+            .collect::<Vec<_>>(),
+        [("checkout", "payments", 4)]
+    );
+    let counted = reader
+        .counted_messages::<SpanMetricRow>(&[6, 7, 8, 9, 10], (minute, minute))
+        .await
+        .unwrap();
+    assert_eq!(counted, [7, 8, 9]);
+    let counted = reader
+        .counted_messages::<ServiceEdgeRow>(&[7, 8], (minute, minute))
+        .await
+        .unwrap();
+    assert_eq!(counted, [8]);
+    // Written from now on with markers, the migrated table folds new metrics in.
+    store
+        .insert_metrics(&metric(tenant, minute, ("checkout", "POST"), 11, &[10]))
+        .await
+        .unwrap();
+    assert_eq!(reader.service_red(window).await.unwrap()[0].spans, 6);
     store.drop_database().await.unwrap();
 }

@@ -10,7 +10,7 @@
 use super::erase::{self, TENANT_TABLES};
 use super::histogram::DurationHistogram;
 use super::migrate::{self, ServerVersion};
-use super::rows::Table;
+use super::rows::{MetricRow, Table};
 use super::tenant::TenantRead;
 use super::{
     AttributeFilter, AttributeTest, LogCursor, LogRow, LogSearch, MetricsWindow, RedSeries,
@@ -158,11 +158,13 @@ impl SqlCatalogue {
         let edge = representative_edge(&span);
         let log = representative_log(&span);
         for (table, sql) in [
-            insert::<SpanRow>(&span),
-            insert::<TraceIndexRow>(&index[0]),
-            insert::<SpanMetricRow>(&metric),
-            insert::<ServiceEdgeRow>(&edge),
-            insert::<LogRow>(&log),
+            insert::<SpanRow>(std::slice::from_ref(&span)),
+            insert::<TraceIndexRow>(&index[..1]),
+            // Metrics go with the marker of the message they count, as the sampler
+            // writes them.
+            insert::<SpanMetricRow>(&[metric.clone(), metric.marker(MESSAGE)]),
+            insert::<ServiceEdgeRow>(&[edge.clone(), edge.marker(MESSAGE)]),
+            insert::<LogRow>(std::slice::from_ref(&log)),
         ] {
             push(
                 format!("insert {table}"),
@@ -681,13 +683,19 @@ fn column_list<R: ::clickhouse::Row>() -> String {
 }
 
 /// An insert of one row with the column list the client's RowBinary insert uses.
-fn insert<T: Table + CatalogueRow>(row: &T) -> (&'static str, String) {
-    let values: Vec<String> = row.literals().into_iter().map(|(_, v)| v).collect();
+fn insert<T: Table + CatalogueRow>(rows: &[T]) -> (&'static str, String) {
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let values: Vec<String> = row.literals().into_iter().map(|(_, v)| v).collect();
+            format!("({})", values.join(", "))
+        })
+        .collect();
     let sql = format!(
-        "INSERT INTO {}({}) VALUES ({})",
+        "INSERT INTO {}({}) VALUES {}",
         T::TABLE,
         column_list::<T>(),
-        values.join(", ")
+        rows.join(", ")
     );
     (T::TABLE, sql)
 }
@@ -802,6 +810,7 @@ impl CatalogueRow for SpanMetricRow {
         let SpanMetricRow {
             tenant_id,
             minute,
+            message,
             service_name,
             operation,
             kind,
@@ -811,12 +820,12 @@ impl CatalogueRow for SpanMetricRow {
             duration_sum_ns,
             duration_buckets,
             duration_counts,
-            message_ids,
-            message_spans,
+            messages,
         } = self;
         vec![
             ("tenant_id", string(&tenant_id.to_string())),
             ("minute", minute.to_string()),
+            ("message", message.to_string()),
             ("service_name", string(service_name)),
             ("operation", string(operation)),
             ("kind", kind.to_string()),
@@ -829,8 +838,7 @@ impl CatalogueRow for SpanMetricRow {
                 array(duration_buckets, u16::to_string),
             ),
             ("durationMap.count", array(duration_counts, u64::to_string)),
-            ("messagesMap.id", array(message_ids, u64::to_string)),
-            ("messagesMap.spans", array(message_spans, u64::to_string)),
+            ("messages", messages.to_string()),
         ]
     }
 }
@@ -840,6 +848,7 @@ impl CatalogueRow for ServiceEdgeRow {
         let ServiceEdgeRow {
             tenant_id,
             minute,
+            message,
             caller_service,
             callee_service,
             calls,
@@ -847,12 +856,12 @@ impl CatalogueRow for ServiceEdgeRow {
             duration_sum_ns,
             duration_buckets,
             duration_counts,
-            message_ids,
-            message_calls,
+            messages,
         } = self;
         vec![
             ("tenant_id", string(&tenant_id.to_string())),
             ("minute", minute.to_string()),
+            ("message", message.to_string()),
             ("caller_service", string(caller_service)),
             ("callee_service", string(callee_service)),
             ("calls", calls.to_string()),
@@ -863,8 +872,7 @@ impl CatalogueRow for ServiceEdgeRow {
                 array(duration_buckets, u16::to_string),
             ),
             ("durationMap.count", array(duration_counts, u64::to_string)),
-            ("messagesMap.id", array(message_ids, u64::to_string)),
-            ("messagesMap.calls", array(message_calls, u64::to_string)),
+            ("messages", messages.to_string()),
         ]
     }
 }
@@ -957,8 +965,8 @@ fn representative_span(now_unix_nano: u64) -> SpanRow {
             "retry.count".to_owned(),
         ],
         attribute_values: vec!["/cart".to_owned(), CUSTOMER.1.to_owned(), "2".to_owned()],
-        resource_keys: vec!["deployment.environment".to_owned()],
-        resource_values: vec!["production".to_owned()],
+        resource_keys: vec!["deployment.environment".to_owned()].into(),
+        resource_values: vec!["production".to_owned()].into(),
         event_times_unix_nano: vec![now_unix_nano + 1_000],
         event_names: vec!["retry".to_owned()],
         event_attributes: vec![r#"{"attempt":"2"}"#.to_owned()],
@@ -987,8 +995,8 @@ fn representative_log(span: &SpanRow) -> LogRow {
         scope_version: "1.0".to_owned(),
         attribute_keys: vec![CUSTOMER.0.to_owned()],
         attribute_values: vec![CUSTOMER.1.to_owned()],
-        resource_keys: span.resource_keys.clone(),
-        resource_values: span.resource_values.clone(),
+        resource_keys: span.resource_keys.to_vec(),
+        resource_values: span.resource_values.to_vec(),
         message: MESSAGE,
         message_line: 3,
     }
@@ -1007,6 +1015,7 @@ fn representative_metric(span: &SpanRow) -> SpanMetricRow {
     SpanMetricRow {
         tenant_id: span.tenant_id,
         minute: span.start_time - span.start_time % 60,
+        message: 0,
         service_name: span.service_name.clone(),
         operation: span.name.clone(),
         kind: span.kind,
@@ -1016,8 +1025,7 @@ fn representative_metric(span: &SpanRow) -> SpanMetricRow {
         duration_sum_ns: 3 * span.duration_ns + 90_001_000,
         duration_buckets,
         duration_counts,
-        message_ids: vec![MESSAGE],
-        message_spans: vec![3],
+        messages: 0,
     }
 }
 
@@ -1030,6 +1038,7 @@ fn representative_edge(span: &SpanRow) -> ServiceEdgeRow {
     ServiceEdgeRow {
         tenant_id: span.tenant_id,
         minute: span.start_time - span.start_time % 60,
+        message: 0,
         caller_service: span.service_name.clone(),
         callee_service: CUSTOMER.1.to_owned(),
         calls: 2,
@@ -1037,8 +1046,7 @@ fn representative_edge(span: &SpanRow) -> ServiceEdgeRow {
         duration_sum_ns: span.duration_ns + span.duration_ns / 2,
         duration_buckets,
         duration_counts,
-        message_ids: vec![MESSAGE],
-        message_calls: vec![2],
+        messages: 0,
     }
 }
 

@@ -31,6 +31,11 @@ pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "logs",
         include_str!("../../../../../migrations/clickhouse/0004_logs.sql"),
     ),
+    (
+        5,
+        "metric markers",
+        include_str!("../../../../../migrations/clickhouse/0005_metric_markers.sql"),
+    ),
 ];
 
 pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -56,14 +56,18 @@ pub const OPERATIONS: &str = "SELECT name, kind, count() FROM spans \
 const RED_COLUMNS: &str = "sum(spans), sum(errors), sum(duration_sum_ns), \
      sumMap(durationMap.bucket, durationMap.count)";
 
-/// The minutes of a metrics read; binds: first minute, last second.
+/// The minutes of a metrics table; binds: first minute, last second.
 const MINUTES: &str = "minute >= toDateTime(?) AND minute <= toDateTime(?)";
+
+/// The rows of metrics (not the markers of counted messages, see [`super::MetricRow`]) of
+/// some minutes; binds: first minute, last second.
+const METRICS: &str = "message = 0 AND minute >= toDateTime(?) AND minute <= toDateTime(?)";
 
 /// RED of every service by span kind; binds: the window's minutes.
 pub fn service_red() -> String {
     format!(
         "SELECT service_name, kind, {RED_COLUMNS} FROM span_metrics \
-         WHERE tenant_id = {TENANT} AND {MINUTES} \
+         WHERE tenant_id = {TENANT} AND {METRICS} \
          GROUP BY service_name, kind ORDER BY service_name, kind"
     )
 }
@@ -72,7 +76,7 @@ pub fn service_red() -> String {
 pub fn operation_red() -> String {
     format!(
         "SELECT operation, kind, {RED_COLUMNS} FROM span_metrics \
-         WHERE tenant_id = {TENANT} AND service_name = ? AND {MINUTES} \
+         WHERE tenant_id = {TENANT} AND service_name = ? AND {METRICS} \
          GROUP BY operation, kind ORDER BY operation, kind"
     )
 }
@@ -87,7 +91,7 @@ pub fn service_series(by_operation: bool) -> String {
     };
     format!(
         "SELECT toUInt32(intDiv(toUInt32(minute), ?) * ?) AS step_start, kind, {RED_COLUMNS} \
-         FROM span_metrics WHERE tenant_id = {TENANT} AND service_name = ? AND {MINUTES}{operation} \
+         FROM span_metrics WHERE tenant_id = {TENANT} AND service_name = ? AND {METRICS}{operation} \
          GROUP BY step_start, kind ORDER BY step_start, kind"
     )
 }
@@ -95,7 +99,7 @@ pub fn service_series(by_operation: bool) -> String {
 /// Spans received in a window, before sampling (the span metrics count every span);
 /// binds: the window's minutes.
 pub fn spans_received() -> String {
-    format!("SELECT sum(spans) FROM span_metrics WHERE tenant_id = {TENANT} AND {MINUTES}")
+    format!("SELECT sum(spans) FROM span_metrics WHERE tenant_id = {TENANT} AND {METRICS}")
 }
 
 /// RED per step and span kind of every service (`by_operation` false) or of every
@@ -109,7 +113,7 @@ pub fn named_series(by_operation: bool) -> String {
     };
     format!(
         "SELECT {name}, toUInt32(intDiv(toUInt32(minute), ?) * ?) AS step_start, kind, {RED_COLUMNS} \
-         FROM span_metrics WHERE tenant_id = {TENANT}{service} AND {MINUTES} \
+         FROM span_metrics WHERE tenant_id = {TENANT}{service} AND {METRICS} \
          GROUP BY {name}, step_start, kind ORDER BY {name}, step_start, kind"
     )
 }
@@ -119,7 +123,7 @@ pub fn service_edges() -> String {
     format!(
         "SELECT caller_service, callee_service, sum(calls), sum(errors), sum(duration_sum_ns), \
          sumMap(durationMap.bucket, durationMap.count) FROM service_edges \
-         WHERE tenant_id = {TENANT} AND {MINUTES} \
+         WHERE tenant_id = {TENANT} AND {METRICS} \
          GROUP BY caller_service, callee_service ORDER BY caller_service, callee_service"
     )
 }
@@ -128,7 +132,7 @@ pub fn service_edges() -> String {
 /// their rows, the message ids. `table` is a [`super::MetricRow`]'s table name.
 pub fn counted_messages(table: &str) -> String {
     format!(
-        "SELECT DISTINCT message FROM {table} ARRAY JOIN messagesMap.id AS message \
+        "SELECT DISTINCT message FROM {table} \
          WHERE tenant_id = {TENANT} AND {MINUTES} AND has(?, message) ORDER BY message"
     )
 }

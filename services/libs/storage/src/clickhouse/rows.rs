@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::sync::Arc;
 
 /// A row type stored in one table, inserted with its fields as the column list. Public
 /// only as the bound of [`MetricRow`]; the module is private, so no one else names it.
@@ -86,8 +87,9 @@ pub struct SpanRow {
     pub scope_version: String,
     pub attribute_keys: Vec<String>,
     pub attribute_values: Vec<String>,
-    pub resource_keys: Vec<String>,
-    pub resource_values: Vec<String>,
+    /// Shared by the spans of one resource: a message's spans hold one copy.
+    pub resource_keys: Arc<[String]>,
+    pub resource_values: Arc<[String]>,
     pub event_times_unix_nano: Vec<u64>,
     pub event_names: Vec<String>,
     /// One JSON object per event.
@@ -207,12 +209,16 @@ impl TraceIndexRow {
 }
 
 /// A row of a metrics table. Rows of one key add up, as the table's SummingMergeTree
-/// folds them, and each row lists the bus messages it counts with what each contributed.
+/// folds them. A table holds two kinds of row: metrics (`message` 0), and markers, one per
+/// bus message and minute it counted (`message` its stream sequence, every counter 0 but
+/// `messages`), written in the same INSERT as the metrics they vouch for. A marker's key
+/// is its own, so merges never fold markers into a growing list.
 pub trait MetricRow: Table + Clone + Send + Sync + 'static {
     type Key: Ord;
     fn key(&self) -> Self::Key;
     fn minute(&self) -> u32;
-    fn message_ids(&self) -> &[u64];
+    /// The marker saying that this row's minute of the table counts bus message `message`.
+    fn marker(&self, message: u64) -> Self;
     /// Takes in a row of the same key: counters summed, the sparse maps' entries
     /// appended as they come (see [`MetricRow::normalise`]).
     fn absorb(&mut self, other: Self);
@@ -278,6 +284,8 @@ pub struct SpanMetricRow {
     pub tenant_id: uuid::Uuid,
     /// The start of the minute the spans started in, in seconds.
     pub minute: u32,
+    /// 0 on a row of metrics; on a marker, the bus message (stream sequence) it marks.
+    pub message: u64,
     pub service_name: String,
     pub operation: String,
     pub kind: u8,
@@ -291,20 +299,19 @@ pub struct SpanMetricRow {
     pub duration_buckets: Vec<u16>,
     #[serde(rename = "durationMap.count")]
     pub duration_counts: Vec<u64>,
-    /// The bus messages counted here (JetStream stream sequences) and their spans.
-    #[serde(rename = "messagesMap.id")]
-    pub message_ids: Vec<u64>,
-    #[serde(rename = "messagesMap.spans")]
-    pub message_spans: Vec<u64>,
+    /// 1 on a marker, 0 on metrics: a row whose summed columns are all 0 is dropped by
+    /// SummingMergeTree's merges, so a marker needs one that is not.
+    pub messages: u64,
 }
 
 impl MetricRow for SpanMetricRow {
-    type Key = (uuid::Uuid, u32, String, String, u8, u8);
+    type Key = (uuid::Uuid, u32, u64, String, String, u8, u8);
 
     fn key(&self) -> Self::Key {
         (
             self.tenant_id,
             self.minute,
+            self.message,
             self.service_name.clone(),
             self.operation.clone(),
             self.kind,
@@ -316,8 +323,22 @@ impl MetricRow for SpanMetricRow {
         self.minute
     }
 
-    fn message_ids(&self) -> &[u64] {
-        &self.message_ids
+    fn marker(&self, message: u64) -> Self {
+        SpanMetricRow {
+            tenant_id: self.tenant_id,
+            minute: self.minute,
+            message,
+            service_name: String::new(),
+            operation: String::new(),
+            kind: 0,
+            status_code: 0,
+            spans: 0,
+            errors: 0,
+            duration_sum_ns: 0,
+            duration_buckets: Vec::new(),
+            duration_counts: Vec::new(),
+            messages: 1,
+        }
     }
 
     fn absorb(&mut self, other: Self) {
@@ -326,13 +347,11 @@ impl MetricRow for SpanMetricRow {
         self.duration_sum_ns = self.duration_sum_ns.saturating_add(other.duration_sum_ns);
         self.duration_buckets.extend(other.duration_buckets);
         self.duration_counts.extend(other.duration_counts);
-        self.message_ids.extend(other.message_ids);
-        self.message_spans.extend(other.message_spans);
+        self.messages += other.messages;
     }
 
     fn normalise(&mut self) {
         normalise_sparse(&mut self.duration_buckets, &mut self.duration_counts);
-        normalise_sparse(&mut self.message_ids, &mut self.message_spans);
     }
 }
 
@@ -344,6 +363,8 @@ pub struct ServiceEdgeRow {
     pub tenant_id: uuid::Uuid,
     /// The start of the minute the callee's span started in, in seconds.
     pub minute: u32,
+    /// 0 on a row of metrics; on a marker, the bus message (stream sequence) it marks.
+    pub message: u64,
     pub caller_service: String,
     pub callee_service: String,
     pub calls: u64,
@@ -353,19 +374,18 @@ pub struct ServiceEdgeRow {
     pub duration_buckets: Vec<u16>,
     #[serde(rename = "durationMap.count")]
     pub duration_counts: Vec<u64>,
-    #[serde(rename = "messagesMap.id")]
-    pub message_ids: Vec<u64>,
-    #[serde(rename = "messagesMap.calls")]
-    pub message_calls: Vec<u64>,
+    /// 1 on a marker, 0 on metrics (see [`SpanMetricRow::messages`]).
+    pub messages: u64,
 }
 
 impl MetricRow for ServiceEdgeRow {
-    type Key = (uuid::Uuid, u32, String, String);
+    type Key = (uuid::Uuid, u32, u64, String, String);
 
     fn key(&self) -> Self::Key {
         (
             self.tenant_id,
             self.minute,
+            self.message,
             self.caller_service.clone(),
             self.callee_service.clone(),
         )
@@ -375,8 +395,20 @@ impl MetricRow for ServiceEdgeRow {
         self.minute
     }
 
-    fn message_ids(&self) -> &[u64] {
-        &self.message_ids
+    fn marker(&self, message: u64) -> Self {
+        ServiceEdgeRow {
+            tenant_id: self.tenant_id,
+            minute: self.minute,
+            message,
+            caller_service: String::new(),
+            callee_service: String::new(),
+            calls: 0,
+            errors: 0,
+            duration_sum_ns: 0,
+            duration_buckets: Vec::new(),
+            duration_counts: Vec::new(),
+            messages: 1,
+        }
     }
 
     fn absorb(&mut self, other: Self) {
@@ -385,13 +417,11 @@ impl MetricRow for ServiceEdgeRow {
         self.duration_sum_ns = self.duration_sum_ns.saturating_add(other.duration_sum_ns);
         self.duration_buckets.extend(other.duration_buckets);
         self.duration_counts.extend(other.duration_counts);
-        self.message_ids.extend(other.message_ids);
-        self.message_calls.extend(other.message_calls);
+        self.messages += other.messages;
     }
 
     fn normalise(&mut self) {
         normalise_sparse(&mut self.duration_buckets, &mut self.duration_counts);
-        normalise_sparse(&mut self.message_ids, &mut self.message_calls);
     }
 }
 
@@ -399,11 +429,12 @@ impl MetricRow for ServiceEdgeRow {
 mod tests {
     use super::*;
 
-    fn metric(service: &str, message: u64, buckets: Vec<u16>, counts: Vec<u64>) -> SpanMetricRow {
+    fn metric(service: &str, buckets: Vec<u16>, counts: Vec<u64>) -> SpanMetricRow {
         let spans = counts.iter().sum();
         SpanMetricRow {
             tenant_id: uuid::Uuid::nil(),
             minute: 600,
+            message: 0,
             service_name: service.into(),
             operation: "GET /".into(),
             kind: 2,
@@ -413,26 +444,32 @@ mod tests {
             duration_sum_ns: spans * 10,
             duration_buckets: buckets,
             duration_counts: counts,
-            message_ids: vec![message],
-            message_spans: vec![spans],
+            messages: 0,
         }
     }
 
     #[test]
-    fn metric_rows_of_one_key_add_up_bucket_by_bucket_and_keep_every_message() {
+    fn metric_rows_of_one_key_add_up_bucket_by_bucket_and_markers_stay_apart() {
+        let cart = metric("cart", vec![7], vec![1]);
         let combined = SpanMetricRow::combine([
-            metric("checkout", 9, vec![3, 200], vec![1, 2]),
-            metric("cart", 4, vec![7], vec![1]),
-            metric("checkout", 7, vec![200, 300], vec![1, 1]),
+            metric("checkout", vec![3, 200], vec![1, 2]),
+            cart.marker(9),
+            cart.clone(),
+            metric("checkout", vec![200, 300], vec![1, 1]),
+            cart.marker(4),
+            cart.marker(9),
         ]);
-        assert_eq!(combined.len(), 2);
+        assert_eq!(combined.len(), 4);
         assert_eq!(combined[0].service_name, "cart");
         let checkout = &combined[1];
         assert_eq!((checkout.spans, checkout.duration_sum_ns), (5, 50));
         assert_eq!(checkout.duration_buckets, [3, 200, 300]);
         assert_eq!(checkout.duration_counts, [1, 3, 1]);
-        assert_eq!(checkout.message_ids, [7, 9]);
-        assert_eq!(checkout.message_spans, [2, 3]);
+        let markers: Vec<(u64, u64, u64)> = combined[2..]
+            .iter()
+            .map(|m| (m.message, m.messages, m.spans))
+            .collect();
+        assert_eq!(markers, [(4, 1, 0), (9, 2, 0)]);
     }
 }
 

@@ -99,7 +99,7 @@ pub fn export_request(rows: &[SpanRow]) -> ExportTraceServiceRequest {
     let mut seen = std::collections::HashSet::new();
     let mut resources: Vec<(ResourceKey, ResourceSpans)> = Vec::new();
     for row in rows.iter().filter(|row| seen.insert(row.span_id)) {
-        let resource_key = (row.resource_keys.as_slice(), row.resource_values.as_slice());
+        let resource_key = (&*row.resource_keys, &*row.resource_values);
         let index = match resources.iter().position(|(key, _)| *key == resource_key) {
             Some(index) => index,
             None => {
@@ -165,8 +165,8 @@ mod tests {
             scope_version: "1.0".into(),
             attribute_keys: vec!["http.status_code".into()],
             attribute_values: vec!["502".into()],
-            resource_keys: vec!["service.name".into()],
-            resource_values: vec![service.into()],
+            resource_keys: vec!["service.name".to_owned()].into(),
+            resource_values: vec![service.to_owned()].into(),
             event_times_unix_nano: vec![1_000_000_002],
             event_names: vec!["exception".into()],
             event_attributes: vec![r#"{"exception.type":"Boom"}"#.into()],
