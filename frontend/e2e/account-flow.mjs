@@ -14,19 +14,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
-
-// Chromium fetches the favicon after a page has loaded and abandons the fetch when the
-// flow moves on first: that is no broken resource.
-function abortedFavicon(request) {
-  return request.failure()?.errorText === 'net::ERR_ABORTED' && new URL(request.url()).pathname === '/static/favicon.svg';
-}
-
-function required(name) {
-  const value = process.env[name];
-  assert.ok(value, `${name} must be set`);
-  return value;
-}
+import { abortedFavicon, launchChromium, required, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -41,11 +29,7 @@ const PHONE = { width: 390, height: 844 };
 const RESET_PASSWORD = 'violet tandem quarry lantern';
 const CHANGED_PASSWORD = 'amber glacier whistle orchard';
 
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
 const problems = [];
 
@@ -60,13 +44,6 @@ async function openPage(context) {
     }
   });
   return page;
-}
-
-async function step(name, body) {
-  console.log(`-> ${name}`);
-  const started = Date.now();
-  await body();
-  console.log(`   ok (${Date.now() - started} ms)`);
 }
 
 async function noSidewaysScroll(page) {

@@ -13,19 +13,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-// Chromium fetches the favicon after a page has loaded and abandons the fetch when the
-// flow moves on first: that is no broken resource.
-function abortedFavicon(request) {
-  return request.failure()?.errorText === 'net::ERR_ABORTED' && new URL(request.url()).pathname === '/static/favicon.svg';
-}
-
-function required(name) {
-  const value = process.env[name];
-  assert.ok(value, `${name} must be set`);
-  return value;
-}
+import { abortedFavicon, checkPolicy, launchChromium, required, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -44,11 +32,7 @@ const PAGE_TIMEOUT_MS = 15_000;
 const WIDE = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
 const problems = [];
 
@@ -78,18 +62,6 @@ async function openPage(context) {
     }
   });
   return page;
-}
-
-async function checkPolicy(page) {
-  const violations = await page.evaluate(() => window.cspViolations);
-  assert.deepEqual(violations, [], `${page.url()} breaks the Content-Security-Policy`);
-}
-
-async function step(name, body) {
-  console.log(`-> ${name}`);
-  const started = Date.now();
-  await body();
-  console.log(`   ok (${Date.now() - started} ms)`);
 }
 
 async function noSidewaysScroll(page) {

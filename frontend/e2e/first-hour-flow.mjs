@@ -14,19 +14,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-// Chromium fetches the favicon after a page has loaded and abandons the fetch when the
-// flow moves on first: that is no broken resource.
-function abortedFavicon(request) {
-  return request.failure()?.errorText === 'net::ERR_ABORTED' && new URL(request.url()).pathname === '/static/favicon.svg';
-}
-
-function required(name) {
-  const value = process.env[name];
-  assert.ok(value, `${name} must be set`);
-  return value;
-}
+import { abortedFavicon, launchChromium, required, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const otelClient = required('WEFT_OTEL_CLIENT');
@@ -39,11 +27,7 @@ const FIRST_SPAN_TIMEOUT_MS = 30_000;
 const LANGUAGES = ['shell', 'python', 'node', 'go', 'java', 'rust'];
 const WIDTHS = [1280, 390];
 
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
 const brokenResources = [];
 let shot = 0;
@@ -78,13 +62,6 @@ async function screenshots2(page, name) {
     await screenshot(page, `${name}-${width}-${scheme}`);
   }
   await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function step(name, body) {
-  console.log(`-> ${name}`);
-  const started = Date.now();
-  await body();
-  console.log(`   ok (${Date.now() - started} ms)`);
 }
 
 async function noSidewaysScroll(page, what) {

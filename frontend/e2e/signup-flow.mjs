@@ -12,18 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-
-// Chromium fetches the favicon after a page has loaded and abandons the fetch when the
-// flow moves on first: that is no broken resource.
-function abortedFavicon(request) {
-  return request.failure()?.errorText === 'net::ERR_ABORTED' && new URL(request.url()).pathname === '/static/favicon.svg';
-}
-
-function required(name) {
-  const value = process.env[name];
-  assert.ok(value, `${name} must be set`);
-  return value;
-}
+import { abortedFavicon, required, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const otelClient = required('WEFT_OTEL_CLIENT');
@@ -76,13 +65,6 @@ async function screenshot(name, of = page) {
   assert.ok(styled, `${of.url()}: the stylesheet /static/weft.css is not applied`);
   await of.screenshot({ path: file, fullPage: true });
   console.log(`   screenshot ${file}`);
-}
-
-async function step(name, body) {
-  console.log(`-> ${name}`);
-  const started = Date.now();
-  await body();
-  console.log(`   ok (${Date.now() - started} ms)`);
 }
 
 async function text(locator) {
