@@ -41,3 +41,21 @@ export async function step(name, body) {
   await body();
   console.log(`   ok (${Date.now() - started} ms)`);
 }
+
+/** Fails when the page is wider than the window, naming the outermost elements that reach past it. */
+export async function noSidewaysScroll(page) {
+  const { scrollWidth, innerWidth, wide } = await page.evaluate(() => {
+    const { scrollWidth } = document.documentElement;
+    const edge = window.innerWidth + 1;
+    // Only when it fails: the outermost elements reaching past the right edge.
+    const wide =
+      scrollWidth <= window.innerWidth
+        ? []
+        : [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > edge && e.parentElement.getBoundingClientRect().right <= edge)
+            .slice(0, 5)
+            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} (${Math.round(e.getBoundingClientRect().right)} px)`);
+    return { scrollWidth, innerWidth: window.innerWidth, wide };
+  });
+  assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
+}

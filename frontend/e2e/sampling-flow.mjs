@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { abortedFavicon, checkPolicy, launchChromium, required, step } from './harness.mjs';
+import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -58,22 +58,6 @@ async function openPage(context) {
     }
   });
   return page;
-}
-
-async function noSidewaysScroll(page) {
-  const { scrollWidth, innerWidth, wide } = await page.evaluate(() => {
-    const { scrollWidth } = document.documentElement;
-    const edge = window.innerWidth + 1;
-    const wide =
-      scrollWidth <= window.innerWidth
-        ? []
-        : [...document.querySelectorAll('body *')]
-            .filter((e) => e.getBoundingClientRect().right > edge && e.parentElement.getBoundingClientRect().right <= edge)
-            .slice(0, 5)
-            .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} (${Math.round(e.getBoundingClientRect().right)} px)`);
-    return { scrollWidth, innerWidth: window.innerWidth, wide };
-  });
-  assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
 }
 
 async function screenshotAll(page, name) {
