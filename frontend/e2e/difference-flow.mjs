@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -50,7 +50,7 @@ async function openPage(context) {
   });
   page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
   page.on('requestfailed', (request) => {
-    if (!request.url().includes('/download')) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
+    if (!request.url().includes('/download') && !abortedFavicon(request)) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
   });
   page.on('response', (response) => {
     if (response.request().resourceType() !== 'document' && response.status() >= 400) {
