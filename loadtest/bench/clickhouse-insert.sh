@@ -3,7 +3,8 @@
 # Takes the newest BATCH span rows the sampler stored in weft.spans (generated shop
 # traffic) and their trace_index rows, as RowBinary: the format and bytes the sampler's
 # `clickhouse` client sends over HTTP. Inserts them COUNT times into copies of the tables
-# in a scratch database (spans INSERT, then trace_index INSERT, like one writer flush)
+# in a scratch database (spans INSERT, which its view copies into spans_by_trace, then
+# trace_index INSERT, like one writer flush)
 # and reports spans/s. Client cost is only curl; the Rust-side serialisation is excluded.
 #   loadtest/bench/clickhouse-insert.sh [BATCH=100000] [COUNT=10]
 set -euo pipefail
@@ -17,10 +18,13 @@ cpu() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
 CHPID=$(pgrep -xo clickhouse-serv || pgrep -o -f /usr/sbin/clickhouse-server)
 
 ch "CREATE DATABASE IF NOT EXISTS weft_bench"
-for t in spans trace_index; do
+ch "DROP TABLE IF EXISTS weft_bench.spans_by_trace_feed"
+for t in spans spans_by_trace trace_index; do
     ch "DROP TABLE IF EXISTS weft_bench.$t"
     ch "CREATE TABLE weft_bench.$t AS weft.$t"
 done
+# The trace-sorted copy is filled by a view on spans (migration 0006), as in weft.
+ch "CREATE MATERIALIZED VIEW weft_bench.spans_by_trace_feed TO weft_bench.spans_by_trace AS SELECT * FROM weft_bench.spans"
 NEWEST="SELECT trace_id FROM weft.spans ORDER BY start_time_unix_nano DESC LIMIT $BATCH"
 ch "SELECT * FROM weft.spans ORDER BY start_time_unix_nano DESC LIMIT $BATCH FORMAT RowBinary" >"$DIR/spans"
 ch "SELECT * FROM weft.trace_index WHERE trace_id IN ($NEWEST) FORMAT RowBinary" >"$DIR/index"

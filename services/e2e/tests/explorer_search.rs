@@ -524,13 +524,32 @@ async fn every_search_filter_sort_and_page() {
 /// `app.region=eu-slow` on their resource; every seventh ordinary trace fails with
 /// `payment.provider=flaky` on its failing span. Returns the slow traces' ids.
 async fn send_load(stack: &Stack, key: &str, normal: usize, slow: usize) -> Vec<String> {
+    send_load_with_ids(stack, key, normal, slow, random_id::<16>).await
+}
+
+/// Trace ids as AWS X-Ray makes them: the time in seconds in the leading 4 bytes, then
+/// random bytes.
+fn xray_id() -> [u8; 16] {
+    let mut id = random_id::<16>();
+    id[..4].copy_from_slice(&((now_ns() / 1_000_000_000) as u32).to_be_bytes());
+    id
+}
+
+/// [`send_load`] with trace ids from `trace_ids`.
+async fn send_load_with_ids(
+    stack: &Stack,
+    key: &str,
+    normal: usize,
+    slow: usize,
+    mut trace_ids: impl FnMut() -> [u8; 16],
+) -> Vec<String> {
     const REGIONS: [&str; 3] = ["us-east", "us-west", "eu-west"];
     const ROUTES: [&str; 4] = ["/cart", "/checkout", "/search", "/home"];
     let now = now_ns();
     let mut slow_ids = Vec::new();
     let mut batch = Vec::new();
     for i in 0..normal + slow {
-        let trace_id = random_id::<16>();
+        let trace_id = trace_ids();
         let start = now - (60_000 - i as u64 * 200) * MS;
         let is_slow = i % ((normal + slow) / slow) == 3 && slow_ids.len() < slow;
         let region = if is_slow {
@@ -584,6 +603,66 @@ async fn send_load(stack: &Stack, key: &str, normal: usize, slow: usize) -> Vec<
         assert_eq!(stack.export(key, &request).await, 200);
     }
     slow_ids
+}
+
+/// Groups larger than the sample: the baseline is read as a sample of trace ids (a range
+/// of the id space), and for ids whose leading bytes are the time (AWS X-Ray), where a
+/// range holds none of them, as a sample of id hashes. Either way the planted value
+/// ranks first, over about as many traces as asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_difference_ranks_the_planted_attribute_first() {
+    let stack = Stack::start().await;
+    const SAMPLE: u64 = 40;
+    let sampling = stack
+        .start_query_with(|config| {
+            config.clickhouse.read_limits.difference_sample_traces = SAMPLE;
+        })
+        .await;
+    let (normal, slow) = (240, 12);
+    for (email, xray) in [("random@ids.io", false), ("xray@ids.io", true)] {
+        let (_, _, ingest, read) = organisation(&stack, email).await;
+        if xray {
+            send_load_with_ids(&stack, &ingest, normal, slow, xray_id).await;
+        } else {
+            send_load(&stack, &ingest, normal, slow).await;
+        }
+        eventually("the load stored", Duration::from_secs(60), || async {
+            let (_, body) = stack
+                .query_get("/api/v1/traces?lookback=15m&limit=1000", &read)
+                .await;
+            (ids(&body).len() == normal + slow).then_some(())
+        })
+        .await;
+        let answer = stack
+            .http
+            .get(sampling.url("/api/v1/traces/difference?lookback=15m&selection=slow&threshold=1s"))
+            .header("x-api-key", &read)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["baseline_traces"], normal as u64, "{body}");
+        assert_eq!(
+            body["sampled_selected_traces"], slow as u64,
+            "a group under the sample size is read whole: {body}"
+        );
+        // 240 traces sampled to about 40: binomial, standard deviation about 6, so this
+        // band is more than four of them wide on either side.
+        let sampled = body["sampled_baseline_traces"].as_u64().unwrap();
+        assert!(
+            (15..=70).contains(&sampled),
+            "{email}: {sampled} baseline traces read of {normal} for a sample of {SAMPLE}: {body}"
+        );
+        let first = &body["values"][0];
+        assert_eq!(
+            (first["key"].as_str(), first["value"].as_str()),
+            (Some("app.region"), Some("eu-slow")),
+            "{email}: {body}"
+        );
+        assert_eq!(first["baseline_share"], 0.0, "{body}");
+    }
+    stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

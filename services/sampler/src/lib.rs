@@ -215,7 +215,16 @@ impl Sampler {
             writer.await.context("the writer panicked")?;
             result.context("consuming span partitions failed")
         };
-        let (health, consumed, logs_consumed) = tokio::join!(health, consume, consume_logs);
+        // What every consumer of the sampler's partitions acknowledged leaves the streams.
+        let trim = self.bus.trim_until(
+            &[Signal::Spans, Signal::Logs],
+            CONSUMER_GROUP,
+            &self.config.partitions,
+            self.bus.config().trim_interval,
+            shutdown.clone(),
+        );
+        let (health, consumed, logs_consumed, ()) =
+            tokio::join!(health, consume, consume_logs, trim);
         health.context("health endpoint failed")?;
         consumed?;
         logs_consumed

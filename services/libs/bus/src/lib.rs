@@ -7,6 +7,7 @@ mod consumer;
 mod control;
 pub mod metrics;
 mod subjects;
+mod trim;
 
 pub use consumer::{BatchHandler, ConsumerConfig, Envelope, consume};
 pub use control::{ControlMessage, ControlSubscription, KeyRevoked, PolicyChanged, RuleChanged};
@@ -62,6 +63,9 @@ pub struct BusConfig {
     pub max_bytes: i64,
     /// The limit of the dead-letter stream (JetStream reserves it up front).
     pub dead_letter_max_bytes: i64,
+    /// How often a consuming service purges what every consumer has acknowledged, so
+    /// `max_bytes` bounds the backlog, not what ever passed through.
+    pub trim_interval: Duration,
     pub replicas: usize,
     pub publish_timeout: Duration,
     pub max_pending_publishes: usize,
@@ -78,6 +82,7 @@ impl Default for BusConfig {
             // two signals and the dead letters reserve 8.5 GiB in all by default.
             max_bytes: 4 << 30,
             dead_letter_max_bytes: 512 << 20,
+            trim_interval: Duration::from_secs(10),
             replicas: 1,
             publish_timeout: Duration::from_secs(5),
             max_pending_publishes: 512,
@@ -87,7 +92,8 @@ impl Default for BusConfig {
 
 impl BusConfig {
     /// Reads `WEFT_NATS_URL`, `WEFT_BUS_PREFIX`, `WEFT_PARTITIONS`, `WEFT_STREAM_MAX_AGE`,
-    /// `WEFT_STREAM_MAX_BYTES`, `WEFT_DEADLETTER_MAX_BYTES`, `WEFT_STREAM_REPLICAS`, `WEFT_PUBLISH_TIMEOUT` and
+    /// `WEFT_STREAM_MAX_BYTES`, `WEFT_DEADLETTER_MAX_BYTES`, `WEFT_STREAM_TRIM_INTERVAL`, `WEFT_STREAM_REPLICAS`,
+    /// `WEFT_PUBLISH_TIMEOUT` and
     /// `WEFT_MAX_PENDING_PUBLISHES`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = BusConfig::default();
@@ -101,6 +107,7 @@ impl BusConfig {
                 "WEFT_DEADLETTER_MAX_BYTES",
                 d.dead_letter_max_bytes as usize,
             )? as i64,
+            trim_interval: env.duration("WEFT_STREAM_TRIM_INTERVAL", d.trim_interval)?,
             replicas: env.get("WEFT_STREAM_REPLICAS", d.replicas)?,
             publish_timeout: env.duration("WEFT_PUBLISH_TIMEOUT", d.publish_timeout)?,
             max_pending_publishes: env

@@ -14,6 +14,7 @@ pub const PUBLISH_FAILURES: &str = "weft_bus_publish_failures";
 pub const CONSUMER_LAG: &str = "weft_bus_consumer_lag_messages";
 pub const REDELIVERIES: &str = "weft_bus_redeliveries";
 pub const MESSAGES_CONSUMED: &str = "weft_bus_messages_consumed";
+pub const TRIMMED: &str = "weft_bus_trimmed_messages";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SignalLabels {
@@ -40,6 +41,7 @@ pub struct BusMetrics {
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     pub redeliveries: Family<PartitionLabels, Counter>,
     pub messages_consumed: Family<PartitionLabels, Counter>,
+    pub trimmed: Family<SignalLabels, Counter>,
 }
 
 impl Default for BusMetrics {
@@ -51,6 +53,7 @@ impl Default for BusMetrics {
             consumer_lag: Family::default(),
             redeliveries: Family::default(),
             messages_consumed: Family::default(),
+            trimmed: Family::default(),
         }
     }
 }
@@ -91,6 +94,11 @@ impl BusMetrics {
             MESSAGES_CONSUMED,
             "Messages handled and acknowledged",
             self.messages_consumed.clone(),
+        );
+        registry.register(
+            TRIMMED,
+            "Messages purged from the stream after every consumer acknowledged them",
+            self.trimmed.clone(),
         );
     }
 }

@@ -10,6 +10,7 @@
 use super::erase::{self, TENANT_TABLES};
 use super::histogram::DurationHistogram;
 use super::migrate::{self, ServerVersion};
+use super::queries::TraceSample;
 use super::rows::{MetricRow, Table};
 use super::tenant::TenantRead;
 use super::{
@@ -18,6 +19,13 @@ use super::{
     TraceSelection, TraceSort, TraceSummary,
 };
 use weft_model::{TenantId, TraceId};
+
+/// Group sizes for "what is different" under its sample size, so the representative
+/// rows are read (the sample's bounds are binds, checked in the storage tests).
+const SAMPLED: super::SelectionCounts = super::SelectionCounts {
+    selected: 1,
+    baseline: 1,
+};
 
 /// Which part of the storage layer sends a statement, and so what a check may expect of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,13 +241,22 @@ impl SqlCatalogue {
                     &TenantRead::selection_counts(tenant, whole, &selection),
                 ),
             );
-            read(
-                &format!("attribute values of {name}"),
-                sent(
-                    &client,
-                    &TenantRead::attribute_values(tenant, whole, &selection, &["trace_id"], (1, 1)),
-                ),
-            );
+            for sample in [TraceSample::IdRange, TraceSample::IdHash] {
+                read(
+                    &format!("attribute values of {name} sampled by {sample:?}"),
+                    sent(
+                        &client,
+                        &TenantRead::attribute_values(
+                            tenant,
+                            whole,
+                            &selection,
+                            &["trace_id"],
+                            (SAMPLED, 10_000),
+                            sample,
+                        ),
+                    ),
+                );
+            }
         }
         read(
             "selection counts with every filter",
@@ -257,7 +274,8 @@ impl SqlCatalogue {
                     &every_filter,
                     &TraceSelection::Errors,
                     &[],
-                    (1, 1),
+                    (SAMPLED, 10_000),
+                    TraceSample::IdRange,
                 ),
             ),
         );

@@ -9,9 +9,14 @@ use super::rows::Table;
 use super::{LogRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
 use weft_model::TenantId;
 
+/// The trace-sorted copy of `spans`, filled by a materialized view on it (migration
+/// 0006), not written by Weft itself.
+pub const SPANS_BY_TRACE: &str = "spans_by_trace";
+
 /// Every table of tenant data.
-pub const TENANT_TABLES: [&str; 5] = [
+pub const TENANT_TABLES: [&str; 6] = [
     SpanRow::TABLE,
+    SPANS_BY_TRACE,
     TraceIndexRow::TABLE,
     SpanMetricRow::TABLE,
     ServiceEdgeRow::TABLE,
@@ -48,7 +53,7 @@ mod tests {
         let rows = include_str!("rows.rs");
         let stored = rows.matches("impl Table for ").count();
         assert_eq!(
-            stored,
+            stored + 1,
             TENANT_TABLES.len(),
             "rows.rs stores a table not erased"
         );

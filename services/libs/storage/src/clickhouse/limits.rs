@@ -22,6 +22,9 @@ pub struct ReadLimits {
     pub max_ast_elements: u64,
     /// Scans one tenant may run at once on one query replica.
     pub scans_per_tenant: usize,
+    /// Traces of each group whose spans "what is different" reads at most: larger groups
+    /// are sampled.
+    pub difference_sample_traces: u64,
 }
 
 impl Default for ReadLimits {
@@ -32,6 +35,7 @@ impl Default for ReadLimits {
             max_rows_to_read: 2_000_000_000,
             max_ast_elements: 20_000,
             scans_per_tenant: 4,
+            difference_sample_traces: super::queries::DIFFERENCE_SAMPLE_TRACES,
         }
     }
 }
@@ -39,7 +43,7 @@ impl Default for ReadLimits {
 impl ReadLimits {
     /// Reads `WEFT_QUERY_MAX_EXECUTION_TIME`, `WEFT_QUERY_MAX_MEMORY`,
     /// `WEFT_QUERY_MAX_ROWS_TO_READ`, `WEFT_QUERY_MAX_AST_ELEMENTS` and
-    /// `WEFT_QUERY_SCANS_PER_TENANT`.
+    /// `WEFT_QUERY_SCANS_PER_TENANT` and `WEFT_QUERY_DIFFERENCE_SAMPLE_TRACES`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = ReadLimits::default();
         let limits = ReadLimits {
@@ -50,6 +54,10 @@ impl ReadLimits {
             max_rows_to_read: env.get("WEFT_QUERY_MAX_ROWS_TO_READ", d.max_rows_to_read)?,
             max_ast_elements: env.get("WEFT_QUERY_MAX_AST_ELEMENTS", d.max_ast_elements)?,
             scans_per_tenant: env.get("WEFT_QUERY_SCANS_PER_TENANT", d.scans_per_tenant)?,
+            difference_sample_traces: env.get(
+                "WEFT_QUERY_DIFFERENCE_SAMPLE_TRACES",
+                d.difference_sample_traces,
+            )?,
         };
         env.check(
             "WEFT_QUERY_MAX_EXECUTION_TIME",
@@ -63,6 +71,10 @@ impl ReadLimits {
             (
                 "WEFT_QUERY_SCANS_PER_TENANT",
                 limits.scans_per_tenant as u64,
+            ),
+            (
+                "WEFT_QUERY_DIFFERENCE_SAMPLE_TRACES",
+                limits.difference_sample_traces,
             ),
         ] {
             env.check(name, value > 0, "must be at least 1")?;

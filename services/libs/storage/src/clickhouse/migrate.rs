@@ -36,6 +36,11 @@ pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "metric markers",
         include_str!("../../../../../migrations/clickhouse/0005_metric_markers.sql"),
     ),
+    (
+        6,
+        "spans by trace",
+        include_str!("../../../../../migrations/clickhouse/0006_spans_by_trace.sql"),
+    ),
 ];
 
 pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

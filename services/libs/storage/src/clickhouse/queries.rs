@@ -24,17 +24,18 @@ pub fn trace_summary() -> String {
     )
 }
 
-/// Spans of one trace; binds: window start second, window end second, trace id hex.
-pub const TRACE_SPANS: &str = "SELECT ?fields FROM spans \
+/// Spans of one trace, from the trace-sorted copy of `spans` (the window only prunes
+/// partitions); binds: window start second, window end second, trace id hex.
+pub const TRACE_SPANS: &str = "SELECT ?fields FROM spans_by_trace \
      WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
      AND trace_id = unhex(?) ORDER BY start_time_unix_nano, span_id";
 
-/// Spans of several traces; binds: window start second, window end second, the trace
-/// ids as upper-case hex (an array). `hex` of the stored id is compared, because 18.16
-/// binds no binary array.
-pub const SPANS_OF_TRACES: &str = "SELECT ?fields FROM spans \
+/// Spans of several traces, from the trace-sorted copy of `spans`; binds: window start
+/// second, window end second, the trace ids as hex (an array). 18.16 binds no binary
+/// array, so the ids are unhexed in a subquery, which the primary key can use.
+pub const SPANS_OF_TRACES: &str = "SELECT ?fields FROM spans_by_trace \
      WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
-     AND has(?, hex(trace_id)) ORDER BY trace_id, start_time_unix_nano, span_id";
+     AND trace_id IN (SELECT toFixedString(unhex(arrayJoin(?)), 16)) ORDER BY trace_id, start_time_unix_nano, span_id";
 
 /// What the trace index holds of a window: distinct traces, and their spans each
 /// weighted by its trace's sample rate; binds: window start second, window end second.
@@ -267,8 +268,9 @@ pub fn search(filter: &TraceFilter, order_by: &str) -> String {
 pub const DIFFERENCE_VALUES_PER_KEY: usize = 200;
 
 /// Traces of each group (selected, baseline) whose spans [`attribute_values`] reads at
-/// most: larger groups are sampled by trace-id hash, which keeps shares unbiased (within
-/// about a percentage point at this size) and the read's cost bounded at any traffic.
+/// most, unless `WEFT_QUERY_DIFFERENCE_SAMPLE_TRACES` says otherwise: larger groups are
+/// sampled by trace id, which keeps shares unbiased (within about a percentage point at
+/// this size) and the read's cost bounded at any traffic.
 pub const DIFFERENCE_SAMPLE_TRACES: u64 = 10_000;
 
 /// How many traces matching a filter are selected and how many are not; `selected` is a
@@ -281,19 +283,42 @@ pub fn selection_counts(filter: &TraceFilter, selected: &str) -> String {
     )
 }
 
+/// How [`attribute_values`] samples the traces of a group larger than the sample size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceSample {
+    /// The traces whose id is at most a bound (bind: the bound as 32 hex digits). Trace
+    /// ids are random, so the traces below a bound are a fair sample, and in the
+    /// trace-sorted `spans_by_trace` they are adjacent: the read skips every other trace.
+    IdRange,
+    /// The traces whose `cityHash64(trace_id)` is a multiple of a modulus (bind: the
+    /// modulus): a fair sample whatever the ids look like, but a read of every span of
+    /// the window. For ids that are not random in their leading bytes (AWS X-Ray's begin
+    /// with the time), where a range finds too few traces.
+    IdHash,
+}
+
+impl TraceSample {
+    fn condition(self) -> &'static str {
+        match self {
+            TraceSample::IdRange => "trace_id <= toFixedString(unhex(?), 16)",
+            TraceSample::IdHash => "cityHash64(trace_id) % ? = 0",
+        }
+    }
+}
+
 /// For every attribute key (span and resource) of the spans of the traces matching a
 /// filter: how many values it has, and per value (one more than
 /// [`DIFFERENCE_VALUES_PER_KEY`] of them at most) the selected and the other traces with a
 /// span carrying it. A trace is counted once per value however many of its spans carry it.
-/// Only the traces whose `cityHash64(trace_id)` is a multiple of the group's sampling
-/// modulus are read; the empty key with the empty value (which every span carries here)
-/// counts the traces read of each group.
+/// Only a sample of each group's traces is read (see [`TraceSample`]); the empty key with
+/// the empty value (which every span carries here) counts the traces read of each group.
 ///
-/// Binds: those of [`matching_traces`] and the selection's (the selected traces), the
-/// window start and end seconds for spans, those of [`matching_traces`] again (all the
-/// traces), the sampling moduli of the selected and of the other traces, then the keys
-/// left out (an array).
-pub fn attribute_values(filter: &TraceFilter, selected: &str) -> String {
+/// Binds: the window start and end seconds for spans, those of [`matching_traces`] and
+/// the selection's (the selected traces), the selected group's sample bind; then the
+/// window again, the other group's sample bind, those of [`matching_traces`] (all the
+/// traces), those of [`matching_traces`] and the selection's again; then the keys left
+/// out (an array).
+pub fn attribute_values(filter: &TraceFilter, selected: &str, sample: TraceSample) -> String {
     let matching = matching_traces(filter);
     let and = if filter.traces.conditions.is_empty() {
         " HAVING "
@@ -301,17 +326,24 @@ pub fn attribute_values(filter: &TraceFilter, selected: &str) -> String {
         " AND "
     };
     let n = DIFFERENCE_VALUES_PER_KEY + 1;
+    let sample = sample.condition();
+    let columns = "trace_id, arrayConcat(attribute_keys, resource_keys, ['']) AS keys, \
+         arrayConcat(attribute_values, resource_values, ['']) AS vals";
+    let window = format!(
+        "FROM spans_by_trace WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) \
+         AND start_time <= toDateTime(?)"
+    );
     format!(
         "SELECT key, count(), groupArray({n})(value), groupArray({n})(selected_traces), \
          groupArray({n})(baseline_traces) FROM (\
-         SELECT key, value, uniqIf(trace_id, in_selection) AS selected_traces, \
-         uniqIf(trace_id, NOT in_selection) AS baseline_traces FROM (\
-         SELECT trace_id, trace_id IN (SELECT trace_id {matching}{and}{selected}) AS in_selection, \
-         arrayConcat(attribute_keys, resource_keys, ['']) AS keys, \
-         arrayConcat(attribute_values, resource_values, ['']) AS vals \
-         FROM spans WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) \
-         AND start_time <= toDateTime(?) AND trace_id IN (SELECT trace_id {matching}) \
-         AND cityHash64(trace_id) % if(in_selection, ?, ?) = 0) \
+         SELECT key, value, uniqIf(trace_id, in_selection = 1) AS selected_traces, \
+         uniqIf(trace_id, in_selection = 0) AS baseline_traces FROM (\
+         SELECT {columns}, 1 AS in_selection {window} \
+         AND trace_id IN (SELECT trace_id {matching}{and}{selected}) AND {sample} \
+         UNION ALL \
+         SELECT {columns}, 0 AS in_selection {window} AND {sample} \
+         AND trace_id IN (SELECT trace_id {matching}) \
+         AND trace_id NOT IN (SELECT trace_id {matching}{and}{selected})) \
          ARRAY JOIN keys AS key, vals AS value WHERE NOT has(CAST(? AS Array(String)), key) \
          GROUP BY key, value) \
          GROUP BY key ORDER BY key"
@@ -406,8 +438,12 @@ mod tests {
             search(&traces, ORDER_LONGEST),
             search(&both, ORDER_MOST_ERRORS),
             selection_counts(&both, TRACE_HAS_ERRORS),
-            attribute_values(&TraceFilter::default(), TRACE_HAS_ERRORS),
-            attribute_values(&both, TRACE_IN_REGION),
+            attribute_values(
+                &TraceFilter::default(),
+                TRACE_HAS_ERRORS,
+                TraceSample::IdRange,
+            ),
+            attribute_values(&both, TRACE_IN_REGION, TraceSample::IdHash),
             service_red(),
             operation_red(),
             service_series(false),

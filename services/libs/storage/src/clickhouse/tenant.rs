@@ -489,29 +489,56 @@ impl TenantRead<SelectionCounts> {
 }
 
 impl TenantRead<AttributeValues> {
-    /// The attribute values of the search's traces, `ignored` keys left out, reading the
-    /// traces whose id hash is a multiple of `moduli` (selected, baseline).
+    /// The attribute values of the search's traces, `ignored` keys left out, reading a
+    /// `sample` of each group: at most `wanted` of its `counts` traces.
     pub(super) fn attribute_values(
         tenant: TenantId,
         search: &TraceSearch,
         selection: &TraceSelection,
         ignored: &[&str],
-        moduli: (u64, u64),
+        (counts, wanted): (SelectionCounts, u64),
+        sample: queries::TraceSample,
     ) -> Self {
         let (filter, matching) = search.filter(false);
         let (selected, selection_binds) = selection.condition();
-        let mut binds = matching.clone();
-        binds.extend(selection_binds);
-        binds.extend([
+        let window = [
             second_floor(search.start_unix_nano),
             second_ceil(search.end_unix_nano),
-        ]);
+        ];
+        let mut binds = window.to_vec();
+        binds.extend(matching.iter().cloned());
+        binds.extend(selection_binds.iter().cloned());
+        binds.push(sample_bind(sample, counts.selected, wanted));
+        binds.extend(window);
+        binds.push(sample_bind(sample, counts.baseline, wanted));
+        binds.extend(matching.iter().cloned());
         binds.extend(matching);
-        binds.extend([Bind::U64(moduli.0.max(1)), Bind::U64(moduli.1.max(1))]);
+        binds.extend(selection_binds);
         binds.push(Bind::Strs(
             ignored.iter().map(|k| (*k).to_owned()).collect(),
         ));
-        Self::new(tenant, &queries::attribute_values(&filter, selected), binds)
+        Self::new(
+            tenant,
+            &queries::attribute_values(&filter, selected, sample),
+            binds,
+        )
+    }
+}
+
+/// The bind of a `sample` of at most `wanted` of `traces` traces: the highest trace id
+/// read (the share of the id space to read, as the leading 8 bytes), or the hash modulus.
+fn sample_bind(sample: queries::TraceSample, traces: u64, wanted: u64) -> Bind {
+    let wanted = wanted.max(1);
+    match sample {
+        queries::TraceSample::IdRange => {
+            let bound = if traces <= wanted {
+                u64::MAX
+            } else {
+                ((u128::from(wanted) << 64) / u128::from(traces)) as u64
+            };
+            Bind::Str(format!("{bound:016X}FFFFFFFFFFFFFFFF"))
+        }
+        queries::TraceSample::IdHash => Bind::U64(traces.div_ceil(wanted).max(1)),
     }
 }
 
@@ -917,7 +944,7 @@ impl<'a> TenantTraces<'a> {
     /// How many traces of `search` (its cursor, sort and limit aside) `selection`
     /// selects, and per attribute key (span and resource, `ignored` left out) its values
     /// with the selected and the other traces that carry each, over a sample of at most
-    /// [`queries::DIFFERENCE_SAMPLE_TRACES`] traces of each group (the empty key counts
+    /// `WEFT_QUERY_DIFFERENCE_SAMPLE_TRACES` traces of each group (the empty key counts
     /// the traces sampled): what "what is different" ranks. Two reads, both under the
     /// read limits and one scan slot.
     pub async fn attribute_difference(
@@ -933,11 +960,30 @@ impl<'a> TenantTraces<'a> {
         if counts.selected == 0 {
             return Ok((counts, Vec::new()));
         }
-        let modulus = |traces: u64| traces.div_ceil(queries::DIFFERENCE_SAMPLE_TRACES).max(1);
-        let moduli = (modulus(counts.selected), modulus(counts.baseline));
-        let values = TenantRead::attribute_values(self.tenant, search, selection, ignored, moduli)
+        let wanted = self.reader.limits.difference_sample_traces;
+        let read = |sample| async move {
+            TenantRead::attribute_values(
+                self.tenant,
+                search,
+                selection,
+                ignored,
+                (counts, wanted),
+                sample,
+            )
             .fetch_all(self.reader)
-            .await?;
+            .await
+        };
+        let values = read(queries::TraceSample::IdRange).await?;
+        // Ids that are not random in their leading bytes leave a range (nearly) empty:
+        // then the sample is taken by hash, at the cost of reading the whole window.
+        let sampled = values.iter().find(|v| v.key.is_empty());
+        let first = |counts: Option<&Vec<u64>>| counts.and_then(|c| c.first().copied());
+        let read_selected = first(sampled.map(|v| &v.selected)).unwrap_or(0);
+        let read_baseline = first(sampled.map(|v| &v.baseline)).unwrap_or(0);
+        let too_few = |read: u64, traces: u64| traces >= 100 && read * 2 < traces.min(wanted);
+        if too_few(read_selected, counts.selected) || too_few(read_baseline, counts.baseline) {
+            return Ok((counts, read(queries::TraceSample::IdHash).await?));
+        }
         Ok((counts, values))
     }
 
@@ -1131,5 +1177,28 @@ impl<'a> TenantTraces<'a> {
         TenantRead::stored_log_lines(self.tenant, messages, seconds)
             .fetch_all(self.reader)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use queries::TraceSample::{IdHash, IdRange};
+
+    #[test]
+    fn a_sample_reads_its_share_of_the_id_space_or_of_the_hashes() {
+        let all = Bind::Str("F".repeat(32));
+        assert_eq!(sample_bind(IdRange, 50, 100), all);
+        assert_eq!(sample_bind(IdRange, 100, 100), all);
+        assert_eq!(
+            sample_bind(IdRange, 400, 100),
+            Bind::Str("4000000000000000FFFFFFFFFFFFFFFF".to_owned())
+        );
+        assert_eq!(
+            sample_bind(IdRange, 3_000_000, 10_000),
+            Bind::Str(format!("{:016X}FFFFFFFFFFFFFFFF", u64::MAX / 300))
+        );
+        assert_eq!(sample_bind(IdHash, 50, 100), Bind::U64(1));
+        assert_eq!(sample_bind(IdHash, 401, 100), Bind::U64(5));
     }
 }
