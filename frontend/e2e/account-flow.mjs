@@ -3,12 +3,14 @@
 // real SMTP server and hands it over in WEFT_RESET_LINK_FILE), is refused a common
 // password with the reason, sets a strong one and logs in; changes the password on the
 // account page; sees the confirmation step of revoking a key and that a sole owner is
-// offered no role change; and deletes the organisation after typing its name. At 390 px
-// nothing may scroll sideways. Screenshots at 1280 and 390 px, light and dark. Run by
-// services/e2e/tests/account_browser.rs.
+// offered no role change; reads the day's spans and log records on the usage page (the
+// test sent them before the flow); and deletes the organisation after typing its name. At
+// 390 px nothing may scroll sideways. Screenshots at 1280 and 390 px, light and dark. Run
+// by services/e2e/tests/account_browser.rs.
 //
 // Environment: WEFT_QUERY_URL, WEFT_EMAIL, WEFT_ORGANISATION, WEFT_RESET_LINK_FILE,
-// WEFT_SCREENSHOTS, optionally WEFT_CHROMIUM.
+// WEFT_LOG_BYTES (the exact bytes of the log lines the test sent), WEFT_SCREENSHOTS,
+// optionally WEFT_CHROMIUM.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
 const organisation = required('WEFT_ORGANISATION');
 const linkFile = required('WEFT_RESET_LINK_FILE');
+const logBytes = Number(required('WEFT_LOG_BYTES'));
 const screenshots = required('WEFT_SCREENSHOTS');
 mkdirSync(screenshots, { recursive: true });
 
@@ -167,6 +170,34 @@ async function flow() {
     assert.equal(await me.getByRole('button').count(), 0, 'no leaving for the sole owner');
     await me.getByText('only owner').waitFor();
     await screenshotAll(page, 'members-sole-owner');
+  });
+
+  await step('the usage page shows the day\'s spans and log records', async () => {
+    await page.locator('header nav').getByRole('link', { name: 'Usage' }).click();
+    await page.waitForURL(`${base}/usage`);
+    await heading(page, 'Usage');
+    const table = page.locator('table.usage');
+    for (const group of ['Spans', 'Log records']) {
+      assert.equal(await table.getByRole('columnheader', { name: group, exact: true }).count(), 1, group);
+    }
+    const today = table.locator('tbody tr').first();
+    const cell = async (label) => (await today.locator(`td[data-label="${label}"]`).innerText()).trim();
+    assert.equal(await cell('Spans received'), '3');
+    assert.equal(await cell('Spans accepted'), '3');
+    assert.equal(await cell('Log records received'), '30');
+    assert.equal(await cell('Log records accepted'), '29');
+    assert.equal(await cell('Log records rejected'), '1');
+    // Bytes in units to read at a glance, the exact count on hover.
+    const bytes = today.locator('td[data-label="Log bytes accepted"]');
+    assert.equal((await bytes.innerText()).trim(), `${(logBytes / 1000).toFixed(1)} kB`);
+    assert.equal(await bytes.getAttribute('title'), `${logBytes.toLocaleString('en-US')} bytes`);
+    await screenshotAll(page, 'usage');
+    // On a phone each day is a card of labelled numbers.
+    await page.setViewportSize(PHONE);
+    const label = await bytes.evaluate((td) => getComputedStyle(td, '::before').content);
+    assert.equal(label, '"Log bytes accepted"');
+    assert.equal(await table.locator('thead').isVisible(), false);
+    await page.setViewportSize(WIDE);
   });
 
   await step('delete the organisation after typing its name', async () => {

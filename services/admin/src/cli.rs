@@ -5,7 +5,7 @@
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
 use weft_model::KeyScope;
 
@@ -55,11 +55,19 @@ pub(crate) enum TenantCommand {
     Create(TenantCreateArgs),
     /// Set a tenant's own ingest limit, or reset it to the ingest default
     Limit(TenantLimitArgs),
-    /// Set a tenant's own log-record limit, or reset it to the ingest default
+    /// Set a tenant's own log limits (records, bytes), or reset them to the ingest default
+    ///
+    /// Give either limit or both; the one not given is left as it is.
     LogLimit(TenantLogLimitArgs),
 }
 
 #[derive(Debug, PartialEq, Eq, Args)]
+#[command(group(
+    clap::ArgGroup::new("log_limits")
+        .args(["logs_per_second", "bytes_per_second"])
+        .required(true)
+        .multiple(true)
+))]
 pub(crate) struct TenantLogLimitArgs {
     /// Slug of the tenant
     #[arg(long, value_name = "SLUG")]
@@ -72,7 +80,16 @@ pub(crate) struct TenantLogLimitArgs {
         allow_negative_numbers = true,
         value_parser = parse_spans_per_second
     )]
-    pub(crate) logs_per_second: SpansPerSecond,
+    pub(crate) logs_per_second: Option<SpansPerSecond>,
+    /// Log bytes per second per ingest replica, uncompressed (for example 10MiB or
+    /// 1048576), or `default` for the ingest-wide limit (WEFT_TENANT_LOG_BYTES_PER_SECOND)
+    #[arg(
+        long,
+        value_name = "SIZE|default",
+        allow_negative_numbers = true,
+        value_parser = parse_bytes_per_second
+    )]
+    pub(crate) bytes_per_second: Option<BytesPerSecond>,
 }
 
 #[derive(Debug, PartialEq, Eq, Args)]
@@ -127,6 +144,38 @@ fn parse_spans_per_second(value: &str) -> Result<SpansPerSecond, String> {
         .parse()
         .map(SpansPerSecond::Limit)
         .map_err(|_| "must be a positive number or default".to_owned())
+}
+
+/// A tenant's log-bytes limit as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BytesPerSecond {
+    /// The tenant falls back to the limit ingest is configured with.
+    Default,
+    Limit(NonZeroU64),
+}
+
+impl BytesPerSecond {
+    /// The tenant's own limit as stored: `None` means the ingest default.
+    pub(crate) fn own_limit(self) -> Option<u64> {
+        match self {
+            BytesPerSecond::Default => None,
+            BytesPerSecond::Limit(n) => Some(n.get()),
+        }
+    }
+}
+
+fn parse_bytes_per_second(value: &str) -> Result<BytesPerSecond, String> {
+    if value == "default" {
+        return Ok(BytesPerSecond::Default);
+    }
+    let invalid = || "must be a positive size (such as 10MiB or 1048576) or default".to_owned();
+    let bytes = weft_runtime::config::parse_bytes(value).map_err(|_| invalid())?;
+    // Stored as a PostgreSQL bigint.
+    i64::try_from(bytes)
+        .ok()
+        .and_then(|b| NonZeroU64::new(b as u64))
+        .map(BytesPerSecond::Limit)
+        .ok_or_else(invalid)
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -297,7 +346,8 @@ mod tests {
             logs,
             Command::Tenant(TenantCommand::LogLimit(TenantLogLimitArgs {
                 tenant: "acme".into(),
-                logs_per_second: SpansPerSecond::Limit(NonZeroU32::new(2000).unwrap()),
+                logs_per_second: Some(SpansPerSecond::Limit(NonZeroU32::new(2000).unwrap())),
+                bytes_per_second: None,
             }))
         );
 
@@ -308,6 +358,53 @@ mod tests {
                 error
                     .to_string()
                     .contains("must be a positive number or default"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_limit_takes_records_bytes_or_both() {
+        let log_limit = |flags: &[&str]| {
+            let args = [&["tenant", "log-limit", "--tenant", "acme"][..], flags].concat();
+            parse(&args)
+        };
+        assert_eq!(
+            log_limit(&["--bytes-per-second", "10MiB"]).unwrap(),
+            Command::Tenant(TenantCommand::LogLimit(TenantLogLimitArgs {
+                tenant: "acme".into(),
+                logs_per_second: None,
+                bytes_per_second: Some(BytesPerSecond::Limit(NonZeroU64::new(10 << 20).unwrap())),
+            }))
+        );
+        let Command::Tenant(TenantCommand::LogLimit(both)) = log_limit(&[
+            "--bytes-per-second",
+            "default",
+            "--logs-per-second",
+            "default",
+        ])
+        .unwrap() else {
+            panic!("not tenant log-limit");
+        };
+        assert_eq!(both.bytes_per_second, Some(BytesPerSecond::Default));
+        assert_eq!(both.bytes_per_second.unwrap().own_limit(), None);
+        assert_eq!(both.logs_per_second, Some(SpansPerSecond::Default));
+        let Command::Tenant(TenantCommand::LogLimit(plain)) =
+            log_limit(&["--bytes-per-second", "1048576"]).unwrap()
+        else {
+            panic!("not tenant log-limit");
+        };
+        assert_eq!(plain.bytes_per_second.unwrap().own_limit(), Some(1 << 20));
+
+        // At least one of the limits.
+        let error = log_limit(&[]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(error.to_string().contains("--bytes-per-second"), "{error}");
+        for rejected in ["0", "-5", "5 parsecs", "lots", "99999999999GiB", ""] {
+            let error = log_limit(&["--bytes-per-second", rejected]).expect_err(rejected);
+            assert_eq!(error.kind(), ErrorKind::ValueValidation, "{rejected}");
+            assert!(
+                error.to_string().contains("must be a positive size"),
                 "{error}"
             );
         }
@@ -436,6 +533,7 @@ mod tests {
             &["tenant", "--help"],
             &["tenant", "create", "--help"],
             &["tenant", "limit", "--help"],
+            &["tenant", "log-limit", "--help"],
             &["key", "--help"],
             &["key", "create", "--help"],
             &["key", "list", "--help"],

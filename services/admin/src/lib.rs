@@ -37,7 +37,13 @@ pub async fn run(cli: Cli, env: &Env) -> anyhow::Result<()> {
             tenant::limit(&postgres(env)?, &args.tenant, args.spans_per_second).await
         }
         Command::Tenant(TenantCommand::LogLimit(args)) => {
-            tenant::log_limit(&postgres(env)?, &args.tenant, args.logs_per_second).await
+            tenant::log_limit(
+                &postgres(env)?,
+                &args.tenant,
+                args.logs_per_second,
+                args.bytes_per_second,
+            )
+            .await
         }
         Command::Key(KeyCommand::Create(args)) => {
             key::create(&postgres(env)?, &args.tenant, args.scope, &args.name).await

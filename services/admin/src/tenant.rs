@@ -1,6 +1,6 @@
 //! `weft-admin tenant …`: creating tenants and setting their own ingest limits.
 
-use crate::cli::SpansPerSecond;
+use crate::cli::{BytesPerSecond, SpansPerSecond};
 use anyhow::Context;
 use weft_model::TenantId;
 use weft_storage::postgres::Postgres;
@@ -26,17 +26,31 @@ pub(crate) async fn limit(
     Ok(())
 }
 
+/// Sets the log limits given (records, bytes); the other one is left as it is.
 pub(crate) async fn log_limit(
     db: &Postgres,
     slug: &str,
-    logs_per_second: SpansPerSecond,
+    logs_per_second: Option<SpansPerSecond>,
+    bytes_per_second: Option<BytesPerSecond>,
 ) -> anyhow::Result<()> {
     let tenant = id_by_slug(db, slug).await?;
-    let limit = logs_per_second.own_limit();
-    db.set_logs_per_second(tenant, limit).await?;
-    match limit {
-        Some(n) => println!("log limit set to {n} log records per second per ingest replica"),
-        None => println!("log limit reset to the ingest default"),
+    if let Some(logs_per_second) = logs_per_second {
+        let limit = logs_per_second.own_limit();
+        db.set_logs_per_second(tenant, limit).await?;
+        match limit {
+            Some(n) => println!("log limit set to {n} log records per second per ingest replica"),
+            None => println!("log limit reset to the ingest default"),
+        }
+    }
+    if let Some(bytes_per_second) = bytes_per_second {
+        let limit = bytes_per_second.own_limit();
+        db.set_log_bytes_per_second(tenant, limit).await?;
+        match limit {
+            Some(n) => println!(
+                "log bytes limit set to {n} uncompressed bytes per second per ingest replica"
+            ),
+            None => println!("log bytes limit reset to the ingest default"),
+        }
     }
     Ok(())
 }

@@ -781,7 +781,10 @@ async fn deleting_an_organisation_removes_every_row_and_span_of_it_and_nothing_o
         day: chrono::Utc::now().date_naive(),
         spans_received: 1,
         spans_accepted: 1,
-        spans_rejected: 0,
+        log_records_received: 1,
+        log_records_accepted: 1,
+        log_bytes_accepted: 100,
+        ..Default::default()
     };
     stack
         .ns

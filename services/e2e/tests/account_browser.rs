@@ -2,10 +2,12 @@
 //! chromium from "forgot password" through the emailed link (read here off a real SMTP
 //! server, aiosmtpd, and handed to the flow in a file) to a new password and a login,
 //! changing the password, the confirmation of a key revocation, the sole owner's members
-//! page and deleting the organisation. Screenshots at 1280 and 390 px, light and dark,
-//! land in `.weft/test-output/browser/account`.
+//! page, the usage page with the spans and log lines sent here first, and deleting the
+//! organisation. Screenshots at 1280 and 390 px, light and dark, land in
+//! `.weft/test-output/browser/account`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use weft_e2e::otlp::trace_request;
 use weft_e2e::smtp::SmtpServer;
 use weft_e2e::web::Visitor;
 use weft_e2e::{Namespace, Stack, StackOptions};
@@ -32,7 +34,34 @@ async fn a_user_resets_and_changes_the_password_and_deletes_the_organisation_in_
     let email = "dana@northwind.example";
     let organisation = "Northwind Traders";
     let mut dana = Visitor::new(&stack);
-    assert_eq!(dana.sign_up(email, organisation).await.status, 200);
+    let signed_up = dana.sign_up(email, organisation).await;
+    assert_eq!(signed_up.status, 200);
+
+    // A day of usage for the usage page: 3 spans, and 30 log lines of which one is broken.
+    let ingest_key = signed_up.shown("new-key");
+    assert_eq!(stack.export(&ingest_key, &trace_request(3).0).await, 200);
+    let mut lines: String = (0..29)
+        .map(|i| format!("{{\"level\":\"info\",\"msg\":\"order {i} shipped to the warehouse\"}}\n"))
+        .collect();
+    lines.push_str("not json\n");
+    let response = stack
+        .http
+        .post(stack.ingest_url("/v1/logs/json"))
+        .header("x-api-key", &ingest_key)
+        .body(lines.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let log_cell = r#"data-label="Log records received">30</td>"#;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !dana.get("/usage").await.body.contains(log_cell) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the usage was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let link_file = screenshots.join("reset-link.txt");
     let _ = std::fs::remove_file(&link_file);
@@ -44,6 +73,7 @@ async fn a_user_resets_and_changes_the_password_and_deletes_the_organisation_in_
         .env("WEFT_EMAIL", email)
         .env("WEFT_ORGANISATION", organisation)
         .env("WEFT_RESET_LINK_FILE", &link_file)
+        .env("WEFT_LOG_BYTES", lines.len().to_string())
         .env("WEFT_SCREENSHOTS", &screenshots)
         .env("WEFT_CHROMIUM", &chromium)
         .kill_on_drop(true)

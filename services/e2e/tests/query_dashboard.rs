@@ -148,16 +148,44 @@ async fn a_team_signs_up_sends_data_and_manages_keys() {
         403
     );
 
-    // Usage shows what was sent: 2 + 3 spans, all accepted.
+    // Log lines count apart from spans: three JSON lines, one of them unreadable.
+    let lines = "{\"msg\":\"charged\"}\n{\"msg\":\"shipped\"}\nnot json\n";
+    let response = stack
+        .http
+        .post(stack.ingest_url("/v1/logs/json"))
+        .header("x-api-key", &ingest_key)
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Usage shows what was sent: 2 + 3 spans, all accepted; 3 log lines, 1 rejected, and
+    // the bytes of the body.
+    let spans = concat!(
+        r#"<td class="num group" data-label="Spans received">5</td>"#,
+        r#"<td class="num" data-label="Spans accepted">5</td>"#,
+        r#"<td class="num" data-label="Spans rejected">0</td>"#,
+    );
+    let logs = format!(
+        concat!(
+            r#"<td class="num group" data-label="Log records received">3</td>"#,
+            r#"<td class="num" data-label="Log records accepted">2</td>"#,
+            r#"<td class="num" data-label="Log records rejected">1</td>"#,
+            r#"<td class="num" data-label="Log bytes accepted" title="{0} bytes">{0} B</td>"#,
+        ),
+        lines.len()
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let page = alice.get("/usage").await;
-        if page.status == 200 && page.body.contains("<td>5</td><td>5</td><td>0</td>") {
+        if page.status == 200 && page.body.contains(spans) && page.body.contains(&logs) {
+            assert!(page.body.contains(">Log records</th>"), "{}", page.body);
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "usage never showed 5 spans: {}",
+            "usage never showed 5 spans and 3 log lines: {}",
             page.body
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

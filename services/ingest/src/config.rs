@@ -18,6 +18,9 @@ pub struct Limits {
     /// Log records per second a tenant may send to this replica, unless it has its own
     /// limit; counted apart from spans, so logs never use up the span budget.
     pub logs_per_second: u32,
+    /// Log bytes per second (uncompressed export bodies) a tenant may send to this
+    /// replica, unless it has its own limit; checked beside the record rate.
+    pub log_bytes_per_second: u64,
     /// How far ahead of this replica's clock an item's times may be.
     pub max_future_skew: Duration,
 }
@@ -39,8 +42,8 @@ impl IngestConfig {
     /// Reads `WEFT_INGEST_GRPC_ADDR` (default `0.0.0.0:4317`), `WEFT_INGEST_HTTP_ADDR`
     /// (`0.0.0.0:4318`), `WEFT_INGEST_MAX_REQUEST_BYTES` (`4MiB`),
     /// `WEFT_INGEST_MAX_DECOMPRESSED_BYTES` (`16MiB`), `WEFT_TENANT_SPANS_PER_SECOND`
-    /// (100000), `WEFT_TENANT_LOGS_PER_SECOND` (100000), `WEFT_KEY_CACHE_TTL` (`5s`), and the
-    /// bus and database variables.
+    /// (100000), `WEFT_TENANT_LOGS_PER_SECOND` (100000), `WEFT_TENANT_LOG_BYTES_PER_SECOND`
+    /// (`50MiB`), `WEFT_KEY_CACHE_TTL` (`5s`), and the bus and database variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let config = IngestConfig {
             grpc_addr: env.get(
@@ -59,6 +62,8 @@ impl IngestConfig {
                     .bytes("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", 16 << 20)?,
                 spans_per_second: env.get("WEFT_TENANT_SPANS_PER_SECOND", 100_000)?,
                 logs_per_second: env.get("WEFT_TENANT_LOGS_PER_SECOND", 100_000)?,
+                log_bytes_per_second: env.bytes("WEFT_TENANT_LOG_BYTES_PER_SECOND", 50 << 20)?
+                    as u64,
                 max_future_skew: env
                     .duration("WEFT_INGEST_MAX_FUTURE_SKEW", Duration::from_secs(3600))?,
             },
@@ -75,6 +80,11 @@ impl IngestConfig {
             "WEFT_TENANT_LOGS_PER_SECOND",
             config.limits.logs_per_second > 0,
             "must be at least 1",
+        )?;
+        env.check(
+            "WEFT_TENANT_LOG_BYTES_PER_SECOND",
+            config.limits.log_bytes_per_second > 0,
+            "must be at least 1B",
         )?;
         // ClickHouse 18.16 stores times in 32-bit seconds, which end in 2106.
         env.check(
@@ -100,6 +110,23 @@ mod tests {
         let config = IngestConfig::from_env(&Env::default()).unwrap();
         assert_eq!(config.grpc_addr.port(), 4317);
         assert_eq!(config.limits.max_request_bytes, 4 << 20);
+        assert_eq!(config.limits.log_bytes_per_second, 50 << 20);
+        let own = Env::from_pairs([("WEFT_TENANT_LOG_BYTES_PER_SECOND", "2MiB")]);
+        assert_eq!(
+            IngestConfig::from_env(&own)
+                .unwrap()
+                .limits
+                .log_bytes_per_second,
+            2 << 20
+        );
+        for bad in ["0", "lots", "5 parsecs"] {
+            let bad = Env::from_pairs([("WEFT_TENANT_LOG_BYTES_PER_SECOND", bad)]);
+            let error = IngestConfig::from_env(&bad).unwrap_err().to_string();
+            assert!(
+                error.contains("WEFT_TENANT_LOG_BYTES_PER_SECOND"),
+                "{error}"
+            );
+        }
         let bad = Env::from_pairs([("WEFT_INGEST_MAX_DECOMPRESSED_BYTES", "1KiB")]);
         assert!(
             IngestConfig::from_env(&bad)

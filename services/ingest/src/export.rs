@@ -4,7 +4,7 @@
 
 use crate::config::Limits;
 use crate::metrics::{IngestMetrics, ItemLabels, RequestLabels};
-use crate::rate::TenantLimiter;
+use crate::rate::{Ask, TenantLimiter};
 use crate::signal::Telemetry;
 use crate::split::{self, Split};
 use crate::usage::UsageCounter;
@@ -41,13 +41,25 @@ pub struct Rejected {
     pub first_error: Option<String>,
 }
 
+/// A request let through by the tenant's limits, with what it was measured at; only an
+/// admitted request can be exported.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The uncompressed size of the export (counted for logs; 0 for spans).
+    bytes: u64,
+}
+
+/// The log limiter's second bucket (the first counts records).
+const LOG_BYTES: usize = 1;
+
 /// Authenticates and publishes OTLP export requests.
 pub struct Exporter {
     bus: Bus,
     postgres: Postgres,
     keys: KeyCache,
-    limiter: TenantLimiter,
-    log_limiter: TenantLimiter,
+    limiter: TenantLimiter<1>,
+    /// Log records and log bytes per second, taken together or not at all.
+    log_limiter: TenantLimiter<2>,
     /// Rotates the partition of log records without a trace, request by request.
     untraced: std::sync::atomic::AtomicU16,
     pub(crate) usage: Arc<UsageCounter>,
@@ -61,8 +73,8 @@ impl Exporter {
             bus,
             postgres,
             keys,
-            limiter: TenantLimiter::new(limits.spans_per_second),
-            log_limiter: TenantLimiter::new(limits.logs_per_second),
+            limiter: TenantLimiter::default(),
+            log_limiter: TenantLimiter::default(),
             untraced: std::sync::atomic::AtomicU16::new(0),
             usage: Arc::default(),
             limits,
@@ -124,16 +136,18 @@ impl Exporter {
             .inc();
     }
 
-    /// Lets a request of `items` items through, or refuses it: 503 while the bus is
-    /// down, 429 past the tenant's rate. Called before decoding wherever the count can
-    /// be read off the encoded body, so a throttled tenant costs no decoding.
+    /// Lets a request of `items` items and `bytes` uncompressed bytes through, or refuses
+    /// it: 503 while the bus is down, 429 past the tenant's rate (spans: items; logs:
+    /// records and bytes, neither taken when one refuses). Called before decoding wherever
+    /// the count can be read off the encoded body, so a throttled tenant costs no decoding.
     pub fn admit(
         &self,
         key: &ResolvedKey,
         transport: Transport,
         signal: Signal,
         items: u64,
-    ) -> Result<(), ApiError> {
+        bytes: u64,
+    ) -> Result<Admitted, ApiError> {
         if !self.bus.is_ready() {
             return Err(ApiError::new(
                 ErrorKind::Unavailable,
@@ -141,34 +155,73 @@ impl Exporter {
             ));
         }
         let tenant = key.tenant;
-        let (limiter, own_rate, default_rate) = match signal {
-            Signal::Spans => (
-                &self.limiter,
-                key.spans_per_second,
-                self.limits.spans_per_second,
-            ),
-            Signal::Logs => (
-                &self.log_limiter,
-                key.logs_per_second,
-                self.limits.logs_per_second,
-            ),
-        };
-        if let Err(retry_after) = limiter.take(tenant, own_rate, items) {
-            if signal == Signal::Spans {
-                self.usage.record(tenant, 0, items);
+        let (refused, message) = match signal {
+            Signal::Spans => {
+                let rate = key.spans_per_second.unwrap_or(self.limits.spans_per_second);
+                let Err(refused) = self.limiter.take(
+                    tenant,
+                    [Ask {
+                        rate: rate.into(),
+                        amount: items,
+                    }],
+                ) else {
+                    return Ok(Admitted { bytes: 0 });
+                };
+                self.usage.record_spans(tenant, 0, items);
+                (
+                    refused,
+                    format!("span rate limit of {rate} spans per second"),
+                )
             }
-            self.count_items(transport, signal, "rejected", "rate_limited", items);
-            tracing::debug!(tenant_id = %tenant, items, "tenant over its rate");
-            return Err(ApiError::rate_limited(
-                format!(
-                    "{item} rate limit of {} {item}s per second exceeded, retry in {retry_after}s",
-                    own_rate.unwrap_or(default_rate),
-                    item = signal.item(),
-                ),
-                retry_after,
-            ));
+            Signal::Logs => {
+                let records = key.logs_per_second.unwrap_or(self.limits.logs_per_second);
+                let log_bytes = key
+                    .log_bytes_per_second
+                    .unwrap_or(self.limits.log_bytes_per_second);
+                let asks = [
+                    Ask {
+                        rate: records.into(),
+                        amount: items,
+                    },
+                    Ask {
+                        rate: log_bytes,
+                        amount: bytes,
+                    },
+                ];
+                let Err(refused) = self.log_limiter.take(tenant, asks) else {
+                    return Ok(Admitted { bytes });
+                };
+                self.usage.record_logs(tenant, 0, items, 0);
+                let message = if refused.limit == LOG_BYTES {
+                    format!("log byte rate limit of {log_bytes} uncompressed bytes per second")
+                } else {
+                    format!("log record rate limit of {records} log records per second")
+                };
+                (refused, message)
+            }
+        };
+        let reason = if signal == Signal::Logs && refused.limit == LOG_BYTES {
+            "byte_rate_limited"
+        } else {
+            "rate_limited"
+        };
+        self.count_items(transport, signal, "rejected", reason, items);
+        tracing::debug!(tenant_id = %tenant, items, bytes, reason, "tenant over its rate");
+        let retry_after = refused.retry_after_secs;
+        Err(ApiError::rate_limited(
+            format!("{message} exceeded, retry in {retry_after}s"),
+            retry_after,
+        ))
+    }
+
+    /// Counts JSON lines that could not be read into a log record: rejected, like
+    /// invalid records of an OTLP export.
+    pub(crate) fn count_unreadable(&self, key: &ResolvedKey, transport: Transport, lines: u64) {
+        if lines == 0 {
+            return;
         }
-        Ok(())
+        self.usage.record_logs(key.tenant, 0, lines, 0);
+        self.count_items(transport, Signal::Logs, "rejected", "invalid", lines);
     }
 
     /// The latest time an item may carry: now plus the accepted clock skew. Times past it
@@ -188,6 +241,7 @@ impl Exporter {
         key: &ResolvedKey,
         transport: Transport,
         request: T,
+        admitted: Admitted,
         traceparent: Option<&str>,
     ) -> Result<Rejected, ApiError> {
         let tenant = key.tenant;
@@ -234,9 +288,12 @@ impl Exporter {
         }
         let accepted = accepted - oversized;
         rejected.count += oversized;
-        // Usage counts spans; log records are counted by the ingest metrics only.
-        if T::SIGNAL == Signal::Spans {
-            self.usage.record(tenant, accepted, rejected.count);
+        match T::SIGNAL {
+            Signal::Spans => self.usage.record_spans(tenant, accepted, rejected.count),
+            Signal::Logs => {
+                self.usage
+                    .record_logs(tenant, accepted, rejected.count, admitted.bytes)
+            }
         }
         self.count_items(transport, T::SIGNAL, "accepted", "", accepted);
         self.count_items(transport, T::SIGNAL, "rejected", "invalid", invalid);

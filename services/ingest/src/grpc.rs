@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use std::sync::Arc;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
+use weft_bus::Signal;
 use weft_runtime::shutdown::CancellationToken;
 use weft_runtime::{auth, tracing_context};
 
@@ -46,7 +47,8 @@ impl LogsService for GrpcIngest {
 }
 
 /// One export of any signal. tonic has decoded the message already, so the tenant's
-/// rate is checked on the decoded request, before it is validated and split.
+/// rate is checked on the decoded request, before it is validated and split; the size
+/// the log-bytes limit counts is the request's protobuf encoding, uncompressed.
 async fn export<T: Telemetry>(
     exporter: &Exporter,
     request: Request<T>,
@@ -61,10 +63,26 @@ async fn export<T: Telemetry>(
     let result = tracing_context::within("grpc export", parent, async {
         let resolved = exporter.authenticate(key.as_deref()).await?;
         let request = request.into_inner();
-        exporter.admit(&resolved, Transport::Grpc, T::SIGNAL, request.item_count())?;
+        let bytes = match T::SIGNAL {
+            Signal::Logs => request.encoded_len() as u64,
+            Signal::Spans => 0,
+        };
+        let admitted = exporter.admit(
+            &resolved,
+            Transport::Grpc,
+            T::SIGNAL,
+            request.item_count(),
+            bytes,
+        )?;
         let traceparent = tracing_context::current_traceparent();
         exporter
-            .export(&resolved, Transport::Grpc, request, traceparent.as_deref())
+            .export(
+                &resolved,
+                Transport::Grpc,
+                request,
+                admitted,
+                traceparent.as_deref(),
+            )
             .await
     })
     .await;

@@ -100,13 +100,15 @@ async fn export<T: Telemetry>(
             format!("invalid OTLP protobuf: {e}"),
         )
     };
-    let request = match format {
+    // What the log-bytes limit counts: the body after decompression.
+    let bytes = body.len() as u64;
+    let (request, admitted) = match format {
         Format::Protobuf => {
             // Counted off the wire first, so a tenant over its rate costs no decoding.
             let items = count_items(&body)
                 .ok_or_else(|| invalid_protobuf(&"the body is not an OTLP export request"))?;
-            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
-            T::decode(body).map_err(|e| invalid_protobuf(&e))?
+            let admitted = exporter.admit(&resolved, Transport::Http, T::SIGNAL, items, bytes)?;
+            (T::decode(body).map_err(|e| invalid_protobuf(&e))?, admitted)
         }
         Format::Json => {
             let request: T = serde_json::from_slice(&body).map_err(|e| {
@@ -116,13 +118,19 @@ async fn export<T: Telemetry>(
                 )
             })?;
             let items = request.item_count();
-            exporter.admit(&resolved, Transport::Http, T::SIGNAL, items)?;
-            request
+            let admitted = exporter.admit(&resolved, Transport::Http, T::SIGNAL, items, bytes)?;
+            (request, admitted)
         }
     };
     let traceparent = weft_runtime::tracing_context::current_traceparent();
     exporter
-        .export(&resolved, Transport::Http, request, traceparent.as_deref())
+        .export(
+            &resolved,
+            Transport::Http,
+            request,
+            admitted,
+            traceparent.as_deref(),
+        )
         .await
 }
 

@@ -467,16 +467,30 @@ async fn export(
     let resolved = exporter.authenticate(key).await?;
     let body = read_body(exporter, headers, body).await?;
     let text = String::from_utf8_lossy(&body);
-    // Counted before parsing, so a tenant over its rate costs no parsing.
+    // Counted before parsing, so a tenant over its rate costs no parsing; the bytes are
+    // the body's after decompression.
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
-    exporter.admit(&resolved, Transport::Http, Signal::Logs, lines)?;
+    let admitted = exporter.admit(
+        &resolved,
+        Transport::Http,
+        Signal::Logs,
+        lines,
+        body.len() as u64,
+    )?;
     let received = now_nanos();
     let (request, unreadable, errors) =
         parse_body(&text, received, exporter.latest_accepted_time());
     let traceparent = weft_runtime::tracing_context::current_traceparent();
     let mut rejected = exporter
-        .export(&resolved, Transport::Http, request, traceparent.as_deref())
+        .export(
+            &resolved,
+            Transport::Http,
+            request,
+            admitted,
+            traceparent.as_deref(),
+        )
         .await?;
+    exporter.count_unreadable(&resolved, Transport::Http, unreadable);
     let accepted = lines - unreadable - rejected.count;
     rejected.count += unreadable;
     let answer = JsonLinesAnswer {

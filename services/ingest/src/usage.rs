@@ -1,7 +1,8 @@
-//! Usage counting at ingest: spans received, accepted and rejected per tenant, added up
-//! in memory and written to PostgreSQL every few seconds (one upsert per tenant), so
-//! counting costs no database round trip per request. The last counts are written when
-//! the service stops, after its servers have answered their last request.
+//! Usage counting at ingest: spans and log records received, accepted and rejected per
+//! tenant, and the bytes of accepted log exports, added up in memory and written to
+//! PostgreSQL every few seconds (one upsert per tenant), so counting costs no database
+//! round trip per request. The last counts are written when the service stops, after its
+//! servers have answered their last request.
 
 use chrono::Utc;
 use std::collections::HashMap;
@@ -16,28 +17,45 @@ pub struct UsageCounter {
     pending: Mutex<HashMap<TenantId, UsageDay>>,
 }
 
-fn add(into: &mut UsageDay, from: &UsageDay) {
-    into.spans_received += from.spans_received;
-    into.spans_accepted += from.spans_accepted;
-    into.spans_rejected += from.spans_rejected;
-}
-
 impl UsageCounter {
-    pub fn record(&self, tenant: TenantId, accepted: u64, rejected: u64) {
-        let mut pending = self.pending.lock().expect("usage lock");
-        let day = pending.entry(tenant).or_insert_with(|| UsageDay {
-            day: Utc::now().date_naive(),
-            ..UsageDay::default()
-        });
-        add(
-            day,
-            &UsageDay {
-                day: day.day,
+    /// Spans of one request: `accepted` were published, `rejected` refused (invalid, too
+    /// large, or over the tenant's rate).
+    pub fn record_spans(&self, tenant: TenantId, accepted: u64, rejected: u64) {
+        self.add(
+            tenant,
+            UsageDay {
                 spans_received: (accepted + rejected) as i64,
                 spans_accepted: accepted as i64,
                 spans_rejected: rejected as i64,
+                ..UsageDay::default()
             },
         );
+    }
+
+    /// Log records of one request, and its uncompressed size when it was accepted (0 when
+    /// it was refused as a whole).
+    pub fn record_logs(&self, tenant: TenantId, accepted: u64, rejected: u64, bytes: u64) {
+        self.add(
+            tenant,
+            UsageDay {
+                log_records_received: (accepted + rejected) as i64,
+                log_records_accepted: accepted as i64,
+                log_records_rejected: rejected as i64,
+                log_bytes_accepted: bytes as i64,
+                ..UsageDay::default()
+            },
+        );
+    }
+
+    fn add(&self, tenant: TenantId, counts: UsageDay) {
+        let mut pending = self.pending.lock().expect("usage lock");
+        pending
+            .entry(tenant)
+            .or_insert_with(|| UsageDay {
+                day: Utc::now().date_naive(),
+                ..UsageDay::default()
+            })
+            .add(&counts);
     }
 
     /// Writes what was counted; counts that could not be written are kept for next time.
@@ -51,11 +69,13 @@ impl UsageCounter {
                 tracing::warn!(%error, tenant_id = %tenant, "usage not written, keeping it");
                 all_written = false;
                 let mut pending = self.pending.lock().expect("usage lock");
-                let kept = pending.entry(tenant).or_insert(UsageDay {
-                    day: usage.day,
-                    ..UsageDay::default()
-                });
-                add(kept, &usage);
+                pending
+                    .entry(tenant)
+                    .or_insert(UsageDay {
+                        day: usage.day,
+                        ..UsageDay::default()
+                    })
+                    .add(&usage);
             }
         }
         all_written

@@ -23,16 +23,6 @@ impl Signal {
     }
 }
 
-impl Signal {
-    /// One item of the signal, for messages: "span", "log record".
-    pub fn item(self) -> &'static str {
-        match self {
-            Signal::Spans => "span",
-            Signal::Logs => "log record",
-        }
-    }
-}
-
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

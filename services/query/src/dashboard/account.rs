@@ -341,7 +341,69 @@ async fn switch_organisation(
 #[template(path = "usage.html")]
 struct UsagePage {
     layout: Layout,
-    days: Vec<weft_storage::postgres::UsageDay>,
+    days: Vec<UsageRow>,
+}
+
+/// One day of usage as the page shows it: counts with thousands separators, log bytes in
+/// decimal units (the exact number in a tooltip).
+struct UsageRow {
+    day: String,
+    spans_received: String,
+    spans_accepted: String,
+    spans_rejected: String,
+    log_records_received: String,
+    log_records_accepted: String,
+    log_records_rejected: String,
+    log_bytes_accepted: String,
+    log_bytes_exact: String,
+}
+
+impl From<&weft_storage::postgres::UsageDay> for UsageRow {
+    fn from(day: &weft_storage::postgres::UsageDay) -> Self {
+        UsageRow {
+            day: day.day.to_string(),
+            spans_received: grouped(day.spans_received),
+            spans_accepted: grouped(day.spans_accepted),
+            spans_rejected: grouped(day.spans_rejected),
+            log_records_received: grouped(day.log_records_received),
+            log_records_accepted: grouped(day.log_records_accepted),
+            log_records_rejected: grouped(day.log_records_rejected),
+            log_bytes_accepted: human_bytes(day.log_bytes_accepted),
+            log_bytes_exact: format!("{} bytes", grouped(day.log_bytes_accepted)),
+        }
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A byte count in decimal units with one decimal, as `3.2 MB`; below 1 kB exact.
+fn human_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes.unsigned_abs() < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    // Rounding to one decimal may carry into the next unit (999.96 kB is 1.0 MB).
+    while value.abs() >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 async fn usage_page(
@@ -353,14 +415,31 @@ async fn usage_page(
         StatusCode::OK,
         &UsagePage {
             layout: user.layout(&state),
-            days,
+            days: days.iter().map(UsageRow::from).collect(),
         },
     ))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::slug_for;
+    use super::{grouped, human_bytes, slug_for};
+
+    #[test]
+    fn usage_numbers_read_at_a_glance() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(-12_345), "-12,345");
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+        assert_eq!(human_bytes(3_245_678), "3.2 MB");
+        assert_eq!(human_bytes(999_960), "1.0 MB");
+        assert_eq!(human_bytes(52_428_800), "52.4 MB");
+        assert_eq!(human_bytes(7_000_000_000_000), "7.0 TB");
+        assert_eq!(human_bytes(i64::MAX), "9.2 EB");
+    }
 
     #[test]
     fn slugs_are_url_safe_and_unique() {

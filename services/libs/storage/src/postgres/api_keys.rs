@@ -48,6 +48,8 @@ pub struct ResolvedKey {
     pub spans_per_second: Option<u32>,
     /// The tenant's own log-record limit, when it has one.
     pub logs_per_second: Option<u32>,
+    /// The tenant's own limit of log bytes (uncompressed export bodies), when it has one.
+    pub log_bytes_per_second: Option<u64>,
 }
 
 /// A key as listed to its tenant (never the secret).
@@ -95,25 +97,35 @@ impl Postgres {
         if !looks_like_api_key(secret) {
             return Ok(None);
         }
-        type Row = (uuid::Uuid, uuid::Uuid, String, Option<i32>, Option<i32>);
+        type Row = (
+            uuid::Uuid,
+            uuid::Uuid,
+            String,
+            Option<i32>,
+            Option<i32>,
+            Option<i64>,
+        );
         let row: Option<Row> = sqlx::query_as(
             "UPDATE api_keys SET last_used_at = now() FROM tenants \
              WHERE api_keys.key_hash = $1 AND api_keys.revoked_at IS NULL AND tenants.id = api_keys.tenant_id \
              RETURNING api_keys.id, api_keys.tenant_id, api_keys.scope, tenants.spans_per_second, \
-             tenants.logs_per_second",
+             tenants.logs_per_second, tenants.log_bytes_per_second",
         )
         .bind(hash(secret))
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.and_then(|(key_id, tenant, scope, spans, logs)| {
-            Some(ResolvedKey {
-                key_id,
-                tenant: TenantId::new(tenant),
-                scope: scope.parse().ok()?,
-                spans_per_second: spans.and_then(|l| u32::try_from(l).ok()),
-                logs_per_second: logs.and_then(|l| u32::try_from(l).ok()),
-            })
-        }))
+        Ok(
+            row.and_then(|(key_id, tenant, scope, spans, logs, log_bytes)| {
+                Some(ResolvedKey {
+                    key_id,
+                    tenant: TenantId::new(tenant),
+                    scope: scope.parse().ok()?,
+                    spans_per_second: spans.and_then(|l| u32::try_from(l).ok()),
+                    logs_per_second: logs.and_then(|l| u32::try_from(l).ok()),
+                    log_bytes_per_second: log_bytes.and_then(|l| u64::try_from(l).ok()),
+                })
+            }),
+        )
     }
 
     /// Revokes a live key of `tenant` and returns its digest (to announce to caches), or
@@ -157,6 +169,20 @@ impl Postgres {
         sqlx::query("UPDATE tenants SET logs_per_second = $2 WHERE id = $1")
             .bind(tenant.as_uuid())
             .bind(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` clears) the tenant's own limit of log bytes per second.
+    pub async fn set_log_bytes_per_second(
+        &self,
+        tenant: TenantId,
+        limit: Option<u64>,
+    ) -> Result<(), PostgresError> {
+        sqlx::query("UPDATE tenants SET log_bytes_per_second = $2 WHERE id = $1")
+            .bind(tenant.as_uuid())
+            .bind(limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)))
             .execute(self.pool())
             .await?;
         Ok(())
