@@ -756,10 +756,15 @@ async fn the_critical_path_of_a_trace_larger_than_a_page() {
         second.body.contains("Spans 10001–10003 of 10003"),
         "the second page holds the last three spans"
     );
-    let cp = |left: &str, width: &str| format!("<i class=\"cp\" style=\"left:{left}%;width:{width}%\"></i>");
+    let cp = |left: &str, width: &str| {
+        format!("<i class=\"cp\" style=\"left:{left}%;width:{width}%\"></i>")
+    };
     assert!(
-        waterfall_row(&second.body, &notify_id)
-            .contains(&format!("{}{}", cp("90", "5"), cp("50", "10"))),
+        waterfall_row(&second.body, &notify_id).contains(&format!(
+            "{}{}",
+            cp("90", "5"),
+            cp("50", "10")
+        )),
         "notify's own time after and before its call: {}",
         waterfall_row(&second.body, &notify_id)
     );
@@ -776,8 +781,11 @@ async fn the_critical_path_of_a_trace_larger_than_a_page() {
     assert!(second.body.contains("<dt>Depth</dt><dd>3</dd>"));
     let first = carol.get(&path).await;
     assert!(
-        waterfall_row(&first.body, &root_id)
-            .contains(&format!("{}{}", cp("95", "5"), cp("30", "20"))),
+        waterfall_row(&first.body, &root_id).contains(&format!(
+            "{}{}",
+            cp("95", "5"),
+            cp("30", "20")
+        )),
         "the root's own time after notify and between the last write and notify: {}",
         waterfall_row(&first.body, &root_id)
     );

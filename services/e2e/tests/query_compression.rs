@@ -57,19 +57,23 @@ async fn get(stack: &Stack, path: &str, headers: &[(&str, &str)]) -> Answer {
 
 /// The same resource plain and gzip-compressed: both 200, the same content, the
 /// compressed one smaller and marked; both vary by `Accept-Encoding`. Returns them.
-async fn plain_and_compressed(
-    stack: &Stack,
-    path: &str,
-    auth: (&str, &str),
-) -> (Answer, Answer) {
+async fn plain_and_compressed(stack: &Stack, path: &str, auth: (&str, &str)) -> (Answer, Answer) {
     let plain = get(stack, path, &[auth]).await;
     let compressed = get(stack, path, &[auth, ("accept-encoding", "gzip")]).await;
     for answer in [&plain, &compressed] {
         assert_eq!(answer.status, 200, "{path}");
         assert_eq!(answer.header("vary"), Some("accept-encoding"), "{path}");
     }
-    assert_eq!(plain.header("content-encoding"), None, "{path}: not asked for");
-    assert_eq!(compressed.header("content-encoding"), Some("gzip"), "{path}");
+    assert_eq!(
+        plain.header("content-encoding"),
+        None,
+        "{path}: not asked for"
+    );
+    assert_eq!(
+        compressed.header("content-encoding"),
+        Some("gzip"),
+        "{path}"
+    );
     assert!(
         compressed.body.len() * 2 < plain.body.len(),
         "{path}: {} bytes compressed, {} plain",
@@ -108,7 +112,10 @@ async fn answers_are_gzip_compressed_when_asked() {
     for i in 1..SPANS {
         let mut child = span(&trace_id, &format!("insert row {i}"));
         child.parent_span_id = root.span_id.clone();
-        child.attributes = vec![string_attribute("db.statement", "INSERT INTO rows VALUES ($1, $2)")];
+        child.attributes = vec![string_attribute(
+            "db.statement",
+            "INSERT INTO rows VALUES ($1, $2)",
+        )];
         spans.push(child);
     }
     let trace = hex::encode(trace_id);
@@ -151,8 +158,16 @@ async fn answers_are_gzip_compressed_when_asked() {
     );
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
     assert_eq!(page.header("cache-control"), Some("no-store"));
-    assert!(page.header("server-timing").unwrap().contains("render;dur="));
-    assert_eq!(page.header("content-length"), None, "the length of a compressed body is not known ahead");
+    assert!(
+        page.header("server-timing")
+            .unwrap()
+            .contains("render;dur=")
+    );
+    assert_eq!(
+        page.header("content-length"),
+        None,
+        "the length of a compressed body is not known ahead"
+    );
     let html = String::from_utf8(page.decoded()).unwrap();
     assert_eq!(html.matches("\" data-depth=\"").count(), SPANS);
 
@@ -185,6 +200,10 @@ async fn answers_are_gzip_compressed_when_asked() {
     let health = get(&stack, "/healthz", &[("accept-encoding", "gzip")]).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.header("content-encoding"), None);
-    assert_eq!(health.header("vary"), None, "never compressed, so it does not vary");
+    assert_eq!(
+        health.header("vary"),
+        None,
+        "never compressed, so it does not vary"
+    );
     stack.stop().await;
 }

@@ -635,10 +635,24 @@ mod tests {
             for i in 0..total {
                 let mut d = 0u64;
                 let mut j = i;
-                while j > 0 { j = (j - 1) / 8; d += 1; }
-                let mut row = span(1, 0, ["a", "b", "c", "d", "e", "f"][i % 6], "op", d * 2 + (i as u64 % 50), (400 >> d).max(1));
+                while j > 0 {
+                    j = (j - 1) / 8;
+                    d += 1;
+                }
+                let mut row = span(
+                    1,
+                    0,
+                    ["a", "b", "c", "d", "e", "f"][i % 6],
+                    "op",
+                    d * 2 + (i as u64 % 50),
+                    (400 >> d).max(1),
+                );
                 row.span_id = (i as u64 + 1).to_be_bytes();
-                row.parent_span_id = if i == 0 { [0; 8] } else { (((i - 1) / 8) as u64 + 1).to_be_bytes() };
+                row.parent_span_id = if i == 0 {
+                    [0; 8]
+                } else {
+                    (((i - 1) / 8) as u64 + 1).to_be_bytes()
+                };
                 spans.push(row);
             }
             let summary = summary(&spans);
@@ -652,7 +666,10 @@ mod tests {
                 cp = page.rows.iter().map(|r| r.critical.len()).sum::<usize>();
             }
             times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            println!("BUILD total={total} offset={offset} cp={cp} min {:.1} ms median {:.1} ms", times[0], times[7]);
+            println!(
+                "BUILD total={total} offset={offset} cp={cp} min {:.1} ms median {:.1} ms",
+                times[0], times[7]
+            );
         }
     }
 }
