@@ -255,11 +255,33 @@ async function organisationSwitcher() {
     await screenshots2(member, 'switcher');
     await member.setViewportSize({ width: 1280, height: 800 });
     await screenshots2(member, 'switcher');
+    // With JavaScript, choosing is switching: the button is not needed, nor shown.
+    assert.equal(await member.getByRole('button', { name: 'Switch' }).isVisible(), false);
     await switcher.selectOption({ label: 'Beta Works' });
-    await member.getByRole('button', { name: 'Switch' }).click();
     await member.waitForURL(`${base}/`);
     assert.equal(await member.getByRole('combobox', { name: 'Organisation' }).locator('option:checked').innerText(), 'Beta Works');
     assert.equal((await member.locator('header .role').innerText()).trim(), 'owner');
+  });
+  await step('without JavaScript: the Switch button sends the switcher', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, javaScriptEnabled: false });
+    const page = await context.newPage();
+    page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(`${base}/`);
+    const switcher = page.getByRole('combobox', { name: 'Organisation' });
+    const other = (await switcher.locator('option:checked').innerText()) === 'Beta Works' ? 'Acme Switchboard' : 'Beta Works';
+    await switcher.selectOption({ label: other });
+    await page.getByRole('button', { name: 'Switch' }).click();
+    await page.waitForURL(`${base}/`);
+    assert.equal(await page.getByRole('combobox', { name: 'Organisation' }).locator('option:checked').innerText(), other);
+    assert.equal((await page.locator('header .role').innerText()).trim(), other === 'Beta Works' ? 'owner' : 'member');
+    await page.goto(`${base}/members`);
+    await noSidewaysScroll(page, '390 px without JavaScript, with the organisation switcher');
+    await screenshots2(page, 'switcher-without-javascript');
+    await context.close();
   });
   await owner.context().close();
   await member.context().close();

@@ -1,7 +1,8 @@
 // What every browser flow shares: the environment it is given, Debian's Chromium
 // launched headless (never a browser a tool downloads), steps that report their time,
 // and the checks that a page kept to the dashboard's Content-Security-Policy and that a
-// failed load is a real one.
+// failed load is a real one. Newer flows also take from here the page that records
+// problems, the screenshots at both widths and schemes, and the run that reports them.
 
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -58,4 +59,92 @@ export async function noSidewaysScroll(page) {
     return { scrollWidth, innerWidth: window.innerWidth, wide };
   });
   assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
+}
+
+// The policy the dashboard sends on every page; `openPage` serves documents with it.
+export const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+export const WIDE = { width: 1280, height: 860 };
+export const PHONE = { width: 390, height: 844 };
+const PAGE_TIMEOUT_MS = 15_000;
+
+/**
+ * A page of `context` whose documents carry the CSP and which records, into `problems`,
+ * script errors, failed loads and sub-resources answered with an error status.
+ */
+export async function openPage(context, problems) {
+  await context.route('**/*', async (route) => {
+    if (route.request().resourceType() !== 'document') return route.continue();
+    // Redirects go back to the browser, so that it follows them as it would.
+    const response = await route.fetch({ maxRedirects: 0 });
+    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`);
+    });
+  });
+  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
+  page.on('requestfailed', (request) => {
+    if (!abortedFavicon(request)) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
+  });
+  page.on('response', (response) => {
+    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
+      problems.push(`${response.url()}: HTTP ${response.status()}`);
+    }
+  });
+  return page;
+}
+
+/**
+ * Screenshots `<dir>/<name>-<1280|390>-<light|dark>.png` of the page as it is; at 390 px
+ * the page must not scroll sideways. `prepare(size)` runs before each one.
+ */
+export async function screenshotAll(page, dir, name, { fullPage = true, prepare = async () => {} } = {}) {
+  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
+    await page.setViewportSize(viewport);
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await prepare(size);
+      if (size === '390') await noSidewaysScroll(page);
+      const file = `${dir}/${name}-${size}-${scheme}.png`;
+      await page.screenshot({ path: file, fullPage });
+      console.log(`   screenshot ${file}`);
+    }
+  }
+  await page.setViewportSize(WIDE);
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/**
+ * Runs `body` (the flow) and exits the process with its outcome: on failure, a
+ * screenshot of every open page lands in `screenshots`; `problems` must stay empty.
+ */
+export async function runFlow(name, browser, screenshots, problems, body) {
+  const started = Date.now();
+  let failed = false;
+  try {
+    await body();
+    assert.deepEqual(problems, [], 'no script errors and every resource loads');
+    console.log(`${name} flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } catch (error) {
+    failed = true;
+    console.error(`${name} flow failed:`);
+    console.error(error);
+    for (const context of browser.contexts()) {
+      for (const [i, open] of context.pages().entries()) {
+        const file = `${screenshots}/failure-${i}.png`;
+        await open
+          .screenshot({ path: file, fullPage: true })
+          .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
+          .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  process.exit(failed ? 1 : 0);
 }

@@ -171,6 +171,23 @@
       if (lookback.value === 'custom' && custom) custom.open = true;
       else if (rangeForm) rangeForm.requestSubmit();
     });
+    const filters = document.querySelector('form.filters');
+    // Typing in the last attribute condition adds an empty one after it, so a search can
+    // take several at once (without JavaScript, each search shows one more empty field).
+    const attributes = filters?.querySelector('.f-attrs');
+    attributes?.addEventListener('input', (event) => {
+      const last = [...attributes.querySelectorAll('input[name="attr"]')].pop();
+      if (event.target !== last || last.value === '') return;
+      const next = last.cloneNode();
+      next.value = '';
+      last.after(next);
+    });
+    // The address of a search names only what was filled in, so it reads as the query.
+    filters?.addEventListener('formdata', (event) => {
+      const entries = [...event.formData.entries()];
+      for (const [name] of entries) event.formData.delete(name);
+      for (const [name, value] of entries) if (value !== '') event.formData.append(name, value);
+    });
     // The whole row opens its trace (or service); the link inside stays the way without
     // JavaScript.
     for (const body of document.querySelectorAll('.trace-list tbody, .red-table tbody')) {

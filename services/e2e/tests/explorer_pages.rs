@@ -699,3 +699,112 @@ async fn large_traces_render_every_span() {
     }
     stack.stop().await;
 }
+
+/// The row of span `span_id` in a trace page's HTML, up to the next row.
+fn waterfall_row<'a>(body: &'a str, span_id: &str) -> &'a str {
+    body.split(&format!("id=\"span-{span_id}\""))
+        .nth(1)
+        .and_then(|rest| rest.split("<div class=\"r").next())
+        .unwrap_or_else(|| panic!("no row of span {span_id}"))
+}
+
+/// A trace one page cannot hold, whose critical path is known: a 1 s import whose
+/// 10 000 short early writes fill the first page, and a late `notify` (500–950 ms)
+/// calling `send` (600–900 ms) on the second. The path runs through the root's last
+/// 50 ms, `notify` after and before `send`, all of `send`, and the root from the last
+/// write (300 ms) to `notify`: the second page marks it although `notify`'s parent, and
+/// the writes before it, are on the first. The browser then sees it highlighted
+/// (`frontend/e2e/critical-path-flow.mjs`, screenshots in
+/// `.weft/test-output/browser/critical-path`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_critical_path_of_a_trace_larger_than_a_page() {
+    let weft_e2e::browser::BrowserRun {
+        root: workspace,
+        chromium,
+        screenshots,
+    } = weft_e2e::browser::BrowserRun::prepare("critical-path");
+    let stack = Stack::start().await;
+    let email = "carol@paged.io";
+    let mut carol = Visitor::new(&stack);
+    let key = carol.sign_up(email, "Paged").await.shown("new-key");
+    let trace_id = random_id::<16>();
+    let root = planned("importer", "POST /import", 0, 1_000);
+    let mut spans = Vec::with_capacity(10_003);
+    for i in 0..10_000 {
+        let mut write = planned("postgres", "INSERT row", i % 300, 1);
+        write.parent = Some(root.id);
+        spans.push(write);
+    }
+    let mut notify = planned("importer", "notify", 500, 450);
+    notify.parent = Some(root.id);
+    let mut send = planned("mailer", "send report", 600, 300);
+    send.parent = Some(notify.id);
+    let ids = [root.id, notify.id, send.id].map(hex::encode);
+    let [root_id, notify_id, send_id] = ids.clone();
+    spans.extend([notify, send]);
+    spans.insert(0, root);
+    let request = trace_request(trace_id, now_ns() - 60_000 * MS, spans);
+    assert_eq!(stack.export(&key, &request).await, 200);
+    let trace = hex::encode(trace_id);
+    let path = format!("/traces/{trace}");
+
+    let second = page_when(&mut carol, &format!("{path}?offset=10000"), |page| {
+        page.status == 200 && page.body.contains("<dt>Spans</dt><dd>10003</dd>")
+    })
+    .await;
+    assert!(
+        second.body.contains("Spans 10001–10003 of 10003"),
+        "the second page holds the last three spans"
+    );
+    let cp = |left: &str, width: &str| {
+        format!("<i class=\"cp\" style=\"left:{left}%;width:{width}%\"></i>")
+    };
+    assert!(
+        waterfall_row(&second.body, &notify_id).contains(&format!(
+            "{}{}",
+            cp("90", "5"),
+            cp("50", "10")
+        )),
+        "notify's own time after and before its call: {}",
+        waterfall_row(&second.body, &notify_id)
+    );
+    assert!(
+        waterfall_row(&second.body, &send_id).contains(&cp("60", "30")),
+        "the whole call: {}",
+        waterfall_row(&second.body, &send_id)
+    );
+    assert_eq!(
+        second.body.matches("<i class=\"cp\"").count(),
+        3,
+        "the write left on this page is not on the path"
+    );
+    assert!(second.body.contains("<dt>Depth</dt><dd>3</dd>"));
+    let first = carol.get(&path).await;
+    assert!(
+        waterfall_row(&first.body, &root_id).contains(&format!(
+            "{}{}",
+            cp("95", "5"),
+            cp("30", "20")
+        )),
+        "the root's own time after notify and between the last write and notify: {}",
+        waterfall_row(&first.body, &root_id)
+    );
+
+    weft_e2e::browser::run_flow(
+        &workspace,
+        "critical-path-flow.mjs",
+        &[
+            ("WEFT_QUERY_URL", format!("http://{}", stack.query)),
+            ("WEFT_EMAIL", email.to_owned()),
+            ("WEFT_PASSWORD", weft_e2e::web::PASSWORD.to_owned()),
+            ("WEFT_TRACE", trace),
+            ("WEFT_ROOT_SPAN", root_id),
+            ("WEFT_CALL_SPAN", notify_id),
+            ("WEFT_CALLEE_SPAN", send_id),
+            ("WEFT_SCREENSHOTS", screenshots.display().to_string()),
+            ("WEFT_CHROMIUM", chromium),
+        ],
+    )
+    .await;
+    stack.stop().await;
+}

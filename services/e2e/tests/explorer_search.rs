@@ -2,7 +2,9 @@
 //! real stack: traces sent as OTLP to ingest, stored by the sampler, read back through
 //! the JSON API and the dashboard's pages. Each filter must return exactly the traces it
 //! should; paging through every order must neither skip nor repeat a trace; an attribute
-//! planted on the slow traces only must be ranked first among load.
+//! planted on the slow traces only must be ranked first among load. The search form's
+//! filters are also filled in through a real browser (`frontend/e2e/search-flow.mjs`),
+//! and "what is different" is used there too (`difference-flow.mjs`).
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -152,10 +154,20 @@ async fn every_page(stack: &Stack, key: &str, query: &str, limit: usize) -> Vec<
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_search_filter_sort_and_page() {
-    let stack = Stack::start().await;
-    let (mut alice, tenant, ingest, read) = organisation(&stack, "alice@filters.io").await;
+/// The six traces the filters are tried on (hex ids), all within the last minute.
+struct Planted {
+    slow: String,
+    fast: String,
+    medium: String,
+    consumer: String,
+    producer: String,
+    batch: String,
+}
+
+/// Sends five traces through ingest (each filter has one it finds and some it does not)
+/// and writes a sixth as the sampler writes a trace kept one in four by a rule; returns
+/// once all nine spans are searchable.
+async fn plant_filter_traces(stack: &Stack, tenant: TenantId, ingest: &str, read: &str) -> Planted {
     let now = now_ns();
     let ago = |s: u64| now - s * 1_000 * MS;
     let (slow, fast, medium, consumer, producer, batch) = (
@@ -235,7 +247,7 @@ async fn every_search_filter_sort_and_page() {
         ),
     ];
     for request in &requests {
-        assert_eq!(stack.export(&ingest, request).await, 200);
+        assert_eq!(stack.export(ingest, request).await, 200);
     }
     // A trace kept one in four by a rule, written as the sampler writes such traces.
     let start = ago(45);
@@ -275,18 +287,9 @@ async fn every_search_filter_sort_and_page() {
         .insert_traces(std::slice::from_ref(&kept), &index)
         .await
         .unwrap();
-    let hex = |id: &[u8; 16]| hex::encode(id);
-    let (slow, fast, medium, consumer, producer, batch) = (
-        hex(&slow),
-        hex(&fast),
-        hex(&medium),
-        hex(&consumer),
-        hex(&producer),
-        hex(&batch),
-    );
     eventually("every trace stored", Duration::from_secs(30), || async {
         let (_, body) = stack
-            .query_get("/api/v1/traces?lookback=15m&limit=100", &read)
+            .query_get("/api/v1/traces?lookback=15m&limit=100", read)
             .await;
         let spans: u64 = body["traces"]
             .as_array()?
@@ -296,6 +299,29 @@ async fn every_search_filter_sort_and_page() {
         (spans == 9).then_some(())
     })
     .await;
+    let hex = |id: &[u8; 16]| hex::encode(id);
+    Planted {
+        slow: hex(&slow),
+        fast: hex(&fast),
+        medium: hex(&medium),
+        consumer: hex(&consumer),
+        producer: hex(&producer),
+        batch: hex(&batch),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_search_filter_sort_and_page() {
+    let stack = Stack::start().await;
+    let (mut alice, tenant, ingest, read) = organisation(&stack, "alice@filters.io").await;
+    let Planted {
+        slow,
+        fast,
+        medium,
+        consumer,
+        producer,
+        batch,
+    } = plant_filter_traces(&stack, tenant, &ingest, &read).await;
 
     // Every filter, alone and together, by exactly the traces it should find.
     let newest = vec![&producer, &consumer, &medium, &fast, &batch, &slow];
@@ -846,6 +872,41 @@ async fn what_is_different_ranks_the_planted_attribute_first() {
         ),
         (Some(0), Some(0))
     );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_filters_in_a_browser() {
+    let weft_e2e::browser::BrowserRun {
+        root,
+        chromium,
+        screenshots,
+    } = weft_e2e::browser::BrowserRun::prepare("search");
+    let stack = Stack::start().await;
+    let email = "frank@filters.io";
+    let (_, tenant, ingest, read) = organisation(&stack, email).await;
+    let planted = plant_filter_traces(&stack, tenant, &ingest, &read).await;
+    let traces = serde_json::json!({
+        "slow": planted.slow,
+        "fast": planted.fast,
+        "medium": planted.medium,
+        "consumer": planted.consumer,
+        "producer": planted.producer,
+        "batch": planted.batch,
+    });
+    weft_e2e::browser::run_flow(
+        &root,
+        "search-flow.mjs",
+        &[
+            ("WEFT_QUERY_URL", format!("http://{}", stack.query)),
+            ("WEFT_EMAIL", email.to_owned()),
+            ("WEFT_PASSWORD", weft_e2e::web::PASSWORD.to_owned()),
+            ("WEFT_TRACES", traces.to_string()),
+            ("WEFT_SCREENSHOTS", screenshots.display().to_string()),
+            ("WEFT_CHROMIUM", chromium),
+        ],
+    )
+    .await;
     stack.stop().await;
 }
 

@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod compare;
+mod compression;
 mod config;
 mod dashboard;
 mod difference;
@@ -130,6 +131,7 @@ impl Query {
                 self.registry.clone(),
             ))
             .layer(axum::middleware::from_fn(headers::security_headers))
+            .layer(compression::layer())
             .layer(axum::middleware::from_fn(
                 weft_runtime::tracing_context::http,
             ))

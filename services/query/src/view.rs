@@ -326,14 +326,9 @@ fn span_view(span: &SpanRow, depth: usize) -> SpanView {
     }
 }
 
-/// Orders spans depth-first from each root, children by start time. Spans whose parent
-/// is not stored (yet) are shown as roots rather than hidden.
-pub fn trace_view(summary: &TraceSummary, spans: Vec<SpanRow>) -> TraceView {
-    trace_page(summary, spans, 0, usize::MAX).trace
-}
-
 /// The waterfall order of `spans`: depth-first from each root, siblings by start time, as
-/// (index into `spans`, depth). `spans` is sorted by start time first.
+/// (index into `spans`, depth). `spans` is sorted by start time first. Spans whose parent
+/// is not stored (yet) are shown as roots rather than hidden.
 fn waterfall_order(spans: &mut [SpanRow]) -> Vec<(usize, usize)> {
     spans.sort_by_key(|s| (s.start_time_unix_nano, s.span_id));
     let ids: std::collections::HashSet<[u8; 8]> = spans.iter().map(|s| s.span_id).collect();
@@ -382,24 +377,44 @@ pub struct TracePage {
     pub next_span_offset: Option<usize>,
 }
 
+/// Every stored span of a trace (sorted by start time) with its waterfall order, so that
+/// what needs the whole trace (the critical path, the depth) and a page of it are
+/// computed from one ordering.
+pub struct OrderedTrace {
+    pub spans: Vec<SpanRow>,
+    /// (index into `spans`, depth), as [`waterfall_order`] gives it.
+    pub order: Vec<(usize, usize)>,
+}
+
+impl OrderedTrace {
+    pub fn new(mut spans: Vec<SpanRow>) -> OrderedTrace {
+        let order = waterfall_order(&mut spans);
+        OrderedTrace { spans, order }
+    }
+
+    /// The spans at `offset..offset + limit` of the waterfall order, as views.
+    pub fn page(&self, summary: &TraceSummary, offset: usize, limit: usize) -> TracePage {
+        let end = offset.saturating_add(limit).min(self.order.len());
+        let page = self.order.get(offset..end).unwrap_or_default();
+        TracePage {
+            trace: TraceView {
+                summary: summary.into(),
+                spans: page
+                    .iter()
+                    .map(|&(i, depth)| span_view(&self.spans[i], depth))
+                    .collect(),
+            },
+            span_offset: offset,
+            next_span_offset: (end < self.order.len()).then_some(end),
+        }
+    }
+}
+
 pub fn trace_page(
     summary: &TraceSummary,
-    mut spans: Vec<SpanRow>,
+    spans: Vec<SpanRow>,
     offset: usize,
     limit: usize,
 ) -> TracePage {
-    let order = waterfall_order(&mut spans);
-    let end = offset.saturating_add(limit).min(order.len());
-    let page = order.get(offset..end).unwrap_or_default();
-    TracePage {
-        trace: TraceView {
-            summary: summary.into(),
-            spans: page
-                .iter()
-                .map(|&(i, depth)| span_view(&spans[i], depth))
-                .collect(),
-        },
-        span_offset: offset,
-        next_span_offset: (end < order.len()).then_some(end),
-    }
+    OrderedTrace::new(spans).page(summary, offset, limit)
 }

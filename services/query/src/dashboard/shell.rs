@@ -1,5 +1,5 @@
-//! What every page shares beyond its layout: the favicon, and the answer to a path no
-//! route has, an HTML page (in the header of the signed-in user, when there is one) or,
+//! What every page shares beyond its layout: the favicon, the header's script, and the
+//! answer to a path no route has, an HTML page (in the header of the signed-in user, when there is one) or,
 //! under `/api/`, the JSON error the API answers everything with.
 
 use super::DashboardState;
@@ -16,7 +16,20 @@ use std::sync::Arc;
 use weft_runtime::{ApiError, ErrorKind};
 
 pub fn routes() -> Router<Arc<DashboardState>> {
-    Router::new().route("/static/favicon.svg", get(favicon))
+    Router::new()
+        .route("/static/favicon.svg", get(favicon))
+        .route("/static/weft.js", get(script))
+}
+
+/// The header's enhancement (the organisation switcher switches on choosing).
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../../../frontend/static/weft.js"),
+    )
 }
 
 /// The icon never changes between releases of the same name, so browsers keep it a year.

@@ -1,15 +1,16 @@
 //! The trace page's model: the header, the waterfall rows (in the order of
-//! [`crate::view::trace_view`]: depth-first, siblings by start time) and the detail of
-//! every span, ready for the template so that a 10 000-span trace renders in one pass.
+//! [`crate::view::OrderedTrace`]: depth-first, siblings by start time), the critical
+//! path of the whole trace and the detail of every span, ready for the template so that
+//! a 10 000-span trace renders in one pass.
 //!
 //! Resource attributes are shown once per distinct resource rather than in every span's
 //! detail: the spans of one process share them, and repeating them would multiply the
 //! page's size.
 
-use super::critical_path::{Timing, critical_path};
+use super::critical_path::{Section, Timing, critical_path};
 use super::format::{self, Tick};
 use super::search::Chip;
-use crate::view::{SpanView, TraceView, trace_page, trace_view};
+use crate::view::{OrderedTrace, SpanView, TraceView};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use weft_storage::clickhouse::{SpanRow, TraceSummary};
@@ -36,8 +37,8 @@ pub struct Header {
     pub services: Vec<ServiceCount>,
     /// "1 in N" when the trace was kept by sampling at a rate above 1.
     pub sample_rate: Option<String>,
-    /// Known when the whole trace is on this page.
-    pub depth: Option<usize>,
+    /// Levels of nesting in the whole trace.
+    pub depth: usize,
 }
 
 /// Where this page sits in a trace of more than [`PAGE_SPANS`] spans.
@@ -194,26 +195,62 @@ fn subtree_ends(spans: &[SpanView]) -> Vec<usize> {
     ends
 }
 
+/// The critical path of the whole trace, by span (hex id): it is computed over every
+/// stored span, so a page shows the stretches of its spans even when their parents or
+/// the spans that delay them are on another page. Only the timing of each span is read.
+fn critical_sections(trace: &OrderedTrace) -> HashMap<String, Vec<Section>> {
+    let mut index: HashMap<[u8; 8], usize> = HashMap::with_capacity(trace.order.len());
+    let mut ids = Vec::with_capacity(trace.order.len());
+    let mut timings = Vec::with_capacity(trace.order.len());
+    for &(i, _) in &trace.order {
+        let span = &trace.spans[i];
+        if index.contains_key(&span.span_id) {
+            // Stored twice by a redelivery: one span.
+            continue;
+        }
+        // In waterfall order a parent comes before its children, as the path needs.
+        let parent = index.get(&span.parent_span_id).copied();
+        index.insert(span.span_id, timings.len());
+        ids.push(span.span_id);
+        timings.push(Timing {
+            parent,
+            start: span.start_time_unix_nano,
+            end: span.start_time_unix_nano + span.duration_ns,
+        });
+    }
+    let mut sections: HashMap<String, Vec<Section>> = HashMap::new();
+    for section in critical_path(&timings) {
+        sections
+            .entry(hex::encode(ids[section.span]))
+            .or_default()
+            .push(section);
+    }
+    sections
+}
+
 /// Builds the page of one trace that starts `offset` spans into its waterfall order.
 pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>, offset: usize) -> Waterfall {
+    let trace = OrderedTrace::new(spans);
     // The header speaks of the whole trace, each stored span counted once.
-    let mut distinct = HashSet::with_capacity(spans.len());
+    let mut distinct = HashSet::with_capacity(trace.spans.len());
     let mut service_spans: HashMap<String, usize> = HashMap::new();
     let (mut errors, mut sample_rate) = (0, 1.0_f32);
-    for span in &spans {
+    for span in &trace.spans {
         sample_rate = sample_rate.max(span.sample_rate);
         if distinct.insert(span.span_id) {
             *service_spans.entry(span.service_name.clone()).or_default() += 1;
             errors += usize::from(span.status_code == weft_model::StatusCode::Error as u8);
         }
     }
-    let stored = spans.len();
+    let stored = trace.spans.len();
+    let depth = trace.order.iter().map(|&(_, d)| d + 1).max().unwrap_or(0);
+    let mut critical = critical_sections(&trace);
     // A trace that fits one page is shown whole; a larger one a page at a time, turning
     // only that page's spans into views.
     let (view, page): (TraceView, Option<PageNav>) = if stored <= PAGE_SPANS && offset == 0 {
-        (trace_view(summary, spans), None)
+        (trace.page(summary, 0, usize::MAX).trace, None)
     } else {
-        let paged = trace_page(summary, spans, offset, PAGE_SPANS);
+        let paged = trace.page(summary, offset, PAGE_SPANS);
         let nav = PageNav {
             first: (offset + 1).min(stored),
             last: (offset + paged.trace.spans.len()).min(stored),
@@ -240,35 +277,6 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>, offset: usize) -> Wate
     let mut details = Vec::with_capacity(spans.len());
 
     let subtree_ends = subtree_ends(&spans);
-    // The critical path needs every span's parent, so only a trace shown whole has one.
-    let mut critical: Vec<Vec<(String, String)>> = vec![Vec::new(); spans.len()];
-    if page.is_none() {
-        let index: HashMap<&str, usize> = spans
-            .iter()
-            .enumerate()
-            .map(|(i, span)| (span.span_id.as_str(), i))
-            .collect();
-        let timings: Vec<Timing> = spans
-            .iter()
-            .map(|span| {
-                let start = nanos(&span.start_time_unix_nano);
-                Timing {
-                    parent: span
-                        .parent_span_id
-                        .as_deref()
-                        .and_then(|p| index.get(p).copied()),
-                    start,
-                    end: start + span.duration_ns,
-                }
-            })
-            .collect();
-        for section in critical_path(&timings) {
-            critical[section.span].push((
-                format::percent(section.start.saturating_sub(t0) as f64, whole),
-                format::percent((section.end - section.start) as f64, whole),
-            ));
-        }
-    }
     for (i, span) in spans.iter().enumerate() {
         let start = nanos(&span.start_time_unix_nano).saturating_sub(t0);
         let colour = format::colour(&span.service_name);
@@ -338,7 +346,17 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>, offset: usize) -> Wate
             label,
             label_at: format::percent(if label == "before" { left } else { end }, whole),
             markers,
-            critical: std::mem::take(&mut critical[i]),
+            critical: critical
+                .remove(&span.span_id)
+                .unwrap_or_default()
+                .iter()
+                .map(|section| {
+                    (
+                        format::percent(section.start.saturating_sub(t0) as f64, whole),
+                        format::percent((section.end - section.start) as f64, whole),
+                    )
+                })
+                .collect(),
         });
 
         let resource_key: Vec<(String, String)> = span
@@ -406,9 +424,7 @@ pub fn build(summary: &TraceSummary, spans: Vec<SpanRow>, offset: usize) -> Wate
         errors,
         services,
         sample_rate: (sample_rate > 1.0).then(|| format!("1 in {}", sample_rate.round())),
-        depth: page
-            .is_none()
-            .then(|| rows.iter().map(|r| r.depth + 1).max().unwrap_or(0)),
+        depth,
     };
     Waterfall {
         header,
@@ -534,7 +550,7 @@ mod tests {
         assert_eq!(page.resources.len(), 3, "one per service here");
         assert_eq!(page.resources[page.details[2].resource].spans, 2);
         let header = &page.header;
-        assert_eq!((header.spans, header.errors, header.depth), (4, 1, Some(3)));
+        assert_eq!((header.spans, header.errors, header.depth), (4, 1, 3));
         assert!(page.page.is_none(), "one page holds it");
         assert_eq!(header.duration, "100ms");
         assert_eq!(header.sample_rate.as_deref(), Some("1 in 4"));
@@ -569,11 +585,91 @@ mod tests {
             "the header counts the whole trace"
         );
         assert_eq!(first.header.errors, 11);
-        assert_eq!(first.header.depth, None);
+        assert_eq!(first.header.depth, 2, "the depth of the whole trace");
         let second = build(&summary, spans, PAGE_SPANS);
         assert_eq!(second.rows.len(), 5);
         let nav = second.page.unwrap();
         assert_eq!((nav.first, nav.last), (PAGE_SPANS + 1, PAGE_SPANS + 5));
         assert_eq!((nav.previous, nav.next), (Some(0), None));
+    }
+
+    #[test]
+    fn a_later_page_shows_the_critical_path_of_the_whole_trace() {
+        // The root's early children fill the first page; the late call that holds up the
+        // root's end, and its query, are on the second, their parent on the first.
+        let mut spans = vec![span(1, 0, "api", "POST /import", 0, 1000)];
+        for i in 0..PAGE_SPANS as u64 {
+            let mut row = span(2, 1, "db", "INSERT", i % 300, 1);
+            row.span_id = (i + 16).to_be_bytes();
+            spans.push(row);
+        }
+        spans.push(span(3, 1, "api", "notify", 500, 450));
+        spans.push(span(4, 3, "mail", "send", 600, 300));
+        let summary = summary(&spans);
+        let second = build(&summary, spans.clone(), PAGE_SPANS);
+        let marks = |name: &str| -> Vec<(String, String)> {
+            second
+                .rows
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap()
+                .critical
+                .clone()
+        };
+        let stretch = |left: &str, width: &str| (left.to_owned(), width.to_owned());
+        assert_eq!(second.rows.len(), 3);
+        assert_eq!(marks("notify"), [stretch("90", "5"), stretch("50", "10")]);
+        assert_eq!(marks("send"), [stretch("60", "30")]);
+        let first = build(&summary, spans, 0);
+        assert_eq!(
+            first.rows[0].critical[0],
+            stretch("95", "5"),
+            "the root's own time after the call, on the first page"
+        );
+    }
+
+    #[test]
+    fn zz_measure_build() {
+        for (total, offset) in [(10_000usize, 0usize), (10_000, 1), (20_000, 10_000)] {
+            let mut spans = Vec::with_capacity(total);
+            for i in 0..total {
+                let mut d = 0u64;
+                let mut j = i;
+                while j > 0 {
+                    j = (j - 1) / 8;
+                    d += 1;
+                }
+                let mut row = span(
+                    1,
+                    0,
+                    ["a", "b", "c", "d", "e", "f"][i % 6],
+                    "op",
+                    d * 2 + (i as u64 % 50),
+                    (400 >> d).max(1),
+                );
+                row.span_id = (i as u64 + 1).to_be_bytes();
+                row.parent_span_id = if i == 0 {
+                    [0; 8]
+                } else {
+                    (((i - 1) / 8) as u64 + 1).to_be_bytes()
+                };
+                spans.push(row);
+            }
+            let summary = summary(&spans);
+            let mut times = Vec::new();
+            let mut cp = 0;
+            for _ in 0..15 {
+                let input = spans.clone();
+                let started = std::time::Instant::now();
+                let page = build(&summary, input, offset);
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+                cp = page.rows.iter().map(|r| r.critical.len()).sum::<usize>();
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!(
+                "BUILD total={total} offset={offset} cp={cp} min {:.1} ms median {:.1} ms",
+                times[0], times[7]
+            );
+        }
     }
 }
