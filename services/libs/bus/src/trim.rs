@@ -13,36 +13,41 @@ use std::time::Duration;
 use weft_model::PartitionSet;
 use weft_runtime::shutdown::CancellationToken;
 
+/// Whether a consumer's filter `subject` (NATS wildcards `*` and `>` allowed) matches
+/// `partition`'s subject.
+fn matches(filter: &str, partition: &str) -> bool {
+    let mut tokens = partition.split('.');
+    for token in filter.split('.') {
+        match (token, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (token, Some(other)) if token == other => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
+}
+
 /// The highest stream sequence of each partition subject that every consumer reading it
-/// has acknowledged, from the consumers' ack floors. A consumer of more than one
-/// partition (or of all of them) holds back every partition.
+/// has acknowledged, from the consumers' ack floors (a consumer without a filter reads
+/// every subject). A partition no consumer reads, or one of whose readers has
+/// acknowledged nothing, is left out.
 fn acknowledged<'a>(
     consumers: impl IntoIterator<Item = (Vec<String>, u64)>,
     partitions: impl IntoIterator<Item = &'a str>,
 ) -> HashMap<&'a str, u64> {
     let mut floors: HashMap<&str, Option<u64>> =
         partitions.into_iter().map(|p| (p, None)).collect();
-    let mut everywhere: Option<u64> = None;
-    for (subjects, floor) in consumers {
-        let lower = |seen: &mut Option<u64>| *seen = Some(seen.map_or(floor, |f| f.min(floor)));
-        match subjects.as_slice() {
-            [one] if floors.contains_key(one.as_str()) => {
-                lower(floors.get_mut(one.as_str()).expect("a partition"))
+    for (filters, floor) in consumers {
+        for (partition, seen) in floors.iter_mut() {
+            if filters.is_empty() || filters.iter().any(|f| matches(f, partition)) {
+                *seen = Some(seen.map_or(floor, |f| f.min(floor)));
             }
-            _ => lower(&mut everywhere),
         }
     }
     floors
         .into_iter()
-        .filter_map(|(subject, floor)| {
-            let floor = match (floor, everywhere) {
-                (Some(f), Some(e)) => f.min(e),
-                (Some(f), None) => f,
-                // Nobody reads it yet: nothing is known to be read.
-                (None, _) => return None,
-            };
-            (floor > 0).then_some((subject, floor))
-        })
+        .filter_map(|(subject, floor)| floor.filter(|f| *f > 0).map(|f| (subject, f)))
         .collect()
 }
 
@@ -178,5 +183,22 @@ mod tests {
             ["w.spans.0"],
         );
         assert!(whole_stream.is_empty());
+        // Readers of other subjects (another stack's partitions) hold back nothing.
+        let others = acknowledged(
+            [consumer(&["w.spans.0"], 90), consumer(&["w.spans.7"], 0)],
+            ["w.spans.0"],
+        );
+        assert_eq!(others, HashMap::from([("w.spans.0", 90)]));
+    }
+
+    #[test]
+    fn filters_match_as_nats_does() {
+        assert!(matches("w.spans.3", "w.spans.3"));
+        assert!(!matches("w.spans.3", "w.spans.30"));
+        assert!(matches("w.spans.*", "w.spans.3"));
+        assert!(matches("w.>", "w.spans.3"));
+        assert!(!matches("w.logs.*", "w.spans.3"));
+        assert!(!matches("w.spans", "w.spans.3"));
+        assert!(!matches("w.spans.3.x", "w.spans.3"));
     }
 }

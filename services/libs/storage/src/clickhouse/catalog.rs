@@ -1267,8 +1267,16 @@ mod tests {
             "{every}"
         );
         assert_eq!(every.matches("tenant_id = toUUID(").count(), 2);
-        let values = sql("attribute values of a region");
-        assert_eq!(values.matches("tenant_id = toUUID(").count(), 3, "{values}");
+        let values = sql("attribute values of a region sampled by IdRange");
+        // The selected group's spans and their traces; the baseline's spans, all the
+        // traces and the selected ones.
+        assert_eq!(values.matches("tenant_id = toUUID(").count(), 5, "{values}");
+        assert!(
+            values.contains(
+                "trace_id <= toFixedString(unhex('FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF'), 16)"
+            ),
+            "{values}"
+        );
         assert!(
             values.contains("NOT has(CAST(['trace_id'] AS Array(String)), key)"),
             "{values}"
@@ -1281,7 +1289,7 @@ mod tests {
         let spans_of = sql("spans of traces");
         assert!(
             spans_of.contains(
-                "has(['275C00090AFF102030405060708090A0','275C00090AFF1020304050607080905F'], hex(trace_id))"
+                "trace_id IN (SELECT toFixedString(unhex(arrayJoin(['275C00090AFF102030405060708090A0','275C00090AFF1020304050607080905F'])), 16))"
             ),
             "{spans_of}"
         );
