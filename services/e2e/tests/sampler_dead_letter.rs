@@ -6,6 +6,7 @@
 //! ClickHouse 18.16 cannot produce the refusal current servers give for an INSERT that
 //! spans more than 100 partitions, so the test's own `spans` table gets a column whose
 //! default rejects spans named `poison-pill`: a real server-side refusal of real rows.
+//! (`spans_by_trace`, which a view on `spans` fills, gets the column as well.)
 
 use futures::StreamExt;
 use prost::Message;
@@ -33,6 +34,11 @@ async fn a_refused_message_is_dead_lettered_and_the_rest_flows() {
     let poison_column =
         "ALTER TABLE spans ADD COLUMN poison UInt8 DEFAULT throwIf(name = 'poison-pill')";
     stack.clickhouse_sql(poison_column).await;
+    // As a migration adding a column to `spans` does, the trace-sorted copy its view
+    // fills gets the column too.
+    stack
+        .clickhouse_sql("ALTER TABLE spans_by_trace ADD COLUMN poison UInt8 DEFAULT 0")
+        .await;
 
     // One request: a healthy trace and a poisoned one in another partition, so they
     // travel as two messages and reach the writer together.
