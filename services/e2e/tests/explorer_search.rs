@@ -553,6 +553,17 @@ async fn send_load(stack: &Stack, key: &str, normal: usize, slow: usize) -> Vec<
     send_load_with_ids(stack, key, normal, slow, random_id::<16>).await
 }
 
+/// Waits until the search of the last 15 minutes finds `traces` traces.
+async fn wait_stored(stack: &Stack, read: &str, traces: usize) {
+    eventually("the load stored", Duration::from_secs(60), || async {
+        let (_, body) = stack
+            .query_get("/api/v1/traces?lookback=15m&limit=1000", read)
+            .await;
+        (ids(&body).len() == traces).then_some(())
+    })
+    .await;
+}
+
 /// Trace ids as AWS X-Ray makes them: the time in seconds in the leading 4 bytes, then
 /// random bytes.
 fn xray_id() -> [u8; 16] {
@@ -652,13 +663,7 @@ async fn a_sampled_difference_ranks_the_planted_attribute_first() {
         } else {
             send_load(&stack, &ingest, normal, slow).await;
         }
-        eventually("the load stored", Duration::from_secs(60), || async {
-            let (_, body) = stack
-                .query_get("/api/v1/traces?lookback=15m&limit=1000", &read)
-                .await;
-            (ids(&body).len() == normal + slow).then_some(())
-        })
-        .await;
+        wait_stored(&stack, &read, normal + slow).await;
         let answer = stack
             .http
             .get(sampling.url("/api/v1/traces/difference?lookback=15m&selection=slow&threshold=1s"))
@@ -697,13 +702,7 @@ async fn what_is_different_ranks_the_planted_attribute_first() {
     let (mut alice, _, ingest, read) = organisation(&stack, "alice@bubble.io").await;
     let (normal, slow) = (240, 12);
     send_load(&stack, &ingest, normal, slow).await;
-    eventually("the load stored", Duration::from_secs(60), || async {
-        let (_, body) = stack
-            .query_get("/api/v1/traces?lookback=15m&limit=1000", &read)
-            .await;
-        (ids(&body).len() == normal + slow).then_some(())
-    })
-    .await;
+    wait_stored(&stack, &read, normal + slow).await;
 
     // The slow ones: their region, and nothing as different.
     let (status, body) = stack
@@ -922,13 +921,7 @@ async fn what_is_different_in_a_browser() {
     let (_, _, ingest, read) = organisation(&stack, email).await;
     let (normal, slow) = (240, 12);
     send_load(&stack, &ingest, normal, slow).await;
-    eventually("the load stored", Duration::from_secs(60), || async {
-        let (_, body) = stack
-            .query_get("/api/v1/traces?lookback=15m&limit=1000", &read)
-            .await;
-        (ids(&body).len() == normal + slow).then_some(())
-    })
-    .await;
+    wait_stored(&stack, &read, normal + slow).await;
     weft_e2e::browser::run_flow(
         &root,
         "difference-flow.mjs",
