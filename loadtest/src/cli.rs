@@ -4,7 +4,7 @@
 //! status 2.
 
 use crate::config::{
-    JsonDestination, Mode, Pace, Protocol, Settings, Target, Tenant, WorkloadConfig,
+    JsonDestination, Mode, Pace, Protocol, Settings, Signal, Target, Tenant, WorkloadConfig,
 };
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
@@ -39,8 +39,9 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct TargetArgs {
-    /// Base URL of ingest; for HTTP, /v1/traces is appended unless the URL already ends
-    /// with it [default: http://127.0.0.1:4317 for grpc, http://127.0.0.1:4318 otherwise]
+    /// Base URL of ingest; for HTTP, /v1/traces (or /v1/logs) is appended unless the URL
+    /// already ends with it [default: http://127.0.0.1:4317 for grpc, http://127.0.0.1:4318
+    /// otherwise]
     #[arg(long, env = "WEFT_LOADTEST_ENDPOINT", value_name = "URL", value_parser = parse_endpoint)]
     endpoint: Option<String>,
 
@@ -61,6 +62,11 @@ struct TargetArgs {
     /// Wire protocol
     #[arg(long, value_enum, default_value_t = ProtocolArg::HttpProtobuf)]
     protocol: ProtocolArg,
+
+    /// What to send: the shop's traces, or its log lines (one per span, with the span's
+    /// trace and span ids; the span counts and rates then count log records)
+    #[arg(long, value_enum, default_value_t = SignalArg::Traces)]
+    signal: SignalArg,
 
     /// Compress requests with gzip
     #[arg(long)]
@@ -181,6 +187,14 @@ enum ProtocolArg {
     HttpJson,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SignalArg {
+    /// Spans (TraceService/Export, POST /v1/traces)
+    Traces,
+    /// Log records (LogsService/Export, POST /v1/logs)
+    Logs,
+}
+
 impl From<ProtocolArg> for Protocol {
     fn from(protocol: ProtocolArg) -> Self {
         match protocol {
@@ -260,6 +274,10 @@ impl TargetArgs {
                 .endpoint
                 .unwrap_or_else(|| protocol.default_endpoint().to_owned()),
             protocol,
+            signal: match self.signal {
+                SignalArg::Traces => Signal::Traces,
+                SignalArg::Logs => Signal::Logs,
+            },
             gzip: self.gzip,
             timeout: self.timeout,
             tenants: self.api_keys,

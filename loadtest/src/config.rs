@@ -40,6 +40,42 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// What the generator sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// The shop's traces: `TraceService/Export`, `POST /v1/traces`.
+    Traces,
+    /// One log line per span of the same traces, with the span's trace and span ids:
+    /// `LogsService/Export`, `POST /v1/logs`. The counts and rates that say spans then
+    /// count log records.
+    Logs,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// What one item is called in reports.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Logs => "log records",
+        }
+    }
+
+    /// The OTLP/HTTP path of this signal.
+    pub fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+}
+
 /// One tenant, known to ingest by its API key, and how often it is picked for a request.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tenant {
@@ -75,8 +111,10 @@ impl fmt::Debug for Tenant {
 /// Where and how requests are sent.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// Base URL (`http://host:port`); for HTTP `/v1/traces` is appended unless present.
+    /// Base URL (`http://host:port`); for HTTP the signal's path (`/v1/traces`,
+    /// `/v1/logs`) is appended unless present.
     pub endpoint: String,
+    pub signal: Signal,
     pub protocol: Protocol,
     pub gzip: bool,
     /// Deadline of one export, connection included.

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod logs;
 pub mod pacer;
 pub mod report;
 pub mod runner;

@@ -12,6 +12,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub mode: &'static str,
+    /// `traces` or `logs`; for logs, the counts and rates named after spans count log
+    /// records (one per span of the generated traces).
+    pub signal: &'static str,
     pub protocol: &'static str,
     pub url: String,
     pub gzip: bool,
@@ -148,6 +151,7 @@ impl Report {
         let workload = &settings.workload;
         Self {
             mode: settings.mode.name(),
+            signal: settings.target.signal.name(),
             protocol: settings.target.protocol.name(),
             url,
             gzip: settings.target.gzip,
@@ -246,11 +250,16 @@ impl fmt::Display for Report {
         let compression = if self.gzip { "gzip" } else { "uncompressed" };
         let _ = writeln!(
             out,
-            "weft-loadtest {} · {} · {} · {}",
-            self.mode, self.protocol, compression, self.url
+            "weft-loadtest {} · {} · {} · {} · {}",
+            self.mode, self.signal, self.protocol, compression, self.url
         );
+        let unit = if self.signal == "logs" {
+            "records"
+        } else {
+            "spans"
+        };
         let target = match (self.target.spans_per_second, self.target.traces_per_second) {
-            (Some(rate), _) => format!("target {rate:.0} spans/s"),
+            (Some(rate), _) => format!("target {rate:.0} {unit}/s"),
             (_, Some(rate)) => format!("target {:.1} traces/min", rate * 60.0),
             _ => "no rate limit".to_owned(),
         };
@@ -271,7 +280,7 @@ impl fmt::Display for Report {
         );
         let _ = writeln!(
             out,
-            "spans       {:>10} sent  {:>8} accepted  {:>8} rejected  {:>10.1} spans/s sent  {:.1} accepted",
+            "{unit:<11} {:>10} sent  {:>8} accepted  {:>8} rejected  {:>10.1} {unit}/s sent  {:.1} accepted",
             self.spans.sent,
             self.spans.accepted,
             self.spans.rejected,
@@ -365,7 +374,7 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Mode, Protocol, Target, Tenant, WorkloadConfig};
+    use crate::config::{Mode, Protocol, Signal, Target, Tenant, WorkloadConfig};
     use crate::stats::{Sent, latency_histogram};
     use crate::transport::{Failure, FailureKind, Outcome};
 
@@ -375,6 +384,7 @@ mod tests {
             target: Target {
                 endpoint: "http://127.0.0.1:4318".into(),
                 protocol: Protocol::HttpProtobuf,
+                signal: Signal::Traces,
                 gzip: false,
                 timeout: Duration::from_secs(10),
                 tenants: vec![

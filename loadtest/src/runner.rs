@@ -1,7 +1,7 @@
 //! Drives a run: paces requests, keeps at most `concurrency` of them in flight, stops at
 //! the deadline or on a signal, waits for the requests in flight, and prints progress.
 
-use crate::config::{Mode, Pace, Settings};
+use crate::config::{Mode, Pace, Settings, Signal};
 use crate::pacer::Pacer;
 use crate::report::{LatencySummary, per_second};
 use crate::stats::{Sent, Stats, Transition};
@@ -107,7 +107,10 @@ pub async fn drive(
                 Err(_) => break,
             },
         };
-        let batch = workload.batch(settings.traces_per_request);
+        let batch = match settings.target.signal {
+            Signal::Traces => workload.batch(settings.traces_per_request),
+            Signal::Logs => workload.log_batch(settings.traces_per_request),
+        };
         pacer.charge(if paced_by_traces {
             batch.traces
         } else {

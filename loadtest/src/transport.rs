@@ -1,12 +1,16 @@
-//! Sends export requests to ingest over OTLP/gRPC or OTLP/HTTP (protobuf or JSON, gzip
-//! optional) and sorts every answer into accepted or a failure of a named kind.
+//! Sends export requests of traces or logs to ingest over OTLP/gRPC or OTLP/HTTP
+//! (protobuf or JSON, gzip optional) and sorts every answer into accepted or a failure of
+//! a named kind.
 
-use crate::config::{Protocol, Target};
+use crate::config::{Protocol, Signal, Target};
+use crate::workload::Request;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
@@ -19,8 +23,6 @@ use tonic::transport::{Channel, Endpoint};
 
 /// The header (and gRPC metadata key) that carries the tenant's API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
-/// Path of the OTLP/HTTP traces endpoint.
-pub const TRACES_PATH: &str = "/v1/traces";
 /// Longest server message kept as an example of a failure.
 const MAX_EXAMPLE_CHARS: usize = 200;
 
@@ -124,7 +126,8 @@ impl Failure {
 /// The result of one export.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The server took the request; some spans may have been refused (`partial_success`).
+    /// The server took the request; some spans (or log records) may have been refused
+    /// (`partial_success`).
     Accepted {
         rejected_spans: u64,
         message: Option<String>,
@@ -135,9 +138,18 @@ pub enum Outcome {
 impl Outcome {
     fn from_response(response: ExportTraceServiceResponse) -> Self {
         let partial = response.partial_success.unwrap_or_default();
+        Self::accepted(partial.rejected_spans, partial.error_message)
+    }
+
+    fn from_logs_response(response: ExportLogsServiceResponse) -> Self {
+        let partial = response.partial_success.unwrap_or_default();
+        Self::accepted(partial.rejected_log_records, partial.error_message)
+    }
+
+    fn accepted(rejected: i64, message: String) -> Self {
         Outcome::Accepted {
-            rejected_spans: u64::try_from(partial.rejected_spans).unwrap_or(0),
-            message: (!partial.error_message.is_empty()).then_some(partial.error_message),
+            rejected_spans: u64::try_from(rejected).unwrap_or(0),
+            message: (!message.is_empty()).then_some(message),
         }
     }
 }
@@ -146,21 +158,21 @@ impl Outcome {
 #[derive(Clone, Debug)]
 pub enum Payload {
     /// gRPC encodes (and compresses) while sending.
-    Grpc(ExportTraceServiceRequest),
+    Grpc(Request),
     Http(Vec<u8>),
 }
 
 /// The client side of one protocol.
 #[derive(Clone, Debug)]
 pub enum Exporter {
-    Grpc {
-        client: TraceServiceClient<Channel>,
-    },
+    /// One channel; a client of the signal's service is made on it for each request.
+    Grpc { channel: Channel, gzip: bool },
     Http {
         client: reqwest::Client,
         url: String,
         json: bool,
         gzip: bool,
+        signal: Signal,
     },
 }
 
@@ -178,13 +190,10 @@ impl Exporter {
                     .map_err(|err| invalid(err.to_string()))?
                     .connect_timeout(target.timeout)
                     .tcp_nodelay(true);
-                let mut client = TraceServiceClient::new(endpoint.connect_lazy());
-                if target.gzip {
-                    client = client
-                        .send_compressed(CompressionEncoding::Gzip)
-                        .accept_compressed(CompressionEncoding::Gzip);
-                }
-                Ok(Exporter::Grpc { client })
+                Ok(Exporter::Grpc {
+                    channel: endpoint.connect_lazy(),
+                    gzip: target.gzip,
+                })
             }
             Protocol::HttpProtobuf | Protocol::HttpJson => {
                 let client = reqwest::Client::builder()
@@ -196,9 +205,10 @@ impl Exporter {
                     .build()?;
                 Ok(Exporter::Http {
                     client,
-                    url: traces_url(&target.endpoint),
+                    url: signal_url(&target.endpoint, target.signal),
                     json: target.protocol == Protocol::HttpJson,
                     gzip: target.gzip,
+                    signal: target.signal,
                 })
             }
         }
@@ -208,25 +218,33 @@ impl Exporter {
     pub fn url(&self, target: &Target) -> String {
         match self {
             Exporter::Grpc { .. } => format!(
-                "{}/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                target.endpoint.trim_end_matches('/')
+                "{}/opentelemetry.proto.collector.{}",
+                target.endpoint.trim_end_matches('/'),
+                match target.signal {
+                    Signal::Traces => "trace.v1.TraceService/Export",
+                    Signal::Logs => "logs.v1.LogsService/Export",
+                }
             ),
             Exporter::Http { url, .. } => url.clone(),
         }
     }
 
     /// Encodes a request; returns the payload and its size before compression.
-    pub fn encode(&self, request: ExportTraceServiceRequest) -> (Payload, u64) {
+    pub fn encode(&self, request: Request) -> (Payload, u64) {
         match self {
             Exporter::Grpc { .. } => {
-                let size = request.encoded_len() as u64;
+                let size = match &request {
+                    Request::Traces(request) => request.encoded_len(),
+                    Request::Logs(request) => request.encoded_len(),
+                } as u64;
                 (Payload::Grpc(request), size)
             }
             Exporter::Http { json, gzip, .. } => {
-                let body = if *json {
-                    encode_json(&request)
-                } else {
-                    request.encode_to_vec()
+                let body = match (&request, *json) {
+                    (Request::Traces(request), true) => encode_json(request),
+                    (Request::Logs(request), true) => encode_json(request),
+                    (Request::Traces(request), false) => request.encode_to_vec(),
+                    (Request::Logs(request), false) => request.encode_to_vec(),
                 };
                 let size = body.len() as u64;
                 let body = if *gzip { gzip_bytes(&body) } else { body };
@@ -238,8 +256,56 @@ impl Exporter {
     /// Sends one payload on behalf of the tenant with `api_key`.
     pub async fn send(&self, payload: Payload, api_key: &str) -> Outcome {
         match (self, payload) {
-            (Exporter::Grpc { client }, Payload::Grpc(request)) => {
-                send_grpc(client.clone(), request, api_key).await
+            (Exporter::Grpc { channel, gzip }, Payload::Grpc(request)) => {
+                let mut metadata = tonic::metadata::MetadataMap::new();
+                match MetadataValue::try_from(api_key) {
+                    Ok(value) => {
+                        metadata.insert(API_KEY_HEADER, value);
+                    }
+                    Err(_) => {
+                        return Outcome::Failed(Failure::new(
+                            FailureKind::Transport,
+                            "the api key is not a valid gRPC metadata value",
+                        ));
+                    }
+                }
+                let answer = match request {
+                    Request::Traces(request) => {
+                        let request = tonic::Request::from_parts(
+                            metadata,
+                            tonic::Extensions::default(),
+                            request,
+                        );
+                        let mut client = TraceServiceClient::new(channel.clone());
+                        if *gzip {
+                            client = client
+                                .send_compressed(CompressionEncoding::Gzip)
+                                .accept_compressed(CompressionEncoding::Gzip);
+                        }
+                        client
+                            .export(request)
+                            .await
+                            .map(|answer| Outcome::from_response(answer.into_inner()))
+                    }
+                    Request::Logs(request) => {
+                        let request = tonic::Request::from_parts(
+                            metadata,
+                            tonic::Extensions::default(),
+                            request,
+                        );
+                        let mut client = LogsServiceClient::new(channel.clone());
+                        if *gzip {
+                            client = client
+                                .send_compressed(CompressionEncoding::Gzip)
+                                .accept_compressed(CompressionEncoding::Gzip);
+                        }
+                        client
+                            .export(request)
+                            .await
+                            .map(|answer| Outcome::from_logs_response(answer.into_inner()))
+                    }
+                };
+                answer.unwrap_or_else(|status| Outcome::Failed(classify_grpc(&status)))
             }
             (
                 Exporter::Http {
@@ -247,9 +313,10 @@ impl Exporter {
                     url,
                     json,
                     gzip,
+                    signal,
                 },
                 Payload::Http(body),
-            ) => send_http(client, url, *json, *gzip, body, api_key).await,
+            ) => send_http(client, url, *json, *gzip, *signal, body, api_key).await,
             _ => Outcome::Failed(Failure::new(
                 FailureKind::Transport,
                 "payload encoded for another protocol",
@@ -258,20 +325,21 @@ impl Exporter {
     }
 }
 
-/// The OTLP/HTTP traces URL for a base endpoint, as SDKs derive it from
-/// `OTEL_EXPORTER_OTLP_ENDPOINT`; an endpoint already ending in `/v1/traces` is kept.
-pub fn traces_url(endpoint: &str) -> String {
+/// The OTLP/HTTP URL of a signal for a base endpoint, as SDKs derive it from
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`; an endpoint already ending in the signal's path
+/// (`/v1/traces`, `/v1/logs`) is kept.
+pub fn signal_url(endpoint: &str, signal: Signal) -> String {
     let base = endpoint.trim_end_matches('/');
-    if base.ends_with(TRACES_PATH) {
+    if base.ends_with(signal.http_path()) {
         base.to_owned()
     } else {
-        format!("{base}{TRACES_PATH}")
+        format!("{base}{}", signal.http_path())
     }
 }
 
 /// OTLP/JSON: the `with-serde` mapping of the protobuf messages (hex ids, integer enums,
 /// 64-bit integers as strings).
-pub fn encode_json(request: &ExportTraceServiceRequest) -> Vec<u8> {
+pub fn encode_json<T: serde::Serialize>(request: &T) -> Vec<u8> {
     // Serialising plain data structures to a Vec cannot fail.
     serde_json::to_vec(request).unwrap_or_default()
 }
@@ -281,29 +349,6 @@ pub fn gzip_bytes(body: &[u8]) -> Vec<u8> {
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(body);
     encoder.finish().unwrap_or_default()
-}
-
-async fn send_grpc(
-    mut client: TraceServiceClient<Channel>,
-    request: ExportTraceServiceRequest,
-    api_key: &str,
-) -> Outcome {
-    let mut request = tonic::Request::new(request);
-    match MetadataValue::try_from(api_key) {
-        Ok(value) => {
-            request.metadata_mut().insert(API_KEY_HEADER, value);
-        }
-        Err(_) => {
-            return Outcome::Failed(Failure::new(
-                FailureKind::Transport,
-                "the api key is not a valid gRPC metadata value",
-            ));
-        }
-    }
-    match client.export(request).await {
-        Ok(response) => Outcome::from_response(response.into_inner()),
-        Err(status) => Outcome::Failed(classify_grpc(&status)),
-    }
 }
 
 /// A status the server sent has no source; one made up by the client from a connection
@@ -330,6 +375,7 @@ async fn send_http(
     url: &str,
     json: bool,
     gzip: bool,
+    signal: Signal,
     body: Vec<u8>,
     api_key: &str,
 ) -> Outcome {
@@ -368,8 +414,14 @@ async fn send_http(
         Err(err) => return Outcome::Failed(classify_reqwest(&err)),
     };
     if status.is_success() {
-        match decode_http_response(&answer_type, &body) {
-            Some(response) => Outcome::from_response(response),
+        let outcome = match signal {
+            Signal::Traces => decode_http_response(&answer_type, &body).map(Outcome::from_response),
+            Signal::Logs => {
+                decode_http_response(&answer_type, &body).map(Outcome::from_logs_response)
+            }
+        };
+        match outcome {
+            Some(outcome) => outcome,
             None => Outcome::Failed(Failure::new(
                 FailureKind::Transport,
                 format!("the {status} answer is not an OTLP response ({answer_type:?})"),
@@ -384,14 +436,17 @@ async fn send_http(
 }
 
 /// The body of a 2xx answer; an empty body is an empty response.
-fn decode_http_response(content_type: &str, body: &[u8]) -> Option<ExportTraceServiceResponse> {
+fn decode_http_response<T>(content_type: &str, body: &[u8]) -> Option<T>
+where
+    T: Message + Default + serde::de::DeserializeOwned,
+{
     if body.is_empty() {
-        return Some(ExportTraceServiceResponse::default());
+        return Some(T::default());
     }
     if content_type.starts_with("application/json") {
         serde_json::from_slice(body).ok()
     } else {
-        ExportTraceServiceResponse::decode(body).ok()
+        T::decode(body).ok()
     }
 }
 
@@ -481,6 +536,7 @@ pub fn grpc_code_name(code: tonic::Code) -> &'static str {
 mod tests {
     use super::*;
     use flate2::read::GzDecoder;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use std::io::Read;
 
     fn is_lower_hex(text: &str, len: usize) -> bool {
@@ -501,7 +557,9 @@ mod tests {
             environment: "test",
         });
         let batch = workload.batch(5);
-        let request = batch.request;
+        let Request::Traces(request) = batch.request else {
+            panic!("a trace batch is a trace request")
+        };
         let body = encode_json(&request);
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let mut checked = 0;
@@ -557,22 +615,49 @@ mod tests {
     }
 
     #[test]
-    fn traces_url_appends_the_otlp_path_once() {
+    fn signal_url_appends_the_otlp_path_once() {
+        let traces = |endpoint| signal_url(endpoint, Signal::Traces);
         assert_eq!(
-            traces_url("http://127.0.0.1:4318"),
+            traces("http://127.0.0.1:4318"),
             "http://127.0.0.1:4318/v1/traces"
         );
         assert_eq!(
-            traces_url("http://127.0.0.1:4318/"),
+            traces("http://127.0.0.1:4318/"),
             "http://127.0.0.1:4318/v1/traces"
         );
         assert_eq!(
-            traces_url("http://proxy:80/weft/v1/traces"),
+            traces("http://proxy:80/weft/v1/traces"),
             "http://proxy:80/weft/v1/traces"
         );
         assert_eq!(
-            traces_url("http://proxy:80/weft"),
+            traces("http://proxy:80/weft"),
             "http://proxy:80/weft/v1/traces"
+        );
+        assert_eq!(
+            signal_url("http://127.0.0.1:4318", Signal::Logs),
+            "http://127.0.0.1:4318/v1/logs"
+        );
+        assert_eq!(
+            signal_url("http://proxy:80/weft/v1/logs", Signal::Logs),
+            "http://proxy:80/weft/v1/logs"
+        );
+    }
+
+    #[test]
+    fn a_logs_partial_success_counts_rejected_records() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+        let outcome = Outcome::from_logs_response(ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: 2,
+                error_message: "line too large".into(),
+            }),
+        });
+        assert_eq!(
+            outcome,
+            Outcome::Accepted {
+                rejected_spans: 2,
+                message: Some("line too large".into())
+            }
         );
     }
 

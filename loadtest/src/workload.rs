@@ -3,10 +3,13 @@
 //! request into one `ResourceSpans` per service.
 
 use crate::config::WorkloadConfig;
+use crate::logs::record_of;
 use crate::shop::{Scenario, Service, extra_attribute_keys};
 use crate::tree::{nonzero_id, str_attr};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use rand::rngs::SmallRng;
@@ -20,11 +23,19 @@ pub struct GeneratedTrace {
     pub spans: Vec<(Service, Span)>,
 }
 
+/// An export request of either signal.
+#[derive(Clone, Debug)]
+pub enum Request {
+    Traces(ExportTraceServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
 /// One export request and what it carries.
 #[derive(Clone, Debug)]
 pub struct Batch {
-    pub request: ExportTraceServiceRequest,
+    pub request: Request,
     pub traces: u64,
+    /// Spans, or log records for a logs request.
     pub spans: u64,
 }
 
@@ -104,9 +115,43 @@ impl Workload {
             })
             .collect();
         Batch {
-            request: ExportTraceServiceRequest { resource_spans },
+            request: Request::Traces(ExportTraceServiceRequest { resource_spans }),
             traces: traces as u64,
             spans,
+        }
+    }
+
+    /// An export request of the log lines of `traces` fresh traces: one line per span,
+    /// grouped into one `ResourceLogs` per service.
+    pub fn log_batch(&mut self, traces: usize) -> Batch {
+        let now = now_unix_nanos();
+        let mut by_service: Vec<Vec<LogRecord>> = vec![Vec::new(); Service::ALL.len()];
+        let mut records = 0;
+        for _ in 0..traces {
+            let trace = self.trace(now);
+            records += trace.spans.len() as u64;
+            for (service, span) in &trace.spans {
+                by_service[service.index()].push(record_of(span));
+            }
+        }
+        let resource_logs = by_service
+            .into_iter()
+            .enumerate()
+            .filter(|(_, records)| !records.is_empty())
+            .map(|(index, log_records)| ResourceLogs {
+                resource: Some(self.resources[index].clone()),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(self.scope.clone()),
+                    log_records,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            })
+            .collect();
+        Batch {
+            request: Request::Logs(ExportLogsServiceRequest { resource_logs }),
+            traces: traces as u64,
+            spans: records,
         }
     }
 }
@@ -292,7 +337,10 @@ mod tests {
         let mut seen = HashSet::new();
         let mut spans = 0;
         let mut trace_ids = HashSet::new();
-        for resource_spans in &batch.request.resource_spans {
+        let Request::Traces(request) = &batch.request else {
+            panic!("a trace batch is a trace request")
+        };
+        for resource_spans in &request.resource_spans {
             let name = service_name(resource_spans.resource.as_ref().unwrap());
             assert!(seen.insert(name.to_owned()), "{name} appears once");
             for scope_spans in &resource_spans.scope_spans {
@@ -311,6 +359,39 @@ mod tests {
         assert_eq!(spans, batch.spans);
         assert_eq!(trace_ids.len(), 20);
         assert!(seen.contains("frontend"));
+    }
+
+    #[test]
+    fn a_log_batch_has_a_line_per_span_with_its_trace_grouped_by_service() {
+        let mut traces = Workload::new(&config(12, 0.5, 0.0));
+        let mut logs = Workload::new(&config(12, 0.5, 0.0));
+        let spans = traces.batch(10);
+        let lines = logs.log_batch(10);
+        assert_eq!(lines.spans, spans.spans);
+        let (Request::Traces(spans), Request::Logs(lines)) = (spans.request, lines.request) else {
+            panic!("one request of each signal")
+        };
+        let span_ids: HashSet<(Vec<u8>, Vec<u8>)> = spans
+            .resource_spans
+            .iter()
+            .flat_map(|resource| &resource.scope_spans)
+            .flat_map(|scope| &scope.spans)
+            .map(|span| (span.trace_id.clone(), span.span_id.clone()))
+            .collect();
+        let mut seen = HashSet::new();
+        let mut errors = 0;
+        for resource_logs in &lines.resource_logs {
+            let name = service_name(resource_logs.resource.as_ref().unwrap());
+            assert!(seen.insert(name.to_owned()), "{name} appears once");
+            for record in resource_logs.scope_logs.iter().flat_map(|s| &s.log_records) {
+                assert!(span_ids.contains(&(record.trace_id.clone(), record.span_id.clone())));
+                errors += usize::from(record.severity_text == "ERROR");
+            }
+        }
+        assert!(
+            errors > 0,
+            "half the traces fail, and their failing spans log errors"
+        );
     }
 
     #[test]

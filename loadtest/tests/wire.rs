@@ -7,6 +7,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flate2::read::GzDecoder;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -20,7 +26,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use weft_loadtest::config::{Mode, Pace, Protocol, Settings, Target, Tenant, WorkloadConfig};
+use weft_loadtest::config::{
+    Mode, Pace, Protocol, Settings, Signal, Target, Tenant, WorkloadConfig,
+};
 use weft_loadtest::runner::{Finished, drive};
 use weft_loadtest::transport::{Exporter, FailureKind};
 
@@ -33,7 +41,10 @@ const UNKNOWN_KEY: &str = "weft_00000000000000000000000000000000000000cc";
 /// Answered only after the client's timeout.
 const STALLED_KEY: &str = "weft_00000000000000000000000000000000000000dd";
 
-/// What a receiver saw.
+/// The message of every partial success the receiver answers.
+const REJECTION: &str = "attributes too large";
+
+/// What a receiver saw; for logs, the span counts count log records.
 #[derive(Debug, Default)]
 struct Seen {
     requests_by_key: HashMap<String, u64>,
@@ -54,18 +65,24 @@ enum Verdict {
     Stall,
 }
 
-impl Receiver {
-    /// Checks the spans like an ingest would and decides by key.
-    fn judge(&self, key: &str, request: &ExportTraceServiceRequest, gzip: bool) -> Verdict {
-        let mut seen = self.seen.lock().unwrap();
-        *seen.requests_by_key.entry(key.to_owned()).or_default() += 1;
-        seen.gzip_requests += u64::from(gzip);
-        let spans: Vec<_> = request
+/// An export request of either signal, as the receiver checks and answers it.
+trait Export: Message + Default + serde::de::DeserializeOwned + Send + 'static {
+    type Response: Message + serde::Serialize;
+    /// How many items it carries, and how many of them are not valid OTLP.
+    fn tally(&self) -> (u64, u64);
+    fn partial(rejected: u64) -> Self::Response;
+}
+
+impl Export for ExportTraceServiceRequest {
+    type Response = ExportTraceServiceResponse;
+
+    fn tally(&self) -> (u64, u64) {
+        let spans: Vec<_> = self
             .resource_spans
             .iter()
             .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| ss.spans.iter()))
             .collect();
-        seen.invalid_spans += spans
+        let invalid = spans
             .iter()
             .filter(|span| {
                 span.trace_id.len() != 16
@@ -73,8 +90,60 @@ impl Receiver {
                     || span.end_time_unix_nano < span.start_time_unix_nano
                     || span.name.is_empty()
             })
-            .count() as u64;
-        let count = spans.len() as u64;
+            .count();
+        (spans.len() as u64, invalid as u64)
+    }
+
+    fn partial(rejected: u64) -> ExportTraceServiceResponse {
+        ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected as i64,
+                error_message: REJECTION.into(),
+            }),
+        }
+    }
+}
+
+impl Export for ExportLogsServiceRequest {
+    type Response = ExportLogsServiceResponse;
+
+    fn tally(&self) -> (u64, u64) {
+        let records: Vec<_> = self
+            .resource_logs
+            .iter()
+            .flat_map(|rl| rl.scope_logs.iter().flat_map(|sl| sl.log_records.iter()))
+            .collect();
+        let invalid = records
+            .iter()
+            .filter(|record| {
+                record.trace_id.len() != 16
+                    || record.span_id.len() != 8
+                    || record.time_unix_nano == 0
+                    || record.severity_text.is_empty()
+                    || record.body.is_none()
+            })
+            .count();
+        (records.len() as u64, invalid as u64)
+    }
+
+    fn partial(rejected: u64) -> ExportLogsServiceResponse {
+        ExportLogsServiceResponse {
+            partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: rejected as i64,
+                error_message: REJECTION.into(),
+            }),
+        }
+    }
+}
+
+impl Receiver {
+    /// Checks the items like an ingest would and decides by key.
+    fn judge(&self, key: &str, request: &impl Export, gzip: bool) -> Verdict {
+        let mut seen = self.seen.lock().unwrap();
+        *seen.requests_by_key.entry(key.to_owned()).or_default() += 1;
+        seen.gzip_requests += u64::from(gzip);
+        let (count, invalid) = request.tally();
+        seen.invalid_spans += invalid;
         match key {
             GOOD_KEY => {
                 seen.spans_taken += count;
@@ -92,16 +161,7 @@ impl Receiver {
     }
 }
 
-fn partial(rejected: u64) -> ExportTraceServiceResponse {
-    ExportTraceServiceResponse {
-        partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: rejected as i64,
-            error_message: "span attributes too large".into(),
-        }),
-    }
-}
-
-async fn http_traces(
+async fn http_export<R: Export>(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
     body: Bytes,
@@ -128,13 +188,13 @@ async fn http_traces(
         raw = inflated;
     }
     let json = content_type == "application/json";
-    let request: ExportTraceServiceRequest = if json {
+    let request: R = if json {
         match serde_json::from_slice(&raw) {
             Ok(request) => request,
             Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
         }
     } else if content_type == "application/x-protobuf" {
-        match ExportTraceServiceRequest::decode(raw.as_slice()) {
+        match R::decode(raw.as_slice()) {
             Ok(request) => request,
             Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
         }
@@ -143,7 +203,7 @@ async fn http_traces(
     };
     match receiver.judge(&key, &request, gzip) {
         Verdict::Take { rejected } => {
-            let response = partial(rejected);
+            let response = R::partial(rejected);
             if json {
                 (
                     [(header::CONTENT_TYPE, "application/json")],
@@ -171,12 +231,12 @@ async fn http_traces(
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+/// The gRPC side of both services: decide by key, answer a partial success.
+async fn grpc_export<R: Export>(
+    receiver: &Receiver,
+    request: tonic::Request<R>,
+) -> Result<tonic::Response<R::Response>, tonic::Status> {
+    {
         let key = request
             .metadata()
             .get("x-api-key")
@@ -187,21 +247,48 @@ impl TraceService for Receiver {
             .metadata()
             .get("grpc-encoding")
             .is_some_and(|value| value == "gzip");
-        match self.judge(&key, request.get_ref(), gzip) {
-            Verdict::Take { rejected } => Ok(tonic::Response::new(partial(rejected))),
+        match receiver.judge(&key, request.get_ref(), gzip) {
+            Verdict::Take { rejected } => Ok(tonic::Response::new(R::partial(rejected))),
             Verdict::Unknown => Err(tonic::Status::unauthenticated("unknown api key")),
             Verdict::Stall => {
                 tokio::time::sleep(Duration::from_secs(5)).await;
-                Ok(tonic::Response::new(partial(0)))
+                Ok(tonic::Response::new(R::partial(0)))
             }
         }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        grpc_export(self, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        grpc_export(self, request).await
     }
 }
 
 async fn http_receiver() -> (SocketAddr, Receiver) {
     let receiver = Receiver::default();
     let app = axum::Router::new()
-        .route("/v1/traces", axum::routing::post(http_traces))
+        .route(
+            "/v1/traces",
+            axum::routing::post(http_export::<ExportTraceServiceRequest>),
+        )
+        .route(
+            "/v1/logs",
+            axum::routing::post(http_export::<ExportLogsServiceRequest>),
+        )
         .with_state(receiver.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -211,14 +298,18 @@ async fn http_receiver() -> (SocketAddr, Receiver) {
 
 async fn grpc_receiver() -> (SocketAddr, Receiver) {
     let receiver = Receiver::default();
-    let service = TraceServiceServer::new(receiver.clone())
+    let traces = TraceServiceServer::new(receiver.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let logs = LogsServiceServer::new(receiver.clone())
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         tonic::transport::Server::builder()
-            .add_service(service)
+            .add_service(traces)
+            .add_service(logs)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await
     });
@@ -231,6 +322,7 @@ fn settings(addr: SocketAddr, protocol: Protocol, gzip: bool, keys: &[&str]) -> 
         target: Target {
             endpoint: format!("http://{addr}"),
             protocol,
+            signal: Signal::Traces,
             gzip,
             timeout: Duration::from_millis(300),
             tenants: keys
@@ -280,10 +372,7 @@ fn assert_agreement(
     assert_eq!(stats.spans_accepted, seen.spans_taken);
     assert_eq!(stats.spans_rejected, seen.spans_rejected);
     assert!(seen.spans_rejected > 0);
-    assert_eq!(
-        stats.rejection_example.as_deref(),
-        Some("span attributes too large")
-    );
+    assert_eq!(stats.rejection_example.as_deref(), Some(REJECTION));
     let requests: u64 = seen.requests_by_key.values().sum();
     assert_eq!(requests, stats.requests());
     assert_eq!(seen.gzip_requests, if gzip { requests } else { 0 });
@@ -345,6 +434,28 @@ async fn grpc_with_and_without_gzip() {
             gzip,
             FailureKind::Grpc(tonic::Code::Unauthenticated),
         );
+    }
+}
+
+#[tokio::test]
+async fn logs_over_every_protocol_reach_the_logs_endpoints() {
+    for (protocol, gzip) in [
+        (Protocol::HttpProtobuf, true),
+        (Protocol::HttpJson, false),
+        (Protocol::Grpc, true),
+    ] {
+        let (addr, receiver) = match protocol {
+            Protocol::Grpc => grpc_receiver().await,
+            _ => http_receiver().await,
+        };
+        let mut settings = settings(addr, protocol, gzip, &[GOOD_KEY, HALF_KEY, UNKNOWN_KEY]);
+        settings.target.signal = Signal::Logs;
+        let finished = run(&settings).await;
+        let unknown = match protocol {
+            Protocol::Grpc => FailureKind::Grpc(tonic::Code::Unauthenticated),
+            _ => FailureKind::Http(401),
+        };
+        assert_agreement(&finished, &receiver, gzip, unknown);
     }
 }
 
