@@ -63,7 +63,7 @@ impl Signal {
     pub fn unit(self) -> &'static str {
         match self {
             Signal::Traces => "spans",
-            Signal::Logs => "log records",
+            Signal::Logs => "records",
         }
     }
 

@@ -1,7 +1,7 @@
 //! The end-of-run report: achieved rates, outcomes, failures by kind and latency
 //! percentiles, as a table for people and as JSON for scripts.
 
-use crate::config::{Pace, Settings};
+use crate::config::{Pace, Settings, Signal};
 use crate::stats::Stats;
 use crate::transport::FailureClass;
 use hdrhistogram::Histogram;
@@ -253,10 +253,10 @@ impl fmt::Display for Report {
             "weft-loadtest {} · {} · {} · {} · {}",
             self.mode, self.signal, self.protocol, compression, self.url
         );
-        let unit = if self.signal == "logs" {
-            "records"
+        let unit = if self.signal == Signal::Logs.name() {
+            Signal::Logs.unit()
         } else {
-            "spans"
+            Signal::Traces.unit()
         };
         let target = match (self.target.spans_per_second, self.target.traces_per_second) {
             (Some(rate), _) => format!("target {rate:.0} {unit}/s"),
@@ -374,7 +374,7 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Mode, Protocol, Signal, Target, Tenant, WorkloadConfig};
+    use crate::config::{Mode, Protocol, Target, Tenant, WorkloadConfig};
     use crate::stats::{Sent, latency_histogram};
     use crate::transport::{Failure, FailureKind, Outcome};
 

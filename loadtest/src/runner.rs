@@ -76,6 +76,7 @@ pub async fn drive(
             settings.concurrency,
             start,
             every,
+            settings.target.signal.unit(),
         ))
     });
 
@@ -184,6 +185,7 @@ async fn report_progress(
     concurrency: usize,
     start: Instant,
     every: Duration,
+    unit: &'static str,
 ) {
     let mut ticks = tokio::time::interval_at(start + every, every);
     let mut previous = start;
@@ -196,9 +198,10 @@ async fn report_progress(
         let ms =
             |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
         eprintln!(
-            "[{:>6.0}s] {:>9.1} spans/s  {:>7.1} req/s  ok {:<6} failed {:<6} in flight {:<4} p50 {}  p99 {}",
+            "[{:>6.0}s] {:>9.1} {}/s  {:>7.1} req/s  ok {:<6} failed {:<6} in flight {:<4} p50 {}  p99 {}",
             (now - start).as_secs_f64(),
             per_second(window.spans_sent, interval),
+            unit,
             per_second(window.requests_ok + window.requests_failed, interval),
             window.requests_ok,
             window.requests_failed,

@@ -4,8 +4,9 @@
 
 use weft_model::{TenantId, TraceId};
 use weft_storage::clickhouse::{
-    ClickHouse, ClickHouseConfig, DurationHistogram, MetricRow, MetricsWindow, RedSeries,
-    ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow, TraceSearch, TraceSort,
+    ClickHouse, ClickHouseConfig, DurationHistogram, LogCursor, LogRow, LogSearch, MetricRow,
+    MetricsWindow, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow, TraceSearch,
+    TraceSort,
 };
 
 fn store() -> ClickHouse {
@@ -502,5 +503,108 @@ async fn metrics_written_before_the_markers_survive_their_migration() {
         .await
         .unwrap();
     assert_eq!(reader.service_red(window).await.unwrap()[0].spans, 6);
+    store.drop_database().await.unwrap();
+}
+
+/// A log line of `tenant` at `time_unix_nano`, the `line`-th of bus message 1.
+fn log_line(tenant: TenantId, time_unix_nano: u64, line: u32, severity: u8) -> LogRow {
+    LogRow {
+        tenant_id: tenant.as_uuid(),
+        time: (time_unix_nano / 1_000_000_000) as u32,
+        time_unix_nano,
+        observed_time_unix_nano: time_unix_nano,
+        trace_id: [line as u8 + 1; 16],
+        span_id: [line as u8 + 1; 8],
+        severity_number: severity,
+        severity_text: if severity >= 17 { "ERROR" } else { "INFO" }.into(),
+        body: format!("line {line}"),
+        service_name: "cart".into(),
+        scope_name: String::new(),
+        scope_version: String::new(),
+        attribute_keys: Vec::new(),
+        attribute_values: Vec::new(),
+        resource_keys: vec!["service.name".into()],
+        resource_values: vec!["cart".into()],
+        message: 1,
+        message_line: line,
+    }
+}
+
+/// Pages of log lines are the newest lines before the cursor, in order, whether they lie
+/// within the first read's minute or hours apart (the read widens until it holds a
+/// page), and never a line past the window's last nanosecond or of another tenant.
+#[tokio::test]
+async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
+    let store = store();
+    store.migrate().await.unwrap();
+    let second = 1_000_000_000u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let end = now / second * second + second / 2;
+    let (a, b) = (TenantId::random(), TenantId::random());
+    // Seconds before the window's end, newest first, each with its line number.
+    let ages = [5, 10, 20, 1_800, 1_801, 1_802, 1_803, 100_000];
+    let mut rows: Vec<LogRow> = ages
+        .iter()
+        .enumerate()
+        .map(|(line, age)| {
+            log_line(
+                a,
+                end - age * second,
+                line as u32,
+                if line % 2 == 1 { 17 } else { 9 },
+            )
+        })
+        .collect();
+    // In the window's last second but after its last nanosecond; another tenant's line.
+    rows.push(log_line(a, end + 100, 50, 17));
+    rows.push(log_line(b, end - second, 51, 17));
+    store.insert_logs(&rows).await.unwrap();
+
+    let mut search = LogSearch {
+        start_unix_nano: end - 2 * 86_400 * second,
+        end_unix_nano: end,
+        limit: 3,
+        ..LogSearch::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = store.tenant(a).logs(&search).await.unwrap();
+        let lines: Vec<u32> = page.iter().map(|row| row.message_line).collect();
+        let full = page.len() == search.limit as usize;
+        pages.push(lines);
+        match page.last() {
+            Some(last) if full => search.before = Some(LogCursor::of(last)),
+            _ => break,
+        }
+    }
+    assert_eq!(pages, [vec![0, 1, 2], vec![3, 4, 5], vec![6, 7]]);
+
+    // A filter narrows every read alike: the errors are lines 1, 3, 5, 7.
+    let errors = LogSearch {
+        min_severity: Some(17),
+        limit: 2,
+        before: None,
+        ..search.clone()
+    };
+    let page = store.tenant(a).logs(&errors).await.unwrap();
+    let lines: Vec<u32> = page.iter().map(|row| row.message_line).collect();
+    assert_eq!(lines, [1, 3]);
+    let rest = LogSearch {
+        before: page.last().map(LogCursor::of),
+        limit: 10,
+        ..errors
+    };
+    let lines: Vec<u32> = store
+        .tenant(a)
+        .logs(&rest)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.message_line)
+        .collect();
+    assert_eq!(lines, [5, 7]);
     store.drop_database().await.unwrap();
 }

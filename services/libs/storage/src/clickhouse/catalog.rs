@@ -353,7 +353,11 @@ impl SqlCatalogue {
         for (name, search) in log_searches(&log) {
             read(
                 &name,
-                sent(&client, &TenantRead::log_search(tenant, &search)),
+                sent(&client, &TenantRead::log_search(tenant, &search, 0)),
+            );
+            read(
+                &format!("where the page begins: {name}"),
+                sent(&client, &TenantRead::log_page_start(tenant, &search)),
             );
         }
         let mut searches = log_searches(&log);

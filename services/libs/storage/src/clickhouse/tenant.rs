@@ -270,6 +270,10 @@ pub struct AttributeValues {
     pub baseline: Vec<u64>,
 }
 
+/// How far before a page's end the first read of a log search goes (see
+/// [`TenantTraces::logs`]).
+pub const LOG_FIRST_READ_NANOS: u64 = 60 * NANOS;
+
 /// A log search: a time window, optional filters, and where the previous page ended.
 #[derive(Clone, Debug, Default)]
 pub struct LogSearch {
@@ -311,6 +315,15 @@ impl LogCursor {
 pub struct StoredLogLine {
     pub message: u64,
     pub message_line: u32,
+}
+
+/// Where a page of log lines begins (see [`queries::log_page_start`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ::clickhouse::Row, Deserialize)]
+pub struct LogPageStart {
+    /// Matching lines found, at most the page's limit.
+    pub lines: u64,
+    /// The second of the oldest of them (0 without lines).
+    pub second: u32,
 }
 
 /// Log lines of one step of a histogram.
@@ -679,11 +692,40 @@ impl LogSearch {
 }
 
 impl TenantRead<LogRow> {
-    pub(super) fn log_search(tenant: TenantId, search: &LogSearch) -> Self {
-        let (mut binds, filter) = search.filter(true);
-        binds.extend(filter.binds.iter().cloned());
-        binds.push(Bind::U64(u64::from(search.limit)));
+    /// A page of `search`, reading only the seconds from `read_from_unix_nano` on (the
+    /// window's start, or later for a narrower first read).
+    pub(super) fn log_search(
+        tenant: TenantId,
+        search: &LogSearch,
+        read_from_unix_nano: u64,
+    ) -> Self {
+        let (binds, filter) = search.page_binds(read_from_unix_nano);
         Self::new(tenant, &queries::log_search(&filter), binds)
+    }
+}
+
+impl TenantRead<LogPageStart> {
+    /// Where the page of `search` begins, over the whole window.
+    pub(super) fn log_page_start(tenant: TenantId, search: &LogSearch) -> Self {
+        let (binds, filter) = search.page_binds(search.start_unix_nano);
+        Self::new(tenant, &queries::log_page_start(&filter), binds)
+    }
+}
+
+impl LogSearch {
+    /// The binds of a page read (or of where it begins) from `read_from_unix_nano` on:
+    /// the seconds read, the exact window, the filter's, the limit.
+    fn page_binds(&self, read_from_unix_nano: u64) -> (Vec<Bind>, SpanFilter) {
+        let (window, filter) = self.filter(true);
+        let mut binds = vec![
+            second_floor(read_from_unix_nano.max(self.start_unix_nano)),
+            window[1].clone(),
+            Bind::U64(self.start_unix_nano),
+            Bind::U64(self.end_unix_nano),
+        ];
+        binds.extend(filter.binds.iter().cloned());
+        binds.push(Bind::U64(u64::from(self.limit)));
+        (binds, filter)
     }
 }
 
@@ -1138,16 +1180,36 @@ impl<'a> TenantTraces<'a> {
     }
 
     /// Log lines matching `search`, newest first, at most `search.limit`.
+    ///
+    /// A page is the newest lines before the page's end, and in a busy window they lie in
+    /// its last moments: the first read covers only [`LOG_FIRST_READ_NANOS`] before that
+    /// end. When that holds no whole page, a narrow read of the window (the `time` column
+    /// and the filter's) finds the second where the page begins, and the page is read
+    /// from there. Either way the answer is that of one read of the whole window: a read
+    /// of the seconds from `s` on that finds a page holds every line of those seconds,
+    /// and every line before `s` is older than all of them.
     pub async fn logs(&self, search: &LogSearch) -> Result<Vec<LogRow>, ClickHouseError> {
         let _slot = self.scan_slot()?;
-        let mut lines = TenantRead::log_search(self.tenant, search)
+        let end = search.before.map_or(search.end_unix_nano, |cursor| {
+            cursor.time_unix_nano.min(search.end_unix_nano)
+        });
+        let from = end.saturating_sub(LOG_FIRST_READ_NANOS);
+        let lines = TenantRead::log_search(self.tenant, search, from)
             .fetch_all(self.reader)
             .await?;
-        // The window is applied in whole seconds; trim to the exact bounds.
-        lines.retain(|l| {
-            l.time_unix_nano >= search.start_unix_nano && l.time_unix_nano <= search.end_unix_nano
-        });
-        Ok(lines)
+        if lines.len() >= search.limit as usize || from <= search.start_unix_nano {
+            return Ok(lines);
+        }
+        let start = TenantRead::log_page_start(self.tenant, search)
+            .fetch_one(self.reader)
+            .await?;
+        if start.lines as usize <= lines.len() {
+            // The first read found every matching line of the window.
+            return Ok(lines);
+        }
+        TenantRead::log_search(self.tenant, search, u64::from(start.second) * NANOS)
+            .fetch_all(self.reader)
+            .await
     }
 
     /// Log lines matching `search` (its cursor aside) per step of `step_seconds`; steps
