@@ -112,7 +112,7 @@ search)
     N=${2:-100}
     WARMUP=5
     echo "lines_last_hour=$(ch 'SELECT count() FROM weft.logs WHERE time > now() - 3600')"
-    trace=$(ch "SELECT lower(hex(trace_id)) FROM weft.logs WHERE time > now() - 1800 AND trace_id != toFixedString('', 16) ORDER BY rand() LIMIT 1")
+    trace=$(ch "SELECT lower(hex(trace_id)) FROM weft.logs WHERE time > now() - 3600 AND trace_id != toFixedString('', 16) ORDER BY rand() LIMIT 1")
     for query in \
         "lookback=1h" \
         "lookback=1h&service=checkout&severity=error" \

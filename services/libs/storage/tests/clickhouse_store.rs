@@ -560,6 +560,10 @@ async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
         .collect();
     // In the window's last second but after its last nanosecond; another tenant's line.
     rows.push(log_line(a, end + 100, 50, 17));
+    // Three in the last second of a window that ends 1000 s earlier, after its end.
+    for line in 60..63 {
+        rows.push(log_line(a, end - 1_000 * second + 100, line, 9));
+    }
     rows.push(log_line(b, end - second, 51, 17));
     store.insert_logs(&rows).await.unwrap();
 
@@ -580,7 +584,28 @@ async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
             _ => break,
         }
     }
-    assert_eq!(pages, [vec![0, 1, 2], vec![3, 4, 5], vec![6, 7]]);
+    // Lines 60 to 62, 1000 s old, share a time: the later line of a message comes first.
+    assert_eq!(
+        pages,
+        [vec![0, 1, 2], vec![62, 61, 60], vec![3, 4, 5], vec![6, 7]]
+    );
+
+    // A window whose last minute is empty and whose last second holds a page of lines
+    // past its end: the page is still the three newest lines of the window.
+    let earlier = LogSearch {
+        end_unix_nano: end - 1_000 * second,
+        before: None,
+        ..search.clone()
+    };
+    let lines: Vec<u32> = store
+        .tenant(a)
+        .logs(&earlier)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.message_line)
+        .collect();
+    assert_eq!(lines, [3, 4, 5]);
 
     // A filter narrows every read alike: the errors are lines 1, 3, 5, 7.
     let errors = LogSearch {

@@ -397,17 +397,17 @@ pub async fn read_scoped(
             .saturating_sub(TRACE_SLACK_NANOS);
         query.search.end_unix_nano = summary.end_time_unix_nano.saturating_add(TRACE_SLACK_NANOS);
     }
-    let rows = reader.logs(&query.search).await?;
-    let histogram = match query.search.before {
-        Some(_) => None,
+    // The first page comes with the histogram of the whole window, read alongside it.
+    let (rows, histogram) = match query.search.before {
+        Some(_) => (reader.logs(&query.search).await?, None),
         None => {
             let step = if query.step_seconds > 0 {
                 query.step_seconds
             } else {
                 auto_step(&query.search)
             };
-            let counts = reader.log_histogram(&query.search, step).await?;
-            Some(histogram(&query.search, step, &counts))
+            let (rows, counts) = reader.logs_with_histogram(&query.search, step).await?;
+            (rows, Some(histogram(&query.search, step, &counts)))
         }
     };
     let next_cursor = (rows.len() == query.search.limit as usize)

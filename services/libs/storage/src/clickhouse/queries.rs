@@ -363,15 +363,16 @@ pub fn log_search(filter: &SpanFilter) -> String {
     )
 }
 
-/// Where a page of log lines begins: of the newest matching lines (at most the limit),
-/// how many there are and the second of the oldest; binds as [`log_search`]. It reads only
-/// the `time` column besides the filter's, so it costs a fraction of a page read of the
-/// same seconds, and a page read from that second on finds the page.
+/// Where a page of log lines probably begins: of the newest matching lines (at most the
+/// limit) of some whole seconds, how many there are and the second of the oldest; binds:
+/// the first and last second, the filter binds (without a cursor), the limit. It reads
+/// only the `time` column besides the filter's (the window's exact nanoseconds and the
+/// cursor would add the nanosecond column, which costs more than the rest), so it costs a
+/// fraction of a page read of the same seconds.
 pub fn log_page_start(filter: &SpanFilter) -> String {
     format!(
         "SELECT count(), toUInt32(min(line_time)) FROM (SELECT time AS line_time FROM logs \
-         WHERE tenant_id = {TENANT} AND time >= toDateTime(?) AND time <= toDateTime(?) \
-         AND time_unix_nano >= ? AND time_unix_nano <= ?{} \
+         WHERE tenant_id = {TENANT} AND time >= toDateTime(?) AND time <= toDateTime(?){} \
          ORDER BY time DESC LIMIT ?)",
         and_all(filter)
     )

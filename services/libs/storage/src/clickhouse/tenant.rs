@@ -705,16 +705,23 @@ impl TenantRead<LogRow> {
 }
 
 impl TenantRead<LogPageStart> {
-    /// Where the page of `search` begins, over the whole window.
+    /// Where the page of `search` probably begins: over the whole seconds of its window up
+    /// to its cursor's second.
     pub(super) fn log_page_start(tenant: TenantId, search: &LogSearch) -> Self {
-        let (binds, filter) = search.page_binds(search.start_unix_nano);
+        let (window, filter) = search.filter(false);
+        let end = search.before.map_or(search.end_unix_nano, |cursor| {
+            cursor.time_unix_nano.min(search.end_unix_nano)
+        });
+        let mut binds = vec![window[0].clone(), second_ceil(end)];
+        binds.extend(filter.binds.iter().cloned());
+        binds.push(Bind::U64(u64::from(search.limit)));
         Self::new(tenant, &queries::log_page_start(&filter), binds)
     }
 }
 
 impl LogSearch {
-    /// The binds of a page read (or of where it begins) from `read_from_unix_nano` on:
-    /// the seconds read, the exact window, the filter's, the limit.
+    /// The binds of a page read from `read_from_unix_nano` on: the seconds read, the
+    /// exact window, the filter's, the limit.
     fn page_binds(&self, read_from_unix_nano: u64) -> (Vec<Bind>, SpanFilter) {
         let (window, filter) = self.filter(true);
         let mut binds = vec![
@@ -1181,15 +1188,42 @@ impl<'a> TenantTraces<'a> {
 
     /// Log lines matching `search`, newest first, at most `search.limit`.
     ///
-    /// A page is the newest lines before the page's end, and in a busy window they lie in
-    /// its last moments: the first read covers only [`LOG_FIRST_READ_NANOS`] before that
-    /// end. When that holds no whole page, a narrow read of the window (the `time` column
-    /// and the filter's) finds the second where the page begins, and the page is read
-    /// from there. Either way the answer is that of one read of the whole window: a read
-    /// of the seconds from `s` on that finds a page holds every line of those seconds,
-    /// and every line before `s` is older than all of them.
+    /// A page of a trace's (or span's) lines is one read of the window. Any other page is
+    /// the newest lines before the page's end, and in a busy window they lie in its last
+    /// moments: the first read covers only [`LOG_FIRST_READ_NANOS`] before that
+    /// end. When that holds no whole page, a narrow read of the window's whole seconds
+    /// (the `time` column and the filter's) finds the second where the page begins, and
+    /// the page is read from there; should the lines of the last second past the window's
+    /// end (or newer than the cursor) have moved that second too late, so the read finds
+    /// no whole page, the whole window is read. Either way the answer is that of one read
+    /// of the whole window: a read of the seconds from `s` on that finds a page holds
+    /// every line of those seconds, and every line before `s` is older than all of them.
     pub async fn logs(&self, search: &LogSearch) -> Result<Vec<LogRow>, ClickHouseError> {
         let _slot = self.scan_slot()?;
+        self.log_page(search).await
+    }
+
+    /// A page of [`Self::logs`] and, read at the same time under the same scan slot, the
+    /// lines matching `search` (its cursor aside) per step of `step_seconds`, steps
+    /// without lines left out: the first page of a search.
+    pub async fn logs_with_histogram(
+        &self,
+        search: &LogSearch,
+        step_seconds: u32,
+    ) -> Result<(Vec<LogRow>, Vec<LogCount>), ClickHouseError> {
+        let _slot = self.scan_slot()?;
+        let histogram = TenantRead::log_histogram(self.tenant, search, step_seconds);
+        tokio::try_join!(self.log_page(search), histogram.fetch_all(self.reader))
+    }
+
+    async fn log_page(&self, search: &LogSearch) -> Result<Vec<LogRow>, ClickHouseError> {
+        if search.trace_id.is_some() || search.span_id.is_some() {
+            // A trace's lines are few and anywhere in its window: one read, whose id
+            // condition ClickHouse checks first (PREWHERE), finds them.
+            return TenantRead::log_search(self.tenant, search, search.start_unix_nano)
+                .fetch_all(self.reader)
+                .await;
+        }
         let end = search.before.map_or(search.end_unix_nano, |cursor| {
             cursor.time_unix_nano.min(search.end_unix_nano)
         });
@@ -1207,20 +1241,15 @@ impl<'a> TenantTraces<'a> {
             // The first read found every matching line of the window.
             return Ok(lines);
         }
-        TenantRead::log_search(self.tenant, search, u64::from(start.second) * NANOS)
+        let page = TenantRead::log_search(self.tenant, search, u64::from(start.second) * NANOS)
             .fetch_all(self.reader)
-            .await
-    }
-
-    /// Log lines matching `search` (its cursor aside) per step of `step_seconds`; steps
-    /// without lines have no point.
-    pub async fn log_histogram(
-        &self,
-        search: &LogSearch,
-        step_seconds: u32,
-    ) -> Result<Vec<LogCount>, ClickHouseError> {
-        let _slot = self.scan_slot()?;
-        TenantRead::log_histogram(self.tenant, search, step_seconds)
+            .await?;
+        if page.len() >= search.limit as usize {
+            return Ok(page);
+        }
+        // Lines of the last second past the window's end or newer than the cursor counted
+        // where the page begins, which is then earlier: read the whole window.
+        TenantRead::log_search(self.tenant, search, search.start_unix_nano)
             .fetch_all(self.reader)
             .await
     }
