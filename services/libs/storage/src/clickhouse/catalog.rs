@@ -1272,9 +1272,16 @@ mod tests {
         );
         assert_eq!(every.matches("tenant_id = toUUID(").count(), 2);
         let values = sql("attribute values of a region sampled by IdRange");
-        // The selected group's spans and their traces; the baseline's spans, all the
-        // traces and the selected ones.
-        assert_eq!(values.matches("tenant_id = toUUID(").count(), 5, "{values}");
+        // The selected group's spans and their traces; the baseline's spans and, without
+        // filters, only the selected traces it leaves out.
+        assert_eq!(values.matches("tenant_id = toUUID(").count(), 4, "{values}");
+        assert!(
+            values.contains("AND trace_id NOT IN (SELECT trace_id FROM trace_index"),
+            "{values}"
+        );
+        let filtered = sql("attribute values with every filter");
+        assert!(filtered.contains("HAVING "), "{filtered}");
+        assert!(filtered.contains(" AND NOT ("), "{filtered}");
         assert!(
             values.contains(
                 "trace_id <= toFixedString(unhex('FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF'), 16)"

@@ -231,6 +231,18 @@ pub struct TraceFilter {
     pub traces: SpanFilter,
 }
 
+impl TraceFilter {
+    /// Whether the filter asks for nothing but a trace start within the window.
+    pub fn is_only_the_window(&self) -> bool {
+        self.spans.conditions.is_empty()
+            && self
+                .traces
+                .conditions
+                .iter()
+                .all(|condition| [TRACE_STARTS_FROM, TRACE_STARTS_UNTIL].contains(condition))
+    }
+}
+
 /// The traces of the index that match a filter, as the tail of a statement grouped by
 /// trace (`FROM trace_index … GROUP BY trace_id HAVING …`). Binds: window start and end
 /// seconds for the index, then (with span conditions) window start and end seconds for
@@ -313,11 +325,14 @@ impl TraceSample {
 /// Only a sample of each group's traces is read (see [`TraceSample`]); the empty key with
 /// the empty value (which every span carries here) counts the traces read of each group.
 ///
+/// Without filters, the other traces are those with spans in the window that are not
+/// selected; a trace that began before the window counts there when its spans reach into
+/// it, where the trace index alone leaves it out.
+///
 /// Binds: the window start and end seconds for spans, those of [`matching_traces`] and
 /// the selection's (the selected traces), the selected group's sample bind; then the
-/// window again, the other group's sample bind, those of [`matching_traces`] (all the
-/// traces), those of [`matching_traces`] and the selection's again; then the keys left
-/// out (an array).
+/// window again, the other group's sample bind, those of [`matching_traces`] and the
+/// selection's again; then the keys left out (an array).
 pub fn attribute_values(filter: &TraceFilter, selected: &str, sample: TraceSample) -> String {
     let matching = matching_traces(filter);
     let and = if filter.traces.conditions.is_empty() {
@@ -327,6 +342,14 @@ pub fn attribute_values(filter: &TraceFilter, selected: &str, sample: TraceSampl
     };
     let n = DIFFERENCE_VALUES_PER_KEY + 1;
     let sample = sample.condition();
+    // The other traces: without filters, every trace of the window that is not selected
+    // (one small set to leave out, rather than the window's every trace to look up);
+    // with filters, the matching traces that are not selected.
+    let baseline = if filter.is_only_the_window() {
+        format!("trace_id NOT IN (SELECT trace_id {matching}{and}{selected})")
+    } else {
+        format!("trace_id IN (SELECT trace_id {matching}{and}NOT ({selected}))")
+    };
     let columns = "trace_id, arrayConcat(attribute_keys, resource_keys, ['']) AS keys, \
          arrayConcat(attribute_values, resource_values, ['']) AS vals";
     let window = format!(
@@ -341,9 +364,7 @@ pub fn attribute_values(filter: &TraceFilter, selected: &str, sample: TraceSampl
          SELECT {columns}, 1 AS in_selection {window} \
          AND trace_id IN (SELECT trace_id {matching}{and}{selected}) AND {sample} \
          UNION ALL \
-         SELECT {columns}, 0 AS in_selection {window} AND {sample} \
-         AND trace_id IN (SELECT trace_id {matching}) \
-         AND trace_id NOT IN (SELECT trace_id {matching}{and}{selected})) \
+         SELECT {columns}, 0 AS in_selection {window} AND {sample} AND {baseline}) \
          ARRAY JOIN keys AS key, vals AS value WHERE NOT has(CAST(? AS Array(String)), key) \
          GROUP BY key, value) \
          GROUP BY key ORDER BY key"

@@ -524,7 +524,6 @@ impl TenantRead<AttributeValues> {
         binds.push(sample_bind(sample, counts.selected, wanted));
         binds.extend(window);
         binds.push(sample_bind(sample, counts.baseline, wanted));
-        binds.extend(matching.iter().cloned());
         binds.extend(matching);
         binds.extend(selection_binds);
         binds.push(Bind::Strs(
