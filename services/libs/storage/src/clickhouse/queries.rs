@@ -281,9 +281,10 @@ pub const DIFFERENCE_VALUES_PER_KEY: usize = 200;
 
 /// Traces of each group (selected, baseline) whose spans [`attribute_values`] reads at
 /// most, unless `WEFT_QUERY_DIFFERENCE_SAMPLE_TRACES` says otherwise: larger groups are
-/// sampled by trace id, which keeps shares unbiased (within about a percentage point at
-/// this size) and the read's cost bounded at any traffic.
-pub const DIFFERENCE_SAMPLE_TRACES: u64 = 10_000;
+/// sampled by trace id, which keeps shares unbiased (within about 1.4 percentage points,
+/// at 95 %, at this size) and the read's cost bounded at any traffic. 10 000 took 2.86 s
+/// for an hour of 11.9 M spans on two cores, 5 000 1.92 s, with the same ranking.
+pub const DIFFERENCE_SAMPLE_TRACES: u64 = 5_000;
 
 /// How many traces matching a filter are selected and how many are not; `selected` is a
 /// trace condition. Binds: the selection's binds, then those of [`matching_traces`].
