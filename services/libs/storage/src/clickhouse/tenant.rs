@@ -272,7 +272,7 @@ pub struct AttributeValues {
 
 /// How far before a page's end the first read of a log search goes (see
 /// [`TenantTraces::logs`]).
-pub const LOG_FIRST_READ_NANOS: u64 = 60 * NANOS;
+const LOG_FIRST_READ_NANOS: u64 = 60 * NANOS;
 
 /// A log search: a time window, optional filters, and where the previous page ended.
 #[derive(Clone, Debug, Default)]
@@ -646,6 +646,28 @@ impl TraceSearch {
 }
 
 impl LogSearch {
+    /// Where this page ends: the window's end, or the previous page's last line.
+    fn page_end(&self) -> u64 {
+        self.before.map_or(self.end_unix_nano, |cursor| {
+            cursor.time_unix_nano.min(self.end_unix_nano)
+        })
+    }
+
+    /// The binds of a page read from `read_from_unix_nano` on: the seconds read, the
+    /// exact window, the filter's, the limit.
+    fn page_binds(&self, read_from_unix_nano: u64) -> (Vec<Bind>, SpanFilter) {
+        let (window, filter) = self.filter(true);
+        let mut binds = vec![
+            second_floor(read_from_unix_nano.max(self.start_unix_nano)),
+            window[1].clone(),
+            Bind::U64(self.start_unix_nano),
+            Bind::U64(self.end_unix_nano),
+        ];
+        binds.extend(filter.binds.iter().cloned());
+        binds.push(Bind::U64(u64::from(self.limit)));
+        (binds, filter)
+    }
+
     /// The filters of the search as conditions on `logs`, the window's seconds first.
     fn filter(&self, with_cursor: bool) -> (Vec<Bind>, SpanFilter) {
         let mut filter = SpanFilter::default();
@@ -671,9 +693,12 @@ impl LogSearch {
         if let Some(span_id) = self.span_id {
             filter.push(queries::LOG_SPAN_IS, [Bind::Str(span_id.to_hex())]);
         }
-        let mut end = self.end_unix_nano;
+        let end = if with_cursor {
+            self.page_end()
+        } else {
+            self.end_unix_nano
+        };
         if with_cursor && let Some(cursor) = self.before {
-            end = end.min(cursor.time_unix_nano);
             filter.push(
                 queries::LOG_BEFORE,
                 [
@@ -708,30 +733,10 @@ impl TenantRead<LogPageStart> {
     /// to its cursor's second.
     pub(super) fn log_page_start(tenant: TenantId, search: &LogSearch) -> Self {
         let (window, filter) = search.filter(false);
-        let end = search.before.map_or(search.end_unix_nano, |cursor| {
-            cursor.time_unix_nano.min(search.end_unix_nano)
-        });
-        let mut binds = vec![window[0].clone(), second_ceil(end)];
+        let mut binds = vec![window[0].clone(), second_ceil(search.page_end())];
         binds.extend(filter.binds.iter().cloned());
         binds.push(Bind::U64(u64::from(search.limit)));
         Self::new(tenant, &queries::log_page_start(&filter), binds)
-    }
-}
-
-impl LogSearch {
-    /// The binds of a page read from `read_from_unix_nano` on: the seconds read, the
-    /// exact window, the filter's, the limit.
-    fn page_binds(&self, read_from_unix_nano: u64) -> (Vec<Bind>, SpanFilter) {
-        let (window, filter) = self.filter(true);
-        let mut binds = vec![
-            second_floor(read_from_unix_nano.max(self.start_unix_nano)),
-            window[1].clone(),
-            Bind::U64(self.start_unix_nano),
-            Bind::U64(self.end_unix_nano),
-        ];
-        binds.extend(filter.binds.iter().cloned());
-        binds.push(Bind::U64(u64::from(self.limit)));
-        (binds, filter)
     }
 }
 
@@ -1223,10 +1228,7 @@ impl<'a> TenantTraces<'a> {
                 .fetch_all(self.reader)
                 .await;
         }
-        let end = search.before.map_or(search.end_unix_nano, |cursor| {
-            cursor.time_unix_nano.min(search.end_unix_nano)
-        });
-        let from = end.saturating_sub(LOG_FIRST_READ_NANOS);
+        let from = search.page_end().saturating_sub(LOG_FIRST_READ_NANOS);
         let lines = TenantRead::log_search(self.tenant, search, from)
             .fetch_all(self.reader)
             .await?;
