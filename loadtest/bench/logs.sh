@@ -74,8 +74,9 @@ e2e)
     echo "insert_queries=$inserts mean_lines_per_insert=$batch"
     echo "load_after_e2e=$(cut -d' ' -f1-3 /proc/loadavg)"
 
-    # B: the same rows, in the same batch size, straight into a copy of the table. At
-    # least 20 batches and at most 2 M rows (what the run stored, newest first).
+    # B: the same rows, in the same batch size, straight into a copy of the table: the
+    # newest lines of weft.logs, at least 20 batches where the table holds that many and
+    # at most 2 M rows. The rate counts the rows the copy stored.
     rows=$(( stored < 2000000 ? stored : 2000000 ))
     count=$(( rows / batch )); [ "$count" -ge 20 ] || count=20
     rows=$(( count * batch ))
@@ -96,8 +97,9 @@ e2e)
     done
     b1=$(now); c1=$(cpu "$CHPID")
     rm -f "$OUT"/batch.*
+    rows=$(ch 'SELECT count() FROM weft_bench.logs')
     b=$(echo "$rows / ($b1 - $b0)" | bc)
-    echo "B_rows=$rows B_batches=$count B_batch_lines=$batch B_bytes_per_batch=$bytes_per_batch B_stored=$(ch 'SELECT count() FROM weft_bench.logs')"
+    echo "B_rows=$rows B_batches=$count B_batch_lines=$batch B_bytes_per_batch=$bytes_per_batch"
     echo "B_lines_per_s=$b B_seconds=$(echo "$b1 - $b0" | bc) B_clickhouse_cpu_seconds=$(echo "$c1 - $c0" | bc)"
     echo "ratio_e2e_over_B=$(echo "scale=3; $e2e / $b" | bc)"
     ch "DROP DATABASE weft_bench"

@@ -269,40 +269,32 @@ impl Exporter {
                         ));
                     }
                 }
+                // The two services' generated clients share no trait; the call is the same.
+                macro_rules! export {
+                    ($client:ident, $request:expr, $outcome:path) => {{
+                        let mut client = $client::new(channel.clone());
+                        if *gzip {
+                            client = client
+                                .send_compressed(CompressionEncoding::Gzip)
+                                .accept_compressed(CompressionEncoding::Gzip);
+                        }
+                        let request = tonic::Request::from_parts(
+                            metadata,
+                            tonic::Extensions::default(),
+                            $request,
+                        );
+                        client
+                            .export(request)
+                            .await
+                            .map(|answer| $outcome(answer.into_inner()))
+                    }};
+                }
                 let answer = match request {
                     Request::Traces(request) => {
-                        let request = tonic::Request::from_parts(
-                            metadata,
-                            tonic::Extensions::default(),
-                            request,
-                        );
-                        let mut client = TraceServiceClient::new(channel.clone());
-                        if *gzip {
-                            client = client
-                                .send_compressed(CompressionEncoding::Gzip)
-                                .accept_compressed(CompressionEncoding::Gzip);
-                        }
-                        client
-                            .export(request)
-                            .await
-                            .map(|answer| Outcome::from_response(answer.into_inner()))
+                        export!(TraceServiceClient, request, Outcome::from_response)
                     }
                     Request::Logs(request) => {
-                        let request = tonic::Request::from_parts(
-                            metadata,
-                            tonic::Extensions::default(),
-                            request,
-                        );
-                        let mut client = LogsServiceClient::new(channel.clone());
-                        if *gzip {
-                            client = client
-                                .send_compressed(CompressionEncoding::Gzip)
-                                .accept_compressed(CompressionEncoding::Gzip);
-                        }
-                        client
-                            .export(request)
-                            .await
-                            .map(|answer| Outcome::from_logs_response(answer.into_inner()))
+                        export!(LogsServiceClient, request, Outcome::from_logs_response)
                     }
                 };
                 answer.unwrap_or_else(|status| Outcome::Failed(classify_grpc(&status)))
