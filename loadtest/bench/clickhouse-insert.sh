@@ -8,13 +8,12 @@
 # and reports spans/s. Client cost is only curl; the Rust-side serialisation is excluded.
 #   loadtest/bench/clickhouse-insert.sh [BATCH=100000] [COUNT=10]
 set -euo pipefail
+# shellcheck source=loadtest/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 BATCH=${1:-100000}
 COUNT=${2:-10}
-CH=${WEFT_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
-ch() { curl -sf "$CH/" --data-binary "$1"; }
-cpu() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
 CHPID=$(pgrep -xo clickhouse-serv || pgrep -o -f /usr/sbin/clickhouse-server)
 
 ch "CREATE DATABASE IF NOT EXISTS weft_bench"

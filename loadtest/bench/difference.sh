@@ -6,18 +6,17 @@
 # The same answer over planted spans, without a demo stack (prints its own figures):
 #   WEFT_BENCH_SPANS=3000000 cargo test -p weft-e2e --test explorer_search -- --ignored --nocapture difference_at_scale
 set -euo pipefail
+# shellcheck source=loadtest/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 N=${1:-20}
 SELECTION=${2:-selection=slow&threshold=1s}
 WARMUP=2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-CH=${WEFT_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 API=${WEFT_QUERY_URL:-http://127.0.0.1:8080}
 # shellcheck disable=SC1091
 source "$ROOT/.weft/demo.env"
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
-ch() { curl -sf "$CH/" --data-binary "$1"; }
-pct() { sort -n "$1" | awk -v q="$2" '{a[NR]=$1} END {i=int(q*NR+0.999999); if (i<1) i=1; printf "%.1f", a[i]*1000}'; }
 echo "date=$(date -u +%FT%TZ) cores=$(nproc) spans_last_hour=$(ch 'SELECT count() FROM weft.spans WHERE start_time > now() - 3600')"
 echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 fails=0

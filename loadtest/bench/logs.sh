@@ -16,25 +16,19 @@
 #       log search latency over the last hour (GET /api/v1/logs with the demo read key),
 #       N sequential requests per query after 5 uncounted ones, for a set of filters.
 set -euo pipefail
+# shellcheck source=loadtest/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 MODE=${1:?e2e, storage or search}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${CARGO_TARGET_DIR:-$HOME/.cache/weft/target}/release
 RUN=$ROOT/.weft/run
-CH=${WEFT_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 API=${WEFT_QUERY_URL:-http://127.0.0.1:8080}
 OUT=${OUT:-/tmp/weft-bench-logs}
 mkdir -p "$OUT"
 # shellcheck disable=SC1091
 source "$ROOT/.weft/demo.env"
 
-ch() { curl -sf "$CH/" --data-binary "$1"; }
 lines() { ch "SELECT count() FROM weft.logs"; }
-event() { ch "SELECT value FROM system.events WHERE event = '$1'" || echo 0; }
-cpu() { # utime+stime in seconds (CLK_TCK 100) of a pid, 0 if gone
-    if [ -r "/proc/$1/stat" ]; then awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; else echo 0; fi
-}
-now() { date +%s.%N; }
-pct() { sort -n "$1" | awk -v q="$2" '{a[NR]=$1} END {i=int(q*NR+0.999999); if (i<1) i=1; printf "%.1f", a[i]*1000}'; }
 
 echo "date=$(date -u +%FT%TZ) cores=$(nproc) mode=$MODE lines_stored=$(lines)"
 echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"

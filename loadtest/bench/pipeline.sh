@@ -17,6 +17,8 @@
 #
 # Output: key=value lines on stdout; the generator's JSON report in $OUT/loadtest.json.
 set -euo pipefail
+# shellcheck source=loadtest/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 MODE=${1:?e2e, decided or ingest}
 DURATION=${2:-60}
 CONCURRENCY=${3:-32}
@@ -24,19 +26,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${CARGO_TARGET_DIR:-$HOME/.cache/weft/target}/release
 RUN=$ROOT/.weft/run
 OUT=${OUT:-/tmp/weft-bench-$MODE}
-CH=${WEFT_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 mkdir -p "$OUT"
 # shellcheck disable=SC1091
 source "$ROOT/.weft/demo.env"
 
-ch() { curl -sf "$CH/" --data-binary "$1"; }
 spans() { ch "SELECT count() FROM weft.spans"; }
-event() { ch "SELECT value FROM system.events WHERE event = '$1'" || echo 0; }
-cpu() { # utime+stime in seconds (CLK_TCK 100) of a pid, 0 if gone
-    if [ -r "/proc/$1/stat" ]; then awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; else echo 0; fi
-}
 pid_of() { cat "$RUN/$1.pid"; }
-now() { date +%s.%N; }
 INGEST=$(pid_of ingest)
 CHPID=$(pgrep -xo clickhouse-serv || pgrep -o -f /usr/sbin/clickhouse-server)
 NATSPID=$(pgrep -xo nats-server)

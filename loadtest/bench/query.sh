@@ -4,18 +4,17 @@
 # weft.trace_index, then N searches; sequential, after WARMUP uncounted requests each.
 #   loadtest/bench/query.sh [N=200] [SEARCH="service=checkout&min_duration=500ms&lookback=1h"]
 set -euo pipefail
+# shellcheck source=loadtest/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 N=${1:-200}
 SEARCH=${2:-service=checkout&min_duration=500ms&lookback=1h}
 WARMUP=5
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-CH=${WEFT_CLICKHOUSE_URL:-http://127.0.0.1:8123}
 API=${WEFT_QUERY_URL:-http://127.0.0.1:8080}
 # shellcheck disable=SC1091
 source "$ROOT/.weft/demo.env"
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
-ch() { curl -sf "$CH/" --data-binary "$1"; }
-pct() { sort -n "$1" | awk -v q="$2" '{a[NR]=$1} END {i=int(q*NR+0.999999); if (i<1) i=1; printf "%.1f", a[i]*1000}'; }
 echo "date=$(date -u +%FT%TZ) cores=$(nproc) spans_stored=$(ch 'SELECT count() FROM weft.spans') traces_indexed=$(ch 'SELECT uniq(trace_id) FROM weft.trace_index')"
 echo "spans_last_hour=$(ch 'SELECT count() FROM weft.spans WHERE start_time > now() - 3600')"
 echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,6 +5,8 @@
 # key), after WARMUP uncounted ones each. Latency is curl's time_total on 127.0.0.1.
 #   loadtest/bench/trace-page.sh N TRACE_ID...
 set -euo pipefail
+# shellcheck source=loadtest/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 N=${1:?N}
 shift
 WARMUP=3
@@ -14,7 +16,6 @@ API=${WEFT_QUERY_URL:-http://127.0.0.1:8080}
 source "$ROOT/.weft/demo.env"
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
-pct() { sort -n "$1" | awk -v q="$2" '{a[NR]=$1} END {i=int(q*NR+0.999999); if (i<1) i=1; printf "%.1f", a[i]*1000}'; }
 csrf=$(curl -sf -c "$DIR/jar" -b "$DIR/jar" "$API/login" | grep -o 'name="csrf" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//')
 code=$(curl -s -o /dev/null -w '%{http_code}' -c "$DIR/jar" -b "$DIR/jar" \
     --data-urlencode "csrf=$csrf" --data-urlencode "email=$WEFT_DEMO_EMAIL" --data-urlencode "password=$WEFT_DEMO_PASSWORD" "$API/login")
