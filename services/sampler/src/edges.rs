@@ -17,8 +17,8 @@
 use crate::red::minute_of;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
-use weft_model::{SpanKind, StatusCode};
-use weft_storage::clickhouse::{DurationHistogram, ServiceEdgeRow, SpanRow};
+use weft_model::SpanKind;
+use weft_storage::clickhouse::{DurationHistogram, ServiceEdgeRow, SpanColumns};
 
 type TraceKey = (uuid::Uuid, [u8; 16]);
 
@@ -106,57 +106,58 @@ impl CallTracker {
 
     /// Takes in the spans of a bus message and returns the calls they complete, one row
     /// per tenant, minute, caller and callee.
-    pub fn observe(&mut self, now: Instant, spans: &[SpanRow]) -> Vec<ServiceEdgeRow> {
+    pub fn observe<S: SpanColumns>(&mut self, now: Instant, spans: &[S]) -> Vec<ServiceEdgeRow> {
         self.forget_older_than(now.checked_sub(self.window));
         for span in spans {
-            let key = (span.tenant_id, span.trace_id);
+            let key = (span.tenant(), span.trace());
             let trace = self.traces.entry(key).or_insert_with(|| {
                 self.arrivals.push_back((now, key));
                 TraceCalls::default()
             });
             let side = Side {
-                service: trace.service(&span.service_name),
-                kind: SpanKind::from_otlp(i32::from(span.kind)),
+                service: trace.service(span.service_name()),
+                kind: SpanKind::from_otlp(i32::from(span.kind_number())),
             };
-            if trace.spans.insert(span.span_id, side).is_none() {
+            if trace.spans.insert(span.span(), side).is_none() {
                 self.held += 1;
             }
         }
         let mut calls = Vec::new();
         for span in spans {
-            let Some(trace) = self.traces.get_mut(&(span.tenant_id, span.trace_id)) else {
+            let Some(trace) = self.traces.get_mut(&(span.tenant(), span.trace())) else {
                 continue;
             };
-            let side = trace.spans[&span.span_id];
+            let (tenant, span_id, parent) = (span.tenant(), span.span(), span.parent());
+            let side = trace.spans[&span_id];
             // Children that arrived before this span.
-            for child in trace.orphans.remove(&span.span_id).unwrap_or_default() {
+            for child in trace.orphans.remove(&span_id).unwrap_or_default() {
                 self.held -= 1;
                 self.held += usize::from(trace.counted.insert(child.span_id));
                 if is_call(side, child.side) {
-                    calls.push(call(span.tenant_id, trace, side, &child));
+                    calls.push(call(tenant, trace, side, &child));
                 }
             }
-            if span.parent_span_id == [0; 8] || trace.counted.contains(&span.span_id) {
+            if parent == [0; 8] || trace.counted.contains(&span_id) {
                 continue;
             }
             let child = Callee {
-                span_id: span.span_id,
+                span_id,
                 side,
-                minute: minute_of(span.start_time),
-                duration_ns: span.duration_ns,
-                error: span.status_code == StatusCode::Error as u8,
+                minute: minute_of(span.second()),
+                duration_ns: span.duration(),
+                error: span.error(),
             };
-            match trace.spans.get(&span.parent_span_id).copied() {
+            match trace.spans.get(&parent).copied() {
                 Some(parent) => {
-                    trace.counted.insert(span.span_id);
+                    trace.counted.insert(span_id);
                     self.held += 1;
                     if is_call(parent, side) {
-                        calls.push(call(span.tenant_id, trace, parent, &child));
+                        calls.push(call(tenant, trace, parent, &child));
                     }
                 }
                 None => {
-                    let waiting = trace.orphans.entry(span.parent_span_id).or_default();
-                    if waiting.iter().all(|w| w.span_id != span.span_id) {
+                    let waiting = trace.orphans.entry(parent).or_default();
+                    if waiting.iter().all(|w| w.span_id != span_id) {
                         waiting.push(child);
                         self.held += 1;
                     }
@@ -281,7 +282,7 @@ mod tests {
 
     /// checkout's server span 1 calls through its client span 2 payments' server span 3,
     /// which has an internal child 4; a second trace calls payments directly, failing.
-    fn checkout(trace: u8) -> Vec<SpanRow> {
+    fn checkout(trace: u8) -> Vec<weft_storage::clickhouse::SpanRow> {
         vec![
             span(
                 (trace, 1, 0),
@@ -296,7 +297,7 @@ mod tests {
         ]
     }
 
-    fn payments(trace: u8, error: bool) -> Vec<SpanRow> {
+    fn payments(trace: u8, error: bool) -> Vec<weft_storage::clickhouse::SpanRow> {
         vec![
             span(
                 (trace, 3, 2),

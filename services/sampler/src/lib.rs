@@ -14,15 +14,14 @@ mod policies;
 mod red;
 mod rows;
 mod sampling;
+mod wire;
 mod writer;
 
 pub use config::{SamplerConfig, SamplingConfig};
 
 use anyhow::Context;
 use metrics::SamplerMetrics;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use policies::PolicyCache;
-use prost::Message as _;
 use sampling::{Admitted, TraceSampler};
 use std::future::Future;
 use std::pin::Pin;
@@ -37,7 +36,7 @@ use weft_runtime::metrics::Registry;
 use weft_runtime::shutdown::CancellationToken;
 use weft_runtime::tracing_context::TraceContext;
 use weft_storage::clickhouse::ClickHouse;
-use weft_storage::clickhouse::SpanRow;
+use weft_storage::clickhouse::PackedSpan;
 use weft_storage::postgres::Postgres;
 use writer::{MessageRef, WriteRequest, Written};
 
@@ -245,16 +244,15 @@ struct SpanHandler {
 }
 
 impl SpanHandler {
-    fn rows(&self, partition: Partition, envelope: &Envelope) -> Option<Vec<SpanRow>> {
+    fn rows(&self, partition: Partition, envelope: &Envelope) -> Option<Vec<PackedSpan>> {
         let parent = envelope
             .traceparent
             .as_deref()
             .and_then(TraceContext::parse);
         let context = parent.map_or_else(TraceContext::root, |p| p.child());
         let _span = context.span("sampler decode", parent.as_ref()).entered();
-        let decoded = ExportTraceServiceRequest::decode(envelope.payload.clone())
-            .map_err(|e| format!("invalid protobuf: {e}"))
-            .and_then(|request| rows::span_rows(envelope.tenant, request));
+        // Read in place into rows: one allocation a span, held until its trace is decided.
+        let decoded = wire::pack_request(envelope.tenant, &envelope.payload);
         match decoded {
             Ok(rows) => Some(rows),
             Err(reason) => {
@@ -273,7 +271,7 @@ impl SpanHandler {
 fn request(
     message: MessageRef,
     tenant: weft_model::TenantId,
-    spans: Vec<SpanRow>,
+    spans: Vec<PackedSpan>,
     span_metrics: Vec<weft_storage::clickhouse::SpanMetricRow>,
     edges: Vec<weft_storage::clickhouse::ServiceEdgeRow>,
 ) -> (WriteRequest, oneshot::Receiver<Written>) {
@@ -362,13 +360,14 @@ impl BatchHandler for SpanHandler {
 }
 
 /// The spans of a message grouped by trace, in the order the traces first appear.
-fn by_trace(spans: Vec<SpanRow>) -> Vec<([u8; 16], Vec<SpanRow>)> {
-    let mut traces: Vec<([u8; 16], Vec<SpanRow>)> = Vec::new();
+fn by_trace(spans: Vec<PackedSpan>) -> Vec<([u8; 16], Vec<PackedSpan>)> {
+    let mut traces: Vec<([u8; 16], Vec<PackedSpan>)> = Vec::new();
     for span in spans {
+        let trace_id = span.trace_id();
         // A message usually holds few traces, often one; a linear look-up beats a map.
-        match traces.iter_mut().rev().find(|(id, _)| *id == span.trace_id) {
+        match traces.iter_mut().rev().find(|(id, _)| *id == trace_id) {
             Some((_, group)) => group.push(span),
-            None => traces.push((span.trace_id, vec![span])),
+            None => traces.push((trace_id, vec![span])),
         }
     }
     traces

@@ -4,8 +4,7 @@
 //! decision, so the rates and percentiles do not depend on what is kept.
 
 use std::collections::HashMap;
-use weft_model::StatusCode;
-use weft_storage::clickhouse::{DurationHistogram, SpanMetricRow, SpanRow};
+use weft_storage::clickhouse::{DurationHistogram, SpanColumns, SpanMetricRow};
 
 /// The start of the minute of a second.
 pub fn minute_of(second: u32) -> u32 {
@@ -21,23 +20,23 @@ struct Counts {
 }
 
 /// One row per key of the spans of a bus message.
-pub fn span_metrics(spans: &[SpanRow]) -> Vec<SpanMetricRow> {
+pub fn span_metrics<S: SpanColumns>(spans: &[S]) -> Vec<SpanMetricRow> {
     let mut by_key: HashMap<(uuid::Uuid, u32, &str, &str, u8, u8), Counts> = HashMap::new();
     for span in spans {
         let counts = by_key
             .entry((
-                span.tenant_id,
-                minute_of(span.start_time),
-                &span.service_name,
-                &span.name,
-                span.kind,
-                span.status_code,
+                span.tenant(),
+                minute_of(span.second()),
+                span.service_name(),
+                span.operation(),
+                span.kind_number(),
+                span.status_number(),
             ))
             .or_default();
         counts.spans += 1;
-        counts.errors += u64::from(span.status_code == StatusCode::Error as u8);
-        counts.duration_sum_ns = counts.duration_sum_ns.saturating_add(span.duration_ns);
-        counts.histogram.record(span.duration_ns);
+        counts.errors += u64::from(span.error());
+        counts.duration_sum_ns = counts.duration_sum_ns.saturating_add(span.duration());
+        counts.histogram.record(span.duration());
     }
     by_key
         .into_iter()
@@ -74,8 +73,8 @@ pub(crate) mod tests {
         (trace, id, parent): (u8, u8, u8),
         (service, name, kind): (&str, &str, u8),
         (second, duration_ms, error): (u32, u64, bool),
-    ) -> SpanRow {
-        SpanRow {
+    ) -> weft_storage::clickhouse::SpanRow {
+        weft_storage::clickhouse::SpanRow {
             tenant_id: uuid::Uuid::nil(),
             trace_id: [trace; 16],
             span_id: [id; 8],

@@ -25,7 +25,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use weft_model::TenantId;
 use weft_model::sampling::trace_hash;
 use weft_runtime::shutdown::CancellationToken;
-use weft_storage::clickhouse::SpanRow;
+use weft_storage::clickhouse::PackedSpan;
 
 type TraceKey = (TenantId, [u8; 16]);
 
@@ -39,11 +39,9 @@ pub struct Decided {
 
 impl Decided {
     /// Marks spans with their trace's sample rate and rule.
-    pub fn stamp(&self, spans: &mut [SpanRow]) {
+    pub fn stamp(&self, spans: &mut [PackedSpan]) {
         for span in spans {
-            span.sample_rate = self.sample_rate;
-            span.sampled_by.clear();
-            span.sampled_by.push_str(&self.rule);
+            span.stamp(self.sample_rate, &self.rule);
         }
     }
 }
@@ -53,7 +51,7 @@ struct Pending {
     first_seen: Instant,
     last_seen: Instant,
     root_seen: bool,
-    spans: Vec<SpanRow>,
+    spans: Vec<PackedSpan>,
     bytes: usize,
     /// One per admission (bus message and trace): told once the trace's fate is durable.
     waiters: Vec<oneshot::Sender<Written>>,
@@ -173,7 +171,7 @@ pub enum Admitted {
     /// Buffered: the receiver resolves once the trace is decided and stored.
     Waiting(oneshot::Receiver<Written>),
     /// The trace was decided already; the caller writes kept late spans itself.
-    Late(Decided, Vec<SpanRow>),
+    Late(Decided, Vec<PackedSpan>),
 }
 
 pub struct TraceSampler {
@@ -201,11 +199,11 @@ impl TraceSampler {
     }
 
     /// Takes spans of one trace (of one tenant) that one bus message carried.
-    pub fn admit(&self, tenant: TenantId, trace_id: [u8; 16], spans: Vec<SpanRow>) -> Admitted {
+    pub fn admit(&self, tenant: TenantId, trace_id: [u8; 16], spans: Vec<PackedSpan>) -> Admitted {
         let key = (tenant, trace_id);
         let now = Instant::now();
-        let root = spans.iter().any(|s| s.parent_span_id == [0; 8]);
-        let bytes: usize = spans.iter().map(span_bytes).sum();
+        let root = spans.iter().any(|s| s.parent_span_id() == [0; 8]);
+        let bytes: usize = spans.iter().map(PackedSpan::held_bytes).sum();
         let count = spans.len();
         let (rx, over) = {
             let mut buffer = self.buffer.lock().expect("trace buffer");
@@ -441,32 +439,6 @@ impl TraceSampler {
     }
 }
 
-/// What a buffered span costs in memory, roughly: the row and the text it owns. The
-/// resource is counted in full although the spans of one message share it: the bound
-/// errs on the safe side.
-fn span_bytes(span: &SpanRow) -> usize {
-    let texts = |values: &[String]| -> usize {
-        values.iter().map(String::len).sum::<usize>() + std::mem::size_of_val(values)
-    };
-    size_of::<SpanRow>()
-        + span.trace_state.len()
-        + span.service_name.len()
-        + span.name.len()
-        + span.status_message.len()
-        + span.scope_name.len()
-        + span.scope_version.len()
-        + texts(&span.attribute_keys)
-        + texts(&span.attribute_values)
-        + texts(&span.resource_keys)
-        + texts(&span.resource_values)
-        + texts(&span.event_names)
-        + texts(&span.event_attributes)
-        + texts(&span.link_attributes)
-        + span.event_times_unix_nano.len() * 8
-        + span.link_trace_ids.len() * 16
-        + span.link_span_ids.len() * 8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,14 +458,19 @@ mod tests {
     }
 
     /// `n` spans of trace `trace`, none of them the root.
-    fn spans(trace: u8, n: u8) -> Vec<SpanRow> {
+    fn spans(trace: u8, n: u8) -> Vec<PackedSpan> {
         (0..n)
             .map(|i| span((trace, 10 + i, 1), ("checkout", "work", 1), (1, 5, false)))
+            .map(|row| PackedSpan::from_row(&row))
             .collect()
     }
 
-    fn root(trace: u8) -> SpanRow {
-        span((trace, 1, 0), ("checkout", "GET /", 2), (1, 50, false))
+    fn root(trace: u8) -> PackedSpan {
+        PackedSpan::from_row(&span(
+            (trace, 1, 0),
+            ("checkout", "GET /", 2),
+            (1, 50, false),
+        ))
     }
 
     fn tenant() -> TenantId {
@@ -597,8 +574,8 @@ mod tests {
         match sampler.admit(tenant(), [1; 16], spans(1, 1)) {
             Admitted::Late(decided, mut late) => {
                 decided.stamp(&mut late);
-                assert_eq!(late[0].sample_rate, 10.0);
-                assert_eq!(late[0].sampled_by, "keep 10% of the rest");
+                assert_eq!(late[0].sample_rate(), 10.0);
+                assert_eq!(late[0].sampled_by(), "keep 10% of the rest");
             }
             Admitted::Waiting(_) => panic!("the decision is cached"),
         }

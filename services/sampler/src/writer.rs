@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use weft_model::TenantId;
 use weft_runtime::shutdown::CancellationToken;
 use weft_storage::clickhouse::{
-    ClickHouse, ClickHouseError, MetricRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow,
+    ClickHouse, ClickHouseError, MetricRow, PackedSpan, ServiceEdgeRow, SpanMetricRow,
+    TraceIndexRow,
 };
 
 /// What became of a request's rows.
@@ -54,7 +55,7 @@ pub struct WriteRequest {
     pub message: MessageRef,
     pub tenant: TenantId,
     /// The spans kept.
-    pub spans: Vec<SpanRow>,
+    pub spans: Vec<PackedSpan>,
     /// RED metrics and service edges of every span the message carried.
     pub span_metrics: Vec<SpanMetricRow>,
     pub edges: Vec<ServiceEdgeRow>,
@@ -129,7 +130,7 @@ impl PartRows for ServiceEdgeRow {
 /// Requests written together: their spans moved into one vector, with each request's
 /// part so a failing group can be split back at request boundaries.
 struct Group {
-    spans: Vec<SpanRow>,
+    spans: Vec<PackedSpan>,
     parts: Vec<Part>,
 }
 
@@ -278,7 +279,7 @@ impl Writer {
                 Step::Spans if group.spans.is_empty() => Ok(()),
                 Step::Index if index.is_empty() => Ok(()),
                 Step::Spans => {
-                    self.timed("spans", self.store.insert_traces(&group.spans, &[]))
+                    self.timed("spans", self.store.insert_packed_spans(&group.spans))
                         .await
                 }
                 Step::Index => {
@@ -568,7 +569,7 @@ mod tests {
             },
             tenant,
             span_metrics: crate::red::span_metrics(std::slice::from_ref(&span)),
-            spans: vec![span],
+            spans: vec![PackedSpan::from_row(&span)],
             edges,
             written,
         };

@@ -5,8 +5,8 @@
 use weft_model::{TenantId, TraceId};
 use weft_storage::clickhouse::{
     ClickHouse, ClickHouseConfig, DurationHistogram, LogCursor, LogRow, LogSearch, MetricRow,
-    MetricsWindow, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow, TraceSearch,
-    TraceSort,
+    MetricsWindow, PackedSpan, RedSeries, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow,
+    TraceSearch, TraceSort,
 };
 
 fn store() -> ClickHouse {
@@ -55,6 +55,73 @@ fn span(
         sample_rate: 1.0,
         sampled_by: String::new(),
     }
+}
+
+/// The sampler writes spans packed (their RowBinary made when they arrive): read back,
+/// they are the rows they were packed from, byte for byte, with the decision stamped.
+#[tokio::test]
+async fn packed_spans_are_stored_as_the_rows_they_were_packed_from() {
+    let store = store();
+    store.migrate().await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let tenant = TenantId::random();
+    let mut rows = vec![
+        span(
+            tenant,
+            (5, 1, 0),
+            ("frontend", "GET /cart ✓"),
+            (now - 10, 300),
+        ),
+        span(tenant, (5, 2, 1), ("cart", "fail"), (now - 10, 200)),
+        span(tenant, (5, 3, 1), ("cart", "bare"), (now - 9, 20)),
+    ];
+    // One span with a long attribute, a resource of its own, and no events or links.
+    let bare = &mut rows[2];
+    bare.attribute_keys.push("payload".into());
+    bare.attribute_values.push("x".repeat(300));
+    bare.resource_keys = vec!["service.name".into(), "host.name".into()].into();
+    bare.resource_values = vec!["cart".into(), "node-7".into()].into();
+    bare.trace_state = "vendor=1".into();
+    bare.event_times_unix_nano.clear();
+    bare.event_names.clear();
+    bare.event_attributes.clear();
+    bare.link_trace_ids.clear();
+    bare.link_span_ids.clear();
+    bare.link_attributes.clear();
+    let rule: std::sync::Arc<str> = "keep-slow".into();
+    for row in &mut rows {
+        (row.sample_rate, row.sampled_by) = (4.0, rule.to_string());
+    }
+    let packed: Vec<PackedSpan> = rows
+        .iter()
+        .map(|row| {
+            let mut packed = PackedSpan::from_row(row);
+            packed.stamp(4.0, &rule);
+            packed
+        })
+        .collect();
+    store.insert_packed_spans(&packed).await.unwrap();
+    store
+        .insert_traces(&[], &TraceIndexRow::summarise(&packed))
+        .await
+        .unwrap();
+    let (summary, read) = store
+        .tenant(tenant)
+        .trace(TraceId::from_bytes(&[5; 16]).unwrap())
+        .await
+        .unwrap()
+        .expect("the packed trace");
+    assert_eq!(read, rows);
+    assert_eq!((summary.span_count, summary.error_count), (3, 1));
+    assert_eq!(summary.root_name, "GET /cart ✓");
+    assert_eq!(
+        TraceIndexRow::summarise(&packed),
+        TraceIndexRow::summarise(&rows)
+    );
+    store.drop_database().await.unwrap();
 }
 
 #[tokio::test]

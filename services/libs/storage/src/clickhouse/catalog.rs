@@ -696,7 +696,7 @@ fn sent<R: ::clickhouse::Row>(client: &::clickhouse::Client, read: &TenantRead<R
 }
 
 /// The column list the client derives from a row type: quoted names, comma-separated.
-fn column_list<R: ::clickhouse::Row>() -> String {
+pub(super) fn column_list<R: ::clickhouse::Row>() -> String {
     R::COLUMN_NAMES
         .iter()
         .map(|name| format!("`{name}`"))

@@ -166,42 +166,156 @@ pub struct TraceIndexRow {
     pub sampled_by: String,
 }
 
+/// The columns of a span that are read without the whole row: what a trace's index row
+/// is summed from, and what the sampler's metrics count. Spans as rows and packed both
+/// have them.
+pub trait SpanColumns {
+    fn tenant(&self) -> uuid::Uuid;
+    fn trace(&self) -> [u8; 16];
+    fn span(&self) -> [u8; 8];
+    fn parent(&self) -> [u8; 8];
+    /// The start in whole seconds (the `start_time` column).
+    fn second(&self) -> u32;
+    fn start(&self) -> u64;
+    fn duration(&self) -> u64;
+    fn kind_number(&self) -> u8;
+    fn status_number(&self) -> u8;
+    fn service_name(&self) -> &str;
+    fn operation(&self) -> &str;
+    fn rate(&self) -> f32;
+    fn rule(&self) -> &str;
+
+    fn root(&self) -> bool {
+        self.parent() == [0; 8]
+    }
+
+    fn error(&self) -> bool {
+        self.status_number() == weft_model::StatusCode::Error as u8
+    }
+}
+
+impl SpanColumns for SpanRow {
+    fn tenant(&self) -> uuid::Uuid {
+        self.tenant_id
+    }
+    fn trace(&self) -> [u8; 16] {
+        self.trace_id
+    }
+    fn span(&self) -> [u8; 8] {
+        self.span_id
+    }
+    fn parent(&self) -> [u8; 8] {
+        self.parent_span_id
+    }
+    fn second(&self) -> u32 {
+        self.start_time
+    }
+    fn start(&self) -> u64 {
+        self.start_time_unix_nano
+    }
+    fn duration(&self) -> u64 {
+        self.duration_ns
+    }
+    fn kind_number(&self) -> u8 {
+        self.kind
+    }
+    fn status_number(&self) -> u8 {
+        self.status_code
+    }
+    fn service_name(&self) -> &str {
+        &self.service_name
+    }
+    fn operation(&self) -> &str {
+        &self.name
+    }
+    fn rate(&self) -> f32 {
+        self.sample_rate
+    }
+    fn rule(&self) -> &str {
+        &self.sampled_by
+    }
+}
+
+impl SpanColumns for super::PackedSpan {
+    fn tenant(&self) -> uuid::Uuid {
+        self.tenant_id()
+    }
+    fn trace(&self) -> [u8; 16] {
+        self.trace_id()
+    }
+    fn span(&self) -> [u8; 8] {
+        self.span_id()
+    }
+    fn parent(&self) -> [u8; 8] {
+        self.parent_span_id()
+    }
+    fn second(&self) -> u32 {
+        self.start_time()
+    }
+    fn start(&self) -> u64 {
+        self.start_time_unix_nano()
+    }
+    fn duration(&self) -> u64 {
+        self.duration_ns()
+    }
+    fn kind_number(&self) -> u8 {
+        self.kind()
+    }
+    fn status_number(&self) -> u8 {
+        self.status_code()
+    }
+    fn service_name(&self) -> &str {
+        super::PackedSpan::service_name(self)
+    }
+    fn operation(&self) -> &str {
+        self.name()
+    }
+    fn rate(&self) -> f32 {
+        self.sample_rate()
+    }
+    fn rule(&self) -> &str {
+        self.sampled_by()
+    }
+}
+
 impl TraceIndexRow {
     /// Summarises spans of one tenant into one index row per trace.
-    pub fn summarise(spans: &[SpanRow]) -> Vec<TraceIndexRow> {
+    pub fn summarise<S: SpanColumns>(spans: &[S]) -> Vec<TraceIndexRow> {
         let mut by_trace: std::collections::HashMap<(uuid::Uuid, [u8; 16]), TraceIndexRow> =
             std::collections::HashMap::new();
         for span in spans {
-            let end = span.start_time_unix_nano.saturating_add(span.duration_ns);
+            let start = span.start();
+            let end = start.saturating_add(span.duration());
+            let start_time = span.second();
             let row = by_trace
-                .entry((span.tenant_id, span.trace_id))
+                .entry((span.tenant(), span.trace()))
                 .or_insert_with(|| TraceIndexRow {
-                    tenant_id: span.tenant_id,
-                    trace_id: span.trace_id,
-                    start_time: span.start_time,
-                    start_time_unix_nano: span.start_time_unix_nano,
+                    tenant_id: span.tenant(),
+                    trace_id: span.trace(),
+                    start_time,
+                    start_time_unix_nano: start,
                     end_time_unix_nano: end,
                     root_service: String::new(),
                     root_name: String::new(),
                     span_count: 0,
                     error_count: 0,
                     service_names: Vec::new(),
-                    sample_rate: span.sample_rate,
-                    sampled_by: span.sampled_by.clone(),
+                    sample_rate: span.rate(),
+                    sampled_by: span.rule().to_owned(),
                 });
-            if span.start_time_unix_nano < row.start_time_unix_nano {
-                row.start_time_unix_nano = span.start_time_unix_nano;
-                row.start_time = span.start_time;
+            if start < row.start_time_unix_nano {
+                row.start_time_unix_nano = start;
+                row.start_time = start_time;
             }
             row.end_time_unix_nano = row.end_time_unix_nano.max(end);
-            if span.parent_span_id == [0; 8] {
-                row.root_service.clone_from(&span.service_name);
-                row.root_name.clone_from(&span.name);
+            if span.root() {
+                span.service_name().clone_into(&mut row.root_service);
+                span.operation().clone_into(&mut row.root_name);
             }
             row.span_count += 1;
-            row.error_count += u32::from(span.status_code == weft_model::StatusCode::Error as u8);
-            if !row.service_names.contains(&span.service_name) {
-                row.service_names.push(span.service_name.clone());
+            row.error_count += u32::from(span.error());
+            if !row.service_names.iter().any(|s| s == span.service_name()) {
+                row.service_names.push(span.service_name().to_owned());
             }
         }
         by_trace.into_values().collect()
