@@ -218,7 +218,6 @@ impl Sampler {
         let trim = self.bus.trim_until(
             &[Signal::Spans, Signal::Logs],
             CONSUMER_GROUP,
-            &self.config.partitions,
             self.bus.config().trim_interval,
             shutdown.clone(),
         );

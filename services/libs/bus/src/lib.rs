@@ -6,6 +6,7 @@
 mod consumer;
 mod control;
 pub mod metrics;
+mod publish;
 mod subjects;
 mod trim;
 
@@ -16,12 +17,10 @@ pub use subjects::{Signal, Subjects};
 
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, connection::State};
-use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
-use weft_model::{Partition, TenantId};
 use weft_runtime::config::{ConfigError, Env};
 use weft_runtime::shutdown::CancellationToken;
 
@@ -33,7 +32,7 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 pub const DEAD_LETTER_REASON_HEADER: &str = "Weft-Dead-Letter-Reason";
 
 /// Why the bus could not take a message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum BusError {
     #[error("nats is not connected")]
     Disconnected,
@@ -148,6 +147,7 @@ pub struct Bus {
     config: BusConfig,
     subjects: Subjects,
     publish_permits: Arc<Semaphore>,
+    lanes: Arc<publish::Lanes>,
     streams_ready: Arc<AtomicBool>,
     metrics: BusMetrics,
 }
@@ -168,6 +168,7 @@ impl Bus {
             jetstream,
             subjects: config.subjects(),
             publish_permits: Arc::new(Semaphore::new(config.max_pending_publishes)),
+            lanes: Arc::default(),
             streams_ready: Arc::new(AtomicBool::new(false)),
             metrics: BusMetrics::default(),
             config,
@@ -262,62 +263,6 @@ impl Bus {
             }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-    }
-
-    /// Publishes one batch of one signal, tenant and partition and waits for JetStream's
-    /// acknowledgement: only then is the batch durable. `traceparent` carries the
-    /// publishing request's trace context to the consumers.
-    pub async fn publish(
-        &self,
-        signal: Signal,
-        tenant: TenantId,
-        partition: Partition,
-        payload: Bytes,
-        traceparent: Option<&str>,
-    ) -> Result<(), BusError> {
-        if !self.is_connected() {
-            return Err(BusError::Disconnected);
-        }
-        let _permit = self
-            .publish_permits
-            .acquire()
-            .await
-            .expect("semaphore never closed");
-        let mut headers = HeaderMap::new();
-        headers.insert(TENANT_HEADER, tenant.to_string().as_str());
-        if let Some(traceparent) = traceparent {
-            headers.insert(TRACEPARENT_HEADER, traceparent);
-        }
-        let timeout = self.config.publish_timeout;
-        let publish = async {
-            let ack = self
-                .jetstream
-                .publish_with_headers(self.subjects.partition(signal, partition), headers, payload)
-                .await
-                .map_err(|e| BusError::Publish(e.to_string()))?;
-            ack.await.map_err(|e| BusError::Publish(e.to_string()))
-        };
-        let labels = metrics::SignalLabels {
-            signal: signal.as_str(),
-        };
-        self.metrics.publishes_in_flight.inc();
-        let started = Instant::now();
-        let result = match tokio::time::timeout(timeout, publish).await {
-            Ok(result) => result.map(|_| ()),
-            Err(_) => Err(BusError::AckTimeout(timeout)),
-        };
-        self.metrics.publishes_in_flight.dec();
-        match &result {
-            Ok(()) => self
-                .metrics
-                .publish_seconds
-                .get_or_create(&labels)
-                .observe(started.elapsed().as_secs_f64()),
-            Err(_) => {
-                self.metrics.publish_failures.get_or_create(&labels).inc();
-            }
-        }
-        result
     }
 
     /// Keeps a consumed message that can never be stored in the dead-letter stream, with

@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 pub const PUBLISH_SECONDS: &str = "weft_bus_publish_seconds";
 pub const PUBLISHES_IN_FLIGHT: &str = "weft_bus_publishes_in_flight";
 pub const PUBLISH_FAILURES: &str = "weft_bus_publish_failures";
+pub const PAYLOADS_PER_MESSAGE: &str = "weft_bus_payloads_per_message";
 pub const CONSUMER_LAG: &str = "weft_bus_consumer_lag_messages";
 pub const REDELIVERIES: &str = "weft_bus_redeliveries";
 pub const MESSAGES_CONSUMED: &str = "weft_bus_messages_consumed";
@@ -27,6 +28,11 @@ pub struct PartitionLabels {
     pub partition: u16,
 }
 
+fn payload_buckets() -> Histogram {
+    // 1 to 1 024 payloads.
+    Histogram::new(exponential_buckets(1.0, 2.0, 11))
+}
+
 fn publish_buckets() -> Histogram {
     // 0.25 ms to about 4 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -38,6 +44,8 @@ pub struct BusMetrics {
     pub publish_seconds: Family<SignalLabels, Histogram, fn() -> Histogram>,
     pub publishes_in_flight: Gauge,
     pub publish_failures: Family<SignalLabels, Counter>,
+    /// Payloads coalesced into each published message.
+    pub payloads_per_message: Family<SignalLabels, Histogram, fn() -> Histogram>,
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     pub redeliveries: Family<PartitionLabels, Counter>,
     pub messages_consumed: Family<PartitionLabels, Counter>,
@@ -50,6 +58,7 @@ impl Default for BusMetrics {
             publish_seconds: Family::new_with_constructor(publish_buckets),
             publishes_in_flight: Gauge::default(),
             publish_failures: Family::default(),
+            payloads_per_message: Family::new_with_constructor(payload_buckets),
             consumer_lag: Family::default(),
             redeliveries: Family::default(),
             messages_consumed: Family::default(),
@@ -75,6 +84,11 @@ impl BusMetrics {
             PUBLISH_FAILURES,
             "Publishes that failed or timed out",
             self.publish_failures.clone(),
+        );
+        registry.register(
+            PAYLOADS_PER_MESSAGE,
+            "Payloads published together in one message (those that met on one partition)",
+            self.payloads_per_message.clone(),
         );
     }
 
