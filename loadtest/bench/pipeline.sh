@@ -37,9 +37,10 @@ CHPID=$(pgrep -xo clickhouse-serv || pgrep -o -f /usr/sbin/clickhouse-server)
 NATSPID=$(pgrep -xo nats-server)
 
 snapshot() { # snapshot NAME: CPU of every process now
-    local name=$1 sampler=0
+    local name=$1 sampler=0 alerting=0
     [ -f "$RUN/sampler.pid" ] && sampler=$(cpu "$(pid_of sampler)")
-    eval "${name}_ingest=$(cpu "$INGEST") ${name}_sampler=$sampler ${name}_ch=$(cpu "$CHPID") ${name}_nats=$(cpu "$NATSPID")"
+    [ -f "$RUN/alerting.pid" ] && alerting=$(cpu "$(pid_of alerting)")
+    eval "${name}_ingest=$(cpu "$INGEST") ${name}_sampler=$sampler ${name}_ch=$(cpu "$CHPID") ${name}_nats=$(cpu "$NATSPID") ${name}_alerting=$alerting"
 }
 
 SAMPLER_METRICS=${WEFT_SAMPLER_METRICS_URL:-http://127.0.0.1:8081/metrics}
@@ -113,8 +114,8 @@ if [ "$MODE" = decided ]; then
     echo "weft_cpu_us_per_span=$(echo "($c_ingest - $a_ingest + $c_sampler - $a_sampler) * 1000000 / $accepted" | bc)"
 elif [ "$MODE" = e2e ]; then
     echo "e2e_seconds=$(echo "$t2 - $t0" | bc) e2e_spans_per_s=$(echo "$stored / ($t2 - $t0)" | bc)"
-    echo "cpu_seconds_total ingest=$(echo "$c_ingest - $a_ingest" | bc) sampler=$(echo "$c_sampler - $a_sampler" | bc) clickhouse=$(echo "$c_ch - $a_ch" | bc) nats=$(echo "$c_nats - $a_nats" | bc) wall=$(echo "$t2 - $t0" | bc)"
-    echo "weft_cpu_us_per_span=$(echo "($c_ingest - $a_ingest + $c_sampler - $a_sampler) * 1000000 / $stored" | bc)"
+    echo "cpu_seconds_total ingest=$(echo "$c_ingest - $a_ingest" | bc) sampler=$(echo "$c_sampler - $a_sampler" | bc) clickhouse=$(echo "$c_ch - $a_ch" | bc) nats=$(echo "$c_nats - $a_nats" | bc) alerting=$(echo "$c_alerting - $a_alerting" | bc) wall=$(echo "$t2 - $t0" | bc)"
+    echo "weft_cpu_us_per_span=$(echo "($c_ingest - $a_ingest + $c_sampler - $a_sampler) * 1000000 / $stored" | bc) nats_cpu_us_per_span=$(echo "($c_nats - $a_nats) * 1000000 / $stored" | bc)"
     [ "$inserts" -gt 0 ] && echo "insert_queries=$inserts mean_spans_per_spans_insert=$(echo "$stored / ($inserts / 2)" | bc)"
 else
     drained=$(( $(spans) - before_drain ))

@@ -291,10 +291,13 @@ impl BatchHandler for SpanHandler {
         let mut waiting = Vec::with_capacity(batch.len());
         // The batch's writes go to the writer in one send.
         let mut writes = Vec::with_capacity(batch.len());
-        for envelope in batch {
+        for mut envelope in batch {
             let Some(spans) = self.rows(partition, &envelope) else {
                 continue;
             };
+            // The spans are packed: the payload would only be held as long (for a dead
+            // letter, which reads it back from the stream instead).
+            envelope.payload = bytes::Bytes::new();
             let message = MessageRef {
                 sequence: envelope.stream_sequence,
                 redelivered: envelope.redelivered,

@@ -34,7 +34,10 @@ pub struct ConsumerConfig {
 }
 
 /// One message as the bus carried it: the tenant from its header, the OTLP payload, and
-/// the W3C trace context of the request that published it.
+/// the W3C trace context of the request that published it. A handler that holds the
+/// envelope for long (the sampler, until its traces are decided) may drop the payload
+/// once it is decoded: the message stays in the stream until it is acknowledged, and
+/// [`crate::Bus::dead_letter`] reads it back from there by its sequence.
 #[derive(Clone, Debug)]
 pub struct Envelope {
     pub tenant: TenantId,
@@ -224,7 +227,7 @@ impl<H: BatchHandler> PartitionOwner<H> {
         let metrics = self.bus.metrics();
         let mut envelopes = Vec::with_capacity(messages.len());
         let mut carried = Vec::with_capacity(messages.len());
-        for message in messages {
+        for mut message in messages {
             let info = message
                 .info()
                 .ok()
@@ -241,9 +244,12 @@ impl<H: BatchHandler> PartitionOwner<H> {
             }
             match tenant_of(&message) {
                 Ok(tenant) => {
+                    // Only the envelope holds the payload; the message kept to be
+                        // acknowledged does not, so a handler can let it go.
+                        let payload = std::mem::take(&mut message.message.payload);
                     envelopes.push(Envelope {
                         tenant,
-                        payload: message.payload.clone(),
+                        payload,
                         traceparent: header(&message, TRACEPARENT_HEADER),
                         redelivered,
                         stream_sequence: info.map_or(0, |(_, _, sequence)| sequence),

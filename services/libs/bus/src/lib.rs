@@ -267,6 +267,8 @@ impl Bus {
 
     /// Keeps a consumed message that can never be stored in the dead-letter stream, with
     /// its tenant, trace context and `reason`, and waits for JetStream's acknowledgement.
+    /// An envelope whose payload its handler dropped is read back from the stream by its
+    /// sequence (it is there until acknowledged).
     pub async fn dead_letter(
         &self,
         signal: Signal,
@@ -285,12 +287,24 @@ impl Bus {
             .filter(|c| !c.is_control())
             .collect();
         headers.insert(DEAD_LETTER_REASON_HEADER, reason.as_str());
+        let payload = if envelope.payload.is_empty() && envelope.stream_sequence != 0 {
+            self.jetstream
+                .get_stream(self.subjects.stream(signal))
+                .await
+                .map_err(|e| BusError::Stream(e.to_string()))?
+                .get_raw_message(envelope.stream_sequence)
+                .await
+                .map_err(|e| BusError::Stream(format!("reading a message back: {e}")))?
+                .payload
+        } else {
+            envelope.payload.clone()
+        };
         let publish = async {
             self.jetstream
                 .publish_with_headers(
                     self.subjects.dead_letter(signal),
                     headers,
-                    envelope.payload.clone(),
+                    payload,
                 )
                 .await
                 .map_err(|e| BusError::Publish(e.to_string()))?
