@@ -245,8 +245,8 @@ impl<H: BatchHandler> PartitionOwner<H> {
             match tenant_of(&message) {
                 Ok(tenant) => {
                     // Only the envelope holds the payload; the message kept to be
-                        // acknowledged does not, so a handler can let it go.
-                        let payload = std::mem::take(&mut message.message.payload);
+                    // acknowledged does not, so a handler can let it go.
+                    let payload = std::mem::take(&mut message.message.payload);
                     envelopes.push(Envelope {
                         tenant,
                         payload,

@@ -301,11 +301,7 @@ impl Bus {
         };
         let publish = async {
             self.jetstream
-                .publish_with_headers(
-                    self.subjects.dead_letter(signal),
-                    headers,
-                    payload,
-                )
+                .publish_with_headers(self.subjects.dead_letter(signal), headers, payload)
                 .await
                 .map_err(|e| BusError::Publish(e.to_string()))?
                 .await
