@@ -106,6 +106,8 @@ pub struct Replica {
     pub addr: SocketAddr,
     /// OTLP/gRPC, for ingest.
     pub grpc: Option<SocketAddr>,
+    /// The service, named in the warnings of a drain that takes long.
+    service: &'static str,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -113,6 +115,7 @@ pub struct Replica {
 
 impl Replica {
     fn spawn(
+        service: &'static str,
         addr: SocketAddr,
         grpc: Option<SocketAddr>,
         parent: &CancellationToken,
@@ -123,6 +126,7 @@ impl Replica {
         Replica {
             addr,
             grpc,
+            service,
             shutdown,
             task,
             runtime: None,
@@ -137,7 +141,10 @@ impl Replica {
 
     /// Waits for the instance to finish after its shutdown was cancelled.
     async fn drained(&mut self) {
-        (&mut self.task).await.expect("the service panicked");
+        let what = format!("the {} replica at {} to drain", self.service, self.addr);
+        weft_runtime::shutdown::draining("e2e stack", &what, &self.shutdown, &mut self.task)
+            .await
+            .expect("the service panicked");
     }
 
     /// Ends this instance the way `kill -9` ends a process: every task of its runtime
@@ -311,7 +318,7 @@ impl Stack {
         let ingest = Ingest::build(self.ingest_config.clone())
             .await
             .expect("build ingest");
-        Replica::spawn(addr, Some(grpc), &self.shutdown, |token| {
+        Replica::spawn("ingest", addr, Some(grpc), &self.shutdown, |token| {
             tokio::spawn(async move { ingest.serve(listeners, token).await.expect("ingest") })
         })
     }
@@ -350,6 +357,7 @@ impl Stack {
         Replica {
             addr,
             grpc: None,
+            service: "sampler",
             shutdown,
             task,
             runtime: Some(runtime),
@@ -396,6 +404,7 @@ impl Stack {
         Replica {
             addr,
             grpc: None,
+            service: "alerting",
             shutdown,
             task,
             runtime: Some(runtime),
@@ -424,7 +433,7 @@ impl Stack {
             config.public_url = format!("http://{addr}");
         }
         let query = Query::build(config).await.expect("build query");
-        Replica::spawn(addr, None, &self.shutdown, |token| {
+        Replica::spawn("query", addr, None, &self.shutdown, |token| {
             tokio::spawn(async move { query.serve(listener, token).await.expect("query") })
         })
     }
@@ -571,6 +580,12 @@ impl Stack {
         for mut replica in self.replicas {
             replica.drained().await;
         }
-        self.ns.teardown().await;
+        weft_runtime::shutdown::draining(
+            "e2e stack",
+            "the namespace's teardown",
+            &self.shutdown,
+            self.ns.teardown(),
+        )
+        .await;
     }
 }

@@ -57,7 +57,10 @@ async fn a_graceful_restart_under_traffic_loses_no_usage_count() {
     .await;
     replica.stop().await;
     stop.store(true, Ordering::Relaxed);
-    client.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), client)
+        .await
+        .expect("the client stops within a minute of being told")
+        .unwrap();
 
     let requests = answered.load(Ordering::Relaxed) as i64;
     let day = *stack

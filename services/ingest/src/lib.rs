@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use weft_bus::{Bus, KeyRevoked};
 use weft_runtime::metrics::Registry;
 use weft_runtime::service::bind;
-use weft_runtime::shutdown::CancellationToken;
+use weft_runtime::shutdown::{CancellationToken, draining};
 use weft_storage::postgres::{KeyCache, Postgres};
 
 /// How long the last usage counts may take to reach PostgreSQL on shutdown.
@@ -148,10 +148,17 @@ impl Ingest {
             listeners.grpc,
             shutdown.clone(),
         );
-        let (http, grpc) = tokio::join!(http, grpc);
+        let (http, grpc) = tokio::join!(
+            draining("ingest", "open OTLP/HTTP connections", &shutdown, http),
+            draining("ingest", "open OTLP/gRPC connections", &shutdown, grpc),
+        );
         drained.cancel();
-        usage.await.context("the usage flusher panicked")?;
-        forget.await.context("the revocation listener panicked")?;
+        draining("ingest", "the last usage counts", &shutdown, usage)
+            .await
+            .context("the usage flusher panicked")?;
+        draining("ingest", "the revocation listener", &shutdown, forget)
+            .await
+            .context("the revocation listener panicked")?;
         streams.abort();
         http.context("OTLP/HTTP server failed")?;
         grpc.context("OTLP/gRPC server failed")?;

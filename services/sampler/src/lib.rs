@@ -33,7 +33,7 @@ use weft_bus::{PolicyChanged, RuleChanged};
 use weft_model::Partition;
 use weft_runtime::health::Readiness;
 use weft_runtime::metrics::Registry;
-use weft_runtime::shutdown::CancellationToken;
+use weft_runtime::shutdown::{CancellationToken, draining};
 use weft_runtime::tracing_context::TraceContext;
 use weft_storage::clickhouse::ClickHouse;
 use weft_storage::clickhouse::PackedSpan;
@@ -197,22 +197,33 @@ impl Sampler {
             .context("consuming log partitions failed")
         };
         let consume = async {
-            let result = weft_bus::consume(
-                &self.bus,
-                consumer,
-                &self.config.partitions,
-                handler,
-                shutdown.clone(),
+            let consumed = draining(
+                "sampler",
+                "the span consumer",
+                &shutdown,
+                weft_bus::consume(
+                    &self.bus,
+                    consumer,
+                    &self.config.partitions,
+                    handler,
+                    shutdown.clone(),
+                ),
             )
             .await;
             // Every handler is gone now; the decisions stop with the shutdown, and with
             // them the last sender of the writer.
-            deciding.await.context("the decision loop panicked")?;
+            draining("sampler", "the decision loop", &shutdown, deciding)
+                .await
+                .context("the decision loop panicked")?;
             for follow in [follow, follow_rules].into_iter().flatten() {
-                follow.await.context("following policy changes panicked")?;
+                draining("sampler", "the policy listeners", &shutdown, follow)
+                    .await
+                    .context("following policy changes panicked")?;
             }
-            writer.await.context("the writer panicked")?;
-            result.context("consuming span partitions failed")
+            draining("sampler", "the writer", &shutdown, writer)
+                .await
+                .context("the writer panicked")?;
+            consumed.context("consuming span partitions failed")
         };
         // What every consumer of the sampler's partitions acknowledged leaves the streams.
         let trim = self.bus.trim_until(
@@ -221,8 +232,12 @@ impl Sampler {
             self.bus.config().trim_interval,
             shutdown.clone(),
         );
-        let (health, consumed, logs_consumed, ()) =
-            tokio::join!(health, consume, consume_logs, trim);
+        let (health, consumed, logs_consumed, ()) = tokio::join!(
+            draining("sampler", "the health endpoint", &shutdown, health),
+            consume,
+            draining("sampler", "the log consumer", &shutdown, consume_logs),
+            draining("sampler", "the stream trim", &shutdown, trim),
+        );
         health.context("health endpoint failed")?;
         consumed?;
         logs_consumed

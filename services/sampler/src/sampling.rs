@@ -138,6 +138,8 @@ struct Buffer {
     spans: usize,
     bytes: usize,
     decided: DecisionCache,
+    /// Set when the decision loop stops: nothing admitted after it would ever be decided.
+    closed: bool,
 }
 
 /// Kept spans per second per tenant, for a policy's cap.
@@ -191,6 +193,7 @@ impl TraceSampler {
                 spans: 0,
                 bytes: 0,
                 decided: DecisionCache::new(config.decision_cache),
+                closed: false,
             }),
             config,
             wake: Notify::new(),
@@ -207,6 +210,11 @@ impl TraceSampler {
         let count = spans.len();
         let (rx, over) = {
             let mut buffer = self.buffer.lock().expect("trace buffer");
+            if buffer.closed {
+                // Stopping: the sender goes at once, so the message is left for
+                // redelivery instead of waiting for a decision that never comes.
+                return Admitted::Waiting(oneshot::channel().1);
+            }
             if let Some(decided) = buffer.decided.decisions.get(&key) {
                 let decided = decided.clone();
                 drop(buffer);
@@ -394,9 +402,16 @@ impl TraceSampler {
                 break 'deciding;
             }
         }
-        // Undecided traces are forgotten: their waiters see the senders go, so their
-        // messages are not acknowledged and the stream delivers them again.
+        self.close();
+    }
+
+    /// Stops admitting: undecided traces are forgotten, and so are spans admitted later
+    /// (by batches still being handled when the decision loop stopped). Their waiters see
+    /// the senders go, so their messages are not acknowledged and the stream delivers
+    /// them again.
+    fn close(&self) {
         let mut buffer = self.buffer.lock().expect("trace buffer");
+        buffer.closed = true;
         let undecided = buffer.traces.len();
         buffer.traces.clear();
         buffer.arrivals.clear();
@@ -509,6 +524,19 @@ mod tests {
         assert!(due_traces(&sampler, waited + Duration::from_secs(60)).is_empty());
         let buffer = sampler.buffer.lock().unwrap();
         assert_eq!((buffer.spans, buffer.bytes, buffer.traces.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn once_closed_the_buffer_lets_go_of_waiting_spans_and_of_spans_admitted_later() {
+        let sampler = TraceSampler::new(config(), SamplerMetrics::default());
+        let mut before = waiting(sampler.admit(tenant(), [4; 16], spans(4, 2)));
+        sampler.close();
+        assert_eq!(before.try_recv(), Err(oneshot::error::TryRecvError::Closed));
+        // A batch still being handled when the decision loop stopped admits afterwards;
+        // it must not wait for a decision that never comes.
+        let mut after = waiting(sampler.admit(tenant(), [5; 16], spans(5, 1)));
+        assert_eq!(after.try_recv(), Err(oneshot::error::TryRecvError::Closed));
+        assert!(due_traces(&sampler, Instant::now() + Duration::from_secs(60)).is_empty());
     }
 
     #[test]
