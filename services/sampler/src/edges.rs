@@ -115,7 +115,7 @@ impl CallTracker {
                 TraceCalls::default()
             });
             let side = Side {
-                service: trace.service(span.service_name()),
+                service: trace.service(span.service()),
                 kind: SpanKind::from_otlp(i32::from(span.kind_number())),
             };
             if trace.spans.insert(span.span(), side).is_none() {
@@ -144,7 +144,7 @@ impl CallTracker {
                 span_id,
                 side,
                 minute: minute_of(span.second()),
-                duration_ns: span.duration(),
+                duration_ns: span.duration_ns(),
                 error: span.error(),
             };
             match trace.spans.get(&parent).copied() {

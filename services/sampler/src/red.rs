@@ -27,16 +27,16 @@ pub fn span_metrics<S: SpanColumns>(spans: &[S]) -> Vec<SpanMetricRow> {
             .entry((
                 span.tenant(),
                 minute_of(span.second()),
-                span.service_name(),
-                span.operation(),
+                span.service(),
+                span.name(),
                 span.kind_number(),
                 span.status_number(),
             ))
             .or_default();
         counts.spans += 1;
         counts.errors += u64::from(span.error());
-        counts.duration_sum_ns = counts.duration_sum_ns.saturating_add(span.duration());
-        counts.histogram.record(span.duration());
+        counts.duration_sum_ns = counts.duration_sum_ns.saturating_add(span.duration_ns());
+        counts.histogram.record(span.duration_ns());
     }
     by_key
         .into_iter()

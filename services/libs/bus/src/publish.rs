@@ -117,16 +117,13 @@ impl Bus {
                 }
                 payloads
             };
-            let (signal, tenant, partition) = key;
             let message = concatenated(&payloads);
             let traceparent = payloads[0].traceparent.as_deref();
-            let result = self
-                .publish_message(signal, tenant, partition, message, traceparent)
-                .await;
+            let result = self.publish_message(key, message, traceparent).await;
             self.metrics
                 .payloads_per_message
                 .get_or_create(&metrics::SignalLabels {
-                    signal: signal.as_str(),
+                    signal: key.0.as_str(),
                 })
                 .observe(payloads.len() as f64);
             for queued in payloads {
@@ -139,9 +136,7 @@ impl Bus {
     /// timeout and the budget of unacknowledged publishes.
     async fn publish_message(
         &self,
-        signal: Signal,
-        tenant: TenantId,
-        partition: Partition,
+        (signal, tenant, partition): LaneKey,
         payload: Bytes,
         traceparent: Option<&str>,
     ) -> Result<(), BusError> {

@@ -248,14 +248,25 @@ impl TraceFilter {
 /// seconds for the index, then (with span conditions) window start and end seconds for
 /// spans and the span binds, then the trace binds.
 pub fn matching_traces(filter: &TraceFilter) -> String {
+    matching_traces_of(filter, None)
+}
+
+/// [`matching_traces`] of only the traces a `sample` condition on the trace id keeps:
+/// the condition holds for all of a trace's rows or for none, so applying it before the
+/// grouping keeps the same traces and builds a set of the sample's size, not of every
+/// matching trace. Binds: window start and end seconds for the index, the sample's bind,
+/// then (with span conditions) window start and end seconds for spans, the sample's bind
+/// again and the span binds, then the trace binds.
+fn matching_traces_of(filter: &TraceFilter, sample: Option<&str>) -> String {
+    let sampled = sample.map(|s| format!(" AND {s}")).unwrap_or_default();
     let mut sql = format!(
         "FROM trace_index \
-         WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?)"
+         WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?){sampled}"
     );
     if !filter.spans.conditions.is_empty() {
         sql.push_str(&format!(
             " AND trace_id IN (SELECT trace_id FROM spans WHERE tenant_id = {TENANT} \
-             AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) AND {})",
+             AND start_time >= toDateTime(?) AND start_time <= toDateTime(?){sampled} AND {})",
             filter.spans.conditions.join(" AND ")
         ));
     }
@@ -330,19 +341,20 @@ impl TraceSample {
 /// selected; a trace that began before the window counts there when its spans reach into
 /// it, where the trace index alone leaves it out.
 ///
-/// Binds: the window start and end seconds for spans, those of [`matching_traces`] and
-/// the selection's (the selected traces), the selected group's sample bind; then the
-/// window again, the other group's sample bind, those of [`matching_traces`] and the
-/// selection's again; then the keys left out (an array).
+/// Binds: the window start and end seconds for spans, those of [`matching_traces_of`]
+/// with the selected group's sample and the selection's (the selected traces), the
+/// selected group's sample bind; then the window again, the other group's sample bind,
+/// those of [`matching_traces_of`] with its sample and the selection's again; then the
+/// keys left out (an array).
 pub fn attribute_values(filter: &TraceFilter, selected: &str, sample: TraceSample) -> String {
-    let matching = matching_traces(filter);
+    let sample = sample.condition();
+    let matching = matching_traces_of(filter, Some(sample));
     let and = if filter.traces.conditions.is_empty() {
         " HAVING "
     } else {
         " AND "
     };
     let n = DIFFERENCE_VALUES_PER_KEY + 1;
-    let sample = sample.condition();
     // The other traces: without filters, every trace of the window that is not selected
     // (one small set to leave out, rather than the window's every trace to look up);
     // with filters, the matching traces that are not selected.

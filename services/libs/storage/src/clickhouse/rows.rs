@@ -166,28 +166,21 @@ pub struct TraceIndexRow {
     pub sampled_by: String,
 }
 
-/// The columns of a span that are read without the whole row: what a trace's index row
-/// is summed from, and what the sampler's metrics count. Spans as rows and packed both
-/// have them.
-pub trait SpanColumns {
+/// The columns of a span that are read without the whole row, beyond its facts: what a
+/// trace's index row is summed from, and what the sampler's metrics count. Spans as rows
+/// and packed both have them.
+pub trait SpanColumns: weft_model::sampling::SpanFacts {
     fn tenant(&self) -> uuid::Uuid;
     fn trace(&self) -> [u8; 16];
     fn span(&self) -> [u8; 8];
     fn parent(&self) -> [u8; 8];
     /// The start in whole seconds (the `start_time` column).
     fn second(&self) -> u32;
-    fn start(&self) -> u64;
-    fn duration(&self) -> u64;
+    /// The numbers as stored, which [`weft_model::sampling::SpanFacts`] reads as enums.
     fn kind_number(&self) -> u8;
     fn status_number(&self) -> u8;
-    fn service_name(&self) -> &str;
-    fn operation(&self) -> &str;
     fn rate(&self) -> f32;
     fn rule(&self) -> &str;
-
-    fn root(&self) -> bool {
-        self.parent() == [0; 8]
-    }
 
     fn error(&self) -> bool {
         self.status_number() == weft_model::StatusCode::Error as u8
@@ -210,23 +203,11 @@ impl SpanColumns for SpanRow {
     fn second(&self) -> u32 {
         self.start_time
     }
-    fn start(&self) -> u64 {
-        self.start_time_unix_nano
-    }
-    fn duration(&self) -> u64 {
-        self.duration_ns
-    }
     fn kind_number(&self) -> u8 {
         self.kind
     }
     fn status_number(&self) -> u8 {
         self.status_code
-    }
-    fn service_name(&self) -> &str {
-        &self.service_name
-    }
-    fn operation(&self) -> &str {
-        &self.name
     }
     fn rate(&self) -> f32 {
         self.sample_rate
@@ -252,23 +233,11 @@ impl SpanColumns for super::PackedSpan {
     fn second(&self) -> u32 {
         self.start_time()
     }
-    fn start(&self) -> u64 {
-        self.start_time_unix_nano()
-    }
-    fn duration(&self) -> u64 {
-        self.duration_ns()
-    }
     fn kind_number(&self) -> u8 {
         self.kind()
     }
     fn status_number(&self) -> u8 {
         self.status_code()
-    }
-    fn service_name(&self) -> &str {
-        super::PackedSpan::service_name(self)
-    }
-    fn operation(&self) -> &str {
-        self.name()
     }
     fn rate(&self) -> f32 {
         self.sample_rate()
@@ -284,8 +253,8 @@ impl TraceIndexRow {
         let mut by_trace: std::collections::HashMap<(uuid::Uuid, [u8; 16]), TraceIndexRow> =
             std::collections::HashMap::new();
         for span in spans {
-            let start = span.start();
-            let end = start.saturating_add(span.duration());
+            let start = span.start_unix_nano();
+            let end = start.saturating_add(span.duration_ns());
             let start_time = span.second();
             let row = by_trace
                 .entry((span.tenant(), span.trace()))
@@ -308,14 +277,14 @@ impl TraceIndexRow {
                 row.start_time = start_time;
             }
             row.end_time_unix_nano = row.end_time_unix_nano.max(end);
-            if span.root() {
-                span.service_name().clone_into(&mut row.root_service);
-                span.operation().clone_into(&mut row.root_name);
+            if span.is_root() {
+                span.service().clone_into(&mut row.root_service);
+                span.name().clone_into(&mut row.root_name);
             }
             row.span_count += 1;
             row.error_count += u32::from(span.error());
-            if !row.service_names.iter().any(|s| s == span.service_name()) {
-                row.service_names.push(span.service_name().to_owned());
+            if !row.service_names.iter().any(|s| s == span.service()) {
+                row.service_names.push(span.service().to_owned());
             }
         }
         by_trace.into_values().collect()

@@ -518,13 +518,26 @@ impl TenantRead<AttributeValues> {
             second_floor(search.start_unix_nano),
             second_ceil(search.end_unix_nano),
         ];
+        // The sample's bind goes after each window of the matching traces' binds (the
+        // index's, and the spans' when there are span conditions).
+        let spans_filtered = !filter.spans.conditions.is_empty();
+        let sampled_matching = |sample: &Bind| {
+            let mut binds = matching.clone();
+            binds.insert(2, sample.clone());
+            if spans_filtered {
+                binds.insert(5, sample.clone());
+            }
+            binds
+        };
+        let selected_sample = sample_bind(sample, counts.selected, wanted);
+        let baseline_sample = sample_bind(sample, counts.baseline, wanted);
         let mut binds = window.to_vec();
-        binds.extend(matching.iter().cloned());
+        binds.extend(sampled_matching(&selected_sample));
         binds.extend(selection_binds.iter().cloned());
-        binds.push(sample_bind(sample, counts.selected, wanted));
+        binds.push(selected_sample);
         binds.extend(window);
-        binds.push(sample_bind(sample, counts.baseline, wanted));
-        binds.extend(matching);
+        binds.push(baseline_sample.clone());
+        binds.extend(sampled_matching(&baseline_sample));
         binds.extend(selection_binds);
         binds.push(Bind::Strs(
             ignored.iter().map(|k| (*k).to_owned()).collect(),
