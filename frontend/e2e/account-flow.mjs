@@ -14,9 +14,8 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortedFavicon, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { PHONE, WIDE, launchChromium, logIn, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -26,45 +25,11 @@ const logBytes = Number(required('WEFT_LOG_BYTES'));
 const screenshots = required('WEFT_SCREENSHOTS');
 mkdirSync(screenshots, { recursive: true });
 
-const PAGE_TIMEOUT_MS = 15_000;
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
 const RESET_PASSWORD = 'violet tandem quarry lantern';
 const CHANGED_PASSWORD = 'amber glacier whistle orchard';
 
 const browser = await launchChromium();
-
 const problems = [];
-
-async function openPage(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => abortedFavicon(request) || problems.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-// The members and keys tables at 390 px belong to the dashboard shell's part of issue 14
-// (tables that fit their cards); those pages are photographed here, not held to it.
-async function screenshotAll(page, name) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage: true });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
 
 async function heading(page, name) {
   await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
@@ -80,30 +45,22 @@ async function resetLink() {
   return readFileSync(linkFile, 'utf8').trim();
 }
 
-async function logIn(page, password) {
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(`${base}/`);
-}
-
 async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems);
 
   await step('ask for a reset link from the login page', async () => {
     await page.goto(`${base}/login`);
-    await screenshotAll(page, 'login');
+    await screenshotAll(page, screenshots, 'login');
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
     await page.waitForURL(`${base}/password/forgot`);
     await heading(page, 'Forgot your password?');
-    await screenshotAll(page, 'forgot');
+    await screenshotAll(page, screenshots, 'forgot');
     await page.getByLabel('Email').fill(email);
     await page.getByRole('button', { name: 'Send reset link' }).click();
     await page.locator('#reset-sent').waitFor();
     assert.match(await page.locator('#reset-sent').innerText(), /works once, within 1 hour/);
-    await screenshotAll(page, 'forgot-sent');
+    await screenshotAll(page, screenshots, 'forgot-sent');
   });
 
   await step('open the emailed link; a common password is refused with the reason', async () => {
@@ -111,14 +68,14 @@ async function flow() {
     assert.ok(link.startsWith(`${base}/password/reset/`), link);
     await page.goto(link);
     await heading(page, 'Choose a new password');
-    await screenshotAll(page, 'reset');
+    await screenshotAll(page, screenshots, 'reset');
     await page.locator('input[name="new_password"]').fill('password1234');
     await page.locator('input[name="confirm"]').fill('password1234');
     await page.getByRole('button', { name: 'Set password' }).click();
     const error = page.getByRole('alert');
     await error.waitFor();
     assert.match(await error.innerText(), /most common passwords/);
-    await screenshotAll(page, 'reset-refused');
+    await screenshotAll(page, screenshots, 'reset-refused');
   });
 
   await step('set a strong password and log in with it', async () => {
@@ -127,8 +84,8 @@ async function flow() {
     await page.getByRole('button', { name: 'Set password' }).click();
     await page.waitForURL(`${base}/login?notice=password-reset`);
     await page.getByText('Your password is set. Log in with it.').waitFor();
-    await screenshotAll(page, 'reset-done');
-    await logIn(page, RESET_PASSWORD);
+    await screenshotAll(page, screenshots, 'reset-done');
+    await logIn(page, base, email, RESET_PASSWORD);
     // The link worked once.
     const again = await page.goto(await resetLink());
     assert.equal(again.status(), 404);
@@ -140,7 +97,7 @@ async function flow() {
     await page.locator('header').getByRole('link', { name: 'Account' }).click();
     await page.waitForURL(`${base}/account`);
     await heading(page, 'Your account');
-    await screenshotAll(page, 'account');
+    await screenshotAll(page, screenshots, 'account');
     await page.getByLabel('Current password').fill('not the password at all');
     await page.locator('input[name="new_password"]').fill(CHANGED_PASSWORD);
     await page.locator('input[name="confirm"]').fill(CHANGED_PASSWORD);
@@ -151,7 +108,7 @@ async function flow() {
     await page.locator('input[name="confirm"]').fill(CHANGED_PASSWORD);
     await page.getByRole('button', { name: 'Change password' }).click();
     await page.getByText('Your password is changed.').waitFor();
-    await screenshotAll(page, 'account-changed');
+    await screenshotAll(page, screenshots, 'account-changed');
   });
 
   await step('revoking a key asks first; a sole owner is offered nothing that fails', async () => {
@@ -160,7 +117,7 @@ async function flow() {
     await row.getByRole('button', { name: 'Revoke…' }).click();
     await page.waitForURL(/\/keys\/[0-9a-f-]+\/revoke\??$/);
     await heading(page, 'Revoke the key \u201cdefault ingest\u201d?');
-    await screenshotAll(page, 'key-revoke-confirm');
+    await screenshotAll(page, screenshots, 'key-revoke-confirm');
     await page.getByRole('link', { name: 'Cancel' }).click();
     await page.waitForURL(`${base}/keys`);
     assert.equal(await row.getByText('active', { exact: true }).count(), 1, 'cancel revokes nothing');
@@ -169,7 +126,7 @@ async function flow() {
     assert.equal(await me.getByRole('combobox').count(), 0, 'no role change for the sole owner');
     assert.equal(await me.getByRole('button').count(), 0, 'no leaving for the sole owner');
     await me.getByText('only owner').waitFor();
-    await screenshotAll(page, 'members-sole-owner');
+    await screenshotAll(page, screenshots, 'members-sole-owner');
   });
 
   await step('the usage page shows the day\'s spans and log records', async () => {
@@ -191,7 +148,7 @@ async function flow() {
     const bytes = today.locator('td[data-label="Log bytes accepted"]');
     assert.equal((await bytes.innerText()).trim(), `${(logBytes / 1000).toFixed(1)} kB`);
     assert.equal(await bytes.getAttribute('title'), `${logBytes.toLocaleString('en-US')} bytes`);
-    await screenshotAll(page, 'usage');
+    await screenshotAll(page, screenshots, 'usage');
     // On a phone each day is a card of labelled numbers.
     await page.setViewportSize(PHONE);
     const label = await bytes.evaluate((td) => getComputedStyle(td, '::before').content);
@@ -205,17 +162,17 @@ async function flow() {
     await page.getByRole('link', { name: 'Delete organisation…' }).click();
     await page.waitForURL(`${base}/organisation/delete`);
     await heading(page, `Delete ${organisation}?`);
-    await screenshotAll(page, 'delete');
+    await screenshotAll(page, screenshots, 'delete');
     await page.getByLabel(`Type ${organisation} to confirm`).fill(organisation.toLowerCase());
     await page.getByRole('button', { name: 'Delete this organisation' }).click();
     await page.getByRole('alert').waitFor();
     assert.match(await page.getByRole('alert').innerText(), /exactly as shown/);
-    await screenshotAll(page, 'delete-mistyped');
+    await screenshotAll(page, screenshots, 'delete-mistyped');
     await page.getByLabel(`Type ${organisation} to confirm`).fill(organisation);
     await page.getByRole('button', { name: 'Delete this organisation' }).click();
     await page.waitForURL(`${base}/login?notice=organisation-deleted`);
     await page.getByText('all its data are deleted').waitFor();
-    await screenshotAll(page, 'deleted');
+    await screenshotAll(page, screenshots, 'deleted');
     // The account went with it.
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(CHANGED_PASSWORD);
@@ -225,26 +182,4 @@ async function flow() {
   await context.close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
-  await flow();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`account flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('account flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runFlow('account', browser, screenshots, problems, flow);

@@ -13,8 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { WIDE, checkPolicy, launchChromium, logIn, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -23,47 +22,8 @@ const screenshots = required('WEFT_SCREENSHOTS');
 const receiver = required('WEFT_RECEIVER_URL');
 mkdirSync(screenshots, { recursive: true });
 
-const PAGE_TIMEOUT_MS = 15_000;
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
 const browser = await launchChromium();
-
 const problems = [];
-
-async function openPage(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  await page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'}`);
-    });
-  });
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => abortedFavicon(request) || problems.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-async function screenshotAll(page, name) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage: true });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
 
 async function waitFor(what, check, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -76,15 +36,9 @@ async function waitFor(what, check, timeoutMs = 30_000) {
 
 async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems);
 
-  await step('log in', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
-  });
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('open Alerts from the navigation', async () => {
     await page.locator('header nav a', { hasText: 'Alerts' }).click();
@@ -93,7 +47,7 @@ async function flow() {
     await page.getByRole('heading', { level: 1, name: 'Alerts' }).waitFor();
     await page.getByText('No alert rules yet.').waitFor();
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-empty');
+    await screenshotAll(page, screenshots, 'alerts-empty');
   });
 
   let channelId;
@@ -107,7 +61,7 @@ async function flow() {
     await page.locator('#channel-error').waitFor();
     assert.match(await page.locator('#channel-error').innerText(), /target\.webhook_url: must be an http or https URL/);
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-channel-error');
+    await screenshotAll(page, screenshots, 'alerts-channel-error');
     await page.locator('input[name=url]').fill(`${receiver}/slack`);
     await page.getByRole('button', { name: 'Add channel' }).click();
     await page.getByText('Channel ops slack added.').waitFor();
@@ -116,7 +70,7 @@ async function flow() {
     await page.getByRole('button', { name: 'Send test' }).click();
     await page.getByText('Test notification queued').waitFor();
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-channels');
+    await screenshotAll(page, screenshots, 'alerts-channels');
   });
 
   await step('the rule form: a bad threshold is named next to its field and what was typed stays', async () => {
@@ -130,7 +84,7 @@ async function flow() {
     await page.locator('#f-percentile').selectOption('p99');
     await page.locator('#f-threshold').fill('-1');
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-rule-form');
+    await screenshotAll(page, screenshots, 'alerts-rule-form');
     await page.getByRole('button', { name: 'Create rule' }).click();
     await page.locator('#error-threshold').waitFor();
     assert.match(await page.locator('#error-threshold').innerText(), /must be a number of at least 0/);
@@ -139,7 +93,7 @@ async function flow() {
     assert.equal(await page.locator('#f-name').inputValue(), 'raw-client p99');
     assert.equal(await page.locator('#f-service').inputValue(), 'raw-client');
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-rule-error');
+    await screenshotAll(page, screenshots, 'alerts-rule-error');
   });
 
   let ruleUrl;
@@ -170,7 +124,7 @@ async function flow() {
     assert.match(await page.locator('.alert-chart figcaption').innerText(), /threshold 300 ms/);
     assert.ok((await page.locator('table.history tbody tr').count()) >= 1, 'the firing is in the history');
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-rule-firing');
+    await screenshotAll(page, screenshots, 'alerts-rule-firing');
   });
 
   await step('a span-duration rule, the list with states, mute, and the delivery log', async () => {
@@ -195,7 +149,7 @@ async function flow() {
     assert.match(await page.locator('table.alert-rules').innerText(), /firing/);
     assert.match(await page.locator('table.alert-rules').innerText(), /muted until/);
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-rules');
+    await screenshotAll(page, screenshots, 'alerts-rules');
     await page.locator('nav.subnav a', { hasText: 'Delivery log' }).click();
     await page.waitForURL(`${base}/alerts/deliveries`);
     await waitFor('two sent deliveries', async () => {
@@ -203,19 +157,15 @@ async function flow() {
       return (await page.locator('table.deliveries .badge.delivery-sent').count()) >= 2;
     });
     await checkPolicy(page);
-    await screenshotAll(page, 'alerts-deliveries');
+    await screenshotAll(page, screenshots, 'alerts-deliveries');
     await page.goto(ruleUrl);
   });
   await context.close();
 
   await step('without JavaScript, an error-rate rule is created through the form', async () => {
     const bare = await browser.newContext({ viewport: WIDE, javaScriptEnabled: false });
-    const plain = await openPage(bare);
-    await plain.goto(`${base}/login`);
-    await plain.getByLabel('Email').fill(email);
-    await plain.getByLabel('Password').fill(password);
-    await plain.getByRole('button', { name: 'Log in' }).click();
-    await plain.waitForURL(`${base}/`);
+    const plain = await openPage(bare, problems);
+    await logIn(plain, base, email, password);
     await plain.goto(`${base}/alerts`);
     await plain.locator('.kind-picker a', { hasText: 'Error rate' }).click();
     await plain.waitForURL(/kind=error_rate/);
@@ -236,26 +186,4 @@ async function flow() {
 
 }
 
-const started = Date.now();
-let failed = false;
-try {
-  await flow();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`alerts flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('alerts flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runFlow('alerts', browser, screenshots, problems, flow);

@@ -10,8 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { WIDE, checkPolicy, launchChromium, logIn, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -21,61 +20,10 @@ const traceB = required('WEFT_TRACE_B');
 const screenshots = required('WEFT_SCREENSHOTS');
 mkdirSync(screenshots, { recursive: true });
 
-// The policy the dashboard sends on every page.
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
-const PAGE_TIMEOUT_MS = 15_000;
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
 const browser = await launchChromium();
-
 const problems = [];
-
-/** A page whose documents carry the CSP, and which records violations and broken loads. */
-async function openPage(context) {
-  await context.route('**/*', async (route) => {
-    if (route.request().resourceType() !== 'document') return route.continue();
-    // Redirects go back to the browser, so that it follows them as it would.
-    const response = await route.fetch({ maxRedirects: 0 });
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  await page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`);
-    });
-  });
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => {
-    if (!request.url().includes('/download') && !abortedFavicon(request)) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
-  });
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-/** Screenshots of the page as it is, at both widths and in both colour schemes. */
-async function screenshotAll(page, name, { fullPage = true, prepare = async () => {} } = {}) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await prepare(size);
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
+// A download leaves the page as a request Chromium aborts: no broken load.
+const notDownloads = { ignoreFailure: (request) => request.url().includes('/download') };
 
 /** The rows of the merged tree as `service operation: change`, visible ones only. */
 async function tree(page) {
@@ -115,15 +63,9 @@ async function checkComparison(page, a, b) {
 
 async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems, notDownloads);
 
-  await step('log in', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
-  });
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('open trace A and compare it with a pasted trace B', async () => {
     await page.goto(`${base}/traces/${traceA}`);
@@ -133,7 +75,7 @@ async function flow() {
     await page.waitForURL(`${base}/traces/compare?a=${traceA}&b=${traceB}`);
     await checkComparison(page, traceA, traceB);
     await checkPolicy(page);
-    await screenshotAll(page, 'compare');
+    await screenshotAll(page, screenshots, 'compare');
   });
 
   await step('fold and unfold a subtree, hide the unchanged calls', async () => {
@@ -165,7 +107,7 @@ async function flow() {
     const rows = page.locator('.compare-candidates tbody tr');
     assert.equal(await rows.count(), 1, 'B is the only other checkout');
     await checkPolicy(page);
-    await screenshotAll(page, 'compare-pick');
+    await screenshotAll(page, screenshots, 'compare-pick');
     await rows.first().getByRole('link', { name: 'Compare' }).click();
     await checkComparison(page, traceA, traceB);
   });
@@ -187,31 +129,9 @@ async function flow() {
     assert.deepEqual(reversed.slice(0, 2), ['frontend GET /checkout: faster', 'checkout POST /checkout: faster']);
     assert.ok(reversed.includes('auth verify token: only_b'), reversed.join(', '));
     await checkPolicy(page);
-    await screenshotAll(page, 'compare-reversed');
+    await screenshotAll(page, screenshots, 'compare-reversed');
   });
   await context.close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
-  await flow();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`compare flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('compare flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runFlow('compare', browser, screenshots, problems, flow);

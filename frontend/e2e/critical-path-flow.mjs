@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PHONE, WIDE, checkPolicy, launchChromium, noSidewaysScroll, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
+import { PHONE, WIDE, checkPolicy, launchChromium, logIn, noSidewaysScroll, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -68,13 +68,7 @@ async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
   const page = await openPage(context, problems);
 
-  await step('log in', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
-  });
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('the second page marks the path of its spans', async () => {
     await page.goto(`${base}/traces/${traceId}?offset=10000`);

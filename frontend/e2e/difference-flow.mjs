@@ -11,8 +11,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { WIDE, checkPolicy, launchChromium, logIn, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -21,61 +20,10 @@ const slowTraces = Number(required('WEFT_SLOW_TRACES'));
 const screenshots = required('WEFT_SCREENSHOTS');
 mkdirSync(screenshots, { recursive: true });
 
-// The policy the dashboard sends on every page.
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
-const PAGE_TIMEOUT_MS = 15_000;
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
 const browser = await launchChromium();
-
 const problems = [];
-
-/** A page whose documents carry the CSP, and which records violations and broken loads. */
-async function openPage(context) {
-  await context.route('**/*', async (route) => {
-    if (route.request().resourceType() !== 'document') return route.continue();
-    // Redirects go back to the browser, so that it follows them as it would.
-    const response = await route.fetch({ maxRedirects: 0 });
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  await page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`);
-    });
-  });
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => {
-    if (!request.url().includes('/download') && !abortedFavicon(request)) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
-  });
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-/** Screenshots of the page as it is, at both widths and in both colour schemes. */
-async function screenshotAll(page, name, { fullPage = true, prepare = async () => {} } = {}) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await prepare(size);
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
+// A download leaves the page as a request Chromium aborts: no broken load.
+const notDownloads = { ignoreFailure: (request) => request.url().includes('/download') };
 
 /** The ranked values of the page, as `key=value`. */
 async function ranked(page) {
@@ -86,15 +34,9 @@ async function ranked(page) {
 
 async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems, notDownloads);
 
-  await step('log in', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
-  });
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('select the slow traces on the scatter and ask what is different', async () => {
     await page.goto(`${base}/traces?lookback=15m&limit=1000`);
@@ -125,7 +67,7 @@ async function flow() {
     assert.equal(await first.locator('.bar.base b').innerText(), '0%');
     assert.match(await page.locator('.hint').last().innerText(), /user\.id/);
     await checkPolicy(page);
-    await screenshotAll(page, 'difference');
+    await screenshotAll(page, screenshots, 'difference');
   });
 
   await step('follow the planted value to its traces', async () => {
@@ -150,31 +92,9 @@ async function flow() {
     assert.equal(new URL(page.url()).searchParams.get('limit'), '100', 'the search is kept');
     assert.equal((await ranked(page))[0], 'app.region=eu-slow');
     await checkPolicy(page);
-    await screenshotAll(page, 'difference-slow');
+    await screenshotAll(page, screenshots, 'difference-slow');
   });
   await context.close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
-  await flow();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`difference flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('difference flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runFlow('difference', browser, screenshots, problems, flow);

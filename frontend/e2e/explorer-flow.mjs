@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { PHONE, WIDE, checkPolicy, launchChromium, logIn, noSidewaysScroll, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -25,61 +25,10 @@ const largeTrace = required('WEFT_LARGE_TRACE');
 const screenshots = required('WEFT_SCREENSHOTS');
 mkdirSync(screenshots, { recursive: true });
 
-// The policy the dashboard sends on every page.
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
-const PAGE_TIMEOUT_MS = 15_000;
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
 const browser = await launchChromium();
-
 const problems = [];
-
-/** A page whose documents carry the CSP, and which records violations and broken loads. */
-async function openPage(context) {
-  await context.route('**/*', async (route) => {
-    if (route.request().resourceType() !== 'document') return route.continue();
-    // Redirects go back to the browser, so that it follows them as it would.
-    const response = await route.fetch({ maxRedirects: 0 });
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  await page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`);
-    });
-  });
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => {
-    if (!request.url().includes('/download') && !abortedFavicon(request)) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
-  });
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-/** Screenshots of the page as it is, at both widths and in both colour schemes. */
-async function screenshotAll(page, name, { fullPage = true, prepare = async () => {} } = {}) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await prepare(size);
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
+// A download leaves the page as a request Chromium aborts: no broken load.
+const notDownloads = { ignoreFailure: (request) => request.url().includes('/download') };
 
 const visibleRows = (page) => page.locator('#wf-rows > .r:visible');
 const row = (page, name) => page.locator('#wf-rows > .r').filter({ has: page.locator('.n a', { hasText: name }) }).first();
@@ -87,15 +36,9 @@ const shownDetail = (page) => page.locator('.detail.on');
 
 async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems, notDownloads);
 
-  await step('log in', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
-  });
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('open Traces from the navigation', async () => {
     const link = page.locator('header nav a').first();
@@ -113,7 +56,7 @@ async function flow() {
 
   await step('screenshots of the search page', async () => {
     await page.goto(`${base}/traces?lookback=15m`);
-    await screenshotAll(page, 'search');
+    await screenshotAll(page, screenshots, 'search');
   });
 
   await step('filter by service and errors with the form', async () => {
@@ -201,7 +144,7 @@ async function flow() {
   });
 
   await step('screenshots of the trace page with a span selected', async () => {
-    await screenshotAll(page, 'trace', {
+    await screenshotAll(page, screenshots, 'trace', {
       fullPage: false,
       prepare: async () => {
         await page.locator(`#span-${errorSpan}`).scrollIntoViewIfNeeded();
@@ -248,7 +191,7 @@ async function flow() {
   });
 
   await step('open a #span= link', async () => {
-    const fresh = await openPage(context);
+    const fresh = await openPage(context, problems, notDownloads);
     await fresh.goto(`${base}/traces/${traceId}#span=${deepSpan}`);
     await shownDetail(fresh).waitFor();
     assert.equal(await shownDetail(fresh).locator('h2').innerText(), 'UPDATE stock');
@@ -337,13 +280,9 @@ async function flow() {
 /** Both pages without JavaScript: the form searches, a row's link opens its detail. */
 async function withoutJavaScript() {
   const context = await browser.newContext({ viewport: WIDE, javaScriptEnabled: false });
-  const page = await openPage(context);
+  const page = await openPage(context, problems, notDownloads);
   await step('without JavaScript: log in, search, open a span', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, email, password);
     await page.goto(`${base}/traces`);
     await page.getByLabel('Min span duration').fill('300ms');
     await page.getByRole('button', { name: 'Find traces' }).click();
@@ -364,27 +303,7 @@ async function withoutJavaScript() {
   await context.close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
+await runFlow('explorer', browser, screenshots, problems, async () => {
   await flow();
   await withoutJavaScript();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`explorer flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('explorer flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+});

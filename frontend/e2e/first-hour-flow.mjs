@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { abortedFavicon, launchChromium, required, step } from './harness.mjs';
+import { launchChromium, logIn, noSidewaysScroll, openPage, required, runFlow, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const otelClient = required('WEFT_OTEL_CLIENT');
@@ -35,16 +35,8 @@ let shot = 0;
 async function newPage(width) {
   const context = await browser.newContext({ viewport: { width, height: width > 600 ? 800 : 844 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  page.on('requestfailed', (request) => abortedFavicon(request) || brokenResources.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      brokenResources.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  page.on('pageerror', (error) => brokenResources.push(`${page.url()}: script error ${error.message}`));
-  return page;
+  // The pages keep the policy the dashboard sends.
+  return openPage(context, brokenResources, { timeout: PAGE_TIMEOUT_MS });
 }
 
 async function screenshot(page, name) {
@@ -62,14 +54,6 @@ async function screenshots2(page, name) {
     await screenshot(page, `${name}-${width}-${scheme}`);
   }
   await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function noSidewaysScroll(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what} scrolls sideways: scrollWidth ${scrollWidth} > innerWidth ${innerWidth}`);
 }
 
 /** Runs the SDK app with these variables only; resolves to its exit code and output. */
@@ -197,11 +181,7 @@ async function withoutJavaScript(email, password, service, traceId) {
   const page = await context.newPage();
   page.setDefaultTimeout(PAGE_TIMEOUT_MS);
   await step('without JavaScript: every snippet is shown and the service name is a form', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, email, password);
     for (const language of LANGUAGES) {
       assert.ok(await page.locator(`[data-snippet="${language}"]`).isVisible(), `${language} is shown`);
     }
@@ -266,11 +246,7 @@ async function organisationSwitcher() {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, javaScriptEnabled: false });
     const page = await context.newPage();
     page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, email, password);
     const switcher = page.getByRole('combobox', { name: 'Organisation' });
     const other = (await switcher.locator('option:checked').innerText()) === 'Beta Works' ? 'Acme Switchboard' : 'Beta Works';
     await switcher.selectOption({ label: other });
@@ -287,9 +263,7 @@ async function organisationSwitcher() {
   await member.context().close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
+await runFlow('first-hour', browser, screenshots, brokenResources, async () => {
   for (const width of WIDTHS) {
     await journey(width);
   }
@@ -300,13 +274,4 @@ try {
     assert.equal(response.headers.get('content-type'), 'image/svg+xml');
     assert.match(response.headers.get('cache-control'), /max-age=31536000/);
   });
-  assert.deepEqual(brokenResources, [], 'every page resource loads and no script fails');
-  console.log(`first-hour flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('first-hour flow failed:');
-  console.error(error);
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+});

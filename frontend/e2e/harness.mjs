@@ -1,8 +1,8 @@
 // What every browser flow shares: the environment it is given, Debian's Chromium
 // launched headless (never a browser a tool downloads), steps that report their time,
-// and the checks that a page kept to the dashboard's Content-Security-Policy and that a
-// failed load is a real one. Newer flows also take from here the page that records
-// problems, the screenshots at both widths and schemes, and the run that reports them.
+// logging in, and the checks that a page kept to the dashboard's Content-Security-Policy
+// and that a failed load is a real one; the page that records problems, the screenshots
+// at both widths and schemes, and the run that reports them.
 
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -43,8 +43,20 @@ export async function step(name, body) {
   console.log(`   ok (${Date.now() - started} ms)`);
 }
 
-/** Fails when the page is wider than the window, naming the outermost elements that reach past it. */
-export async function noSidewaysScroll(page) {
+/** Logs in to the dashboard at `base` through its form and waits for the home page. */
+export async function logIn(page, base, email, password) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${base}/`);
+}
+
+/**
+ * Fails when the page is wider than the window, naming the outermost elements that reach
+ * past it; `what` names the page in the message (its address unless given).
+ */
+export async function noSidewaysScroll(page, what = page.url()) {
   const { scrollWidth, innerWidth, wide } = await page.evaluate(() => {
     const { scrollWidth } = document.documentElement;
     const edge = window.innerWidth + 1;
@@ -58,29 +70,38 @@ export async function noSidewaysScroll(page) {
             .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} (${Math.round(e.getBoundingClientRect().right)} px)`);
     return { scrollWidth, innerWidth: window.innerWidth, wide };
   });
-  assert.ok(scrollWidth <= innerWidth, `${page.url()} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
+  assert.ok(scrollWidth <= innerWidth, `${what} scrolls sideways at ${innerWidth} px: ${scrollWidth} px wide; ${wide.join(', ')}`);
 }
 
-// The policy the dashboard sends on every page; `openPage` serves documents with it.
-export const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
 export const WIDE = { width: 1280, height: 860 };
 export const PHONE = { width: 390, height: 844 };
 const PAGE_TIMEOUT_MS = 15_000;
 
 /**
- * A page of `context` whose documents carry the CSP and which records, into `problems`,
- * script errors, failed loads and sub-resources answered with an error status.
+ * Records into `problems` what `page` failed to load (but an abandoned favicon fetch and
+ * the requests `ignoreFailure` accepts) and its sub-resources answered with an error
+ * status; documents may answer 4xx on purpose.
  */
-export async function openPage(context, problems) {
-  await context.route('**/*', async (route) => {
-    if (route.request().resourceType() !== 'document') return route.continue();
-    // Redirects go back to the browser, so that it follows them as it would.
-    const response = await route.fetch({ maxRedirects: 0 });
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
+export function watchLoads(page, problems, ignoreFailure = () => false) {
+  page.on('requestfailed', (request) => {
+    if (!abortedFavicon(request) && !ignoreFailure(request)) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
   });
+  page.on('response', (response) => {
+    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
+      problems.push(`${response.url()}: HTTP ${response.status()}`);
+    }
+  });
+}
+
+/**
+ * A page of `context` which records violations of the Content-Security-Policy the
+ * dashboard sends (for `checkPolicy`) and, into `problems`, script errors and what
+ * `watchLoads` records. Options: `ignoreFailure(request)`, failed requests that are no
+ * problem (a download, say); `timeout`, how long an action may wait (15 s).
+ */
+export async function openPage(context, problems, { ignoreFailure, timeout = PAGE_TIMEOUT_MS } = {}) {
   const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  page.setDefaultTimeout(timeout);
   await page.addInitScript(() => {
     window.cspViolations = [];
     document.addEventListener('securitypolicyviolation', (event) => {
@@ -88,27 +109,20 @@ export async function openPage(context, problems) {
     });
   });
   page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => {
-    if (!abortedFavicon(request)) problems.push(`${request.url()}: ${request.failure()?.errorText}`);
-  });
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
+  watchLoads(page, problems, ignoreFailure);
   return page;
 }
 
 /**
  * Screenshots `<dir>/<name>-<1280|390>-<light|dark>.png` of the page as it is; at 390 px
- * the page must not scroll sideways. `prepare(size)` runs before each one.
+ * the page must not scroll sideways. `prepare(size, scheme)` runs before each one.
  */
 export async function screenshotAll(page, dir, name, { fullPage = true, prepare = async () => {} } = {}) {
   for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
     await page.setViewportSize(viewport);
     for (const scheme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme: scheme });
-      await prepare(size);
+      await prepare(size, scheme);
       if (size === '390') await noSidewaysScroll(page);
       const file = `${dir}/${name}-${size}-${scheme}.png`;
       await page.screenshot({ path: file, fullPage });
@@ -134,14 +148,14 @@ export async function runFlow(name, browser, screenshots, problems, body) {
     failed = true;
     console.error(`${name} flow failed:`);
     console.error(error);
-    for (const context of browser.contexts()) {
-      for (const [i, open] of context.pages().entries()) {
-        const file = `${screenshots}/failure-${i}.png`;
-        await open
-          .screenshot({ path: file, fullPage: true })
-          .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-          .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-      }
+    // Numbered across contexts, so that a second context's pages do not overwrite the first's.
+    const open = browser.contexts().flatMap((context) => context.pages());
+    for (const [i, page] of open.entries()) {
+      const file = `${screenshots}/failure-${i}.png`;
+      await page
+        .screenshot({ path: file, fullPage: true })
+        .then(() => console.error(`   screenshot ${file} of ${page.url()}`))
+        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
     }
   } finally {
     await browser.close();

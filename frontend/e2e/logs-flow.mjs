@@ -11,8 +11,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { WIDE, checkPolicy, launchChromium, logIn, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -22,59 +21,14 @@ const traceId = required('WEFT_TRACE_ID');
 const spanId = required('WEFT_SPAN_ID');
 mkdirSync(screenshots, { recursive: true });
 
-const PAGE_TIMEOUT_MS = 15_000;
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
 const browser = await launchChromium();
-
 const problems = [];
-
-async function openPage(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  await page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'}`);
-    });
-  });
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => abortedFavicon(request) || problems.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-async function screenshotAll(page, name) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage: true });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
 
 async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems);
 
-  await step('log in', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
-  });
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('open Logs from the navigation', async () => {
     await page.locator('header nav a', { hasText: 'Logs' }).click();
@@ -84,7 +38,7 @@ async function flow() {
     assert.ok((await page.locator('svg.histogram rect').count()) > 5, 'the histogram has bars');
     assert.equal(await page.locator('ol.lines > li').count(), 100, 'a page of 100 lines');
     await checkPolicy(page);
-    await screenshotAll(page, 'logs');
+    await screenshotAll(page, screenshots, 'logs');
   });
 
   await step('a line opens to all its attributes', async () => {
@@ -96,7 +50,7 @@ async function flow() {
     assert.match(text, /customer/);
     assert.match(text, /O'Brien/);
     assert.match(text, new RegExp(traceId));
-    await screenshotAll(page, 'logs-line-open');
+    await screenshotAll(page, screenshots, 'logs-line-open');
   });
 
   await step('narrow to errors; the URL holds the query', async () => {
@@ -112,12 +66,12 @@ async function flow() {
       assert.match(sev, /ERROR/i);
     }
     // The same URL in a new tab shows the same lines.
-    const again = await openPage(context);
+    const again = await openPage(context, problems);
     await again.goto(page.url());
     assert.equal(await again.locator('ol.lines > li').count(), count);
     await again.close();
     await checkPolicy(page);
-    await screenshotAll(page, 'logs-errors');
+    await screenshotAll(page, screenshots, 'logs-errors');
   });
 
   await step('older lines page on', async () => {
@@ -145,31 +99,9 @@ async function flow() {
     assert.equal(await own.count(), 1, 'the span panel lists the line logged under it');
     assert.match(await own.first().textContent(), /card declined/);
     await checkPolicy(page);
-    await screenshotAll(page, 'trace-logs');
+    await screenshotAll(page, screenshots, 'trace-logs');
   });
   await context.close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
-  await flow();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`logs flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('logs flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runFlow('logs', browser, screenshots, problems, flow);

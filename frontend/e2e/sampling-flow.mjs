@@ -11,17 +11,13 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { abortedFavicon, checkPolicy, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { PHONE, WIDE, checkPolicy, launchChromium, logIn, noSidewaysScroll, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
 const password = required('WEFT_PASSWORD');
 const screenshots = required('WEFT_SCREENSHOTS');
 mkdirSync(screenshots, { recursive: true });
-
-const PAGE_TIMEOUT_MS = 15_000;
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
 
 const POLICY = `{
   "rules": [
@@ -38,54 +34,13 @@ const POLICY = `{
 }`;
 
 const browser = await launchChromium();
-
 const problems = [];
-
-async function openPage(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  await page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'}`);
-    });
-  });
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => abortedFavicon(request) || problems.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-async function screenshotAll(page, name) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage: true });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
 
 async function flow() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems);
 
-  await step('log in', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
-  });
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('open Sampling from the navigation', async () => {
     await page.locator('header nav a', { hasText: 'Sampling' }).click();
@@ -95,7 +50,7 @@ async function flow() {
     assert.equal(await page.locator('table.rules tbody tr').count(), 3, 'the default has three rules');
     assert.match(await page.locator('table.rules').innerText(), /status = "error"/);
     await checkPolicy(page);
-    await screenshotAll(page, 'sampling-default');
+    await screenshotAll(page, screenshots, 'sampling-default');
   });
 
   await step('a bad policy names the field and keeps the text', async () => {
@@ -106,7 +61,7 @@ async function flow() {
     assert.match(await page.locator('#policy-error').innerText(), /rules\[3\]\.probability: must be between 0 and 1/);
     assert.equal(await page.getByLabel('Policy as JSON').inputValue(), bad.replace(/\r\n/g, '\n'));
     await checkPolicy(page);
-    await screenshotAll(page, 'sampling-error');
+    await screenshotAll(page, screenshots, 'sampling-error');
   });
 
   await step('a dry run shows what each rule would keep, without saving', async () => {
@@ -119,7 +74,7 @@ async function flow() {
     // The dry run comes with the editor as it was.
     await page.locator('details', { hasText: 'Example' }).locator('summary').click();
     await checkPolicy(page);
-    await screenshotAll(page, 'sampling-dry-run');
+    await screenshotAll(page, screenshots, 'sampling-dry-run');
   });
 
   await step('save, then reset behind the confirmation', async () => {
@@ -128,7 +83,7 @@ async function flow() {
     assert.equal(await page.locator('table.rules tbody tr').count(), 4);
     assert.match(await page.locator('table.rules').innerText(), /root\.http\.route = "\/healthz"/);
     await checkPolicy(page);
-    await screenshotAll(page, 'sampling-saved');
+    await screenshotAll(page, screenshots, 'sampling-saved');
     await page.getByText('Reset to default…').click();
     await page.locator('details.reset[open]').waitFor();
     await page.setViewportSize(PHONE);
@@ -142,26 +97,4 @@ async function flow() {
   await context.close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
-  await flow();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`sampling flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('sampling flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runFlow('sampling', browser, screenshots, problems, flow);

@@ -14,7 +14,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { WIDE, checkPolicy, launchChromium, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
+import { WIDE, checkPolicy, launchChromium, logIn, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -80,11 +80,7 @@ async function flow() {
   const page = await openPage(context, problems);
 
   await step('log in and open Traces', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, email, password);
     await page.locator('header nav a', { hasText: 'Traces' }).click();
     await page.waitForURL(`${base}/traces`);
     assertResults(
@@ -238,11 +234,7 @@ async function withoutJavaScript() {
   const context = await browser.newContext({ viewport: WIDE, javaScriptEnabled: false });
   const page = await openPage(context, problems);
   await step('without JavaScript: two conditions over two searches', async () => {
-    await page.goto(`${base}/login`);
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await page.waitForURL(`${base}/`);
+    await logIn(page, base, email, password);
     await page.goto(`${base}/traces?lookback=15m`);
     await attributeFields(page).last().fill('retries>1');
     assert.equal(await attributeFields(page).count(), 1, 'no field appears without JavaScript');

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { abortedFavicon, launchChromium, noSidewaysScroll, required, step } from './harness.mjs';
+import { PHONE, WIDE, checkPolicy, launchChromium, logIn, noSidewaysScroll, openPage, required, runFlow, screenshotAll, step } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const email = required('WEFT_EMAIL');
@@ -24,74 +24,21 @@ const service = required('WEFT_SERVICE');
 const screenshots = required('WEFT_SCREENSHOTS');
 mkdirSync(screenshots, { recursive: true });
 
-const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
-const WIDE = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
 const browser = await launchChromium();
 const problems = [];
-
-async function openPage(context) {
-  await context.route('**/*', async (route) => {
-    if (route.request().resourceType() !== 'document') return route.continue();
-    const response = await route.fetch({ maxRedirects: 0 });
-    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': CSP } });
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  await page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`);
-    });
-  });
-  page.on('pageerror', (error) => problems.push(`${page.url()}: script error ${error.message}`));
-  page.on('requestfailed', (request) => abortedFavicon(request) || problems.push(`${request.url()}: ${request.failure()?.errorText}`));
-  page.on('response', (response) => {
-    if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-      problems.push(`${response.url()}: HTTP ${response.status()}`);
-    }
-  });
-  return page;
-}
-
-async function checkPolicy(page) {
-  assert.deepEqual(await page.evaluate(() => window.cspViolations), [], `${page.url()} breaks the Content-Security-Policy`);
-}
-
-async function screenshotAll(page, name, { fullPage = true, reload = false } = {}) {
-  for (const [size, viewport] of [['1280', WIDE], ['390', PHONE]]) {
-    await page.setViewportSize(viewport);
-    // As a phone would load it (the map scrolls its box into place on load).
-    if (reload) await page.reload();
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      if (size === '390') await noSidewaysScroll(page);
-      const file = join(screenshots, `${name}-${size}-${scheme}.png`);
-      await page.screenshot({ path: file, fullPage });
-      console.log(`   screenshot ${file}`);
-    }
-  }
-  await page.setViewportSize(WIDE);
-  await page.emulateMedia({ colorScheme: 'light' });
-}
-
-async function logIn(page, who) {
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Email').fill(who);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(`${base}/`);
-}
+// The map as a phone would load it (it scrolls its box into place on load): reloaded at
+// each width, before the first of its two screenshots.
+const reloadEachWidth = (page) => async (size, scheme) => {
+  if (scheme === 'light') await page.reload();
+};
 
 const serviceRows = (page) => page.locator('table.red-table.services tbody tr');
 const names = (page) => page.locator('table.red-table.services tbody td.name .svc').allInnerTexts();
 
 async function shop() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
-  await step('log in', () => logIn(page, email));
+  const page = await openPage(context, problems);
+  await step('log in', () => logIn(page, base, email, password));
 
   await step('open Services from the navigation', async () => {
     await page.locator('header nav a', { hasText: 'Services' }).click();
@@ -128,7 +75,7 @@ async function shop() {
   });
 
   await step('screenshots of the services page', async () => {
-    await screenshotAll(page, 'services');
+    await screenshotAll(page, screenshots, 'services');
   });
 
   await step(`open ${service} from its row`, async () => {
@@ -145,7 +92,7 @@ async function shop() {
   });
 
   await step('screenshots of the service page', async () => {
-    await screenshotAll(page, 'service');
+    await screenshotAll(page, screenshots, 'service');
   });
 
   await step('hover a step of the throughput chart', async () => {
@@ -187,7 +134,7 @@ async function shop() {
     assert.ok((await page.locator('svg.service-map path.edge').count()) >= 4, 'calls');
     assert.ok((await page.locator('svg.service-map .label text.p95').count()) >= 4, 'labelled calls');
     await checkPolicy(page);
-    await screenshotAll(page, 'map', { reload: true });
+    await screenshotAll(page, screenshots, 'map', { prepare: reloadEachWidth(page) });
     await page.locator(`svg.service-map a.node[data-service="${service}"]`).click();
     await page.waitForURL(new RegExp(`/services/${service}\\?`));
   });
@@ -205,9 +152,9 @@ async function shop() {
 
 async function mesh() {
   const context = await browser.newContext({ viewport: WIDE });
-  const page = await openPage(context);
+  const page = await openPage(context, problems);
   await step('a map of 50 services', async () => {
-    await logIn(page, meshEmail);
+    await logIn(page, base, meshEmail, password);
     await page.goto(`${base}/map`);
     assert.equal(await page.locator('svg.service-map a.node').count(), 50);
     // No two boxes overlap on screen.
@@ -230,7 +177,7 @@ async function mesh() {
     });
     assert.ok(inView, 'gateway-00 is inside the box as it opens');
     await checkPolicy(page);
-    await screenshotAll(page, 'map-50', { fullPage: false, reload: true });
+    await screenshotAll(page, screenshots, 'map-50', { fullPage: false, prepare: reloadEachWidth(page) });
     await page.setViewportSize(WIDE);
     await page.locator('.map-scroll').screenshot({ path: join(screenshots, 'map-50-whole-box-1280-light.png') });
     await page.goto(`${base}/services`);
@@ -243,9 +190,9 @@ async function mesh() {
 /** The pages without JavaScript: the range form applies with its button, links work. */
 async function withoutJavaScript() {
   const context = await browser.newContext({ viewport: PHONE, javaScriptEnabled: false });
-  const page = await openPage(context);
+  const page = await openPage(context, problems);
   await step('without JavaScript: the range, a service, the map', async () => {
-    await logIn(page, email);
+    await logIn(page, base, email, password);
     await page.goto(`${base}/services?sort=rate&dir=desc`);
     await page.locator('form.range select[name="lookback"]').selectOption('24h');
     await page.getByRole('button', { name: 'Apply' }).click();
@@ -261,28 +208,8 @@ async function withoutJavaScript() {
   await context.close();
 }
 
-const started = Date.now();
-let failed = false;
-try {
+await runFlow('services', browser, screenshots, problems, async () => {
   await shop();
   await mesh();
   await withoutJavaScript();
-  assert.deepEqual(problems, [], 'no script errors and every resource loads');
-  console.log(`services flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error('services flow failed:');
-  console.error(error);
-  for (const context of browser.contexts()) {
-    for (const [i, open] of context.pages().entries()) {
-      const file = join(screenshots, `failure-${i}.png`);
-      await open
-        .screenshot({ path: file, fullPage: true })
-        .then(() => console.error(`   screenshot ${file} of ${open.url()}`))
-        .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+});

@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { abortedFavicon, required, step } from './harness.mjs';
+import { launchChromium, required, runFlow, step, watchLoads } from './harness.mjs';
 
 const base = required('WEFT_QUERY_URL').replace(/\/$/, '');
 const otelClient = required('WEFT_OTEL_CLIENT');
@@ -27,31 +26,13 @@ const organisation = `Browser Flow ${suffix}`;
 // How long a page element may take to appear.
 const PAGE_TIMEOUT_MS = 10_000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.WEFT_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 page.setDefaultTimeout(PAGE_TIMEOUT_MS);
 
 // Every stylesheet or other subresource must load; documents may answer 4xx on purpose.
 const brokenResources = [];
-page.on('requestfailed', (request) => {
-  if (abortedFavicon(request)) return;
-  brokenResources.push(`${request.url()}: ${request.failure()?.errorText}`);
-});
-page.on('response', (response) => {
-  if (response.request().resourceType() !== 'document' && response.status() >= 400) {
-    brokenResources.push(`${response.url()}: HTTP ${response.status()}`);
-  }
-});
+watchLoads(page, brokenResources);
 
 let shot = 0;
 async function screenshot(name, of = page) {
@@ -293,24 +274,6 @@ async function flow() {
     });
     assert.equal(response.status, 401, `OTLP/HTTP with the revoked key: ${await response.text()}`);
   });
-
-  assert.deepEqual(brokenResources, [], 'every page resource loads');
 }
 
-const started = Date.now();
-let failed = false;
-try {
-  await flow();
-  console.log(`signup flow passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-} catch (error) {
-  failed = true;
-  console.error(`signup flow failed at ${page.url()}:`);
-  console.error(error);
-  await page
-    .screenshot({ path: join(screenshots, 'failure.png'), fullPage: true })
-    .then(() => console.error(`   screenshot ${join(screenshots, 'failure.png')}`))
-    .catch((e) => console.error(`   no failure screenshot: ${e.message}`));
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runFlow('signup', browser, screenshots, brokenResources, flow);
