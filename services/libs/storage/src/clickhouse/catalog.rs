@@ -228,7 +228,15 @@ impl SqlCatalogue {
             sent(&client, &TenantRead::stored_counts(tenant)),
         );
         for (name, search) in searches(&span, now_unix_nano) {
-            read(&name, sent(&client, &TenantRead::search(tenant, &search)));
+            read(
+                &name,
+                sent(&client, &TenantRead::search_page_ids(tenant, &search)),
+            );
+            let ids = vec![hex::encode_upper(span.trace_id)];
+            read(
+                &format!("page of {name}"),
+                sent(&client, &TenantRead::search_page(tenant, &search, ids)),
+            );
         }
         let mut all_searches = searches(&span, now_unix_nano);
         let (_, every_filter) = all_searches.pop().expect("a search with every filter");
@@ -1260,7 +1268,7 @@ mod tests {
         let every = sql("search with every filter");
         assert!(every.contains("v = 'O\\'Brien \\\\ \\\t end'"), "{every}");
         assert!(
-            every.ends_with("ORDER BY trace_end - trace_start DESC, trace_id DESC LIMIT 20"),
+            every.ends_with("ORDER BY trace_end - trace_start DESC, trace_id DESC LIMIT 20)"),
             "{every}"
         );
         assert!(

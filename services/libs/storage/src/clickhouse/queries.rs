@@ -278,11 +278,31 @@ fn matching_traces_of(filter: &TraceFilter, sample: Option<&str>) -> String {
     sql
 }
 
-/// Trace search over the index; binds: those of [`matching_traces`], then the limit.
-pub fn search(filter: &TraceFilter, order_by: &str) -> String {
+/// Trace search over the index, first step: the ids (hex) of the page's traces, found over
+/// the window with only the aggregates that filter and order them. Numbers are cheap to
+/// group by the hundreds of thousands; the summary's strings and arrays are not (grouping
+/// them for every trace of an hour cost 1 s at 725 000 traces, the ids 0.1 s), so only
+/// the page's traces are summarised, by [`search_page`]. Two statements rather than one
+/// with a subquery, because ClickHouse 18.16 applies the read limits to the outer query
+/// alone. Binds: those of [`matching_traces`], then the limit.
+pub fn search_page_ids(filter: &TraceFilter, order_by: &str) -> String {
     format!(
-        "SELECT {SUMMARY_COLUMNS} {} ORDER BY {order_by} LIMIT ?",
+        "SELECT hex(trace_id) FROM (SELECT trace_id, min(start_time_unix_nano) AS trace_start, \
+         max(end_time_unix_nano) AS trace_end, sum(error_count) AS errors {} \
+         ORDER BY {order_by} LIMIT ?)",
         matching_traces(filter)
+    )
+}
+
+/// Trace search, second step: the summaries of the page's traces, from the same rows of
+/// the window as [`search_page_ids`] read (the index is sorted by trace id, so this reads
+/// a few granules). Binds: window start and end seconds, the trace ids as hex (an array).
+pub fn search_page(order_by: &str) -> String {
+    format!(
+        "SELECT {SUMMARY_COLUMNS} FROM trace_index \
+         WHERE tenant_id = {TENANT} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
+         AND trace_id IN (SELECT toFixedString(unhex(arrayJoin(?)), 16)) \
+         GROUP BY trace_id ORDER BY {order_by}"
     )
 }
 
@@ -485,9 +505,10 @@ mod tests {
             SERVICES.to_owned(),
             OPERATIONS.to_owned(),
             STORED_COUNTS.to_owned(),
-            search(&TraceFilter::default(), ORDER_NEWEST),
-            search(&traces, ORDER_LONGEST),
-            search(&both, ORDER_MOST_ERRORS),
+            search_page_ids(&TraceFilter::default(), ORDER_NEWEST),
+            search_page_ids(&traces, ORDER_LONGEST),
+            search_page_ids(&both, ORDER_MOST_ERRORS),
+            search_page(ORDER_NEWEST),
             selection_counts(&both, TRACE_HAS_ERRORS),
             attribute_values(
                 &TraceFilter::default(),

@@ -452,15 +452,28 @@ impl TenantRead<TraceSummary> {
         )
     }
 
-    pub(super) fn search(tenant: TenantId, search: &TraceSearch) -> Self {
+    /// The summaries of the page's traces (`ids` as [`TenantRead::search_page_ids`]
+    /// found them), in the search's order.
+    pub(super) fn search_page(tenant: TenantId, search: &TraceSearch, ids: Vec<String>) -> Self {
+        let binds = vec![
+            second_floor(search.start_unix_nano),
+            second_ceil(search.end_unix_nano),
+            Bind::Strs(ids),
+        ];
+        Self::new(tenant, &queries::search_page(search.order()), binds)
+    }
+}
+
+impl TenantRead<String> {
+    /// The ids (hex) of the search's page of traces, in its order.
+    pub(super) fn search_page_ids(tenant: TenantId, search: &TraceSearch) -> Self {
         let (filter, mut binds) = search.filter(true);
-        let order = match search.sort {
-            TraceSort::Newest => queries::ORDER_NEWEST,
-            TraceSort::Longest => queries::ORDER_LONGEST,
-            TraceSort::MostErrors => queries::ORDER_MOST_ERRORS,
-        };
         binds.push(Bind::U64(u64::from(search.limit)));
-        Self::new(tenant, &queries::search(&filter, order), binds)
+        Self::new(
+            tenant,
+            &queries::search_page_ids(&filter, search.order()),
+            binds,
+        )
     }
 }
 
@@ -585,6 +598,14 @@ impl AttributeFilter {
 }
 
 impl TraceSearch {
+    fn order(&self) -> &'static str {
+        match self.sort {
+            TraceSort::Newest => queries::ORDER_NEWEST,
+            TraceSort::Longest => queries::ORDER_LONGEST,
+            TraceSort::MostErrors => queries::ORDER_MOST_ERRORS,
+        }
+    }
+
     /// The search's filters and their binds in the order of
     /// [`queries::matching_traces`]; `with_cursor` continues after [`Self::after`].
     fn filter(&self, with_cursor: bool) -> (TraceFilter, Vec<Bind>) {
@@ -1000,9 +1021,17 @@ impl<'a> TenantTraces<'a> {
             .await
     }
 
+    /// A page of the traces `search` finds: their ids first, then only their summaries
+    /// (see [`queries::search_page_ids`]); both reads under the read limits.
     pub async fn search(&self, search: &TraceSearch) -> Result<Vec<TraceSummary>, ClickHouseError> {
         let _slot = self.scan_slot()?;
-        TenantRead::search(self.tenant, search)
+        let ids = TenantRead::search_page_ids(self.tenant, search)
+            .fetch_all(self.reader)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        TenantRead::search_page(self.tenant, search, ids)
             .fetch_all(self.reader)
             .await
     }
