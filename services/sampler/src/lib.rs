@@ -180,6 +180,7 @@ impl Sampler {
             metrics: self.log_metrics.clone(),
             shutdown: shutdown.clone(),
             grace: self.config.writer.shutdown_grace,
+            checks: tokio::sync::Semaphore::new(logs::STORED_CHECKS),
         });
         let log_consumer = ConsumerConfig {
             signal: Signal::Logs,

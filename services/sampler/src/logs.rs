@@ -151,7 +151,16 @@ pub struct LogHandler {
     pub shutdown: CancellationToken,
     /// How long a write is retried after shutdown before it is left to redelivery.
     pub grace: Duration,
+    /// Checks of which lines are stored already, at most [`STORED_CHECKS`] at a time: they
+    /// read a window of the table, and come in a crowd after ClickHouse failed writes.
+    pub checks: tokio::sync::Semaphore,
 }
+
+/// Checks of stored lines one sampler runs side by side, at most.
+pub const STORED_CHECKS: usize = 2;
+
+/// How long a lost INSERT may keep running before the write is retried later.
+const INSERT_END_WAIT: Duration = Duration::from_secs(60);
 
 /// The lines of one message.
 struct Part {
@@ -205,6 +214,7 @@ impl LogHandler {
                     last = last.max(row.time);
                 }
             }
+            let _check = self.checks.acquire().await.expect("never closed");
             let stored: HashSet<StoredLogLine> = self
                 .store
                 .tenant(tenant)
@@ -232,16 +242,40 @@ impl LogHandler {
         Ok(())
     }
 
+    /// Waits until the INSERT `query_id`, whose answer was lost, no longer runs: until
+    /// then its lines may still be landing, and a check would miss them.
+    async fn wait_for_insert(&self, query_id: &str) -> Result<(), ClickHouseError> {
+        let give_up = tokio::time::Instant::now() + INSERT_END_WAIT;
+        while self.store.query_running(query_id).await? {
+            if tokio::time::Instant::now() >= give_up {
+                return Err(ClickHouseError::InsertStillRunning(query_id.to_owned()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
     /// Stores the parts' lines as one INSERT, retrying what may succeed later.
     async fn store(&self, parts: &mut [Part]) -> Attempt {
         let mut delay = Duration::from_millis(100);
         let mut give_up_at: Option<tokio::time::Instant> = None;
+        // An INSERT whose outcome is unknown, and that must have ended before the check.
+        let mut lost: Option<String> = None;
         loop {
-            let result: Result<(), ClickHouseError> = match self.leave_out_stored(parts).await {
+            let checked = match &lost {
+                Some(query_id) => self.wait_for_insert(query_id).await,
+                None => Ok(()),
+            };
+            let checked = match checked {
+                Ok(()) => self.leave_out_stored(parts).await,
+                Err(error) => Err(error),
+            };
+            let result: Result<(), ClickHouseError> = match checked {
                 Ok(()) => {
                     let rows: Vec<LogRow> =
                         parts.iter().flat_map(|p| p.rows.iter().cloned()).collect();
-                    match self.store.insert_logs(&rows).await {
+                    let query_id = format!("weft-logs-{}", uuid::Uuid::new_v4().simple());
+                    match self.store.insert_logs(&rows, &query_id).await {
                         Ok(()) => {
                             self.metrics.written.inc_by(rows.len() as u64);
                             return Attempt::Stored;
@@ -250,10 +284,12 @@ impl LogHandler {
                             if let Some(reason) = error.refused_rows() {
                                 return Attempt::Refused(reason);
                             }
-                            // The INSERT may have been applied before the answer was lost.
+                            // The INSERT may have been applied before the answer was lost,
+                            // or may still be running.
                             for part in parts.iter_mut() {
                                 part.unsure = true;
                             }
+                            lost = Some(query_id);
                             Err(error)
                         }
                     }
@@ -392,6 +428,7 @@ mod tests {
             metrics: LogMetrics::default(),
             shutdown: CancellationToken::new(),
             grace: Duration::from_secs(1),
+            checks: tokio::sync::Semaphore::new(STORED_CHECKS),
         };
         let tenant = TenantId::random();
         let envelope = |sequence: u64, redelivered: bool, bodies: &[&str]| Envelope {

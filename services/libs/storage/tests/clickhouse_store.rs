@@ -632,7 +632,7 @@ async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
         rows.push(log_line(a, end - 1_000 * second + 100, line, 9));
     }
     rows.push(log_line(b, end - second, 51, 17));
-    store.insert_logs(&rows).await.unwrap();
+    store.insert_logs(&rows, "weft-logs-test").await.unwrap();
 
     let mut search = LogSearch {
         start_unix_nano: end - 2 * 86_400 * second,
@@ -698,5 +698,41 @@ async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
         .map(|row| row.message_line)
         .collect();
     assert_eq!(lines, [5, 7]);
+    store.drop_database().await.unwrap();
+}
+
+/// A query named by its id is seen running while it runs and not after: what the
+/// sampler waits on before it checks which lines a lost INSERT stored.
+#[tokio::test]
+async fn a_named_query_is_running_until_it_ends() {
+    let store = store();
+    store.migrate().await.unwrap();
+    let url = std::env::var("WEFT_TEST_CLICKHOUSE_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8123".to_owned());
+    let query_id = format!("weft-test-{}", uuid::Uuid::new_v4().simple());
+    assert!(!store.query_running(&query_id).await.unwrap());
+    let slow = {
+        let (url, query_id) = (url.clone(), query_id.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{url}/?query_id={query_id}"))
+                .body("SELECT sleep(2)")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let mut seen = false;
+    for _ in 0..40 {
+        if store.query_running(&query_id).await.unwrap() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(seen, "the sleeping query was never seen running");
+    assert!(slow.await.unwrap().is_success());
+    assert!(!store.query_running(&query_id).await.unwrap());
     store.drop_database().await.unwrap();
 }

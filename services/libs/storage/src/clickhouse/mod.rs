@@ -62,6 +62,9 @@ pub enum ClickHouseError {
     /// The tenant already runs its share of scans on this replica.
     #[error("this organisation already runs {0} searches at once")]
     TenantBusy(usize),
+    /// An INSERT whose answer was lost still runs (query id).
+    #[error("the INSERT {0} whose answer was lost still runs")]
+    InsertStillRunning(String),
 }
 
 /// Where ClickHouse is and which database Weft uses.
@@ -233,9 +236,39 @@ impl ClickHouse {
         self.insert_rows(rows).await
     }
 
-    /// Inserts log lines as one block, which ClickHouse applies atomically.
-    pub async fn insert_logs(&self, rows: &[LogRow]) -> Result<(), ClickHouseError> {
-        self.insert_rows(rows).await
+    /// Inserts log lines as one block, which ClickHouse applies atomically, as the query
+    /// `query_id`: a caller that loses the answer can wait for the INSERT to end (see
+    /// [`ClickHouse::query_running`]) before it asks what is stored.
+    pub async fn insert_logs(
+        &self,
+        rows: &[LogRow],
+        query_id: &str,
+    ) -> Result<(), ClickHouseError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self
+            .client
+            .insert::<LogRow>(<LogRow as rows::Table>::TABLE)
+            .await?
+            .with_setting("query_id", query_id);
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await?;
+        Ok(())
+    }
+
+    /// Whether the server still runs the query `query_id` (an INSERT whose answer was lost
+    /// may still be writing its block).
+    pub async fn query_running(&self, query_id: &str) -> Result<bool, ClickHouseError> {
+        let running: u64 = self
+            .client
+            .query("SELECT count() FROM system.processes WHERE query_id = ?")
+            .bind(query_id)
+            .fetch_one()
+            .await?;
+        Ok(running > 0)
     }
 
     async fn insert_rows<T: Table>(&self, rows: &[T]) -> Result<(), ClickHouseError> {

@@ -446,10 +446,16 @@ pub fn log_histogram(filter: &SpanFilter) -> String {
 
 /// Which lines of some bus messages the `logs` table stores, as (message, line); binds:
 /// window start and end seconds of their lines, the message ids.
+///
+/// The messages are a set (`IN`), not an array searched per row (`has`): a batch after a
+/// failed write holds hundreds of messages and its window millions of lines, and `has`
+/// compared each line with each message (1.26 s against 0.027 s for 400 messages over
+/// 2.9 M lines; under load those checks piled up until ClickHouse refused every query).
 pub fn stored_log_lines() -> String {
     format!(
         "SELECT DISTINCT message, message_line FROM logs WHERE tenant_id = {TENANT} \
-         AND time >= toDateTime(?) AND time <= toDateTime(?) AND has(?, message) \
+         AND time >= toDateTime(?) AND time <= toDateTime(?) \
+         AND message IN (SELECT arrayJoin(CAST(? AS Array(UInt64)))) \
          ORDER BY message, message_line"
     )
 }
