@@ -181,6 +181,7 @@ impl Sampler {
             shutdown: shutdown.clone(),
             grace: self.config.writer.shutdown_grace,
             checks: tokio::sync::Semaphore::new(logs::STORED_CHECKS),
+            handling: Default::default(),
         });
         let log_consumer = ConsumerConfig {
             signal: Signal::Logs,

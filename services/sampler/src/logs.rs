@@ -16,6 +16,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prometheus_client::metrics::counter::Counter;
 use prost::Message as _;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use weft_bus::{BatchHandler, Bus, Envelope, Signal};
 use weft_model::{Partition, TenantId};
@@ -154,6 +155,8 @@ pub struct LogHandler {
     /// Checks of which lines are stored already, at most [`STORED_CHECKS`] at a time: they
     /// read a window of the table, and come in a crowd after ClickHouse failed writes.
     pub checks: tokio::sync::Semaphore,
+    /// The messages batches are handling now, by stream sequence (see [`Self::claim`]).
+    pub handling: std::sync::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Checks of stored lines one sampler runs side by side, at most.
@@ -316,8 +319,68 @@ impl LogHandler {
     }
 }
 
+impl LogHandler {
+    /// Claims the batch's messages (ascending, so two batches never wait on each other in
+    /// a circle) until the guards drop. A message another batch is handling now (JetStream
+    /// redelivered it while its first delivery was still being written: under overload,
+    /// not only after a crash) waits for that batch, and is returned among the contended:
+    /// it is then checked like a redelivery, so its lines are stored once, and it is never
+    /// acknowledged before its first delivery's outcome is known.
+    async fn claim(
+        &self,
+        sequences: &[u64],
+    ) -> (Vec<tokio::sync::OwnedMutexGuard<()>>, HashSet<u64>) {
+        let mut sorted: Vec<u64> = sequences.iter().copied().filter(|s| *s != 0).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let (mut guards, mut contended) = (Vec::with_capacity(sorted.len()), HashSet::new());
+        for sequence in sorted {
+            let lock = self
+                .handling
+                .lock()
+                .expect("handling lock")
+                .entry(sequence)
+                .or_default()
+                .clone();
+            let guard = match lock.clone().try_lock_owned() {
+                Ok(guard) => guard,
+                Err(_) => {
+                    contended.insert(sequence);
+                    lock.lock_owned().await
+                }
+            };
+            guards.push(guard);
+        }
+        (guards, contended)
+    }
+
+    /// Lets go of claimed messages, forgetting those no other batch waits for.
+    fn release(&self, guards: Vec<tokio::sync::OwnedMutexGuard<()>>) {
+        drop(guards);
+        self.handling
+            .lock()
+            .expect("handling lock")
+            .retain(|_, lock| Arc::strong_count(lock) > 1);
+    }
+}
+
 impl BatchHandler for LogHandler {
     async fn handle(&self, partition: Partition, batch: Vec<Envelope>) -> bool {
+        let sequences: Vec<u64> = batch.iter().map(|e| e.stream_sequence).collect();
+        let (guards, contended) = self.claim(&sequences).await;
+        let stored = self.handle_claimed(partition, batch, &contended).await;
+        self.release(guards);
+        stored
+    }
+}
+
+impl LogHandler {
+    async fn handle_claimed(
+        &self,
+        partition: Partition,
+        batch: Vec<Envelope>,
+        contended: &HashSet<u64>,
+    ) -> bool {
         let mut parts: Vec<Part> = Vec::with_capacity(batch.len());
         let mut seen = HashSet::new();
         for envelope in batch {
@@ -327,7 +390,7 @@ impl BatchHandler for LogHandler {
             }
             if let Some(rows) = self.decode(partition, &envelope) {
                 parts.push(Part {
-                    unsure: envelope.redelivered,
+                    unsure: envelope.redelivered || contended.contains(&envelope.stream_sequence),
                     envelope,
                     rows,
                 });
@@ -429,6 +492,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             grace: Duration::from_secs(1),
             checks: tokio::sync::Semaphore::new(STORED_CHECKS),
+            handling: Default::default(),
         };
         let tenant = TenantId::random();
         let envelope = |sequence: u64, redelivered: bool, bodies: &[&str]| Envelope {
@@ -478,6 +542,24 @@ mod tests {
         // The copy in the first batch went with the original; the second batch found
         // messages 7 and 8 stored.
         assert_eq!(handler.metrics.already_stored.get(), 3);
+
+        // JetStream delivers message 10 again while its first delivery is still being
+        // handled (neither delivery says it was redelivered before the other began):
+        // the second waits for the first, finds its lines and stores none again.
+        let (first, second) = tokio::join!(
+            handler.handle(Partition(2), vec![envelope(10, false, &["e", "f"])]),
+            handler.handle(Partition(2), vec![envelope(10, false, &["e", "f"])]),
+        );
+        assert!(first && second);
+        let lines = store.tenant(tenant).logs(&search).await.unwrap();
+        let mut bodies: Vec<&str> = lines.iter().map(|l| l.body.as_str()).collect();
+        bodies.sort_unstable();
+        assert_eq!(bodies, ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(handler.metrics.already_stored.get(), 5);
+        assert!(
+            handler.handling.lock().unwrap().is_empty(),
+            "claims are let go"
+        );
         store.drop_database().await.unwrap();
     }
 
