@@ -586,7 +586,11 @@ impl AttributeFilter {
         let key = || Bind::Str(self.key.clone());
         let twice = |condition, value: Bind| (condition, vec![key(), value.clone(), key(), value]);
         match &self.test {
-            AttributeTest::Equals(v) => twice(queries::ATTRIBUTE_IS, Bind::Str(v.clone())),
+            AttributeTest::Equals(v) => {
+                let value = Bind::Str(v.clone());
+                let (condition, pairs) = twice(queries::ATTRIBUTE_IS, value.clone());
+                (condition, [vec![value.clone(), value], pairs].concat())
+            }
             AttributeTest::NotEquals(v) => twice(queries::ATTRIBUTE_IS_NOT, Bind::Str(v.clone())),
             AttributeTest::Exists => (queries::ATTRIBUTE_EXISTS, vec![key(), key()]),
             AttributeTest::Above(n) => twice(queries::ATTRIBUTE_ABOVE, Bind::F64(*n)),
@@ -718,8 +722,18 @@ impl LogSearch {
             filter.push(queries::LOG_BODY_CONTAINS, [Bind::Str(text.clone())]);
         }
         for (key, value) in &self.attributes {
-            let pair = [Bind::Str(key.clone()), Bind::Str(value.clone())];
-            filter.push(queries::ATTRIBUTE_IS, pair.iter().chain(&pair).cloned());
+            let (key, value) = (Bind::Str(key.clone()), Bind::Str(value.clone()));
+            filter.push(
+                queries::ATTRIBUTE_IS,
+                [
+                    value.clone(),
+                    value.clone(),
+                    key.clone(),
+                    value.clone(),
+                    key,
+                    value,
+                ],
+            );
         }
         if let Some(trace_id) = self.trace_id {
             filter.push(queries::LOG_TRACE_IS, [Bind::Str(trace_id.to_hex())]);
