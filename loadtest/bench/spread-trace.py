@@ -10,7 +10,7 @@ sent first, so the sampler keeps the trace as slow. The rest follow in BATCHES r
 (default 60), PAUSE_S seconds apart (default 5): run it beside a load so other spans are
 written between the batches. Prints the trace id. Key: WEFT_DEMO_INGEST_KEY (.weft/demo.env).
 """
-import json, os, random, sys, time, urllib.request
+import json, os, random, sys, time, urllib.error, urllib.request
 
 spans_n = int(sys.argv[1])
 spread = float(sys.argv[2]) if len(sys.argv) > 2 else 3600.0
@@ -58,10 +58,21 @@ def send(batch):
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": name}}]},
         "scopeSpans": [{"scope": {"name": "spread-trace"}, "spans": group}],
     } for name, group in by_service.items()]}
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "content-type": "application/json", "x-api-key": key})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        answer.read()
+    data = json.dumps(body).encode()
+    # Ingest answers 503 or 429 with Retry-After while the bus is full or the tenant over
+    # its rate (a load beside this one can do both): wait and send again, as SDKs do.
+    for attempt in range(120):
+        request = urllib.request.Request(url, data=data, method="POST", headers={
+            "content-type": "application/json", "x-api-key": key})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                answer.read()
+            return
+        except urllib.error.HTTPError as error:
+            if error.code not in (429, 503):
+                raise
+            time.sleep(float(error.headers.get("retry-after") or 1))
+    raise SystemExit("ingest kept refusing the batch")
 
 
 send([{"traceId": trace_id, "spanId": root, "name": "nightly report", "kind": 2,
