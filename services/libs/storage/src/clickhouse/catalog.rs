@@ -148,6 +148,15 @@ impl SqlCatalogue {
                 .sql_display()
                 .to_string(),
         );
+        push(
+            "is a lost insert running".to_owned(),
+            StatementOrigin::Bookkeeping,
+            client
+                .query(super::queries::QUERY_RUNNING)
+                .bind("weft-logs-catalogue")
+                .sql_display()
+                .to_string(),
+        );
         // Every read carries these settings as URL parameters; both engines must know them.
         let settings: Vec<String> = super::ReadLimits::default()
             .settings()
@@ -1170,6 +1179,7 @@ mod tests {
                 "APPLIED_STATEMENTS",
                 "CREATE_LEDGER",
                 "PING",
+                "QUERY_RUNNING",
                 "RECORD_APPLIED",
                 "SERVER_VERSION",
                 "create_database",

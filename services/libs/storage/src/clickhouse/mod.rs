@@ -21,6 +21,7 @@ pub use histogram::DurationHistogram;
 pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
 pub use packed::{EncodedSpan, PackedResource, PackedSpan, rowbinary};
+use queries::QUERY_RUNNING;
 pub use queries::{DIFFERENCE_SAMPLE_TRACES, DIFFERENCE_VALUES_PER_KEY};
 pub use rows::{
     LogRow, MetricRow, ServiceEdgeRow, SpanColumns, SpanMetricRow, SpanRow, TraceIndexRow,
@@ -244,19 +245,7 @@ impl ClickHouse {
         rows: &[LogRow],
         query_id: &str,
     ) -> Result<(), ClickHouseError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut insert = self
-            .client
-            .insert::<LogRow>(<LogRow as rows::Table>::TABLE)
-            .await?
-            .with_setting("query_id", query_id);
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await?;
-        Ok(())
+        self.insert_rows_as(rows, Some(query_id)).await
     }
 
     /// Whether the server still runs the query `query_id` (an INSERT whose answer was lost
@@ -264,7 +253,7 @@ impl ClickHouse {
     pub async fn query_running(&self, query_id: &str) -> Result<bool, ClickHouseError> {
         let running: u64 = self
             .client
-            .query("SELECT count() FROM system.processes WHERE query_id = ?")
+            .query(QUERY_RUNNING)
             .bind(query_id)
             .fetch_one()
             .await?;
@@ -272,10 +261,22 @@ impl ClickHouse {
     }
 
     async fn insert_rows<T: Table>(&self, rows: &[T]) -> Result<(), ClickHouseError> {
+        self.insert_rows_as(rows, None).await
+    }
+
+    /// Inserts rows as one block, as the query `query_id` when one is given.
+    async fn insert_rows_as<T: Table>(
+        &self,
+        rows: &[T],
+        query_id: Option<&str>,
+    ) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut insert = self.client.insert::<T>(T::TABLE).await?;
+        if let Some(query_id) = query_id {
+            insert = insert.with_setting("query_id", query_id);
+        }
         for row in rows {
             insert.write(row).await?;
         }

@@ -150,6 +150,8 @@ pub const STORED_COUNTS: &str = "SELECT \
 /// Stops a read that its reader abandoned; binds: the read's query id. Runs on the
 /// server, not per tenant: it names one query id Weft generated.
 pub const KILL_QUERY: &str = "KILL QUERY WHERE query_id = ? ASYNC";
+/// Whether the query with an id still runs (not tenant data: the server's own table).
+pub const QUERY_RUNNING: &str = "SELECT count() FROM system.processes WHERE query_id = ?";
 
 /// One value bound to a `?` of a built statement, in order.
 #[derive(Clone, Debug, PartialEq)]

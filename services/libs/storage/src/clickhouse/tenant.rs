@@ -525,32 +525,22 @@ impl TenantRead<AttributeValues> {
         (counts, wanted): (SelectionCounts, u64),
         sample: queries::TraceSample,
     ) -> Self {
-        let (filter, matching) = search.filter(false);
         let (selected, selection_binds) = selection.condition();
         let window = [
             second_floor(search.start_unix_nano),
             second_ceil(search.end_unix_nano),
         ];
-        // The sample's bind goes after each window of the matching traces' binds (the
-        // index's, and the spans' when there are span conditions).
-        let spans_filtered = !filter.spans.conditions.is_empty();
-        let sampled_matching = |sample: &Bind| {
-            let mut binds = matching.clone();
-            binds.insert(2, sample.clone());
-            if spans_filtered {
-                binds.insert(5, sample.clone());
-            }
-            binds
-        };
         let selected_sample = sample_bind(sample, counts.selected, wanted);
         let baseline_sample = sample_bind(sample, counts.baseline, wanted);
+        let (filter, selected_matching) = search.sampled_filter(false, Some(&selected_sample));
+        let (_, baseline_matching) = search.sampled_filter(false, Some(&baseline_sample));
         let mut binds = window.to_vec();
-        binds.extend(sampled_matching(&selected_sample));
+        binds.extend(selected_matching);
         binds.extend(selection_binds.iter().cloned());
         binds.push(selected_sample);
         binds.extend(window);
-        binds.push(baseline_sample.clone());
-        binds.extend(sampled_matching(&baseline_sample));
+        binds.push(baseline_sample);
+        binds.extend(baseline_matching);
         binds.extend(selection_binds);
         binds.push(Bind::Strs(
             ignored.iter().map(|k| (*k).to_owned()).collect(),
@@ -613,6 +603,12 @@ impl TraceSearch {
     /// The search's filters and their binds in the order of
     /// [`queries::matching_traces`]; `with_cursor` continues after [`Self::after`].
     fn filter(&self, with_cursor: bool) -> (TraceFilter, Vec<Bind>) {
+        self.sampled_filter(with_cursor, None)
+    }
+
+    /// [`Self::filter`] with the binds in the order of [`queries::matching_traces_of`]
+    /// when `sample` is the bind of its sample condition (after each window).
+    fn sampled_filter(&self, with_cursor: bool, sample: Option<&Bind>) -> (TraceFilter, Vec<Bind>) {
         let mut filter = TraceFilter::default();
         let spans = &mut filter.spans;
         if let Some(service) = &self.service {
@@ -674,8 +670,10 @@ impl TraceSearch {
             second_ceil(self.end_unix_nano),
         ];
         let mut binds: Vec<Bind> = window.to_vec();
+        binds.extend(sample.cloned());
         if !filter.spans.conditions.is_empty() {
             binds.extend(window.iter().cloned());
+            binds.extend(sample.cloned());
             binds.extend(filter.spans.binds.iter().cloned());
         }
         binds.extend(filter.traces.binds.iter().cloned());
