@@ -60,7 +60,8 @@ def send(batch):
     } for name, group in by_service.items()]}
     data = json.dumps(body).encode()
     # Ingest answers 503 or 429 with Retry-After while the bus is full or the tenant over
-    # its rate (a load beside this one can do both): wait and send again, as SDKs do.
+    # its rate (a load beside this one can do both), or refuses the connection while it
+    # restarts: wait and send again, as SDKs do.
     for attempt in range(120):
         request = urllib.request.Request(url, data=data, method="POST", headers={
             "content-type": "application/json", "x-api-key": key})
@@ -72,6 +73,8 @@ def send(batch):
             if error.code not in (429, 503):
                 raise
             time.sleep(float(error.headers.get("retry-after") or 1))
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(1)  # ingest restarting beside the run: try again
     raise SystemExit("ingest kept refusing the batch")
 
 

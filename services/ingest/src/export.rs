@@ -234,13 +234,27 @@ impl Exporter {
         u64::try_from((now + self.limits.max_future_skew).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Publishes the valid items of an admitted `request`; returns once JetStream holds
-    /// all of them.
+    /// Publishes the valid items of an admitted, decoded `request`.
+    pub async fn export_decoded<T: Telemetry>(
+        &self,
+        key: &ResolvedKey,
+        transport: Transport,
+        request: &T,
+        admitted: Admitted,
+        traceparent: Option<&str>,
+    ) -> Result<Rejected, ApiError> {
+        let encoded = request.encode_to_vec();
+        self.export::<T>(key, transport, &encoded, admitted, traceparent)
+            .await
+    }
+
+    /// Publishes the valid items of an admitted `request` (protobuf of `T`); returns once
+    /// JetStream holds all of them. 400 when it is not valid protobuf.
     pub async fn export<T: Telemetry>(
         &self,
         key: &ResolvedKey,
         transport: Transport,
-        request: T,
+        request: &[u8],
         admitted: Admitted,
         traceparent: Option<&str>,
     ) -> Result<Rejected, ApiError> {
@@ -250,35 +264,37 @@ impl Exporter {
             .untraced
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             % partitions;
+        // Headroom under the server's limit for headers and framing.
+        let max_message = self.bus.max_payload().saturating_sub(4096).max(1024);
         let Split {
             parts,
             accepted,
             rejected: invalid,
+            too_large,
             first_error,
-        } = split::split(
+        } = split::split::<T::Item>(
             request,
             partitions,
             self.latest_accepted_time(),
             weft_model::Partition(untraced),
-        );
-        let mut rejected = Rejected {
+            max_message,
+        )
+        .map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidArgument,
+                format!("invalid OTLP protobuf: {e}"),
+            )
+        })?;
+        let rejected = Rejected {
             count: invalid,
             first_error,
         };
-        // Headroom under the server's limit for headers and framing.
-        let max_message = self.bus.max_payload().saturating_sub(4096).max(1024);
-        let mut messages = Vec::new();
-        let mut oversized = 0;
-        for (partition, groups) in parts {
-            let (mut encoded, mut too_large) = (Vec::new(), Vec::new());
-            split::encode_within::<T>(groups, max_message, &mut encoded, &mut too_large);
-            oversized += too_large.len() as u64;
-            if rejected.first_error.is_none() {
-                rejected.first_error = too_large.into_iter().next();
-            }
-            messages.extend(encoded.into_iter().map(|payload| (partition, payload)));
-        }
-        let published = join_all(messages.into_iter().map(|(partition, payload)| {
+        let messages = parts.into_iter().flat_map(|(partition, payloads)| {
+            payloads
+                .into_iter()
+                .map(move |payload| (partition, payload))
+        });
+        let published = join_all(messages.map(|(partition, payload)| {
             self.bus
                 .publish(T::SIGNAL, tenant, partition, payload, traceparent)
         }))
@@ -286,8 +302,6 @@ impl Exporter {
         if let Some(error) = published.into_iter().find_map(Result::err) {
             return Err(ApiError::unavailable("publishing to the bus", &error));
         }
-        let accepted = accepted - oversized;
-        rejected.count += oversized;
         match T::SIGNAL {
             Signal::Spans => self.usage.record_spans(tenant, accepted, rejected.count),
             Signal::Logs => {
@@ -296,8 +310,14 @@ impl Exporter {
             }
         }
         self.count_items(transport, T::SIGNAL, "accepted", "", accepted);
-        self.count_items(transport, T::SIGNAL, "rejected", "invalid", invalid);
-        self.count_items(transport, T::SIGNAL, "rejected", "too_large", oversized);
+        self.count_items(
+            transport,
+            T::SIGNAL,
+            "rejected",
+            "invalid",
+            invalid - too_large,
+        );
+        self.count_items(transport, T::SIGNAL, "rejected", "too_large", too_large);
         tracing::debug!(tenant_id = %tenant, items = accepted, rejected = rejected.count, "export accepted");
         Ok(rejected)
     }

@@ -94,22 +94,10 @@ async fn export<T: Telemetry>(
     let key = auth::api_key(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let resolved = exporter.authenticate(key).await?;
     let body = read_body(exporter, headers, body).await?;
-    let invalid_protobuf = |e: &dyn std::fmt::Display| {
-        ApiError::new(
-            ErrorKind::InvalidArgument,
-            format!("invalid OTLP protobuf: {e}"),
-        )
-    };
     // What the log-bytes limit counts: the body after decompression.
     let bytes = body.len() as u64;
-    let (request, admitted) = match format {
-        Format::Protobuf => {
-            // Counted off the wire first, so a tenant over its rate costs no decoding.
-            let items = count_items(&body)
-                .ok_or_else(|| invalid_protobuf(&"the body is not an OTLP export request"))?;
-            let admitted = exporter.admit(&resolved, Transport::Http, T::SIGNAL, items, bytes)?;
-            (T::decode(body).map_err(|e| invalid_protobuf(&e))?, admitted)
-        }
+    let request = match format {
+        Format::Protobuf => body,
         Format::Json => {
             let request: T = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::new(
@@ -117,17 +105,23 @@ async fn export<T: Telemetry>(
                     format!("invalid OTLP JSON: {e}"),
                 )
             })?;
-            let items = request.item_count();
-            let admitted = exporter.admit(&resolved, Transport::Http, T::SIGNAL, items, bytes)?;
-            (request, admitted)
+            request.encode_to_vec().into()
         }
     };
+    // Counted off the wire first, so a tenant over its rate costs no validation.
+    let items = count_items(&request).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::InvalidArgument,
+            "invalid OTLP protobuf: the body is not an OTLP export request",
+        )
+    })?;
+    let admitted = exporter.admit(&resolved, Transport::Http, T::SIGNAL, items, bytes)?;
     let traceparent = weft_runtime::tracing_context::current_traceparent();
     exporter
-        .export(
+        .export::<T>(
             &resolved,
             Transport::Http,
-            request,
+            &request,
             admitted,
             traceparent.as_deref(),
         )

@@ -482,10 +482,10 @@ async fn export(
         parse_body(&text, received, exporter.latest_accepted_time());
     let traceparent = weft_runtime::tracing_context::current_traceparent();
     let mut rejected = exporter
-        .export(
+        .export_decoded(
             &resolved,
             Transport::Http,
-            request,
+            &request,
             admitted,
             traceparent.as_deref(),
         )

@@ -4,112 +4,17 @@
 //! is written from the message's bytes, one allocation a span (and one a resource).
 //!
 //! The rows are the ones `rows::span_rows` makes from the decoded message, packed: the
-//! tests check that byte for byte. Ingest encoded every message on the bus (with `prost`,
-//! after validating it), so an encoding it cannot produce is refused as invalid.
+//! tests check that byte for byte. Ingest validated every field of every message on the
+//! bus against the OTLP schema (`weft-ingest`'s `split.rs`), so an encoding it cannot
+//! have let through is refused as invalid.
 
 use crate::rows::UNKNOWN_SERVICE;
 use opentelemetry_proto::tonic::common::v1::AnyValue;
 use prost::Message as _;
 use std::fmt::Write as _;
+use weft_model::wire::{Field, Fields, each, invalid, text as string};
 use weft_model::{SpanKind, StatusCode, TenantId};
 use weft_storage::clickhouse::{EncodedSpan, PackedResource, PackedSpan, rowbinary};
-
-/// One field of a protobuf message.
-#[derive(Clone, Copy)]
-enum Field<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    /// A `fixed32` (span and link flags): nothing here reads it.
-    Fixed32,
-    Bytes(&'a [u8]),
-}
-
-/// The fields of one protobuf message, in order.
-struct Fields<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-fn invalid(what: &str) -> String {
-    format!("invalid protobuf: {what}")
-}
-
-impl<'a> Fields<'a> {
-    fn of(bytes: &'a [u8]) -> Fields<'a> {
-        Fields { bytes, at: 0 }
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self
-                .bytes
-                .get(self.at)
-                .ok_or_else(|| invalid("truncated"))?;
-            self.at += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(invalid("varint too long"))
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| invalid("truncated"))?;
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(taken)
-    }
-
-    fn next_field(&mut self) -> Result<Option<(u32, Field<'a>)>, String> {
-        if self.at >= self.bytes.len() {
-            return Ok(None);
-        }
-        let key = self.varint()?;
-        let number = u32::try_from(key >> 3).map_err(|_| invalid("field number"))?;
-        let field = match key & 7 {
-            0 => Field::Varint(self.varint()?),
-            1 => Field::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().expect("8"))),
-            2 => {
-                let n = usize::try_from(self.varint()?).map_err(|_| invalid("length"))?;
-                Field::Bytes(self.take(n)?)
-            }
-            5 => {
-                self.take(4)?;
-                Field::Fixed32
-            }
-            _ => return Err(invalid("unsupported wire type")),
-        };
-        Ok(Some((number, field)))
-    }
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Result<(u32, Field<'a>), String>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_field().transpose()
-    }
-}
-
-fn string(bytes: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(bytes).map_err(|_| invalid("a string is not UTF-8"))
-}
-
-/// The embedded messages (or strings, or bytes) of field `number`.
-fn each<'a>(message: &'a [u8], number: u32) -> impl Iterator<Item = Result<&'a [u8], String>> + 'a {
-    Fields::of(message).filter_map(move |field| match field {
-        Ok((n, Field::Bytes(bytes))) if n == number => Some(Ok(bytes)),
-        Ok((n, _)) if n == number => Some(Err(invalid("wrong wire type"))),
-        Ok(_) => None,
-        Err(error) => Some(Err(error)),
-    })
-}
 
 /// A `KeyValue`: its key, and its value written as text into `text` (as `rows::text`).
 fn key_value<'a>(message: &'a [u8], text: &mut String) -> Result<&'a str, String> {
@@ -399,6 +304,7 @@ pub(crate) mod decoded {
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
     use std::sync::Arc;
     use weft_model::{SpanKind, StatusCode, TenantId};
+
     use weft_storage::clickhouse::SpanRow;
 
     /// Rows for every span of one bus message. Ingest is the one place spans are validated;

@@ -7,6 +7,7 @@ mod otlp;
 mod partition;
 mod role;
 pub mod sampling;
+pub mod wire;
 
 pub use ids::{IdError, SpanId, TenantId, TraceId};
 pub use otlp::{SpanKind, StatusCode};
