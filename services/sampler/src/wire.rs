@@ -16,8 +16,26 @@ use weft_model::wire::{Field, Fields, each, invalid, text as string};
 use weft_model::{SpanKind, StatusCode, TenantId};
 use weft_storage::clickhouse::{EncodedSpan, PackedResource, PackedSpan, rowbinary};
 
-/// A `KeyValue`: its key, and its value written as text into `text` (as `rows::text`).
-fn key_value<'a>(message: &'a [u8], text: &mut String) -> Result<&'a str, String> {
+/// An attribute's value as text: a string value where it lies in the message, any other
+/// written into a buffer shared by the span's attributes.
+#[derive(Clone)]
+enum Shown<'a> {
+    Borrowed(&'a str),
+    Written(std::ops::Range<usize>),
+}
+
+impl Shown<'_> {
+    fn as_str<'b>(&'b self, text: &'b str) -> &'b str {
+        match self {
+            Shown::Borrowed(value) => value,
+            Shown::Written(range) => &text[range.clone()],
+        }
+    }
+}
+
+/// A `KeyValue`: its key and its value as text (as `rows::text`), a value that is not a
+/// string appended to `text`.
+fn attribute<'a>(message: &'a [u8], text: &mut String) -> Result<(&'a str, Shown<'a>), String> {
     let mut key = "";
     let mut value: Option<&[u8]> = None;
     for field in Fields::of(message) {
@@ -28,9 +46,30 @@ fn key_value<'a>(message: &'a [u8], text: &mut String) -> Result<&'a str, String
             _ => {}
         }
     }
+    let Some(value) = value else {
+        return Ok((key, Shown::Borrowed("")));
+    };
+    let mut last = None;
+    for field in Fields::of(value) {
+        let (number, field) = field?;
+        if (1..=8).contains(&number) {
+            last = Some((number, field));
+        }
+    }
+    if let Some((1, Field::Bytes(bytes))) = last {
+        return Ok((key, Shown::Borrowed(string(bytes)?)));
+    }
+    let start = text.len();
+    any_value(value, text)?;
+    Ok((key, Shown::Written(start..text.len())))
+}
+
+/// A `KeyValue`: its key, and its value written as text into `text` (cleared first).
+fn key_value<'a>(message: &'a [u8], text: &mut String) -> Result<&'a str, String> {
     text.clear();
-    if let Some(value) = value {
-        any_value(value, text)?;
+    let (key, value) = attribute(message, text)?;
+    if let Shown::Borrowed(value) = value {
+        text.push_str(value);
     }
     Ok(key)
 }
@@ -85,6 +124,7 @@ fn id<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], String> {
 pub fn pack_request(tenant: TenantId, message: &[u8]) -> Result<Vec<PackedSpan>, String> {
     let mut spans = Vec::new();
     let mut text = String::new();
+    let mut scratch = Scratch::default();
     for resource_spans in each(message, 1) {
         let resource_spans = resource_spans?;
         let resource = resource(resource_spans, &mut text)?;
@@ -102,7 +142,7 @@ pub fn pack_request(tenant: TenantId, message: &[u8]) -> Result<Vec<PackedSpan>,
             }
             for span in each(scope_spans, 2) {
                 let scope = (scope_name, scope_version);
-                spans.push(pack_span(tenant, span?, &resource, scope, &mut text)?);
+                spans.push(pack_span(tenant, span?, &resource, scope, &mut scratch)?);
             }
         }
     }
@@ -139,14 +179,26 @@ struct SpanHead<'a> {
     kind: i32,
     start: u64,
     end: u64,
-    attributes: usize,
-    events: usize,
-    links: usize,
     status_code: i32,
     status_message: &'a str,
 }
 
-fn head(span: &[u8]) -> Result<SpanHead<'_>, String> {
+/// The repeated parts of a span found in that pass, kept from span to span so their
+/// buffers are allocated once a message.
+#[derive(Default)]
+struct Scratch<'a> {
+    attributes: Vec<(&'a str, Shown<'a>)>,
+    /// Attribute values that are not strings, as text.
+    text: String,
+    events: Vec<&'a [u8]>,
+    links: Vec<&'a [u8]>,
+}
+
+fn head<'a>(span: &'a [u8], scratch: &mut Scratch<'a>) -> Result<SpanHead<'a>, String> {
+    scratch.attributes.clear();
+    scratch.text.clear();
+    scratch.events.clear();
+    scratch.links.clear();
     let mut head = SpanHead::default();
     for field in Fields::of(span) {
         match field? {
@@ -158,9 +210,12 @@ fn head(span: &[u8]) -> Result<SpanHead<'_>, String> {
             (6, Field::Varint(kind)) => head.kind = kind as i32,
             (7, Field::Fixed64(start)) => head.start = start,
             (8, Field::Fixed64(end)) => head.end = end,
-            (9, Field::Bytes(_)) => head.attributes += 1,
-            (11, Field::Bytes(_)) => head.events += 1,
-            (13, Field::Bytes(_)) => head.links += 1,
+            (9, Field::Bytes(bytes)) => {
+                let attribute = attribute(bytes, &mut scratch.text)?;
+                scratch.attributes.push(attribute);
+            }
+            (11, Field::Bytes(bytes)) => scratch.events.push(bytes),
+            (13, Field::Bytes(bytes)) => scratch.links.push(bytes),
             (15, Field::Bytes(status)) => {
                 for field in Fields::of(status) {
                     match field? {
@@ -170,33 +225,51 @@ fn head(span: &[u8]) -> Result<SpanHead<'_>, String> {
                     }
                 }
             }
+            (9 | 11 | 13, _) => return Err(invalid("wrong wire type")),
             _ => {}
         }
     }
     Ok(head)
 }
 
-/// The last bytes field `number` of a `Link` (its trace or span id), empty if none.
-fn link_field(link: &[u8], number: u32) -> Result<&[u8], String> {
-    let mut found: &[u8] = &[];
-    for field in Fields::of(link) {
-        if let (n, Field::Bytes(bytes)) = field?
-            && n == number
-        {
-            found = bytes;
+/// An event's time, name and attributes (as one JSON object).
+fn event(event: &[u8]) -> Result<(u64, &str, String), String> {
+    let (mut time, mut name) = (0, "");
+    for field in Fields::of(event) {
+        match field? {
+            (1, Field::Fixed64(t)) => time = t,
+            (2, Field::Bytes(bytes)) => name = string(bytes)?,
+            _ => {}
         }
     }
-    Ok(found)
+    Ok((time, name, json_object(event, 3)?))
 }
 
-fn pack_span(
+/// A link's trace and span ids (the last of each, empty if none) and attributes.
+fn link(link: &[u8]) -> Result<([u8; 16], [u8; 8], String), String> {
+    let (mut trace, mut span): (&[u8], &[u8]) = (&[], &[]);
+    for field in Fields::of(link) {
+        match field? {
+            (1, Field::Bytes(bytes)) => trace = bytes,
+            (2, Field::Bytes(bytes)) => span = bytes,
+            _ => {}
+        }
+    }
+    Ok((
+        id(trace, "link trace id")?,
+        id(span, "link span id")?,
+        json_object(link, 4)?,
+    ))
+}
+
+fn pack_span<'a>(
     tenant: TenantId,
-    span: &[u8],
+    span: &'a [u8],
     resource: &PackedResource,
     (scope_name, scope_version): (&str, &str),
-    text: &mut String,
+    scratch: &mut Scratch<'a>,
 ) -> Result<PackedSpan, String> {
-    let head = head(span)?;
+    let head = head(span, scratch)?;
     let trace_id: [u8; 16] = id(head.trace_id, "trace id")?;
     let span_id: [u8; 8] = id(head.span_id, "span id")?;
     let parent_span_id: [u8; 8] = if head.parent_span_id.is_empty() {
@@ -231,54 +304,49 @@ fn pack_span(
     rowbinary::put_str(&mut row, scope_name);
     rowbinary::put_str(&mut row, scope_version);
     let attributes_at = row.len() as u32;
-    rowbinary::put_leb128(&mut row, head.attributes as u64);
-    for attribute in each(span, 9) {
-        let key = key_value(attribute?, text)?;
+    let attributes = &scratch.attributes;
+    rowbinary::put_leb128(&mut row, attributes.len() as u64);
+    for (key, _) in attributes {
         rowbinary::put_str(&mut row, key);
     }
-    rowbinary::put_leb128(&mut row, head.attributes as u64);
-    for attribute in each(span, 9) {
-        key_value(attribute?, text)?;
-        rowbinary::put_str(&mut row, text);
+    rowbinary::put_leb128(&mut row, attributes.len() as u64);
+    for (_, value) in attributes {
+        rowbinary::put_str(&mut row, value.as_str(&scratch.text));
     }
     let tail_at = row.len() as u32;
-    rowbinary::put_leb128(&mut row, head.events as u64);
-    for event in each(span, 11) {
-        let mut time = 0;
-        for field in Fields::of(event?) {
-            if let (1, Field::Fixed64(t)) = field? {
-                time = t;
-            }
-        }
+    let events = scratch
+        .events
+        .iter()
+        .map(|e| event(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    rowbinary::put_leb128(&mut row, events.len() as u64);
+    for (time, _, _) in &events {
         row.extend_from_slice(&time.to_le_bytes());
     }
-    rowbinary::put_leb128(&mut row, head.events as u64);
-    for event in each(span, 11) {
-        let mut name = "";
-        for field in Fields::of(event?) {
-            if let (2, Field::Bytes(bytes)) = field? {
-                name = string(bytes)?;
-            }
-        }
+    rowbinary::put_leb128(&mut row, events.len() as u64);
+    for (_, name, _) in &events {
         rowbinary::put_str(&mut row, name);
     }
-    rowbinary::put_leb128(&mut row, head.events as u64);
-    for event in each(span, 11) {
-        rowbinary::put_str(&mut row, &json_object(event?, 3)?);
+    rowbinary::put_leb128(&mut row, events.len() as u64);
+    for (_, _, attributes) in &events {
+        rowbinary::put_str(&mut row, attributes);
     }
-    rowbinary::put_leb128(&mut row, head.links as u64);
-    for link in each(span, 13) {
-        let trace: [u8; 16] = id(link_field(link?, 1)?, "link trace id")?;
-        row.extend_from_slice(&trace);
+    let links = scratch
+        .links
+        .iter()
+        .map(|l| link(l))
+        .collect::<Result<Vec<_>, _>>()?;
+    rowbinary::put_leb128(&mut row, links.len() as u64);
+    for (trace, _, _) in &links {
+        row.extend_from_slice(trace);
     }
-    rowbinary::put_leb128(&mut row, head.links as u64);
-    for link in each(span, 13) {
-        let span: [u8; 8] = id(link_field(link?, 2)?, "link span id")?;
-        row.extend_from_slice(&span);
+    rowbinary::put_leb128(&mut row, links.len() as u64);
+    for (_, span, _) in &links {
+        row.extend_from_slice(span);
     }
-    rowbinary::put_leb128(&mut row, head.links as u64);
-    for link in each(span, 13) {
-        rowbinary::put_str(&mut row, &json_object(link?, 4)?);
+    rowbinary::put_leb128(&mut row, links.len() as u64);
+    for (_, _, attributes) in &links {
+        rowbinary::put_str(&mut row, attributes);
     }
     Ok(PackedSpan::from_encoded(
         EncodedSpan {
