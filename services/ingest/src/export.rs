@@ -41,6 +41,14 @@ pub struct Rejected {
     pub first_error: Option<String>,
 }
 
+/// 400 for a request that is not valid OTLP protobuf, saying why.
+pub fn invalid_protobuf(why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        ErrorKind::InvalidArgument,
+        format!("invalid OTLP protobuf: {why}"),
+    )
+}
+
 /// A request let through by the tenant's limits, with what it was measured at; only an
 /// admitted request can be exported.
 #[derive(Debug)]
@@ -279,12 +287,7 @@ impl Exporter {
             weft_model::Partition(untraced),
             max_message,
         )
-        .map_err(|e| {
-            ApiError::new(
-                ErrorKind::InvalidArgument,
-                format!("invalid OTLP protobuf: {e}"),
-            )
-        })?;
+        .map_err(invalid_protobuf)?;
         let rejected = Rejected {
             count: invalid,
             first_error,

@@ -3,7 +3,7 @@
 //! hands over the message's bytes and the split validates them on the wire, as it does
 //! for OTLP/HTTP protobuf.
 
-use crate::export::{Exporter, Transport};
+use crate::export::{Exporter, Transport, invalid_protobuf};
 use crate::signal::{Telemetry, count_items};
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -39,12 +39,8 @@ async fn export<T: Telemetry>(
             Signal::Spans => 0,
         };
         // Counted off the wire, so a tenant over its rate costs no validation.
-        let items = count_items(&request).ok_or_else(|| {
-            weft_runtime::ApiError::new(
-                weft_runtime::ErrorKind::InvalidArgument,
-                "invalid OTLP protobuf: the message is not an OTLP export request",
-            )
-        })?;
+        let items = count_items(&request)
+            .ok_or_else(|| invalid_protobuf("the message is not an OTLP export request"))?;
         let admitted = exporter.admit(&resolved, Transport::Grpc, T::SIGNAL, items, bytes)?;
         let traceparent = tracing_context::current_traceparent();
         exporter
@@ -103,7 +99,6 @@ impl<T: Telemetry> Decoder for ExportCodec<T> {
 /// The `Export` method of a signal's OTLP service.
 struct ExportService<T> {
     exporter: Arc<Exporter>,
-    limit: usize,
     signal: PhantomData<T>,
 }
 
@@ -111,7 +106,6 @@ impl<T> Clone for ExportService<T> {
     fn clone(&self) -> Self {
         ExportService {
             exporter: self.exporter.clone(),
-            limit: self.limit,
             signal: PhantomData,
         }
     }
@@ -145,15 +139,18 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let service = self.clone();
-        let method = format!("/{}/Export", T::SERVICE);
         Box::pin(async move {
-            if request.uri().path() != method {
+            let path = request.uri().path();
+            let method = path
+                .strip_prefix('/')
+                .and_then(|p| p.strip_prefix(T::SERVICE));
+            if method != Some("/Export") {
                 return Ok(Status::unimplemented("no such method").into_http());
             }
             let mut gzip = EnabledCompressionEncodings::default();
             gzip.enable(CompressionEncoding::Gzip);
             // One limit bounds both the frame as sent and the message after decompression.
-            let limit = service.limit;
+            let limit = service.exporter.limits.max_decompressed_bytes;
             let mut grpc = tonic::server::Grpc::new(ExportCodec::<T>(PhantomData))
                 .apply_compression_config(gzip, gzip)
                 .apply_max_message_size_config(Some(limit), None);
@@ -167,15 +164,12 @@ impl<T: Telemetry> tonic::server::NamedService for ExportService<T> {
 }
 
 pub fn routes(exporter: Arc<Exporter>) -> tonic::service::Routes {
-    let limit = exporter.limits.max_decompressed_bytes;
     let traces = ExportService::<ExportTraceServiceRequest> {
         exporter: exporter.clone(),
-        limit,
         signal: PhantomData,
     };
     let logs = ExportService::<ExportLogsServiceRequest> {
         exporter,
-        limit,
         signal: PhantomData,
     };
     tonic::service::Routes::new(traces).add_service(logs)

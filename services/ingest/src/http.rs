@@ -3,7 +3,7 @@
 //! `google.rpc.Status`). The handler is written once for every signal.
 
 use crate::export::Rejected;
-use crate::export::{Exporter, Transport};
+use crate::export::{Exporter, Transport, invalid_protobuf};
 use crate::signal::{Telemetry, count_items};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -109,12 +109,8 @@ async fn export<T: Telemetry>(
         }
     };
     // Counted off the wire first, so a tenant over its rate costs no validation.
-    let items = count_items(&request).ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::InvalidArgument,
-            "invalid OTLP protobuf: the body is not an OTLP export request",
-        )
-    })?;
+    let items = count_items(&request)
+        .ok_or_else(|| invalid_protobuf("the body is not an OTLP export request"))?;
     let admitted = exporter.admit(&resolved, Transport::Http, T::SIGNAL, items, bytes)?;
     let traceparent = weft_runtime::tracing_context::current_traceparent();
     exporter

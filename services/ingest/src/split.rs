@@ -230,42 +230,34 @@ fn walk<'a, I: Item>(
         let resource_index = walked.resources.len();
         let mut envelope = Envelope::default();
         let mut fields = Fields::of(resource);
-        let mut start = fields.position();
-        while let Some((number, field)) = fields.next_field()? {
-            let raw = &resource[start..fields.position()];
-            start = fields.position();
-            let Field::Bytes(scope) = field else {
-                if number == 2 {
-                    return Err(wire::invalid("wrong wire type for field 2"));
+        while let Some((number, field, raw)) = fields.next_raw()? {
+            match (number, field) {
+                (2, Field::Bytes(scope)) => {
+                    let scope_index = walked.scopes.len();
+                    walked.scopes.push(scope_envelope::<I>(scope, |item| {
+                        let trace_id = match I::check(item, latest) {
+                            Ok(trace_id) => trace_id,
+                            Err(reason) => {
+                                split.reject(reason);
+                                return;
+                            }
+                        };
+                        let partition =
+                            trace_id.map_or(untraced, |id| Partition::of(&id, partitions));
+                        walked.parts.entry(partition).or_default().push(Entry {
+                            resource: resource_index,
+                            scope: scope_index,
+                            item,
+                        });
+                        split.accepted += 1;
+                    })?);
                 }
-                envelope.push(raw);
-                continue;
-            };
-            if number != 2 {
-                envelope.push(raw);
-                continue;
+                (2, _) => return Err(wire::invalid("wrong wire type for field 2")),
+                _ => {
+                    validate(raw, &RESOURCE_ENVELOPE, 1)?;
+                    envelope.push(raw);
+                }
             }
-            let scope_index = walked.scopes.len();
-            walked.scopes.push(scope_envelope::<I>(scope, |item| {
-                let trace_id = match I::check(item, latest) {
-                    Ok(trace_id) => trace_id,
-                    Err(reason) => {
-                        split.reject(reason);
-                        return;
-                    }
-                };
-                let partition = trace_id.map_or(untraced, |id| Partition::of(&id, partitions));
-                walked.parts.entry(partition).or_default().push(Entry {
-                    resource: resource_index,
-                    scope: scope_index,
-                    item,
-                });
-                split.accepted += 1;
-            })?);
-        }
-        // The resource, schema URL and unknown fields, validated once they are known.
-        for raw in &envelope.fields {
-            validate(raw, &RESOURCE_ENVELOPE, 1)?;
         }
         walked.resources.push(envelope);
     }
@@ -286,10 +278,7 @@ fn scope_envelope<'a, I: Item>(
 ) -> Result<Envelope<'a>, String> {
     let mut envelope = Envelope::default();
     let mut fields = Fields::of(scope);
-    let mut start = fields.position();
-    while let Some((number, field)) = fields.next_field()? {
-        let raw = &scope[start..fields.position()];
-        start = fields.position();
+    while let Some((number, field, raw)) = fields.next_raw()? {
         match (number, field) {
             (2, Field::Bytes(item)) => {
                 validate(item, I::SCHEMA, 3)?;

@@ -56,11 +56,25 @@ fn attribute<'a>(message: &'a [u8], text: &mut String) -> Result<(&'a str, Shown
             last = Some((number, field));
         }
     }
-    if let Some((1, Field::Bytes(bytes))) = last {
-        return Ok((key, Shown::Borrowed(string(bytes)?)));
-    }
+    // Strings as they are, numbers and booleans in their usual form, bytes as hex,
+    // arrays and maps as JSON (through `prost`: they are rare).
     let start = text.len();
-    any_value(value, text)?;
+    match last {
+        None => {}
+        Some((1, Field::Bytes(bytes))) => return Ok((key, Shown::Borrowed(string(bytes)?))),
+        Some((2, Field::Varint(b))) => text.push_str(if b != 0 { "true" } else { "false" }),
+        Some((3, Field::Varint(i))) => write!(text, "{}", i as i64).expect("to a string"),
+        Some((4, Field::Fixed64(bits))) => {
+            write!(text, "{}", f64::from_bits(bits)).expect("to a string")
+        }
+        Some((7, Field::Bytes(bytes))) => text.push_str(&hex::encode(bytes)),
+        Some((8, Field::Varint(i))) => write!(text, "{}", i as i32).expect("to a string"),
+        Some((5 | 6, Field::Bytes(_))) => {
+            let value = AnyValue::decode(value).map_err(|e| invalid(&e.to_string()))?;
+            text.push_str(&crate::rows::text(Some(&value)));
+        }
+        Some(_) => return Err(invalid("wrong wire type")),
+    }
     Ok((key, Shown::Written(start..text.len())))
 }
 
@@ -72,35 +86,6 @@ fn key_value<'a>(message: &'a [u8], text: &mut String) -> Result<&'a str, String
         text.push_str(value);
     }
     Ok(key)
-}
-
-/// An `AnyValue` as text: strings as they are, numbers and booleans in their usual form,
-/// bytes as hex, arrays and maps as JSON (through `prost`: they are rare).
-fn any_value(message: &[u8], text: &mut String) -> Result<(), String> {
-    let mut last = None;
-    for field in Fields::of(message) {
-        let (number, field) = field?;
-        if (1..=8).contains(&number) {
-            last = Some((number, field));
-        }
-    }
-    match last {
-        None => {}
-        Some((1, Field::Bytes(bytes))) => text.push_str(string(bytes)?),
-        Some((2, Field::Varint(b))) => text.push_str(if b != 0 { "true" } else { "false" }),
-        Some((3, Field::Varint(i))) => write!(text, "{}", i as i64).expect("to a string"),
-        Some((4, Field::Fixed64(bits))) => {
-            write!(text, "{}", f64::from_bits(bits)).expect("to a string")
-        }
-        Some((7, Field::Bytes(bytes))) => text.push_str(&hex::encode(bytes)),
-        Some((8, Field::Varint(i))) => write!(text, "{}", i as i32).expect("to a string"),
-        Some((5 | 6, Field::Bytes(_))) => {
-            let value = AnyValue::decode(message).map_err(|e| invalid(&e.to_string()))?;
-            text.push_str(&crate::rows::text(Some(&value)));
-        }
-        Some(_) => return Err(invalid("wrong wire type")),
-    }
-    Ok(())
 }
 
 /// Attributes as one JSON object of text values (events' and links' attributes).

@@ -13,6 +13,10 @@ pub enum Field<'a> {
     Bytes(&'a [u8]),
 }
 
+/// A field's number, its value, and its bytes as they stand in the message (key, length
+/// and value).
+pub type RawField<'a> = (u32, Field<'a>, &'a [u8]);
+
 /// Why bytes are not a protobuf message.
 pub fn invalid(what: &str) -> String {
     format!("invalid protobuf: {what}")
@@ -30,9 +34,12 @@ impl<'a> Fields<'a> {
         Fields { bytes, at: 0 }
     }
 
-    /// Where the next field starts.
-    pub fn position(&self) -> usize {
-        self.at
+    /// The next field with its bytes, or `None` at the end of the message.
+    pub fn next_raw(&mut self) -> Result<Option<RawField<'a>>, String> {
+        let start = self.at;
+        Ok(self
+            .next_field()?
+            .map(|(number, field)| (number, field, &self.bytes[start..self.at])))
     }
 
     fn varint(&mut self) -> Result<u64, String> {
