@@ -15,7 +15,8 @@
 //! further apart than that, or across a restart of the sampler, is not counted.
 
 use crate::red::minute_of;
-use std::collections::{HashMap, HashSet, VecDeque};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use weft_model::SpanKind;
 use weft_storage::clickhouse::{DurationHistogram, ServiceEdgeRow, SpanColumns};

@@ -11,10 +11,8 @@
 //! A batch ClickHouse refuses for its data is halved until the refused messages are
 //! isolated; those go to the dead-letter stream, everything else is written.
 
-use crate::rows::{UNKNOWN_SERVICE, columns, service_name, text};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use crate::wire::logs::pack_logs;
 use prometheus_client::metrics::counter::Counter;
-use prost::Message as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +20,7 @@ use weft_bus::{BatchHandler, Bus, Envelope, Signal};
 use weft_model::{Partition, TenantId};
 use weft_runtime::metrics::Registry;
 use weft_runtime::shutdown::CancellationToken;
-use weft_storage::clickhouse::{ClickHouse, ClickHouseError, LogRow, StoredLogLine};
+use weft_storage::clickhouse::{ClickHouse, ClickHouseError, PackedLogs, StoredLogLine};
 
 pub const LOGS_WRITTEN: &str = "weft_sampler_logs_written";
 pub const LOG_LINES_ALREADY_STORED: &str = "weft_sampler_log_lines_already_stored";
@@ -62,88 +60,6 @@ impl LogMetrics {
     }
 }
 
-/// The OTLP severity name of a severity number, for records that send only the number.
-fn severity_name(number: i32) -> &'static str {
-    match number {
-        1..=4 => "TRACE",
-        5..=8 => "DEBUG",
-        9..=12 => "INFO",
-        13..=16 => "WARN",
-        17..=20 => "ERROR",
-        21..=24 => "FATAL",
-        _ => "",
-    }
-}
-
-/// Rows for every log record of one bus message (`message`: its stream sequence).
-/// Ingest validated ids and times; an id of a wrong length means the message did not
-/// come from ingest, and it is refused whole.
-pub fn log_rows(
-    tenant: TenantId,
-    message: u64,
-    request: ExportLogsServiceRequest,
-) -> Result<Vec<LogRow>, String> {
-    fn id<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], String> {
-        if bytes.is_empty() {
-            return Ok([0; N]);
-        }
-        bytes
-            .try_into()
-            .map_err(|_| format!("{what} of {} bytes on the bus", bytes.len()))
-    }
-    let mut rows = Vec::new();
-    let mut line = 0u32;
-    for resource_logs in request.resource_logs {
-        let resource = resource_logs
-            .resource
-            .map(|r| r.attributes)
-            .unwrap_or_default();
-        let service = service_name(&resource).unwrap_or_else(|| UNKNOWN_SERVICE.to_owned());
-        let (resource_keys, resource_values) = columns(&resource);
-        for scope_logs in resource_logs.scope_logs {
-            let (scope_name, scope_version) = scope_logs
-                .scope
-                .map(|s| (s.name, s.version))
-                .unwrap_or_default();
-            for record in scope_logs.log_records {
-                let time_unix_nano = if record.time_unix_nano != 0 {
-                    record.time_unix_nano
-                } else {
-                    record.observed_time_unix_nano
-                };
-                let (attribute_keys, attribute_values) = columns(&record.attributes);
-                let severity_text = if record.severity_text.is_empty() {
-                    severity_name(record.severity_number).to_owned()
-                } else {
-                    record.severity_text
-                };
-                rows.push(LogRow {
-                    tenant_id: tenant.as_uuid(),
-                    time: u32::try_from(time_unix_nano / 1_000_000_000).unwrap_or(u32::MAX),
-                    time_unix_nano,
-                    observed_time_unix_nano: record.observed_time_unix_nano,
-                    trace_id: id(&record.trace_id, "trace id")?,
-                    span_id: id(&record.span_id, "span id")?,
-                    severity_number: u8::try_from(record.severity_number.clamp(0, 24)).unwrap_or(0),
-                    severity_text,
-                    body: text(record.body.as_ref()),
-                    service_name: service.clone(),
-                    scope_name: scope_name.clone(),
-                    scope_version: scope_version.clone(),
-                    attribute_keys,
-                    attribute_values,
-                    resource_keys: resource_keys.clone(),
-                    resource_values: resource_values.clone(),
-                    message,
-                    message_line: line,
-                });
-                line += 1;
-            }
-        }
-    }
-    Ok(rows)
-}
-
 /// The log partitions' batch handler: decodes, writes with retries, acknowledges.
 pub struct LogHandler {
     pub bus: Bus,
@@ -168,7 +84,7 @@ const INSERT_END_WAIT: Duration = Duration::from_secs(60);
 /// The lines of one message.
 struct Part {
     envelope: Envelope,
-    rows: Vec<LogRow>,
+    rows: PackedLogs,
     /// Delivered before, or part of an INSERT whose outcome is unknown: some of its lines
     /// may be stored already.
     unsure: bool,
@@ -181,11 +97,8 @@ enum Attempt {
 }
 
 impl LogHandler {
-    fn decode(&self, partition: Partition, envelope: &Envelope) -> Option<Vec<LogRow>> {
-        let decoded = ExportLogsServiceRequest::decode(envelope.payload.clone())
-            .map_err(|e| format!("invalid protobuf: {e}"))
-            .and_then(|request| log_rows(envelope.tenant, envelope.stream_sequence, request));
-        match decoded {
+    fn decode(&self, partition: Partition, envelope: &Envelope) -> Option<PackedLogs> {
+        match pack_logs(envelope.tenant, envelope.stream_sequence, &envelope.payload) {
             Ok(rows) => Some(rows),
             Err(reason) => {
                 tracing::error!(partition = partition.0, tenant_id = %envelope.tenant, %reason, "dropping a log message ingest could not have published");
@@ -211,11 +124,9 @@ impl LogHandler {
                 .map(|&i| parts[i].envelope.stream_sequence)
                 .collect();
             let (mut first, mut last) = (u32::MAX, 0);
-            for &i in &indices {
-                for row in &parts[i].rows {
-                    first = first.min(row.time);
-                    last = last.max(row.time);
-                }
+            for (low, high) in indices.iter().filter_map(|&i| parts[i].rows.seconds()) {
+                first = first.min(low);
+                last = last.max(high);
             }
             let _check = self.checks.acquire().await.expect("never closed");
             let stored: HashSet<StoredLogLine> = self
@@ -228,10 +139,11 @@ impl LogHandler {
             for &i in &indices {
                 let part = &mut parts[i];
                 let before = part.rows.len();
-                part.rows.retain(|row| {
+                let message = part.rows.message();
+                part.rows.retain_lines(|message_line| {
                     !stored.contains(&StoredLogLine {
-                        message: row.message,
-                        message_line: row.message_line,
+                        message,
+                        message_line,
                     })
                 });
                 let left_out = (before - part.rows.len()) as u64;
@@ -275,12 +187,12 @@ impl LogHandler {
             };
             let result: Result<(), ClickHouseError> = match checked {
                 Ok(()) => {
-                    let rows: Vec<LogRow> =
-                        parts.iter().flat_map(|p| p.rows.iter().cloned()).collect();
                     let query_id = format!("weft-logs-{}", uuid::Uuid::new_v4().simple());
-                    match self.store.insert_logs(&rows, &query_id).await {
+                    let lines: usize = parts.iter().map(|p| p.rows.len()).sum();
+                    let messages: Vec<&PackedLogs> = parts.iter().map(|p| &p.rows).collect();
+                    match self.store.insert_packed_logs(&messages, &query_id).await {
                         Ok(()) => {
-                            self.metrics.written.inc_by(rows.len() as u64);
+                            self.metrics.written.inc_by(lines as u64);
                             return Attempt::Stored;
                         }
                         Err(error) => {
@@ -428,10 +340,92 @@ impl LogHandler {
     }
 }
 
+/// The rows of a message decoded by `prost`: what `wire::logs` must give, packed.
+#[cfg(test)]
+pub(crate) mod decoded {
+    use crate::rows::{UNKNOWN_SERVICE, columns, service_name, text};
+    use crate::wire::logs::severity_name;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use weft_model::TenantId;
+    use weft_storage::clickhouse::LogRow;
+
+    /// Rows for every log record of one bus message (`message`: its stream sequence).
+    /// Ingest validated ids and times; an id of a wrong length means the message did not
+    /// come from ingest, and it is refused whole.
+    pub(crate) fn log_rows(
+        tenant: TenantId,
+        message: u64,
+        request: ExportLogsServiceRequest,
+    ) -> Result<Vec<LogRow>, String> {
+        fn id<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], String> {
+            if bytes.is_empty() {
+                return Ok([0; N]);
+            }
+            bytes
+                .try_into()
+                .map_err(|_| format!("{what} of {} bytes on the bus", bytes.len()))
+        }
+        let mut rows = Vec::new();
+        let mut line = 0u32;
+        for resource_logs in request.resource_logs {
+            let resource = resource_logs
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            let service = service_name(&resource).unwrap_or_else(|| UNKNOWN_SERVICE.to_owned());
+            let (resource_keys, resource_values) = columns(&resource);
+            for scope_logs in resource_logs.scope_logs {
+                let (scope_name, scope_version) = scope_logs
+                    .scope
+                    .map(|s| (s.name, s.version))
+                    .unwrap_or_default();
+                for record in scope_logs.log_records {
+                    let time_unix_nano = if record.time_unix_nano != 0 {
+                        record.time_unix_nano
+                    } else {
+                        record.observed_time_unix_nano
+                    };
+                    let (attribute_keys, attribute_values) = columns(&record.attributes);
+                    let severity_text = if record.severity_text.is_empty() {
+                        severity_name(record.severity_number).to_owned()
+                    } else {
+                        record.severity_text
+                    };
+                    rows.push(LogRow {
+                        tenant_id: tenant.as_uuid(),
+                        time: u32::try_from(time_unix_nano / 1_000_000_000).unwrap_or(u32::MAX),
+                        time_unix_nano,
+                        observed_time_unix_nano: record.observed_time_unix_nano,
+                        trace_id: id(&record.trace_id, "trace id")?,
+                        span_id: id(&record.span_id, "span id")?,
+                        severity_number: u8::try_from(record.severity_number.clamp(0, 24))
+                            .unwrap_or(0),
+                        severity_text,
+                        body: text(record.body.as_ref()),
+                        service_name: service.clone(),
+                        scope_name: scope_name.clone(),
+                        scope_version: scope_version.clone(),
+                        attribute_keys,
+                        attribute_values,
+                        resource_keys: resource_keys.clone(),
+                        resource_values: resource_values.clone(),
+                        message,
+                        message_line: line,
+                    });
+                    line += 1;
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use prost::Message as _;
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::resource::v1::Resource;
 
@@ -596,7 +590,7 @@ mod tests {
             }],
         };
         let tenant = TenantId::random();
-        let rows = log_rows(tenant, 9, request).unwrap();
+        let rows = decoded::log_rows(tenant, 9, request).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].service_name, "checkout");
         assert_eq!(rows[0].severity_text, "ERROR");

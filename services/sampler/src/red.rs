@@ -3,7 +3,7 @@
 //! histogram. Computed from every span the message carried, before any sampling
 //! decision, so the rates and percentiles do not depend on what is kept.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use weft_storage::clickhouse::{DurationHistogram, SpanColumns, SpanMetricRow};
 
 /// The start of the minute of a second.

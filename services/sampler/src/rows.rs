@@ -1,13 +1,17 @@
 //! OTLP values as the text ClickHouse rows store: strings as they are, numbers and
 //! booleans in their usual form, arrays and maps as JSON; and a resource's service name.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+#[cfg(test)]
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
 
+#[cfg(test)]
 const SERVICE_NAME: &str = "service.name";
 /// What OpenTelemetry SDKs report when no service name is configured.
 pub(crate) const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// The `service.name` of a resource, unless it has none.
+#[cfg(test)]
 pub(crate) fn service_name(resource: &[KeyValue]) -> Option<String> {
     resource
         .iter()
@@ -16,6 +20,7 @@ pub(crate) fn service_name(resource: &[KeyValue]) -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
+#[cfg(test)]
 pub(crate) fn columns(attributes: &[KeyValue]) -> (Vec<String>, Vec<String>) {
     attributes
         .iter()

@@ -1,4 +1,4 @@
-//! OTLP trace messages straight to packed rows. Decoding a message into `prost`'s owned
+//! OTLP trace messages (and, in `logs`, log messages) straight to packed rows. Decoding a message into `prost`'s owned
 //! structs allocates every string of every span, only for the sampler to copy them into
 //! rows and free them; here the protobuf is read in place and each span's RowBinary row
 //! is written from the message's bytes, one allocation a span (and one a resource).
@@ -15,6 +15,8 @@ use std::fmt::Write as _;
 use weft_model::wire::{Field, Fields, each, invalid, text as string};
 use weft_model::{SpanKind, StatusCode, TenantId};
 use weft_storage::clickhouse::{EncodedSpan, PackedResource, PackedSpan, rowbinary};
+
+pub mod logs;
 
 /// An attribute's value as text: a string value where it lies in the message, any other
 /// written into a buffer shared by the span's attributes.
@@ -49,6 +51,12 @@ fn attribute<'a>(message: &'a [u8], text: &mut String) -> Result<(&'a str, Shown
     let Some(value) = value else {
         return Ok((key, Shown::Borrowed("")));
     };
+    Ok((key, any_value(value, text)?))
+}
+
+/// An `AnyValue` as text (as `rows::text`): a string value where it lies in the message,
+/// any other appended to `text`.
+fn any_value<'a>(value: &'a [u8], text: &mut String) -> Result<Shown<'a>, String> {
     let mut last = None;
     for field in Fields::of(value) {
         let (number, field) = field?;
@@ -61,7 +69,7 @@ fn attribute<'a>(message: &'a [u8], text: &mut String) -> Result<(&'a str, Shown
     let start = text.len();
     match last {
         None => {}
-        Some((1, Field::Bytes(bytes))) => return Ok((key, Shown::Borrowed(string(bytes)?))),
+        Some((1, Field::Bytes(bytes))) => return Ok(Shown::Borrowed(string(bytes)?)),
         Some((2, Field::Varint(b))) => text.push_str(if b != 0 { "true" } else { "false" }),
         Some((3, Field::Varint(i))) => write!(text, "{}", i as i64).expect("to a string"),
         Some((4, Field::Fixed64(bits))) => {
@@ -75,7 +83,7 @@ fn attribute<'a>(message: &'a [u8], text: &mut String) -> Result<(&'a str, Shown
         }
         Some(_) => return Err(invalid("wrong wire type")),
     }
-    Ok((key, Shown::Written(start..text.len())))
+    Ok(Shown::Written(start..text.len()))
 }
 
 /// A `KeyValue`: its key, and its value written as text into `text` (cleared first).
@@ -115,18 +123,8 @@ pub fn pack_request(tenant: TenantId, message: &[u8]) -> Result<Vec<PackedSpan>,
         let resource = resource(resource_spans, &mut text)?;
         for scope_spans in each(resource_spans, 2) {
             let scope_spans = scope_spans?;
-            let (mut scope_name, mut scope_version) = ("", "");
-            for scope in each(scope_spans, 1) {
-                for field in Fields::of(scope?) {
-                    match field? {
-                        (1, Field::Bytes(bytes)) => scope_name = string(bytes)?,
-                        (2, Field::Bytes(bytes)) => scope_version = string(bytes)?,
-                        _ => {}
-                    }
-                }
-            }
+            let scope = scope(scope_spans)?;
             for span in each(scope_spans, 2) {
-                let scope = (scope_name, scope_version);
                 spans.push(pack_span(tenant, span?, &resource, scope, &mut scratch)?);
             }
         }
@@ -134,7 +132,23 @@ pub fn pack_request(tenant: TenantId, message: &[u8]) -> Result<Vec<PackedSpan>,
     Ok(spans)
 }
 
-/// A `ResourceSpans`' resource (every `resource` field, merged as `prost` merges them).
+/// The name and version of a `ScopeSpans`' (or `ScopeLogs`') scope, merged as `prost`
+/// merges every `scope` field.
+fn scope(scope_items: &[u8]) -> Result<(&str, &str), String> {
+    let (mut name, mut version) = ("", "");
+    for scope in each(scope_items, 1) {
+        for field in Fields::of(scope?) {
+            match field? {
+                (1, Field::Bytes(bytes)) => name = string(bytes)?,
+                (2, Field::Bytes(bytes)) => version = string(bytes)?,
+                _ => {}
+            }
+        }
+    }
+    Ok((name, version))
+}
+
+/// A `ResourceSpans`' (or `ResourceLogs`') resource (every `resource` field, merged as `prost` merges them).
 fn resource(resource_spans: &[u8], text: &mut String) -> Result<PackedResource, String> {
     let (mut keys, mut values) = (Vec::new(), Vec::new());
     for resource in each(resource_spans, 1) {

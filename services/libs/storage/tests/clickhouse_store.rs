@@ -698,6 +698,119 @@ async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
         .map(|row| row.message_line)
         .collect();
     assert_eq!(lines, [5, 7]);
+
+    // A first page read with its histogram is the page read alone, whether the first
+    // read, the histogram's steps or the narrow read find where it begins, and the
+    // histogram counts every line of the window.
+    let first_pages = [
+        LogSearch {
+            before: None,
+            ..search.clone()
+        },
+        earlier.clone(),
+        LogSearch {
+            limit: 6,
+            ..earlier.clone()
+        },
+        LogSearch {
+            min_severity: Some(17),
+            limit: 2,
+            ..earlier.clone()
+        },
+        LogSearch {
+            limit: 100,
+            before: None,
+            ..search.clone()
+        },
+    ];
+    for first_page in &first_pages {
+        let alone = store.tenant(a).logs(first_page).await.unwrap();
+        for step in [1, 60, 3_600, 86_400] {
+            let (page, counts) = store
+                .tenant(a)
+                .logs_with_histogram(first_page, step)
+                .await
+                .unwrap();
+            let lines = |rows: &[LogRow]| rows.iter().map(|r| r.message_line).collect::<Vec<_>>();
+            assert_eq!(lines(&page), lines(&alone), "{first_page:?}, step {step}");
+            let counted: u64 = counts.iter().map(|c| c.lines).sum();
+            let window = rows
+                .iter()
+                .filter(|r| r.tenant_id == a.as_uuid())
+                .filter(|r| {
+                    first_page
+                        .min_severity
+                        .is_none_or(|s| r.severity_number >= s)
+                })
+                .filter(|r| {
+                    u64::from(r.time) >= first_page.start_unix_nano / second
+                        && u64::from(r.time) <= first_page.end_unix_nano.div_ceil(second)
+                })
+                .count();
+            assert_eq!(counted, window as u64, "{first_page:?}, step {step}");
+        }
+    }
+    store.drop_database().await.unwrap();
+}
+
+/// An attribute filter matches a line's own attributes and its resource's, a value of
+/// any kind as stored text, and never a pair whose key and value split elsewhere.
+#[tokio::test]
+async fn log_attribute_filters_match_line_and_resource_attributes() {
+    let store = store();
+    store.migrate().await.unwrap();
+    let tenant = TenantId::random();
+    let time = 1_764_590_000_000_000_000u64;
+    let mut rows: Vec<LogRow> = (0..4).map(|line| log_line(tenant, time, line, 9)).collect();
+    rows[0].attribute_keys = vec!["http.route".into(), "amount".into()];
+    rows[0].attribute_values = vec!["/cart".into(), "5".into()];
+    rows[1].attribute_keys = vec!["http.route=".into()];
+    rows[1].attribute_values = vec!["/cart".into()];
+    rows[2].resource_values = vec!["checkout".into()];
+    rows[3].attribute_keys = vec!["http".into()];
+    rows[3].attribute_values = vec!["route=/cart".into()];
+    store
+        .insert_logs(&rows, "weft-logs-attributes")
+        .await
+        .unwrap();
+    let lines = |attributes: &[(&str, &str)]| {
+        let search = LogSearch {
+            start_unix_nano: time - 1_000_000_000,
+            end_unix_nano: time + 1_000_000_000,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            limit: 10,
+            ..LogSearch::default()
+        };
+        let store = store.clone();
+        async move {
+            let mut lines: Vec<u32> = store
+                .tenant(tenant)
+                .logs(&search)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.message_line)
+                .collect();
+            lines.sort_unstable();
+            lines
+        }
+    };
+    assert_eq!(lines(&[("http.route", "/cart")]).await, [0]);
+    assert_eq!(
+        lines(&[("http.route", "/cart"), ("amount", "5")]).await,
+        [0]
+    );
+    assert_eq!(
+        lines(&[("http.route", "/cart"), ("amount", "6")]).await,
+        [] as [u32; 0]
+    );
+    assert_eq!(lines(&[("service.name", "cart")]).await, [0, 1, 3]);
+    assert_eq!(lines(&[("service.name", "checkout")]).await, [2]);
+    assert_eq!(lines(&[("http.route=", "/cart")]).await, [1]);
+    assert_eq!(lines(&[("http", "route=/cart")]).await, [3]);
     store.drop_database().await.unwrap();
 }
 

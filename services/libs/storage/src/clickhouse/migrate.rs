@@ -41,6 +41,11 @@ pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "spans by trace",
         include_str!("../../../../../migrations/clickhouse/0006_spans_by_trace.sql"),
     ),
+    (
+        7,
+        "log attribute hashes",
+        include_str!("../../../../../migrations/clickhouse/0007_log_attribute_hashes.sql"),
+    ),
 ];
 
 pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -11,6 +11,7 @@ pub mod histogram;
 mod limits;
 mod migrate;
 mod packed;
+mod packed_logs;
 mod queries;
 mod rows;
 mod tenant;
@@ -21,6 +22,7 @@ pub use histogram::DurationHistogram;
 pub use limits::ReadLimits;
 pub use migrate::{MigrationReport, ServerVersion};
 pub use packed::{EncodedSpan, PackedResource, PackedSpan, rowbinary};
+pub use packed_logs::PackedLogs;
 use queries::QUERY_RUNNING;
 pub use queries::{DIFFERENCE_SAMPLE_TRACES, DIFFERENCE_VALUES_PER_KEY};
 pub use rows::{
@@ -245,7 +247,48 @@ impl ClickHouse {
         rows: &[LogRow],
         query_id: &str,
     ) -> Result<(), ClickHouseError> {
-        self.insert_rows_as(rows, Some(query_id)).await
+        let mut packed = PackedLogs::default();
+        for row in rows {
+            packed.push_row(row);
+        }
+        self.insert_packed_logs(&[&packed], query_id).await
+    }
+
+    /// Inserts the lines of some bus messages as one block, as the query `query_id`.
+    pub async fn insert_packed_logs(
+        &self,
+        messages: &[&PackedLogs],
+        query_id: &str,
+    ) -> Result<(), ClickHouseError> {
+        /// Bytes handed to the connection at a time.
+        const CHUNK: usize = 1 << 20;
+        if messages.iter().all(|m| m.is_empty()) {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO {}({}) FORMAT RowBinary",
+            <LogRow as rows::Table>::TABLE,
+            catalog::column_list::<LogRow>()
+        );
+        let mut insert = self
+            .client
+            .insert_formatted_with(sql)
+            .with_setting("query_id", query_id);
+        let mut chunk = Vec::with_capacity(CHUNK + 64 * 1024);
+        for message in messages {
+            for row in message.rows() {
+                chunk.extend_from_slice(row);
+            }
+            if chunk.len() >= CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 64 * 1024));
+                insert.send(full.into()).await?;
+            }
+        }
+        if !chunk.is_empty() {
+            insert.send(chunk.into()).await?;
+        }
+        insert.end().await?;
+        Ok(())
     }
 
     /// Whether the server still runs the query `query_id` (an INSERT whose answer was lost

@@ -59,6 +59,11 @@ impl PackedResource {
         &self.service
     }
 
+    /// The encoded `resource_keys` and `resource_values` columns, in that order.
+    pub fn columns(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn new(service: &str, keys: &[String], values: &[String]) -> PackedResource {
         let mut bytes = Vec::with_capacity(strings_len(keys) + strings_len(values));
         put_strings(&mut bytes, keys);

@@ -475,6 +475,9 @@ fn and_all(filter: &SpanFilter) -> String {
 
 pub const LOG_SERVICE_IS: &str = "service_name = ?";
 pub const LOG_SEVERITY_AT_LEAST: &str = "severity_number >= ?";
+/// A log line's own or its resource's attribute is `key = value`, by the hashes of
+/// migration 0007 (no string is read); binds: key, value.
+pub const LOG_ATTRIBUTE_IS: &str = "has(attribute_hashes, cityHash64(?, ?))";
 /// Case-insensitive; binds: the text.
 pub const LOG_BODY_CONTAINS: &str = "positionCaseInsensitiveUTF8(body, ?) > 0";
 /// Binds: the id as hex.

@@ -720,17 +720,9 @@ impl LogSearch {
             filter.push(queries::LOG_BODY_CONTAINS, [Bind::Str(text.clone())]);
         }
         for (key, value) in &self.attributes {
-            let (key, value) = (Bind::Str(key.clone()), Bind::Str(value.clone()));
             filter.push(
-                queries::ATTRIBUTE_IS,
-                [
-                    value.clone(),
-                    value.clone(),
-                    key.clone(),
-                    value.clone(),
-                    key,
-                    value,
-                ],
+                queries::LOG_ATTRIBUTE_IS,
+                [Bind::Str(key.clone()), Bind::Str(value.clone())],
             );
         }
         if let Some(trace_id) = self.trace_id {
@@ -1264,6 +1256,12 @@ impl<'a> TenantTraces<'a> {
     /// A page of [`Self::logs`] and, read at the same time under the same scan slot, the
     /// lines matching `search` (its cursor aside) per step of `step_seconds`, steps
     /// without lines left out: the first page of a search.
+    ///
+    /// The histogram counts every matching line of the window, so when the first read
+    /// (the last [`LOG_FIRST_READ_NANOS`]) holds no whole page, the histogram tells from
+    /// which step on the window holds one, and the page is read from there: one scan of
+    /// the window's filter columns instead of two (the histogram's and the narrow read
+    /// of [`Self::logs`]), which for a text or attribute filter is most of the cost.
     pub async fn logs_with_histogram(
         &self,
         search: &LogSearch,
@@ -1271,7 +1269,44 @@ impl<'a> TenantTraces<'a> {
     ) -> Result<(Vec<LogRow>, Vec<LogCount>), ClickHouseError> {
         let _slot = self.scan_slot()?;
         let histogram = TenantRead::log_histogram(self.tenant, search, step_seconds);
-        tokio::try_join!(self.log_page(search), histogram.fetch_all(self.reader))
+        let histogram = histogram.fetch_all(self.reader);
+        if search.trace_id.is_some() || search.span_id.is_some() || search.before.is_some() {
+            return tokio::try_join!(self.log_page(search), histogram);
+        }
+        let from = search.page_end().saturating_sub(LOG_FIRST_READ_NANOS);
+        let first = TenantRead::log_search(self.tenant, search, from);
+        let (lines, counts) = tokio::try_join!(first.fetch_all(self.reader), histogram)?;
+        if lines.len() >= search.limit as usize || from <= search.start_unix_nano {
+            return Ok((lines, counts));
+        }
+        let total: u64 = counts.iter().map(|step| step.lines).sum();
+        if total <= lines.len() as u64 {
+            // The first read found every matching line of the window.
+            return Ok((lines, counts));
+        }
+        // The newest step from which on the steps hold a page; the window's start when
+        // the whole window holds none.
+        let mut held = 0;
+        let begins = counts
+            .iter()
+            .rev()
+            .find(|step| {
+                held += step.lines;
+                held >= u64::from(search.limit)
+            })
+            .map_or(search.start_unix_nano, |step| {
+                (u64::from(step.step_start) * NANOS).max(search.start_unix_nano)
+            });
+        let page = TenantRead::log_search(self.tenant, search, begins)
+            .fetch_all(self.reader)
+            .await?;
+        if page.len() >= search.limit as usize || begins <= search.start_unix_nano {
+            return Ok((page, counts));
+        }
+        // The histogram counts whole seconds: lines of the last second past the window's
+        // end counted where the page begins, which is then earlier.
+        let page = self.log_page_from_start(search, page).await?;
+        Ok((page, counts))
     }
 
     async fn log_page(&self, search: &LogSearch) -> Result<Vec<LogRow>, ClickHouseError> {
@@ -1289,6 +1324,16 @@ impl<'a> TenantTraces<'a> {
         if lines.len() >= search.limit as usize || from <= search.start_unix_nano {
             return Ok(lines);
         }
+        self.log_page_from_start(search, lines).await
+    }
+
+    /// The page of `search` when `lines`, read from some time before its end, hold no
+    /// whole page: from the second where a narrow read finds it begins, or the window.
+    async fn log_page_from_start(
+        &self,
+        search: &LogSearch,
+        lines: Vec<LogRow>,
+    ) -> Result<Vec<LogRow>, ClickHouseError> {
         let start = TenantRead::log_page_start(self.tenant, search)
             .fetch_one(self.reader)
             .await?;
