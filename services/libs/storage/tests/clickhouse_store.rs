@@ -722,6 +722,27 @@ async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
             before: None,
             ..search.clone()
         },
+        // Windows of an hour, counted per second.
+        LogSearch {
+            start_unix_nano: end - 3_600 * second,
+            before: None,
+            ..search.clone()
+        },
+        LogSearch {
+            start_unix_nano: end - 3_600 * second,
+            limit: 5,
+            before: None,
+            ..search.clone()
+        },
+        LogSearch {
+            start_unix_nano: earlier.end_unix_nano - 3_600 * second,
+            ..earlier.clone()
+        },
+        LogSearch {
+            start_unix_nano: earlier.end_unix_nano - 3_600 * second,
+            limit: 4,
+            ..earlier.clone()
+        },
     ];
     for first_page in &first_pages {
         let alone = store.tenant(a).logs(first_page).await.unwrap();
@@ -733,6 +754,8 @@ async fn log_pages_hold_the_newest_lines_however_far_apart_they_are() {
                 .unwrap();
             let lines = |rows: &[LogRow]| rows.iter().map(|r| r.message_line).collect::<Vec<_>>();
             assert_eq!(lines(&page), lines(&alone), "{first_page:?}, step {step}");
+            assert!(counts.iter().all(|c| c.step_start % step == 0));
+            assert!(counts.windows(2).all(|w| w[0].step_start < w[1].step_start));
             let counted: u64 = counts.iter().map(|c| c.lines).sum();
             let window = rows
                 .iter()

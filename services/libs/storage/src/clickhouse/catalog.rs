@@ -374,7 +374,10 @@ impl SqlCatalogue {
             );
             read(
                 &format!("where the page begins: {name}"),
-                sent(&client, &TenantRead::log_page_start(tenant, &search)),
+                sent(
+                    &client,
+                    &TenantRead::log_page_start(tenant, &search, search.start_unix_nano),
+                ),
             );
         }
         let mut searches = log_searches(&log);

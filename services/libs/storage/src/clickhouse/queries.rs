@@ -476,8 +476,12 @@ fn and_all(filter: &SpanFilter) -> String {
 pub const LOG_SERVICE_IS: &str = "service_name = ?";
 pub const LOG_SEVERITY_AT_LEAST: &str = "severity_number >= ?";
 /// A log line's own or its resource's attribute is `key = value`, by the hashes of
-/// migration 0007 (no string is read); binds: key, value.
-pub const LOG_ATTRIBUTE_IS: &str = "has(attribute_hashes, cityHash64(?, ?))";
+/// migration 0007: the line's attribute hashes, or its resource among the tenant's
+/// resources that have the attribute (no string of `logs` is read); binds: key, value,
+/// key, value. `{tenant}` is [`TENANT`], filled in with the rest of the statement.
+pub const LOG_ATTRIBUTE_IS: &str = "(has(attribute_hashes, cityHash64(?, ?)) \
+     OR resource_hash IN (SELECT resource_hash FROM log_resources WHERE tenant_id = {tenant} \
+     AND arrayExists((k, v) -> k = ? AND v = ?, resource_keys, resource_values)))";
 /// Case-insensitive; binds: the text.
 pub const LOG_BODY_CONTAINS: &str = "positionCaseInsensitiveUTF8(body, ?) > 0";
 /// Binds: the id as hex.
@@ -495,6 +499,11 @@ pub const ORDER_MOST_ERRORS: &str = "errors DESC, trace_start DESC, trace_id DES
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_attribute_filter_is_tenant_scoped() {
+        assert!(LOG_ATTRIBUTE_IS.contains(&format!("tenant_id = {TENANT}")));
+    }
 
     #[test]
     fn the_error_filter_uses_the_error_status() {

@@ -274,6 +274,29 @@ pub struct AttributeValues {
 /// [`TenantTraces::logs`]).
 const LOG_FIRST_READ_NANOS: u64 = 60 * NANOS;
 
+/// Windows up to this long have their first page's histogram counted per second (at most
+/// 21 600 counts); see [`TenantTraces::logs_with_histogram`].
+const LOG_SECOND_COUNTS_NANOS: u64 = 6 * 3600 * NANOS;
+
+/// Counts per some seconds summed into steps of `step` seconds (a multiple of theirs).
+fn sum_steps(counts: &[LogCount], step: u32) -> Vec<LogCount> {
+    let mut steps: Vec<LogCount> = Vec::new();
+    for count in counts {
+        let step_start = count.step_start / step * step;
+        match steps.last_mut() {
+            Some(last) if last.step_start == step_start => {
+                last.lines += count.lines;
+                last.errors += count.errors;
+            }
+            _ => steps.push(LogCount {
+                step_start,
+                ..*count
+            }),
+        }
+    }
+    steps
+}
+
 /// A log search: a time window, optional filters, and where the previous page ended.
 #[derive(Clone, Debug, Default)]
 pub struct LogSearch {
@@ -720,9 +743,10 @@ impl LogSearch {
             filter.push(queries::LOG_BODY_CONTAINS, [Bind::Str(text.clone())]);
         }
         for (key, value) in &self.attributes {
+            let (key, value) = (Bind::Str(key.clone()), Bind::Str(value.clone()));
             filter.push(
                 queries::LOG_ATTRIBUTE_IS,
-                [Bind::Str(key.clone()), Bind::Str(value.clone())],
+                [key.clone(), value.clone(), key, value],
             );
         }
         if let Some(trace_id) = self.trace_id {
@@ -767,11 +791,16 @@ impl TenantRead<LogRow> {
 }
 
 impl TenantRead<LogPageStart> {
-    /// Where the page of `search` probably begins: over the whole seconds of its window up
-    /// to its cursor's second.
-    pub(super) fn log_page_start(tenant: TenantId, search: &LogSearch) -> Self {
-        let (window, filter) = search.filter(false);
-        let mut binds = vec![window[0].clone(), second_ceil(search.page_end())];
+    /// Where the page of `search` probably begins: over the whole seconds of its window
+    /// from `from_unix_nano`'s (the window's start, or later) up to its cursor's second.
+    pub(super) fn log_page_start(
+        tenant: TenantId,
+        search: &LogSearch,
+        from_unix_nano: u64,
+    ) -> Self {
+        let (_, filter) = search.filter(false);
+        let from = second_floor(from_unix_nano.max(search.start_unix_nano));
+        let mut binds = vec![from, second_ceil(search.page_end())];
         binds.extend(filter.binds.iter().cloned());
         binds.push(Bind::U64(u64::from(search.limit)));
         Self::new(tenant, &queries::log_page_start(&filter), binds)
@@ -1258,31 +1287,58 @@ impl<'a> TenantTraces<'a> {
     /// without lines left out: the first page of a search.
     ///
     /// The histogram counts every matching line of the window, so when the first read
-    /// (the last [`LOG_FIRST_READ_NANOS`]) holds no whole page, the histogram tells from
-    /// which step on the window holds one, and the page is read from there: one scan of
-    /// the window's filter columns instead of two (the histogram's and the narrow read
-    /// of [`Self::logs`]), which for a text or attribute filter is most of the cost.
+    /// (the last [`LOG_FIRST_READ_NANOS`]) holds no whole page, the histogram tells where
+    /// the page begins, and the page is read from there: one scan of the window's filter
+    /// columns instead of two (the histogram's and the narrow read of [`Self::logs`]),
+    /// which for a text or attribute filter is most of the cost. Windows up to
+    /// [`LOG_SECOND_COUNTS_NANOS`] are counted per second (and the steps summed here), so
+    /// the counts give the very second; a longer window's steps are narrowed by a read of
+    /// the step where the page begins.
     pub async fn logs_with_histogram(
         &self,
         search: &LogSearch,
         step_seconds: u32,
     ) -> Result<(Vec<LogRow>, Vec<LogCount>), ClickHouseError> {
         let _slot = self.scan_slot()?;
-        let histogram = TenantRead::log_histogram(self.tenant, search, step_seconds);
-        let histogram = histogram.fetch_all(self.reader);
+        let step = step_seconds.max(1);
         if search.trace_id.is_some() || search.span_id.is_some() || search.before.is_some() {
-            return tokio::try_join!(self.log_page(search), histogram);
+            let histogram = TenantRead::log_histogram(self.tenant, search, step);
+            return tokio::try_join!(self.log_page(search), histogram.fetch_all(self.reader));
         }
+        let window = search.end_unix_nano.saturating_sub(search.start_unix_nano);
+        let counted = if window <= LOG_SECOND_COUNTS_NANOS {
+            1
+        } else {
+            step
+        };
+        let histogram = TenantRead::log_histogram(self.tenant, search, counted);
         let from = search.page_end().saturating_sub(LOG_FIRST_READ_NANOS);
         let first = TenantRead::log_search(self.tenant, search, from);
-        let (lines, counts) = tokio::try_join!(first.fetch_all(self.reader), histogram)?;
-        if lines.len() >= search.limit as usize || from <= search.start_unix_nano {
-            return Ok((lines, counts));
-        }
+        let (lines, counts) = tokio::try_join!(
+            first.fetch_all(self.reader),
+            histogram.fetch_all(self.reader)
+        )?;
+        let page = if lines.len() >= search.limit as usize || from <= search.start_unix_nano {
+            lines
+        } else {
+            self.page_by_counts(search, lines, &counts, counted).await?
+        };
+        Ok((page, sum_steps(&counts, step)))
+    }
+
+    /// The first page of `search`, whose first read found `lines`, not a whole page;
+    /// `counts` are the window's lines per `counted` seconds.
+    async fn page_by_counts(
+        &self,
+        search: &LogSearch,
+        lines: Vec<LogRow>,
+        counts: &[LogCount],
+        counted: u32,
+    ) -> Result<Vec<LogRow>, ClickHouseError> {
         let total: u64 = counts.iter().map(|step| step.lines).sum();
         if total <= lines.len() as u64 {
             // The first read found every matching line of the window.
-            return Ok((lines, counts));
+            return Ok(lines);
         }
         // The newest step from which on the steps hold a page; the window's start when
         // the whole window holds none.
@@ -1297,16 +1353,45 @@ impl<'a> TenantTraces<'a> {
             .map_or(search.start_unix_nano, |step| {
                 (u64::from(step.step_start) * NANOS).max(search.start_unix_nano)
             });
-        let page = TenantRead::log_search(self.tenant, search, begins)
+        if begins <= search.start_unix_nano {
+            return TenantRead::log_search(self.tenant, search, search.start_unix_nano)
+                .fetch_all(self.reader)
+                .await;
+        }
+        if counted == 1 {
+            let page = TenantRead::log_search(self.tenant, search, begins)
+                .fetch_all(self.reader)
+                .await?;
+            if page.len() >= search.limit as usize {
+                return Ok(page);
+            }
+        } else if let Some(page) = self.full_page_from(search, begins).await? {
+            // A step can hold millions of lines: a narrow read of the seconds from its
+            // start found the second where the page begins.
+            return Ok(page);
+        }
+        // The counts are of whole seconds: lines of the last second past the window's
+        // end counted where the page begins, which is then earlier.
+        self.log_page_from_start(search, lines).await
+    }
+
+    /// The page of `search` if the seconds from `from_unix_nano` on hold a whole page: a
+    /// narrow read of them finds the second where it begins, and it is read from there.
+    async fn full_page_from(
+        &self,
+        search: &LogSearch,
+        from_unix_nano: u64,
+    ) -> Result<Option<Vec<LogRow>>, ClickHouseError> {
+        let start = TenantRead::log_page_start(self.tenant, search, from_unix_nano)
+            .fetch_one(self.reader)
+            .await?;
+        if start.lines < u64::from(search.limit) {
+            return Ok(None);
+        }
+        let page = TenantRead::log_search(self.tenant, search, u64::from(start.second) * NANOS)
             .fetch_all(self.reader)
             .await?;
-        if page.len() >= search.limit as usize || begins <= search.start_unix_nano {
-            return Ok((page, counts));
-        }
-        // The histogram counts whole seconds: lines of the last second past the window's
-        // end counted where the page begins, which is then earlier.
-        let page = self.log_page_from_start(search, page).await?;
-        Ok((page, counts))
+        Ok((page.len() >= search.limit as usize).then_some(page))
     }
 
     async fn log_page(&self, search: &LogSearch) -> Result<Vec<LogRow>, ClickHouseError> {
@@ -1334,7 +1419,7 @@ impl<'a> TenantTraces<'a> {
         search: &LogSearch,
         lines: Vec<LogRow>,
     ) -> Result<Vec<LogRow>, ClickHouseError> {
-        let start = TenantRead::log_page_start(self.tenant, search)
+        let start = TenantRead::log_page_start(self.tenant, search, search.start_unix_nano)
             .fetch_one(self.reader)
             .await?;
         if start.lines as usize <= lines.len() {
