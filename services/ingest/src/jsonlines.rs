@@ -230,16 +230,7 @@ pub fn parse_level(value: &Value, otlp: bool) -> (i32, String) {
                 50..=59 => 17,
                 _ => 21,
             };
-            let text = match severity {
-                1..=4 => "TRACE",
-                5..=8 => "DEBUG",
-                9..=12 => "INFO",
-                13..=16 => "WARN",
-                17..=20 => "ERROR",
-                21..=24 => "FATAL",
-                _ => "",
-            };
-            (severity, text.to_owned())
+            (severity, weft_model::severity_name(severity).to_owned())
         }
         Value::String(s) => match s.trim().parse::<i64>() {
             Ok(number) => parse_level(&Value::from(number), otlp),

@@ -344,9 +344,8 @@ impl LogHandler {
 #[cfg(test)]
 pub(crate) mod decoded {
     use crate::rows::{UNKNOWN_SERVICE, columns, service_name, text};
-    use crate::wire::logs::severity_name;
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use weft_model::TenantId;
+    use weft_model::{TenantId, severity_name};
     use weft_storage::clickhouse::LogRow;
 
     /// Rows for every log record of one bus message (`message`: its stream sequence).

@@ -10,7 +10,7 @@ pub mod sampling;
 pub mod wire;
 
 pub use ids::{IdError, SpanId, TenantId, TraceId};
-pub use otlp::{SpanKind, StatusCode};
+pub use otlp::{SpanKind, StatusCode, severity_name};
 pub use partition::{Partition, PartitionSet, PartitionSetError};
 pub use role::Role;
 

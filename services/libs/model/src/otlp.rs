@@ -1,7 +1,22 @@
 //! The OTLP enumerations Weft stores as numbers: span kind and status code, with the
-//! numbers the OTLP protobuf uses (and Weft's ClickHouse columns keep).
+//! numbers the OTLP protobuf uses (and Weft's ClickHouse columns keep); and the names of
+//! log severity numbers.
 
 use std::fmt;
+
+/// The OTLP severity name of a log severity number (`SeverityNumber` 1–24), for records
+/// that send only the number; empty for numbers outside that range.
+pub fn severity_name(number: i32) -> &'static str {
+    match number {
+        1..=4 => "TRACE",
+        5..=8 => "DEBUG",
+        9..=12 => "INFO",
+        13..=16 => "WARN",
+        17..=20 => "ERROR",
+        21..=24 => "FATAL",
+        _ => "",
+    }
+}
 
 /// `opentelemetry.proto.trace.v1.Span.SpanKind`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

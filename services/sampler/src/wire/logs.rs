@@ -6,22 +6,9 @@
 use super::{Shown, any_value, attribute, id, resource, scope};
 use opentelemetry_proto::tonic::common::v1::AnyValue;
 use prost::Message as _;
-use weft_model::TenantId;
 use weft_model::wire::{Field, Fields, each, invalid, text as string};
+use weft_model::{TenantId, severity_name};
 use weft_storage::clickhouse::{PackedLogs, PackedResource, rowbinary};
-
-/// The OTLP severity name of a severity number, for records that send only the number.
-pub(crate) fn severity_name(number: i32) -> &'static str {
-    match number {
-        1..=4 => "TRACE",
-        5..=8 => "DEBUG",
-        9..=12 => "INFO",
-        13..=16 => "WARN",
-        17..=20 => "ERROR",
-        21..=24 => "FATAL",
-        _ => "",
-    }
-}
 
 /// The rows of every log record of one bus message (`ExportLogsServiceRequest`, the
 /// `sequence`-th of its stream), numbered in their order in it. Ingest validated ids and

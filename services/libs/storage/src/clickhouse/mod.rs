@@ -207,8 +207,6 @@ impl ClickHouse {
     /// Inserts packed spans as one block: the INSERT the client sends for [`SpanRow`]s
     /// (same columns, RowBinary), with the rows' bytes copied instead of serialised.
     pub async fn insert_packed_spans(&self, spans: &[PackedSpan]) -> Result<(), ClickHouseError> {
-        /// Bytes handed to the connection at a time.
-        const CHUNK: usize = 1 << 20;
         if spans.is_empty() {
             return Ok(());
         }
@@ -217,20 +215,12 @@ impl ClickHouse {
             <SpanRow as rows::Table>::TABLE,
             catalog::column_list::<SpanRow>()
         );
-        let mut insert = self.client.insert_formatted_with(sql);
-        let mut chunk = Vec::with_capacity(CHUNK + 64 * 1024);
+        let mut insert = RowBinaryInsert::new(self.client.insert_formatted_with(sql));
         for span in spans {
-            span.write_to(&mut chunk);
-            if chunk.len() >= CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 64 * 1024));
-                insert.send(full.into()).await?;
-            }
+            span.write_to(&mut insert.chunk);
+            insert.send_full().await?;
         }
-        if !chunk.is_empty() {
-            insert.send(chunk.into()).await?;
-        }
-        insert.end().await?;
-        Ok(())
+        insert.end().await
     }
 
     /// Inserts metric rows as one block, which ClickHouse applies atomically: either
@@ -260,8 +250,6 @@ impl ClickHouse {
         messages: &[&PackedLogs],
         query_id: &str,
     ) -> Result<(), ClickHouseError> {
-        /// Bytes handed to the connection at a time.
-        const CHUNK: usize = 1 << 20;
         if messages.iter().all(|m| m.is_empty()) {
             return Ok(());
         }
@@ -270,25 +258,15 @@ impl ClickHouse {
             <LogRow as rows::Table>::TABLE,
             catalog::column_list::<LogRow>()
         );
-        let mut insert = self
-            .client
-            .insert_formatted_with(sql)
-            .with_setting("query_id", query_id);
-        let mut chunk = Vec::with_capacity(CHUNK + 64 * 1024);
+        let insert = self.client.insert_formatted_with(sql);
+        let mut insert = RowBinaryInsert::new(insert.with_setting("query_id", query_id));
         for message in messages {
             for row in message.rows() {
-                chunk.extend_from_slice(row);
+                insert.chunk.extend_from_slice(row);
             }
-            if chunk.len() >= CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 64 * 1024));
-                insert.send(full.into()).await?;
-            }
+            insert.send_full().await?;
         }
-        if !chunk.is_empty() {
-            insert.send(chunk.into()).await?;
-        }
-        insert.end().await?;
-        Ok(())
+        insert.end().await
     }
 
     /// Whether the server still runs the query `query_id` (an INSERT whose answer was lost
@@ -303,27 +281,54 @@ impl ClickHouse {
         Ok(running > 0)
     }
 
+    /// Inserts rows as one block.
     async fn insert_rows<T: Table>(&self, rows: &[T]) -> Result<(), ClickHouseError> {
-        self.insert_rows_as(rows, None).await
-    }
-
-    /// Inserts rows as one block, as the query `query_id` when one is given.
-    async fn insert_rows_as<T: Table>(
-        &self,
-        rows: &[T],
-        query_id: Option<&str>,
-    ) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut insert = self.client.insert::<T>(T::TABLE).await?;
-        if let Some(query_id) = query_id {
-            insert = insert.with_setting("query_id", query_id);
-        }
         for row in rows {
             insert.write(row).await?;
         }
         insert.end().await?;
+        Ok(())
+    }
+}
+
+/// An INSERT … FORMAT RowBinary whose rows are written into `chunk` and handed to the
+/// connection a megabyte at a time.
+struct RowBinaryInsert {
+    insert: ::clickhouse::insert_formatted::InsertFormatted,
+    chunk: Vec<u8>,
+}
+
+impl RowBinaryInsert {
+    /// Bytes handed to the connection at a time.
+    const CHUNK: usize = 1 << 20;
+
+    fn new(insert: ::clickhouse::insert_formatted::InsertFormatted) -> RowBinaryInsert {
+        RowBinaryInsert {
+            insert,
+            chunk: Vec::with_capacity(Self::CHUNK + 64 * 1024),
+        }
+    }
+
+    /// Sends the chunk once it holds [`Self::CHUNK`] bytes.
+    async fn send_full(&mut self) -> Result<(), ClickHouseError> {
+        if self.chunk.len() >= Self::CHUNK {
+            let fresh = Vec::with_capacity(Self::CHUNK + 64 * 1024);
+            let full = std::mem::replace(&mut self.chunk, fresh);
+            self.insert.send(full.into()).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is left and ends the INSERT.
+    async fn end(mut self) -> Result<(), ClickHouseError> {
+        if !self.chunk.is_empty() {
+            self.insert.send(self.chunk.into()).await?;
+        }
+        self.insert.end().await?;
         Ok(())
     }
 }
