@@ -584,11 +584,10 @@ async fn a_sampled_trace_shows_its_sample_rate() {
         sample_rate: 4.0,
         sampled_by: "keep a quarter".to_owned(),
     };
-    let index = weft_storage::clickhouse::TraceIndexRow::summarise(std::slice::from_ref(&span));
     stack
         .ns
         .store
-        .insert_traces(std::slice::from_ref(&span), &index)
+        .insert_spans(std::slice::from_ref(&span))
         .await
         .unwrap();
     let trace = alice

@@ -280,11 +280,10 @@ async fn plant_filter_traces(stack: &Stack, tenant: TenantId, ingest: &str, read
         sample_rate: 4.0,
         sampled_by: "keep a quarter".to_owned(),
     };
-    let index = weft_storage::clickhouse::TraceIndexRow::summarise(std::slice::from_ref(&kept));
     stack
         .ns
         .store
-        .insert_traces(std::slice::from_ref(&kept), &index)
+        .insert_spans(std::slice::from_ref(&kept))
         .await
         .unwrap();
     eventually("every trace stored", Duration::from_secs(30), || async {

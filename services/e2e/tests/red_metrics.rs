@@ -457,7 +457,8 @@ async fn kill_9_and_restart_after_the_metrics_were_written_double_counts_no_metr
     let edges = edges(&stack, &tenant).await;
     assert_eq!(edges.len(), 1, "{edges:?}");
     assert_eq!(edges[0]["calls"], TRACES);
-    // Every trace is stored (at least once: spans are written at least once).
+    // Every trace is stored and indexed once (the killed sampler's writer stored no span:
+    // its first batch held metrics only, the spans waiting for their decision).
     let stored = stack
         .ns
         .store
@@ -465,7 +466,11 @@ async fn kill_9_and_restart_after_the_metrics_were_written_double_counts_no_metr
         .stored_counts()
         .await
         .unwrap();
-    assert_eq!(stored.distinct_spans, 4 * TRACES);
+    assert_eq!(
+        (stored.spans, stored.distinct_spans, stored.indexed_spans),
+        (4 * TRACES, 4 * TRACES, 4 * TRACES),
+        "every span stored and indexed once"
+    );
 
     let metrics = stack.scrape(successor.url("/metrics")).await;
     let value = |series: &str| metrics.get(series).copied().unwrap_or(0.0);
@@ -475,6 +480,7 @@ async fn kill_9_and_restart_after_the_metrics_were_written_double_counts_no_metr
         .map(|(_, v)| v)
         .sum();
     assert_eq!(redelivered, TRACES as f64, "every message came again");
+
     // One message per trace: the ones whose metrics the killed sampler stored are
     // recognised, and only those.
     assert_eq!(
@@ -524,6 +530,87 @@ async fn kill_9_mid_stream_loses_no_trace_and_counts_every_span_once() {
         assert_eq!(line["requests"], TRACES, "{service}: {line}");
     }
     assert_eq!(edges(&stack, &tenant).await[0]["calls"], TRACES);
+    successor.stop().await;
+    stack.stop().await;
+}
+
+/// A message carries a trace decided at once (its root has ended) and one that waits for
+/// the decision wait (its root has not come): the first's spans are stored while the
+/// message is still held. A sampler killed then leaves the message to the next, which
+/// finds those spans stored (and indexed with them), leaves them out, and stores the
+/// rest: every span once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_after_part_of_a_message_was_stored_stores_no_span_twice() {
+    const MESSAGES: u64 = 20;
+    let stack = Stack::start_with(
+        Namespace::create().await,
+        StackOptions {
+            ack_wait: ACK_WAIT,
+            sampler: false,
+            decision_wait: Duration::from_secs(10),
+            ..Default::default()
+        },
+    )
+    .await;
+    let tenant = stack.ns.tenant("acme").await;
+    let bus = Bus::connect(stack.ns.bus.clone()).await.unwrap();
+    let partitions = stack.ns.bus.partitions;
+    let partition = |trace: &Checkout| {
+        weft_model::Partition::of(
+            &weft_model::TraceId::from_bytes(&trace.trace_id).unwrap(),
+            partitions,
+        )
+    };
+    let start = now_ns() - 2_000_000_000;
+    for i in 0..MESSAGES {
+        let done = Checkout::new(i);
+        // Of the same partition, so that ingest publishes both traces in one message.
+        let waiting = std::iter::repeat_with(|| Checkout::new(i))
+            .find(|other| partition(other) == partition(&done))
+            .unwrap();
+        let request = request(vec![
+            ("checkout", done.checkout_spans(start)),
+            (
+                "payments",
+                [done.payments_spans(start), waiting.payments_spans(start)].concat(),
+            ),
+        ]);
+        assert_eq!(stack.export(&tenant.ingest_key, &request).await, 200);
+    }
+    let every_partition = PartitionSet::all(partitions);
+    let doomed = stack.start_sampler_owning(every_partition.clone()).await;
+    let store = stack.ns.store.tenant(tenant.id);
+    eventually(
+        "the finished traces stored, every message held",
+        Duration::from_secs(30),
+        || async {
+            let counts = store.stored_counts().await.ok()?;
+            (counts.spans == 4 * MESSAGES && weft_e2e::sampler_backlog(&bus).await == (0, MESSAGES))
+                .then_some(())
+        },
+    )
+    .await;
+    doomed.kill();
+
+    let successor = stack.start_sampler_owning(every_partition).await;
+    eventually(
+        "every message stored and acknowledged",
+        Duration::from_secs(60),
+        || async { (weft_e2e::sampler_backlog(&bus).await == (0, 0)).then_some(()) },
+    )
+    .await;
+    let counts = store.stored_counts().await.unwrap();
+    assert_eq!(
+        (counts.spans, counts.distinct_spans, counts.indexed_spans),
+        (6 * MESSAGES, 6 * MESSAGES, 6 * MESSAGES),
+        "every span stored and indexed once"
+    );
+    let metrics = stack.scrape(successor.url("/metrics")).await;
+    assert_eq!(
+        metrics.get("weft_sampler_spans_already_stored_total"),
+        Some(&((4 * MESSAGES) as f64)),
+        "the spans stored before the kill are found"
+    );
     successor.stop().await;
     stack.stop().await;
 }

@@ -504,8 +504,21 @@ async fn kill_9_mid_stream_loses_no_kept_trace_and_counts_no_metric_twice() {
         },
     )
     .await;
-    // Every trace the policy keeps is there whole (spans stored before the kill may be
-    // stored again by the successor: at least once, shown once).
+    // Every trace the policy keeps is there whole, and once: the successor finds the
+    // spans of redelivered messages that were stored before the kill, and indexed with
+    // them, and leaves them out.
+    let counts = stack
+        .ns
+        .store
+        .tenant(tenant.id)
+        .stored_counts()
+        .await
+        .unwrap();
+    assert_eq!(counts.spans, counts.distinct_spans, "no span stored twice");
+    assert_eq!(
+        counts.indexed_spans, counts.distinct_spans,
+        "the trace index counts every span once"
+    );
     let text = stack
         .clickhouse_sql(&format!(
             "SELECT lower(hex(trace_id)), uniqExact(span_id), any(sampled_by) FROM spans \

@@ -6,6 +6,7 @@
 //! everything kept, and its metrics, are written. It also owns the same partitions of the
 //! log stream and stores every log record (`logs.rs`; logs are never sampled).
 
+mod claims;
 mod config;
 mod edges;
 mod logs;
@@ -23,9 +24,11 @@ use anyhow::Context;
 use metrics::SamplerMetrics;
 use policies::PolicyCache;
 use sampling::{Admitted, TraceSampler};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use weft_bus::{BatchHandler, Bus, ConsumerConfig, Envelope, Signal};
@@ -164,6 +167,10 @@ impl Sampler {
                 self.config.edges.window,
                 self.config.edges.max_spans,
             )),
+            store: self.store.clone(),
+            claims: Default::default(),
+            checks: tokio::sync::Semaphore::new(logs::STORED_CHECKS),
+            shutdown: shutdown.clone(),
         });
         let consumer = ConsumerConfig {
             group: CONSUMER_GROUP.to_owned(),
@@ -181,7 +188,7 @@ impl Sampler {
             shutdown: shutdown.clone(),
             grace: self.config.writer.shutdown_grace,
             checks: tokio::sync::Semaphore::new(logs::STORED_CHECKS),
-            handling: Default::default(),
+            claims: Default::default(),
         });
         let log_consumer = ConsumerConfig {
             signal: Signal::Logs,
@@ -257,6 +264,12 @@ struct SpanHandler {
     metrics: SamplerMetrics,
     /// Spans of recent traces, shared by the partitions (a trace lives in one).
     calls: Mutex<edges::CallTracker>,
+    store: ClickHouse,
+    /// The messages batches are handling now.
+    claims: claims::Claims,
+    /// Look-ups of stored spans, at most [`logs::STORED_CHECKS`] at a time.
+    checks: tokio::sync::Semaphore,
+    shutdown: CancellationToken,
 }
 
 impl SpanHandler {
@@ -305,9 +318,11 @@ fn request(
 
 impl BatchHandler for SpanHandler {
     async fn handle(&self, partition: Partition, batch: Vec<Envelope>) -> bool {
-        let mut waiting = Vec::with_capacity(batch.len());
-        // The batch's writes go to the writer in one send.
-        let mut writes = Vec::with_capacity(batch.len());
+        let claim = self
+            .claims
+            .claim(batch.iter().map(|e| e.stream_sequence))
+            .await;
+        let mut messages = Vec::with_capacity(batch.len());
         for mut envelope in batch {
             let Some(spans) = self.rows(partition, &envelope) else {
                 continue;
@@ -315,11 +330,22 @@ impl BatchHandler for SpanHandler {
             // The spans are packed: the payload would only be held as long (for a dead
             // letter, which reads it back from the stream instead).
             envelope.payload = bytes::Bytes::new();
+            let unsure = claim.unsure(&envelope);
+            messages.push((envelope, spans, unsure));
+        }
+        let Some(stored) = self.stored_already(&messages).await else {
+            return false;
+        };
+        let mut waiting = Vec::with_capacity(messages.len());
+        // The batch's writes go to the writer in one send.
+        let mut writes = Vec::with_capacity(messages.len());
+        for (envelope, mut spans, unsure) in messages {
             let message = MessageRef {
                 sequence: envelope.stream_sequence,
-                redelivered: envelope.redelivered,
+                redelivered: unsure,
             };
-            // Metrics count every span the message carried, before any sampling decision.
+            // Metrics count every span the message carried, before any sampling decision
+            // (counted once per message by the writer, however often it comes).
             let span_metrics = red::span_metrics(&spans);
             let edges = {
                 let mut calls = self.calls.lock().expect("call tracker lock");
@@ -327,6 +353,15 @@ impl BatchHandler for SpanHandler {
                 self.metrics.call_tracker_spans.set(calls.held() as i64);
                 edges
             };
+            if unsure {
+                let before = spans.len();
+                spans.retain(|s| !stored.contains(&(s.tenant_id(), s.trace_id(), s.span_id())));
+                let left_out = before - spans.len();
+                if left_out > 0 {
+                    self.metrics.spans_already_stored.inc_by(left_out as u64);
+                    tracing::info!(partition = partition.0, tenant_id = %envelope.tenant, message = envelope.stream_sequence, spans = left_out, "spans of a redelivered message are stored already");
+                }
+            }
             let (counting, counted) =
                 request(message, envelope.tenant, Vec::new(), span_metrics, edges);
             writes.push(counting);
@@ -375,6 +410,39 @@ impl BatchHandler for SpanHandler {
             }
         }
         true
+    }
+}
+
+impl SpanHandler {
+    /// Which spans of the messages that may have been stored before (see
+    /// [`claims`]) the store holds; asked again until ClickHouse answers, `None` once
+    /// the sampler stops.
+    async fn stored_already(
+        &self,
+        messages: &[(Envelope, Vec<PackedSpan>, bool)],
+    ) -> Option<HashSet<(uuid::Uuid, [u8; 16], [u8; 8])>> {
+        let mut unsure: Vec<&PackedSpan> = Vec::new();
+        for (_, spans, _) in messages.iter().filter(|(_, _, unsure)| *unsure) {
+            unsure.extend(spans);
+        }
+        if unsure.is_empty() {
+            return Some(HashSet::new());
+        }
+        let _check = self.checks.acquire().await.expect("never closed");
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match writer::stored_spans(&self.store, unsure.iter().copied()).await {
+                Ok(stored) => return Some(stored),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?delay, "cannot look up the spans of redelivered messages");
+                }
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
     }
 }
 

@@ -11,10 +11,10 @@
 //! A batch ClickHouse refuses for its data is halved until the refused messages are
 //! isolated; those go to the dead-letter stream, everything else is written.
 
+use crate::claims::{Claim, Claims};
 use crate::wire::logs::pack_logs;
 use prometheus_client::metrics::counter::Counter;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 use weft_bus::{BatchHandler, Bus, Envelope, Signal};
 use weft_model::{Partition, TenantId};
@@ -71,15 +71,15 @@ pub struct LogHandler {
     /// Checks of which lines are stored already, at most [`STORED_CHECKS`] at a time: they
     /// read a window of the table, and come in a crowd after ClickHouse failed writes.
     pub checks: tokio::sync::Semaphore,
-    /// The messages batches are handling now, by stream sequence (see [`Self::claim`]).
-    pub handling: std::sync::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The messages batches are handling now.
+    pub claims: Claims,
 }
 
 /// Checks of stored lines one sampler runs side by side, at most.
 pub const STORED_CHECKS: usize = 2;
 
 /// How long a lost INSERT may keep running before the write is retried later.
-const INSERT_END_WAIT: Duration = Duration::from_secs(60);
+pub const INSERT_END_WAIT: Duration = Duration::from_secs(60);
 
 /// The lines of one message.
 struct Part {
@@ -157,19 +157,6 @@ impl LogHandler {
         Ok(())
     }
 
-    /// Waits until the INSERT `query_id`, whose answer was lost, no longer runs: until
-    /// then its lines may still be landing, and a check would miss them.
-    async fn wait_for_insert(&self, query_id: &str) -> Result<(), ClickHouseError> {
-        let give_up = tokio::time::Instant::now() + INSERT_END_WAIT;
-        while self.store.query_running(query_id).await? {
-            if tokio::time::Instant::now() >= give_up {
-                return Err(ClickHouseError::InsertStillRunning(query_id.to_owned()));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Ok(())
-    }
-
     /// Stores the parts' lines as one INSERT, retrying what may succeed later.
     async fn store(&self, parts: &mut [Part]) -> Attempt {
         let mut delay = Duration::from_millis(100);
@@ -178,7 +165,7 @@ impl LogHandler {
         let mut lost: Option<String> = None;
         loop {
             let checked = match &lost {
-                Some(query_id) => self.wait_for_insert(query_id).await,
+                Some(query_id) => self.store.await_query_end(query_id, INSERT_END_WAIT).await,
                 None => Ok(()),
             };
             let checked = match checked {
@@ -231,58 +218,13 @@ impl LogHandler {
     }
 }
 
-impl LogHandler {
-    /// Claims the batch's messages (ascending, so two batches never wait on each other in
-    /// a circle) until the guards drop. A message another batch is handling now (JetStream
-    /// redelivered it while its first delivery was still being written: under overload,
-    /// not only after a crash) waits for that batch, and is returned among the contended:
-    /// it is then checked like a redelivery, so its lines are stored once, and it is never
-    /// acknowledged before its first delivery's outcome is known.
-    async fn claim(
-        &self,
-        sequences: &[u64],
-    ) -> (Vec<tokio::sync::OwnedMutexGuard<()>>, HashSet<u64>) {
-        let mut sorted: Vec<u64> = sequences.iter().copied().filter(|s| *s != 0).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let (mut guards, mut contended) = (Vec::with_capacity(sorted.len()), HashSet::new());
-        for sequence in sorted {
-            let lock = self
-                .handling
-                .lock()
-                .expect("handling lock")
-                .entry(sequence)
-                .or_default()
-                .clone();
-            let guard = match lock.clone().try_lock_owned() {
-                Ok(guard) => guard,
-                Err(_) => {
-                    contended.insert(sequence);
-                    lock.lock_owned().await
-                }
-            };
-            guards.push(guard);
-        }
-        (guards, contended)
-    }
-
-    /// Lets go of claimed messages, forgetting those no other batch waits for.
-    fn release(&self, guards: Vec<tokio::sync::OwnedMutexGuard<()>>) {
-        drop(guards);
-        self.handling
-            .lock()
-            .expect("handling lock")
-            .retain(|_, lock| Arc::strong_count(lock) > 1);
-    }
-}
-
 impl BatchHandler for LogHandler {
     async fn handle(&self, partition: Partition, batch: Vec<Envelope>) -> bool {
-        let sequences: Vec<u64> = batch.iter().map(|e| e.stream_sequence).collect();
-        let (guards, contended) = self.claim(&sequences).await;
-        let stored = self.handle_claimed(partition, batch, &contended).await;
-        self.release(guards);
-        stored
+        let claim = self
+            .claims
+            .claim(batch.iter().map(|e| e.stream_sequence))
+            .await;
+        self.handle_claimed(partition, batch, &claim).await
     }
 }
 
@@ -291,7 +233,7 @@ impl LogHandler {
         &self,
         partition: Partition,
         batch: Vec<Envelope>,
-        contended: &HashSet<u64>,
+        claim: &Claim<'_>,
     ) -> bool {
         let mut parts: Vec<Part> = Vec::with_capacity(batch.len());
         let mut seen = HashSet::new();
@@ -302,7 +244,7 @@ impl LogHandler {
             }
             if let Some(rows) = self.decode(partition, &envelope) {
                 parts.push(Part {
-                    unsure: envelope.redelivered || contended.contains(&envelope.stream_sequence),
+                    unsure: claim.unsure(&envelope),
                     envelope,
                     rows,
                 });
@@ -485,7 +427,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             grace: Duration::from_secs(1),
             checks: tokio::sync::Semaphore::new(STORED_CHECKS),
-            handling: Default::default(),
+            claims: Claims::default(),
         };
         let tenant = TenantId::random();
         let envelope = |sequence: u64, redelivered: bool, bodies: &[&str]| Envelope {
@@ -549,10 +491,7 @@ mod tests {
         bodies.sort_unstable();
         assert_eq!(bodies, ["a", "b", "c", "d", "e", "f"]);
         assert_eq!(handler.metrics.already_stored.get(), 5);
-        assert!(
-            handler.handling.lock().unwrap().is_empty(),
-            "claims are let go"
-        );
+        assert!(handler.claims.is_empty(), "claims are let go");
         store.drop_database().await.unwrap();
     }
 

@@ -15,6 +15,7 @@ pub const MESSAGES_REFUSED: &str = "weft_sampler_messages_refused";
 pub const MESSAGES_DEAD_LETTERED: &str = "weft_sampler_messages_dead_lettered";
 pub const METRIC_ROWS_WRITTEN: &str = "weft_sampler_metric_rows_written";
 pub const MESSAGES_ALREADY_COUNTED: &str = "weft_sampler_messages_already_counted";
+pub const SPANS_ALREADY_STORED: &str = "weft_sampler_spans_already_stored";
 pub const METRIC_ROWS_REFUSED: &str = "weft_sampler_metric_rows_refused";
 pub const CALL_TRACKER_SPANS: &str = "weft_sampler_call_tracker_spans";
 pub const TRACES_DECIDED: &str = "weft_sampler_traces_decided";
@@ -64,6 +65,9 @@ pub struct SamplerMetrics {
     pub metric_rows_written: Family<TableLabels, Counter>,
     /// Messages seen again whose metrics a table already counts, so not counted twice.
     pub messages_already_counted: Family<TableLabels, Counter>,
+    /// Spans (of redelivered messages, or of an INSERT whose answer was lost) found
+    /// stored already and not written again.
+    pub spans_already_stored: Counter,
     /// Metric rows ClickHouse refused for their data, dropped.
     pub metric_rows_refused: Family<TableLabels, Counter>,
     /// Spans the service-edge tracker holds.
@@ -97,6 +101,7 @@ impl Default for SamplerMetrics {
             requests_refused: Counter::default(),
             metric_rows_written: Family::default(),
             messages_already_counted: Family::default(),
+            spans_already_stored: Counter::default(),
             metric_rows_refused: Family::default(),
             call_tracker_spans: Gauge::default(),
             traces_decided: Family::default(),
@@ -153,6 +158,11 @@ impl SamplerMetrics {
             MESSAGES_ALREADY_COUNTED,
             "Bus messages seen again whose metrics the table already counted, by table",
             self.messages_already_counted.clone(),
+        );
+        registry.register(
+            SPANS_ALREADY_STORED,
+            "Spans of redelivered messages or of INSERTs whose answer was lost, found stored already and not written again",
+            self.spans_already_stored.clone(),
         );
         registry.register(
             METRIC_ROWS_REFUSED,

@@ -1,7 +1,13 @@
 //! The writer: collects rows from every partition consumer and writes them to ClickHouse
 //! in batches, retrying with backoff while ClickHouse is unavailable. A request's sender
-//! is told only after its spans, its trace index rows and its metrics (RED metrics and
-//! service edges) are stored. Each is one INSERT per batch, in that order.
+//! is told only after its spans (with their trace index rows, which ClickHouse makes
+//! from them in the same statement) and its metrics (RED metrics and service edges) are
+//! stored. Each is one INSERT per batch, in that order.
+//!
+//! Spans are stored once: an INSERT whose answer is lost (it may have been applied, or
+//! may still be running) is waited for by its query id, and the spans it stored are
+//! left out of the retry. Spans of a redelivered message are checked the same way
+//! before they reach the sampler (see `claims.rs`).
 //!
 //! A message's metrics are counted once however often it is delivered: with its metric
 //! rows go markers, one per minute they fall in, that name the message (see
@@ -18,6 +24,7 @@
 //! messages in the dead-letter stream) and everything else is written.
 
 use crate::config::WriterConfig;
+use crate::logs::INSERT_END_WAIT;
 use crate::metrics::{SamplerMetrics, TableLabels};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -29,7 +36,6 @@ use weft_model::TenantId;
 use weft_runtime::shutdown::CancellationToken;
 use weft_storage::clickhouse::{
     ClickHouse, ClickHouseError, MetricRow, PackedSpan, ServiceEdgeRow, SpanMetricRow,
-    TraceIndexRow,
 };
 
 /// What became of a request's rows.
@@ -165,6 +171,26 @@ impl Group {
         )
     }
 
+    /// Leaves out the spans `stored` says are stored, keeping each part's count; returns
+    /// how many.
+    fn leave_out(&mut self, stored: impl Fn(&PackedSpan) -> bool) -> usize {
+        let before = self.spans.len();
+        let mut spans = std::mem::take(&mut self.spans).into_iter();
+        let mut kept = Vec::with_capacity(before);
+        for part in &mut self.parts {
+            let mut count = 0;
+            for span in spans.by_ref().take(part.spans) {
+                if !stored(&span) {
+                    kept.push(span);
+                    count += 1;
+                }
+            }
+            part.spans = count;
+        }
+        self.spans = kept;
+        before - self.spans.len()
+    }
+
     fn tell(self, written: impl Fn() -> Written) {
         for part in self.parts {
             let _ = part.written.send(written());
@@ -180,12 +206,11 @@ enum Attempt {
     GaveUp,
 }
 
-/// The INSERTs of a group, in order: a trace is findable only once its spans are
-/// stored, and its spans are counted once they are findable.
+/// The INSERTs of a group, in order: its spans are counted once they are stored (and
+/// so findable: ClickHouse indexes their traces as it stores them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     Spans,
-    Index,
     SpanMetrics,
     ServiceEdges,
 }
@@ -193,8 +218,7 @@ enum Step {
 impl Step {
     fn next(self) -> Option<Step> {
         match self {
-            Step::Spans => Some(Step::Index),
-            Step::Index => Some(Step::SpanMetrics),
+            Step::Spans => Some(Step::SpanMetrics),
             Step::SpanMetrics => Some(Step::ServiceEdges),
             Step::ServiceEdges => None,
         }
@@ -203,7 +227,6 @@ impl Step {
     fn table(self) -> &'static str {
         match self {
             Step::Spans => "spans",
-            Step::Index => "trace_index",
             Step::SpanMetrics => table_of::<SpanMetricRow>(),
             Step::ServiceEdges => table_of::<ServiceEdgeRow>(),
         }
@@ -264,35 +287,58 @@ impl Writer {
 
     /// Writes spans, their trace index rows, then their metrics, retrying what may
     /// succeed later; after shutdown, retries only for the grace period. Once a step has
-    /// succeeded, a retry goes on from the next one, so nothing is stored twice.
+    /// succeeded, a retry goes on from the next one; a step whose INSERT lost its answer
+    /// (it may have been applied, or still be running) waits for that INSERT to end and
+    /// leaves out what it stored, so nothing is stored twice.
     async fn store_group(&self, group: &mut Group) -> Attempt {
-        let index = TraceIndexRow::summarise(&group.spans);
         let mut step = Step::Spans;
         // Per metrics table: whether an INSERT failed in a way that may have stored it.
         let (mut red_unsure, mut edges_unsure) = (false, false);
+        // The current step's INSERT whose answer was lost.
+        let mut lost: Option<String> = None;
         let mut delay = Duration::from_millis(100);
         let mut give_up_at: Option<Instant> = None;
         loop {
-            let result = match step {
-                // A group may hold metrics only (of messages whose traces wait for their
-                // decision), or spans only (of decided traces).
-                Step::Spans if group.spans.is_empty() => Ok(()),
-                Step::Index if index.is_empty() => Ok(()),
-                Step::Spans => {
-                    self.timed("spans", self.store.insert_packed_spans(&group.spans))
-                        .await
-                }
-                Step::Index => {
-                    self.timed("trace_index", self.store.insert_traces(&[], &index))
-                        .await
-                }
-                Step::SpanMetrics => {
-                    self.count_once::<SpanMetricRow>(&mut group.parts, &mut red_unsure)
-                        .await
-                }
-                Step::ServiceEdges => {
-                    self.count_once::<ServiceEdgeRow>(&mut group.parts, &mut edges_unsure)
-                        .await
+            let result = match self.leave_out_lost(step, &mut lost, group).await {
+                Err(error) => Err(error),
+                Ok(()) => {
+                    let query_id =
+                        format!("weft-{}-{}", step.table(), uuid::Uuid::new_v4().simple());
+                    let result = match step {
+                        // A group may hold metrics only (of messages whose traces wait for
+                        // their decision), or spans only (of decided traces).
+                        Step::Spans if group.spans.is_empty() => Ok(()),
+                        Step::Spans => {
+                            self.timed(
+                                "spans",
+                                self.store.insert_packed_spans(&group.spans, &query_id),
+                            )
+                            .await
+                        }
+                        Step::SpanMetrics => {
+                            self.count_once::<SpanMetricRow>(
+                                &mut group.parts,
+                                &mut red_unsure,
+                                (&query_id, &mut lost),
+                            )
+                            .await
+                        }
+                        Step::ServiceEdges => {
+                            self.count_once::<ServiceEdgeRow>(
+                                &mut group.parts,
+                                &mut edges_unsure,
+                                (&query_id, &mut lost),
+                            )
+                            .await
+                        }
+                    };
+                    if let Err(error) = &result
+                        && error.refused_rows().is_none()
+                        && lost.is_none()
+                    {
+                        lost = Some(query_id);
+                    }
+                    result
                 }
             };
             match result {
@@ -331,11 +377,45 @@ impl Writer {
         }
         tracing::debug!(
             spans = group.spans.len(),
-            traces = index.len(),
             messages = group.parts.len(),
             "batch written"
         );
         Attempt::Stored
+    }
+
+    /// After an INSERT of `step` lost its answer: waits for it to end, then leaves out
+    /// the spans it stored (the metrics steps look up every message they count instead,
+    /// see [`Self::count_once`]).
+    async fn leave_out_lost(
+        &self,
+        step: Step,
+        lost: &mut Option<String>,
+        group: &mut Group,
+    ) -> Result<(), ClickHouseError> {
+        let Some(query_id) = lost.as_deref() else {
+            return Ok(());
+        };
+        self.store
+            .await_query_end(query_id, INSERT_END_WAIT)
+            .await?;
+        match step {
+            Step::Spans => {
+                let stored = stored_spans(&self.store, group.spans.iter()).await?;
+                let left_out = group.leave_out(|span| {
+                    stored.contains(&(span.tenant_id(), span.trace_id(), span.span_id()))
+                });
+                if left_out > 0 {
+                    self.metrics.spans_already_stored.inc_by(left_out as u64);
+                    tracing::info!(
+                        spans = left_out,
+                        "spans of an INSERT whose answer was lost are stored"
+                    );
+                }
+            }
+            Step::SpanMetrics | Step::ServiceEdges => {}
+        }
+        *lost = None;
+        Ok(())
     }
 
     /// Stores the parts' rows of table `R` as one INSERT, leaving out the messages the
@@ -345,6 +425,7 @@ impl Writer {
         &self,
         parts: &mut [Part],
         unsure: &mut bool,
+        (query_id, lost): (&str, &mut Option<String>),
     ) -> Result<(), ClickHouseError> {
         self.leave_out_counted::<R>(parts, *unsure).await?;
         let counting = parts.iter().filter(|p| R::rows(p).is_some()).count();
@@ -352,7 +433,10 @@ impl Writer {
             return Ok(());
         }
         let rows = R::combine(parts.iter().flat_map(with_markers::<R>));
-        match self.timed(R::TABLE, self.store.insert_metrics(&rows)).await {
+        match self
+            .timed(R::TABLE, self.store.insert_metrics(&rows, query_id))
+            .await
+        {
             Ok(()) => {
                 self.stored::<R>(parts.iter_mut(), rows.len());
                 Ok(())
@@ -370,12 +454,17 @@ impl Writer {
                             continue;
                         }
                         let rows = R::combine(with_markers::<R>(part));
-                        match self.timed(R::TABLE, self.store.insert_metrics(&rows)).await {
+                        let query_id = format!("{query_id}-{}", part.message.sequence);
+                        match self
+                            .timed(R::TABLE, self.store.insert_metrics(&rows, &query_id))
+                            .await
+                        {
                             Ok(()) => self.stored::<R>(std::iter::once(&mut *part), rows.len()),
                             Err(error) => match error.refused_rows() {
                                 Some(reason) => self.refused::<R>(part, &reason),
                                 None => {
                                     *unsure = true;
+                                    *lost = Some(query_id);
                                     return Err(error);
                                 }
                             },
@@ -482,6 +571,50 @@ impl Writer {
     }
 }
 
+/// Spans of `spans` that the store holds, by tenant, trace and span id: one look-up per
+/// tenant, over the traces of its spans and the seconds they start in.
+pub(crate) async fn stored_spans<'s>(
+    store: &ClickHouse,
+    spans: impl Iterator<Item = &'s PackedSpan>,
+) -> Result<HashSet<(uuid::Uuid, [u8; 16], [u8; 8])>, ClickHouseError> {
+    let mut stored = HashSet::new();
+    for (tenant, spans) in by_tenant(spans, |span| span.tenant_id()) {
+        let mut traces: Vec<[u8; 16]> = spans.iter().map(|span| span.trace_id()).collect();
+        traces.sort_unstable();
+        traces.dedup();
+        let seconds = seconds_of(spans.iter().map(|span| span.start_time()));
+        let found = store.tenant(tenant).stored_spans(&traces, seconds).await?;
+        stored.extend(
+            found
+                .into_iter()
+                .map(|span| (tenant.as_uuid(), span.trace_id, span.span_id)),
+        );
+    }
+    Ok(stored)
+}
+
+/// Items grouped by tenant.
+fn by_tenant<'i, T>(
+    items: impl Iterator<Item = &'i T>,
+    tenant: impl Fn(&T) -> uuid::Uuid,
+) -> HashMap<TenantId, Vec<&'i T>> {
+    let mut by_tenant: HashMap<TenantId, Vec<&T>> = HashMap::new();
+    for item in items {
+        by_tenant
+            .entry(TenantId::new(tenant(item)))
+            .or_default()
+            .push(item);
+    }
+    by_tenant
+}
+
+/// The first and last of some seconds.
+fn seconds_of(seconds: impl Iterator<Item = u32>) -> (u32, u32) {
+    seconds.fold((u32::MAX, 0), |(first, last), second| {
+        (first.min(second), last.max(second))
+    })
+}
+
 /// A part's unstored rows of table `R` and, for each minute they fall in, the marker
 /// saying that the minute counts the part's message (unless the message is unknown, and
 /// so never looked up).
@@ -539,6 +672,7 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
 
     /// The write request of message `sequence`: one span, its metrics and one call.
     fn request(
@@ -576,25 +710,175 @@ mod tests {
         (request, written_rx)
     }
 
-    /// Against the ClickHouse of `WEFT_TEST_CLICKHOUSE_URL`, in a database of its own.
-    #[tokio::test]
-    async fn a_message_is_counted_once_however_often_it_is_written() {
-        let store = ClickHouse::new(weft_storage::clickhouse::ClickHouseConfig {
-            url: std::env::var("WEFT_TEST_CLICKHOUSE_URL")
-                .unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            database: format!("weft_test_{}", uuid::Uuid::new_v4().simple()),
+    fn clickhouse_url() -> String {
+        std::env::var("WEFT_TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+    }
+
+    fn test_store(url: String, database: &str) -> ClickHouse {
+        ClickHouse::new(weft_storage::clickhouse::ClickHouseConfig {
+            url,
+            database: database.to_owned(),
             ..Default::default()
-        });
-        store.migrate().await.unwrap();
-        let metrics = SamplerMetrics::default();
-        let config = WriterConfig {
+        })
+    }
+
+    /// A TCP proxy in front of ClickHouse that, once for each of `markers`, lets the
+    /// request whose bytes hold it through and closes the connection instead of passing
+    /// on ClickHouse's answer: an INSERT applied whose answer the writer never gets.
+    struct AnswerDropper {
+        url: String,
+        dropped: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl AnswerDropper {
+        async fn start(upstream: &str, markers: &'static [&'static str]) -> AnswerDropper {
+            let upstream = upstream
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let dropped: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+            let shared = dropped.clone();
+            tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                    tokio::spawn(Self::relay(client, server, markers, shared.clone()));
+                }
+            });
+            AnswerDropper { url, dropped }
+        }
+
+        async fn relay(
+            client: tokio::net::TcpStream,
+            server: tokio::net::TcpStream,
+            markers: &'static [&'static str],
+            dropped: Arc<Mutex<Vec<&'static str>>>,
+        ) {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            // The marker of the request on its way, whose answer is to be dropped.
+            let armed: Arc<Mutex<Option<&'static str>>> = Arc::default();
+            let arming = armed.clone();
+            let requests = async move {
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(read) = client_read.read(&mut buffer).await {
+                    if read == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buffer[..read]);
+                    for marker in markers {
+                        if text.contains(marker) && !dropped.lock().unwrap().contains(marker) {
+                            dropped.lock().unwrap().push(marker);
+                            *arming.lock().unwrap() = Some(marker);
+                        }
+                    }
+                    if server_write.write_all(&buffer[..read]).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let answers = async move {
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(read) = server_read.read(&mut buffer).await {
+                    if read == 0 || armed.lock().unwrap().is_some() {
+                        // The answer to the armed request: dropped with the connection.
+                        break;
+                    }
+                    if client_write.write_all(&buffer[..read]).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                () = requests => {}
+                () = answers => {}
+            }
+        }
+
+        fn dropped(&self) -> Vec<&'static str> {
+            self.dropped.lock().unwrap().clone()
+        }
+    }
+
+    fn writer_config() -> WriterConfig {
+        WriterConfig {
             flush_interval: Duration::from_millis(50),
             max_batch_spans: 1000,
             shutdown_grace: Duration::from_secs(1),
+        }
+    }
+
+    /// ClickHouse applies the INSERTs of spans (with their trace index rows) and of their
+    /// metrics, but the writer never gets the answers: it waits for each to end, finds
+    /// what it stored, and stores nothing twice.
+    #[tokio::test]
+    async fn an_insert_whose_answer_is_lost_is_stored_once() {
+        const MARKERS: &[&str] = &[
+            "INTO+spans%28",
+            "INTO+%60span_metrics%60",
+            "INTO+%60service_edges%60",
+        ];
+        let database = format!("weft_test_{}", uuid::Uuid::new_v4().simple());
+        let direct = test_store(clickhouse_url(), &database);
+        direct.migrate().await.unwrap();
+        let proxy = AnswerDropper::start(&clickhouse_url(), MARKERS).await;
+        let metrics = SamplerMetrics::default();
+        let (requests_tx, writer) = spawn(
+            test_store(proxy.url.clone(), &database),
+            writer_config(),
+            metrics.clone(),
+            CancellationToken::new(),
+        );
+        let tenant = TenantId::random();
+        let mut waiting = Vec::new();
+        let mut requests = Vec::new();
+        for sequence in 1..=3 {
+            let (request, written_rx) = request(tenant, sequence, false);
+            requests.push(request);
+            waiting.push(written_rx);
+        }
+        requests_tx.send(requests).await.unwrap();
+        for written_rx in waiting {
+            assert_eq!(written_rx.await.unwrap(), Written::Stored);
+        }
+        drop(requests_tx);
+        writer.await.unwrap();
+        assert_eq!(proxy.dropped(), MARKERS, "each INSERT lost its answer once");
+
+        let counts = direct.tenant(tenant).stored_counts().await.unwrap();
+        assert_eq!(
+            (counts.spans, counts.distinct_spans, counts.indexed_spans),
+            (3, 3, 3)
+        );
+        let window = weft_storage::clickhouse::MetricsWindow {
+            start_unix_nano: 0,
+            end_unix_nano: u64::from(u32::MAX) * 1_000_000_000,
         };
+        let red = direct.tenant(tenant).service_red(window).await.unwrap();
+        assert_eq!(red[0].spans, 3, "each message counted once");
+        assert_eq!(metrics.spans_already_stored.get(), 3);
+        let counted = metrics
+            .messages_already_counted
+            .get_or_create(&TableLabels {
+                table: "span_metrics",
+            })
+            .get();
+        assert_eq!(counted, 3);
+        direct.drop_database().await.unwrap();
+    }
+
+    /// Against the ClickHouse of `WEFT_TEST_CLICKHOUSE_URL`, in a database of its own.
+    #[tokio::test]
+    async fn a_message_is_counted_once_however_often_it_is_written() {
+        let database = format!("weft_test_{}", uuid::Uuid::new_v4().simple());
+        let store = test_store(clickhouse_url(), &database);
+        store.migrate().await.unwrap();
+        let metrics = SamplerMetrics::default();
         let (requests_tx, writer) = spawn(
             store.clone(),
-            config,
+            writer_config(),
             metrics.clone(),
             CancellationToken::new(),
         );

@@ -9,6 +9,10 @@ use weft_storage::clickhouse::{
     TraceSearch, TraceSort,
 };
 
+fn query_id() -> String {
+    format!("weft-test-{}", uuid::Uuid::new_v4().simple())
+}
+
 fn store() -> ClickHouse {
     let url = std::env::var("WEFT_TEST_CLICKHOUSE_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
@@ -103,11 +107,47 @@ async fn packed_spans_are_stored_as_the_rows_they_were_packed_from() {
             packed
         })
         .collect();
-    store.insert_packed_spans(&packed).await.unwrap();
     store
-        .insert_traces(&[], &TraceIndexRow::summarise(&packed))
+        .insert_packed_spans(&packed, &query_id())
         .await
         .unwrap();
+    // ClickHouse indexes the trace as the INSERT stores its spans (migration 0008), with
+    // the row the sampler used to write.
+    let config = store.config();
+    let mut indexed: Vec<TraceIndexRow> = ::clickhouse::Client::default()
+        .with_url(&config.url)
+        .with_database(&config.database)
+        .with_validation(false)
+        .query("SELECT ?fields FROM trace_index")
+        .fetch_all()
+        .await
+        .unwrap();
+    let mut index = TraceIndexRow::summarise(&packed);
+    for row in indexed.iter_mut().chain(&mut index) {
+        row.service_names.sort_unstable();
+    }
+    assert_eq!(indexed, index);
+    // What the sampler asks before it writes spans that may be stored already.
+    let window = (now as u32 - 10, now as u32);
+    let stored = store
+        .tenant(tenant)
+        .stored_spans(&[[5; 16], [6; 16]], window)
+        .await
+        .unwrap();
+    let mut ids: Vec<(u8, u8)> = stored
+        .iter()
+        .map(|s| (s.trace_id[0], s.span_id[0]))
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [(5, 1), (5, 2), (5, 3)]);
+    let elsewhere = store.tenant(TenantId::random());
+    assert!(
+        elsewhere
+            .stored_spans(&[[5; 16]], window)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let (summary, read) = store
         .tenant(tenant)
         .trace(TraceId::from_bytes(&[5; 16]).unwrap())
@@ -146,10 +186,7 @@ async fn spans_round_trip_and_search_is_tenant_scoped() {
         span(a, (2, 3, 0), ("frontend", "GET /"), (now - 5, 50)),
         span(b, (3, 4, 0), ("billing", "charge"), (now - 5, 900)),
     ];
-    store
-        .insert_traces(&spans, &TraceIndexRow::summarise(&spans))
-        .await
-        .unwrap();
+    store.insert_spans(&spans).await.unwrap();
 
     let trace1 = TraceId::from_bytes(&[1; 16]).unwrap();
     let (summary, read) = store
@@ -304,10 +341,13 @@ async fn metrics_sum_before_and_after_merges_and_remember_their_messages() {
         .into_iter()
         .flatten(),
     );
-    store.insert_metrics(&first).await.unwrap();
-    store.insert_metrics(&second).await.unwrap();
+    store.insert_metrics(&first, &query_id()).await.unwrap();
+    store.insert_metrics(&second, &query_id()).await.unwrap();
     store
-        .insert_metrics(&metric(b, minute, ("billing", "charge"), 14, &[99]))
+        .insert_metrics(
+            &metric(b, minute, ("billing", "charge"), 14, &[99]),
+            &query_id(),
+        )
         .await
         .unwrap();
     let edge = ServiceEdgeRow {
@@ -324,7 +364,7 @@ async fn metrics_sum_before_and_after_merges_and_remember_their_messages() {
         messages: 0,
     };
     store
-        .insert_metrics(&[edge.clone(), edge.marker(12)])
+        .insert_metrics(&[edge.clone(), edge.marker(12)], &query_id())
         .await
         .unwrap();
 
@@ -566,7 +606,10 @@ async fn metrics_written_before_the_markers_survive_their_migration() {
     assert_eq!(counted, [8]);
     // Written from now on with markers, the migrated table folds new metrics in.
     store
-        .insert_metrics(&metric(tenant, minute, ("checkout", "POST"), 11, &[10]))
+        .insert_metrics(
+            &metric(tenant, minute, ("checkout", "POST"), 11, &[10]),
+            &query_id(),
+        )
         .await
         .unwrap();
     assert_eq!(reader.service_red(window).await.unwrap()[0].spans, 6);
@@ -868,7 +911,18 @@ async fn a_named_query_is_running_until_it_ends() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(seen, "the sleeping query was never seen running");
-    assert!(slow.await.unwrap().is_success());
+    assert!(
+        store
+            .await_query_end(&query_id, std::time::Duration::from_millis(300))
+            .await
+            .is_err(),
+        "still running after 300 ms"
+    );
+    store
+        .await_query_end(&query_id, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(!store.query_running(&query_id).await.unwrap());
+    assert!(slow.await.unwrap().is_success());
     store.drop_database().await.unwrap();
 }

@@ -6,12 +6,15 @@
 
 use super::queries::TENANT;
 use super::rows::Table;
-use super::{LogRow, ServiceEdgeRow, SpanMetricRow, SpanRow, TraceIndexRow};
+use super::{LogRow, ServiceEdgeRow, SpanMetricRow, SpanRow};
 use weft_model::TenantId;
 
 /// The trace-sorted copy of `spans`, filled by a materialized view on it (migration
 /// 0006), not written by Weft itself.
 pub const SPANS_BY_TRACE: &str = "spans_by_trace";
+
+/// The trace index, filled by a materialized view on `spans` (migration 0008).
+pub const TRACE_INDEX: &str = "trace_index";
 
 /// The resources of log lines, filled by a materialized view on `logs` (migration 0007).
 pub const LOG_RESOURCES: &str = "log_resources";
@@ -20,7 +23,7 @@ pub const LOG_RESOURCES: &str = "log_resources";
 pub const TENANT_TABLES: [&str; 7] = [
     SpanRow::TABLE,
     SPANS_BY_TRACE,
-    TraceIndexRow::TABLE,
+    TRACE_INDEX,
     SpanMetricRow::TABLE,
     ServiceEdgeRow::TABLE,
     LogRow::TABLE,
@@ -57,7 +60,7 @@ mod tests {
         let rows = include_str!("rows.rs");
         let stored = rows.matches("impl Table for ").count();
         // Beside those Weft writes, the tables materialized views fill.
-        let filled = [SPANS_BY_TRACE, LOG_RESOURCES];
+        let filled = [SPANS_BY_TRACE, TRACE_INDEX, LOG_RESOURCES];
         assert_eq!(
             stored + filled.len(),
             TENANT_TABLES.len(),

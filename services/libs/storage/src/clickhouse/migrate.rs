@@ -46,6 +46,11 @@ pub(super) const MIGRATIONS: &[(u32, &str, &str)] = &[
         "log attribute hashes",
         include_str!("../../../../../migrations/clickhouse/0007_log_attribute_hashes.sql"),
     ),
+    (
+        8,
+        "trace index feed",
+        include_str!("../../../../../migrations/clickhouse/0008_trace_index_feed.sql"),
+    ),
 ];
 
 pub(super) const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -31,7 +31,7 @@ pub use rows::{
 pub use tenant::{
     AttributeFilter, AttributeTest, AttributeValues, EdgeStats, LogCount, LogCursor, LogSearch,
     MetricsWindow, NamedRedPoint, Operation, RedPoint, RedSeries, RedStats, SelectionCounts,
-    StoredCounts, StoredLogLine, StoredTraffic, TenantTraces, TraceCursor, TraceSearch,
+    StoredCounts, StoredLogLine, StoredSpan, StoredTraffic, TenantTraces, TraceCursor, TraceSearch,
     TraceSelection, TraceSort, TraceSummary,
 };
 
@@ -192,21 +192,22 @@ impl ClickHouse {
         Ok(erased)
     }
 
-    /// Inserts spans and trace index rows in one batch each. Each INSERT is one block,
-    /// which ClickHouse applies atomically: on error nothing of that table was written.
-    pub async fn insert_traces(
-        &self,
-        spans: &[SpanRow],
-        index: &[TraceIndexRow],
-    ) -> Result<(), ClickHouseError> {
-        // The index goes last: a trace is findable only once its spans are stored.
-        self.insert_rows(spans).await?;
-        self.insert_rows(index).await
+    /// Inserts spans as one block, which ClickHouse applies atomically with their trace
+    /// index rows (made by a view on `spans`, migration 0008): on error nothing was
+    /// written.
+    pub async fn insert_spans(&self, spans: &[SpanRow]) -> Result<(), ClickHouseError> {
+        self.insert_rows(spans, None).await
     }
 
-    /// Inserts packed spans as one block: the INSERT the client sends for [`SpanRow`]s
-    /// (same columns, RowBinary), with the rows' bytes copied instead of serialised.
-    pub async fn insert_packed_spans(&self, spans: &[PackedSpan]) -> Result<(), ClickHouseError> {
+    /// Inserts packed spans as one block, as the query `query_id`: the INSERT the client
+    /// sends for [`SpanRow`]s (same columns, RowBinary), with the rows' bytes copied
+    /// instead of serialised. Their trace index rows come with them, as in
+    /// [`ClickHouse::insert_spans`].
+    pub async fn insert_packed_spans(
+        &self,
+        spans: &[PackedSpan],
+        query_id: &str,
+    ) -> Result<(), ClickHouseError> {
         if spans.is_empty() {
             return Ok(());
         }
@@ -215,7 +216,8 @@ impl ClickHouse {
             <SpanRow as rows::Table>::TABLE,
             catalog::column_list::<SpanRow>()
         );
-        let mut insert = RowBinaryInsert::new(self.client.insert_formatted_with(sql));
+        let insert = self.client.insert_formatted_with(sql);
+        let mut insert = RowBinaryInsert::new(insert.with_setting("query_id", query_id));
         for span in spans {
             span.write_to(&mut insert.chunk);
             insert.send_full().await?;
@@ -223,10 +225,14 @@ impl ClickHouse {
         insert.end().await
     }
 
-    /// Inserts metric rows as one block, which ClickHouse applies atomically: either
-    /// every message the rows count is counted, or none is.
-    pub async fn insert_metrics<R: MetricRow>(&self, rows: &[R]) -> Result<(), ClickHouseError> {
-        self.insert_rows(rows).await
+    /// Inserts metric rows as one block, as the query `query_id`, which ClickHouse
+    /// applies atomically: either every message the rows count is counted, or none is.
+    pub async fn insert_metrics<R: MetricRow>(
+        &self,
+        rows: &[R],
+        query_id: &str,
+    ) -> Result<(), ClickHouseError> {
+        self.insert_rows(rows, Some(query_id)).await
     }
 
     /// Inserts log lines as one block, which ClickHouse applies atomically, as the query
@@ -281,12 +287,37 @@ impl ClickHouse {
         Ok(running > 0)
     }
 
-    /// Inserts rows as one block.
-    async fn insert_rows<T: Table>(&self, rows: &[T]) -> Result<(), ClickHouseError> {
+    /// Waits until the query `query_id` (an INSERT whose answer was lost) no longer runs,
+    /// for at most `within`: until then its rows may still be landing, and a look at what
+    /// is stored would miss them.
+    pub async fn await_query_end(
+        &self,
+        query_id: &str,
+        within: std::time::Duration,
+    ) -> Result<(), ClickHouseError> {
+        let give_up = tokio::time::Instant::now() + within;
+        while self.query_running(query_id).await? {
+            if tokio::time::Instant::now() >= give_up {
+                return Err(ClickHouseError::InsertStillRunning(query_id.to_owned()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
+    /// Inserts rows as one block, as the query `query_id` if one is given.
+    async fn insert_rows<T: Table>(
+        &self,
+        rows: &[T],
+        query_id: Option<&str>,
+    ) -> Result<(), ClickHouseError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut insert = self.client.insert::<T>(T::TABLE).await?;
+        if let Some(query_id) = query_id {
+            insert = insert.with_setting("query_id", query_id);
+        }
         for row in rows {
             insert.write(row).await?;
         }

@@ -37,6 +37,13 @@ pub const SPANS_OF_TRACES: &str = "SELECT ?fields FROM spans_by_trace \
      WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
      AND trace_id IN (SELECT toFixedString(unhex(arrayJoin(?)), 16)) ORDER BY trace_id, start_time_unix_nano, span_id";
 
+/// Which spans of some traces the trace-sorted copy of `spans` stores, as (trace id,
+/// span id); binds: window start second, window end second, the trace ids as hex (an
+/// array). The sampler's check before it writes spans that may have been written before.
+pub const STORED_SPANS: &str = "SELECT DISTINCT trace_id, span_id FROM spans_by_trace \
+     WHERE tenant_id = {tenant} AND start_time >= toDateTime(?) AND start_time <= toDateTime(?) \
+     AND trace_id IN (SELECT toFixedString(unhex(arrayJoin(?)), 16))";
+
 /// What the trace index holds of a window: distinct traces, and their spans each
 /// weighted by its trace's sample rate; binds: window start second, window end second.
 pub const STORED_TRAFFIC: &str = "SELECT uniqExact(trace_id), toFloat64(sum(span_count * sample_rate)) \
@@ -524,6 +531,7 @@ mod tests {
             trace_summary(),
             TRACE_SPANS.to_owned(),
             SPANS_OF_TRACES.to_owned(),
+            STORED_SPANS.to_owned(),
             STORED_TRAFFIC.to_owned(),
             SERVICES.to_owned(),
             OPERATIONS.to_owned(),

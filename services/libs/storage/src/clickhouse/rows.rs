@@ -16,10 +16,6 @@ impl Table for SpanRow {
     const TABLE: &'static str = "spans";
 }
 
-impl Table for TraceIndexRow {
-    const TABLE: &'static str = "trace_index";
-}
-
 impl Table for SpanMetricRow {
     const TABLE: &'static str = "span_metrics";
 }
@@ -146,7 +142,8 @@ impl weft_model::sampling::SpanFacts for SpanRow {
     }
 }
 
-/// Part of one trace's summary (`trace_index` table); queries sum a trace's rows.
+/// Part of one trace's summary (`trace_index` table, which ClickHouse fills from the
+/// spans of each INSERT: migration 0008); queries sum a trace's rows.
 #[derive(Clone, Debug, PartialEq, ::clickhouse::Row, Serialize, Deserialize)]
 pub struct TraceIndexRow {
     #[serde(with = "::clickhouse::serde::uuid")]

@@ -340,6 +340,13 @@ pub struct StoredLogLine {
     pub message_line: u32,
 }
 
+/// A span the store holds, by trace and span id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::clickhouse::Row, Deserialize)]
+pub struct StoredSpan {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+}
+
 /// Where a page of log lines begins (see [`queries::log_page_start`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ::clickhouse::Row, Deserialize)]
 pub struct LogPageStart {
@@ -849,6 +856,22 @@ impl TenantRead<SpanRow> {
                 Bind::Strs(ids),
             ],
         )
+    }
+}
+
+/// Binds of a look-up of some traces' rows: the window their start seconds span, and
+/// the trace ids as hex.
+fn traces_binds(traces: &[[u8; 16]], (first, last): (u32, u32)) -> Vec<Bind> {
+    vec![
+        Bind::U64(u64::from(first)),
+        Bind::U64(u64::from(last)),
+        Bind::Strs(traces.iter().map(hex::encode_upper).collect()),
+    ]
+}
+
+impl TenantRead<StoredSpan> {
+    pub(super) fn stored_spans(tenant: TenantId, traces: &[[u8; 16]], seconds: (u32, u32)) -> Self {
+        Self::new(tenant, queries::STORED_SPANS, traces_binds(traces, seconds))
     }
 }
 
@@ -1435,6 +1458,23 @@ impl<'a> TenantTraces<'a> {
         // Lines of the last second past the window's end or newer than the cursor counted
         // where the page begins, which is then earlier: read the whole window.
         TenantRead::log_search(self.tenant, search, search.start_unix_nano)
+            .fetch_all(self.reader)
+            .await
+    }
+
+    /// Which spans of `traces` the store holds for this tenant; `seconds` (first, last)
+    /// bound their start times. The sampler's check before it writes spans that may have
+    /// been written before (a redelivered message, an INSERT whose answer was lost);
+    /// their trace index rows were stored with them.
+    pub async fn stored_spans(
+        &self,
+        traces: &[[u8; 16]],
+        seconds: (u32, u32),
+    ) -> Result<Vec<StoredSpan>, ClickHouseError> {
+        if traces.is_empty() {
+            return Ok(Vec::new());
+        }
+        TenantRead::stored_spans(self.tenant, traces, seconds)
             .fetch_all(self.reader)
             .await
     }
