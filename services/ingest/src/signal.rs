@@ -84,31 +84,43 @@ fn name_of(span: &[u8]) -> &str {
 /// The items of `ExportTraceServiceRequest`.
 pub struct Spans;
 
+/// What a span's rules read.
+#[derive(Default)]
+pub(crate) struct SpanHead<'a> {
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    parent: &'a [u8],
+    start: u64,
+    end: u64,
+    links: Vec<&'a [u8]>,
+}
+
 impl Item for Spans {
     const SCHEMA: &'static split::Schema = &split::SPAN;
+    type Head<'a> = SpanHead<'a>;
 
-    fn check(span: &[u8], latest: u64) -> Result<Option<TraceId>, String> {
-        let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
-        let (mut start, mut end) = (0, 0);
-        let mut links = Vec::new();
-        last(span, |number, field| match (number, field) {
-            (1, Field::Bytes(bytes)) => trace_id = bytes,
-            (2, Field::Bytes(bytes)) => span_id = bytes,
-            (4, Field::Bytes(bytes)) => parent = bytes,
-            (7, Field::Fixed64(time)) => start = time,
-            (8, Field::Fixed64(time)) => end = time,
-            (13, Field::Bytes(link)) => links.push(link),
+    fn read<'a>(head: &mut SpanHead<'a>, number: u32, field: Field<'a>) {
+        match (number, field) {
+            (1, Field::Bytes(bytes)) => head.trace_id = bytes,
+            (2, Field::Bytes(bytes)) => head.span_id = bytes,
+            (4, Field::Bytes(bytes)) => head.parent = bytes,
+            (7, Field::Fixed64(time)) => head.start = time,
+            (8, Field::Fixed64(time)) => head.end = time,
+            (13, Field::Bytes(link)) => head.links.push(link),
             _ => {}
-        });
+        }
+    }
+
+    fn check(head: &SpanHead<'_>, span: &[u8], latest: u64) -> Result<Option<TraceId>, String> {
         let name = || name_of(span);
-        let trace =
-            TraceId::from_bytes(trace_id).map_err(|e| format!("span {:?}: invalid {e}", name()))?;
-        SpanId::from_bytes(span_id).map_err(|e| format!("span {:?}: invalid {e}", name()))?;
-        if !parent.is_empty() {
-            SpanId::from_bytes(parent)
+        let trace = TraceId::from_bytes(head.trace_id)
+            .map_err(|e| format!("span {:?}: invalid {e}", name()))?;
+        SpanId::from_bytes(head.span_id).map_err(|e| format!("span {:?}: invalid {e}", name()))?;
+        if !head.parent.is_empty() {
+            SpanId::from_bytes(head.parent)
                 .map_err(|e| format!("span {:?}: invalid parent {e}", name()))?;
         }
-        for link in links {
+        for link in &head.links {
             let (mut trace_id, mut span_id): (&[u8], &[u8]) = (&[], &[]);
             last(link, |number, field| match (number, field) {
                 (1, Field::Bytes(bytes)) => trace_id = bytes,
@@ -120,6 +132,7 @@ impl Item for Spans {
             SpanId::from_bytes(span_id)
                 .map_err(|e| format!("span {:?}: link with an invalid {e}", name()))?;
         }
+        let (start, end) = (head.start, head.end);
         if start == 0 {
             return Err(format!("span {:?}: start time is missing", name()));
         }
@@ -145,7 +158,7 @@ pub struct Logs;
 
 /// What the rules of a log record read.
 #[derive(Default)]
-struct LogHead<'a> {
+pub(crate) struct LogHead<'a> {
     time: u64,
     observed: u64,
     trace_id: &'a [u8],
@@ -156,14 +169,7 @@ struct LogHead<'a> {
 impl<'a> LogHead<'a> {
     fn of(record: &'a [u8]) -> LogHead<'a> {
         let mut head = LogHead::default();
-        last(record, |number, field| match (number, field) {
-            (1, Field::Fixed64(time)) => head.time = time,
-            (11, Field::Fixed64(time)) => head.observed = time,
-            (9, Field::Bytes(bytes)) => head.trace_id = bytes,
-            (10, Field::Bytes(bytes)) => head.span_id = bytes,
-            (3, Field::Bytes(bytes)) => head.severity = wire::text(bytes).unwrap_or(""),
-            _ => {}
-        });
+        last(record, |number, field| Logs::read(&mut head, number, field));
         head
     }
 
@@ -179,12 +185,23 @@ impl<'a> LogHead<'a> {
 
 impl Item for Logs {
     const SCHEMA: &'static split::Schema = &split::LOG_RECORD;
+    type Head<'a> = LogHead<'a>;
+
+    fn read<'a>(head: &mut LogHead<'a>, number: u32, field: Field<'a>) {
+        match (number, field) {
+            (1, Field::Fixed64(time)) => head.time = time,
+            (11, Field::Fixed64(time)) => head.observed = time,
+            (9, Field::Bytes(bytes)) => head.trace_id = bytes,
+            (10, Field::Bytes(bytes)) => head.span_id = bytes,
+            (3, Field::Bytes(bytes)) => head.severity = wire::text(bytes).unwrap_or(""),
+            _ => {}
+        }
+    }
 
     /// A log record needs a time (its own or, as OTLP allows, the time it was observed);
     /// trace and span ids are optional, but when present they must be valid. All-zero ids
     /// mean "none", as several log bridges send them outside a span.
-    fn check(record: &[u8], latest: u64) -> Result<Option<TraceId>, String> {
-        let head = LogHead::of(record);
+    fn check(head: &LogHead<'_>, _record: &[u8], latest: u64) -> Result<Option<TraceId>, String> {
         let none = |id: &[u8]| id.iter().all(|b| *b == 0);
         let trace_id = if none(head.trace_id) {
             None
@@ -303,10 +320,15 @@ mod tests {
         encoded.extend_from_slice(&[0x2a, 0x01, b'x', 0x41]);
         encoded.extend_from_slice(&5u64.to_le_bytes());
         assert_eq!(Spans::describe(&encoded), "span \"x\"");
+        let check = |span: &[u8]| {
+            let mut head = SpanHead::default();
+            last(span, |number, field| Spans::read(&mut head, number, field));
+            Spans::check(&head, span, u64::MAX)
+        };
         assert_eq!(
-            Spans::check(&encoded, u64::MAX),
+            check(&encoded),
             Err("span \"x\": ends before it starts".to_owned())
         );
-        assert!(Spans::check(&span(1).encode_to_vec(), u64::MAX).is_ok());
+        assert!(check(&span(1).encode_to_vec()).is_ok());
     }
 }

@@ -107,6 +107,18 @@ const MAX_DEPTH: u32 = 95;
 
 /// Checks that `message` is a valid encoding of `schema`'s type.
 fn validate(message: &[u8], schema: &Schema, depth: u32) -> Result<(), String> {
+    validate_reading(message, schema, depth, |_, _| {})
+}
+
+/// Checks that `message` is a valid encoding of `schema`'s type, handing each declared
+/// field of its own (not of embedded messages) to `read` as it goes: what an item's rules
+/// need is read in the walk that validates it.
+fn validate_reading<'a>(
+    message: &'a [u8],
+    schema: &Schema,
+    depth: u32,
+    mut read: impl FnMut(u32, Field<'a>),
+) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(wire::invalid("messages nest too deep"));
     }
@@ -130,6 +142,7 @@ fn validate(message: &[u8], schema: &Schema, depth: u32) -> Result<(), String> {
                 )));
             }
         }
+        read(number, field);
     }
     Ok(())
 }
@@ -138,10 +151,15 @@ fn validate(message: &[u8], schema: &Schema, depth: u32) -> Result<(), String> {
 pub(crate) trait Item {
     /// The item's message type.
     const SCHEMA: &'static Schema;
+    /// What the item's rules read of its fields: the last value of each (as `prost`
+    /// decodes a repeated scalar field), gathered as the item is validated.
+    type Head<'a>: Default;
+    fn read<'a>(head: &mut Self::Head<'a>, number: u32, field: Field<'a>);
     /// The trace id that decides the item's partition (`None`: the item belongs to no
     /// trace and may go to any partition), or why the item cannot be stored. No time of
-    /// an item may be later than `latest` (Unix nanoseconds). `item` is valid protobuf.
-    fn check(item: &[u8], latest: u64) -> Result<Option<TraceId>, String>;
+    /// an item may be later than `latest` (Unix nanoseconds). `item` is valid protobuf,
+    /// and `head` what it holds.
+    fn check(head: &Self::Head<'_>, item: &[u8], latest: u64) -> Result<Option<TraceId>, String>;
     /// A short name of the item for error messages.
     fn describe(item: &[u8]) -> String;
 }
@@ -234,8 +252,8 @@ fn walk<'a, I: Item>(
             match (number, field) {
                 (2, Field::Bytes(scope)) => {
                     let scope_index = walked.scopes.len();
-                    walked.scopes.push(scope_envelope::<I>(scope, |item| {
-                        let trace_id = match I::check(item, latest) {
+                    walked.scopes.push(scope_envelope::<I>(scope, |item, head| {
+                        let trace_id = match I::check(&head, item, latest) {
                             Ok(trace_id) => trace_id,
                             Err(reason) => {
                                 split.reject(reason);
@@ -274,15 +292,18 @@ impl<'a> Envelope<'a> {
 /// A scope's envelope, each of its valid items handed to `accept`.
 fn scope_envelope<'a, I: Item>(
     scope: &'a [u8],
-    mut accept: impl FnMut(&'a [u8]),
+    mut accept: impl FnMut(&'a [u8], I::Head<'a>),
 ) -> Result<Envelope<'a>, String> {
     let mut envelope = Envelope::default();
     let mut fields = Fields::of(scope);
     while let Some((number, field, raw)) = fields.next_raw()? {
         match (number, field) {
             (2, Field::Bytes(item)) => {
-                validate(item, I::SCHEMA, 3)?;
-                accept(item);
+                let mut head = I::Head::default();
+                validate_reading(item, I::SCHEMA, 3, |number, field| {
+                    I::read(&mut head, number, field);
+                })?;
+                accept(item, head);
             }
             (2, _) => return Err(wire::invalid("wrong wire type for field 2")),
             _ => {
