@@ -148,6 +148,23 @@ async fn packed_spans_are_stored_as_the_rows_they_were_packed_from() {
             .unwrap()
             .is_empty()
     );
+    // A writer batch's traces, far more than one statement can name, are looked up in
+    // several reads.
+    let mut many: Vec<[u8; 16]> = (0..9_000u32)
+        .map(|i| {
+            let mut id = [0; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id[15] = 1;
+            id
+        })
+        .collect();
+    many.push([5; 16]);
+    let found = store
+        .tenant(tenant)
+        .stored_spans(&many, window)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
     let (summary, read) = store
         .tenant(tenant)
         .trace(TraceId::from_bytes(&[5; 16]).unwrap())

@@ -340,6 +340,9 @@ pub struct StoredLogLine {
     pub message_line: u32,
 }
 
+/// Trace ids one look-up of stored spans binds at most (35 bytes of statement each).
+pub const STORED_SPANS_TRACES_PER_READ: usize = 2_000;
+
 /// A span the store holds, by trace and span id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::clickhouse::Row, Deserialize)]
 pub struct StoredSpan {
@@ -1471,12 +1474,18 @@ impl<'a> TenantTraces<'a> {
         traces: &[[u8; 16]],
         seconds: (u32, u32),
     ) -> Result<Vec<StoredSpan>, ClickHouseError> {
-        if traces.is_empty() {
-            return Ok(Vec::new());
+        let mut stored = Vec::new();
+        // The ids are bound as text in the statement, which ClickHouse parses only up to
+        // `max_query_size` (256 KiB by default): a writer batch holds tens of thousands
+        // of traces, so they are looked up a few thousand at a time.
+        for traces in traces.chunks(STORED_SPANS_TRACES_PER_READ) {
+            stored.extend(
+                TenantRead::stored_spans(self.tenant, traces, seconds)
+                    .fetch_all(self.reader)
+                    .await?,
+            );
         }
-        TenantRead::stored_spans(self.tenant, traces, seconds)
-            .fetch_all(self.reader)
-            .await
+        Ok(stored)
     }
 
     /// Which lines (message, line) of `messages` (bus stream sequences) the `logs` table
