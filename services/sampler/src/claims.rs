@@ -18,6 +18,8 @@ pub struct Claims {
 /// A batch's hold on its messages, let go when dropped.
 pub struct Claim<'a> {
     claims: &'a Claims,
+    /// The claimed messages' sequences and locks, in the same order.
+    sequences: Vec<u64>,
     guards: Vec<OwnedMutexGuard<()>>,
     /// Messages another batch was handling when this one claimed them.
     contended: foldhash::HashSet<u64>,
@@ -32,6 +34,7 @@ impl Claims {
         sorted.dedup();
         let mut claim = Claim {
             claims: self,
+            sequences: Vec::with_capacity(sorted.len()),
             guards: Vec::with_capacity(sorted.len()),
             contended: Default::default(),
         };
@@ -50,6 +53,7 @@ impl Claims {
                     lock.lock_owned().await
                 }
             };
+            claim.sequences.push(sequence);
             claim.guards.push(guard);
         }
         claim
@@ -73,12 +77,19 @@ impl Claim<'_> {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         self.guards.clear();
-        // Forget the messages no other batch waits for.
-        self.claims
-            .handling
-            .lock()
-            .expect("handling lock")
-            .retain(|_, lock| Arc::strong_count(lock) > 1);
+        // Forget this batch's messages that no other batch waits for (a waiter holds a
+        // clone of the lock, and forgets it in turn). Only its own: every message in
+        // flight is in the map (tens of thousands while traces wait for decisions), and
+        // a sweep of all of them per batch would cost more than the batch.
+        let mut handling = self.claims.handling.lock().expect("handling lock");
+        for sequence in &self.sequences {
+            if handling
+                .get(sequence)
+                .is_some_and(|lock| Arc::strong_count(lock) == 1)
+            {
+                handling.remove(sequence);
+            }
+        }
     }
 }
 
