@@ -24,7 +24,6 @@ use anyhow::Context;
 use metrics::SamplerMetrics;
 use policies::PolicyCache;
 use sampling::{Admitted, TraceSampler};
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -355,7 +354,7 @@ impl BatchHandler for SpanHandler {
             };
             if unsure {
                 let before = spans.len();
-                spans.retain(|s| !stored.contains(&(s.tenant_id(), s.trace_id(), s.span_id())));
+                spans.retain(|span| !stored.holds(span));
                 let left_out = before - spans.len();
                 if left_out > 0 {
                     self.metrics.spans_already_stored.inc_by(left_out as u64);
@@ -420,13 +419,13 @@ impl SpanHandler {
     async fn stored_already(
         &self,
         messages: &[(Envelope, Vec<PackedSpan>, bool)],
-    ) -> Option<HashSet<(uuid::Uuid, [u8; 16], [u8; 8])>> {
+    ) -> Option<writer::StoredSpans> {
         let mut unsure: Vec<&PackedSpan> = Vec::new();
         for (_, spans, _) in messages.iter().filter(|(_, _, unsure)| *unsure) {
             unsure.extend(spans);
         }
         if unsure.is_empty() {
-            return Some(HashSet::new());
+            return Some(writer::StoredSpans::default());
         }
         let _check = self.checks.acquire().await.expect("never closed");
         let mut delay = Duration::from_millis(100);

@@ -292,13 +292,13 @@ impl Writer {
     /// leaves out what it stored, so nothing is stored twice.
     async fn store_group(&self, group: &mut Group) -> Attempt {
         let mut step = Step::Spans;
-        // Per metrics table: whether an INSERT failed in a way that may have stored it.
-        let (mut red_unsure, mut edges_unsure) = (false, false);
-        // The current step's INSERT whose answer was lost.
+        // The current step's INSERT whose answer was lost: it may have stored its rows.
         let mut lost: Option<String> = None;
         let mut delay = Duration::from_millis(100);
         let mut give_up_at: Option<Instant> = None;
         loop {
+            // After a lost metrics INSERT, every message it counted is looked up.
+            let every_part = lost.is_some();
             let result = match self.leave_out_lost(step, &mut lost, group).await {
                 Err(error) => Err(error),
                 Ok(()) => {
@@ -318,23 +318,22 @@ impl Writer {
                         Step::SpanMetrics => {
                             self.count_once::<SpanMetricRow>(
                                 &mut group.parts,
-                                &mut red_unsure,
-                                (&query_id, &mut lost),
+                                every_part,
+                                &query_id,
                             )
                             .await
                         }
                         Step::ServiceEdges => {
                             self.count_once::<ServiceEdgeRow>(
                                 &mut group.parts,
-                                &mut edges_unsure,
-                                (&query_id, &mut lost),
+                                every_part,
+                                &query_id,
                             )
                             .await
                         }
                     };
                     if let Err(error) = &result
                         && error.refused_rows().is_none()
-                        && lost.is_none()
                     {
                         lost = Some(query_id);
                     }
@@ -401,9 +400,7 @@ impl Writer {
         match step {
             Step::Spans => {
                 let stored = stored_spans(&self.store, group.spans.iter()).await?;
-                let left_out = group.leave_out(|span| {
-                    stored.contains(&(span.tenant_id(), span.trace_id(), span.span_id()))
-                });
+                let left_out = group.leave_out(|span| stored.holds(span));
                 if left_out > 0 {
                     self.metrics.spans_already_stored.inc_by(left_out as u64);
                     tracing::info!(
@@ -418,16 +415,17 @@ impl Writer {
         Ok(())
     }
 
-    /// Stores the parts' rows of table `R` as one INSERT, leaving out the messages the
-    /// table counts already. `unsure` says that an earlier INSERT of these rows failed in
-    /// a way that may have stored them, so every part is looked up, not only redeliveries.
+    /// Stores the parts' rows of table `R` as one INSERT, as the query `query_id`, leaving
+    /// out the messages the table counts already. `every_part` says that an earlier
+    /// INSERT of these rows lost its answer and may have stored them, so every part is
+    /// looked up, not only redeliveries.
     async fn count_once<R: PartRows>(
         &self,
         parts: &mut [Part],
-        unsure: &mut bool,
-        (query_id, lost): (&str, &mut Option<String>),
+        every_part: bool,
+        query_id: &str,
     ) -> Result<(), ClickHouseError> {
-        self.leave_out_counted::<R>(parts, *unsure).await?;
+        self.leave_out_counted::<R>(parts, every_part).await?;
         let counting = parts.iter().filter(|p| R::rows(p).is_some()).count();
         if counting == 0 {
             return Ok(());
@@ -442,31 +440,25 @@ impl Writer {
                 Ok(())
             }
             Err(error) => match error.refused_rows() {
-                None => {
-                    *unsure = true;
-                    Err(error)
-                }
+                None => Err(error),
                 // Rows Weft built itself; should ClickHouse refuse some, the others of
-                // the batch are still stored, message by message.
+                // the batch are still stored, message by message (one INSERT after the
+                // other under the same query id: only the last can have lost its answer,
+                // and waiting for the id waits for it).
                 Some(_) if counting > 1 => {
                     for part in parts.iter_mut() {
                         if R::rows(part).is_none() {
                             continue;
                         }
                         let rows = R::combine(with_markers::<R>(part));
-                        let query_id = format!("{query_id}-{}", part.message.sequence);
                         match self
-                            .timed(R::TABLE, self.store.insert_metrics(&rows, &query_id))
+                            .timed(R::TABLE, self.store.insert_metrics(&rows, query_id))
                             .await
                         {
                             Ok(()) => self.stored::<R>(std::iter::once(&mut *part), rows.len()),
                             Err(error) => match error.refused_rows() {
                                 Some(reason) => self.refused::<R>(part, &reason),
-                                None => {
-                                    *unsure = true;
-                                    *lost = Some(query_id);
-                                    return Err(error);
-                                }
+                                None => return Err(error),
                             },
                         }
                     }
@@ -545,12 +537,11 @@ impl Writer {
         }
         for (tenant, indices) in suspects {
             let messages: Vec<u64> = indices.iter().map(|&i| parts[i].message.sequence).collect();
-            let minutes = indices
-                .iter()
-                .flat_map(|&i| R::rows(&parts[i]).iter().flatten().map(R::minute))
-                .fold((u32::MAX, 0), |(first, last), minute| {
-                    (first.min(minute), last.max(minute))
-                });
+            let minutes = bounds(
+                indices
+                    .iter()
+                    .flat_map(|&i| R::rows(&parts[i]).iter().flatten().map(R::minute)),
+            );
             let counted = self
                 .store
                 .tenant(tenant)
@@ -571,20 +562,31 @@ impl Writer {
     }
 }
 
-/// Spans of `spans` that the store holds, by tenant, trace and span id: one look-up per
-/// tenant, over the traces of its spans and the seconds they start in.
+/// Spans the store holds, by tenant, trace and span id.
+#[derive(Default)]
+pub(crate) struct StoredSpans(HashSet<(uuid::Uuid, [u8; 16], [u8; 8])>);
+
+impl StoredSpans {
+    pub(crate) fn holds(&self, span: &PackedSpan) -> bool {
+        self.0
+            .contains(&(span.tenant_id(), span.trace_id(), span.span_id()))
+    }
+}
+
+/// Spans of `spans` that the store holds: one look-up per tenant, over the traces of its
+/// spans and the seconds they start in.
 pub(crate) async fn stored_spans<'s>(
     store: &ClickHouse,
     spans: impl Iterator<Item = &'s PackedSpan>,
-) -> Result<HashSet<(uuid::Uuid, [u8; 16], [u8; 8])>, ClickHouseError> {
-    let mut stored = HashSet::new();
+) -> Result<StoredSpans, ClickHouseError> {
+    let mut stored = StoredSpans::default();
     for (tenant, spans) in by_tenant(spans, |span| span.tenant_id()) {
         let mut traces: Vec<[u8; 16]> = spans.iter().map(|span| span.trace_id()).collect();
         traces.sort_unstable();
         traces.dedup();
-        let seconds = seconds_of(spans.iter().map(|span| span.start_time()));
+        let seconds = bounds(spans.iter().map(|span| span.start_time()));
         let found = store.tenant(tenant).stored_spans(&traces, seconds).await?;
-        stored.extend(
+        stored.0.extend(
             found
                 .into_iter()
                 .map(|span| (tenant.as_uuid(), span.trace_id, span.span_id)),
@@ -608,10 +610,10 @@ fn by_tenant<'i, T>(
     by_tenant
 }
 
-/// The first and last of some seconds.
-fn seconds_of(seconds: impl Iterator<Item = u32>) -> (u32, u32) {
-    seconds.fold((u32::MAX, 0), |(first, last), second| {
-        (first.min(second), last.max(second))
+/// The first and last of some seconds (or minutes).
+fn bounds(times: impl Iterator<Item = u32>) -> (u32, u32) {
+    times.fold((u32::MAX, 0), |(first, last), time| {
+        (first.min(time), last.max(time))
     })
 }
 
@@ -858,14 +860,16 @@ mod tests {
         };
         let red = direct.tenant(tenant).service_red(window).await.unwrap();
         assert_eq!(red[0].spans, 3, "each message counted once");
+        let edges = direct.tenant(tenant).service_edges(window).await.unwrap();
+        assert_eq!(edges[0].calls, 3, "each call counted once");
         assert_eq!(metrics.spans_already_stored.get(), 3);
-        let counted = metrics
-            .messages_already_counted
-            .get_or_create(&TableLabels {
-                table: "span_metrics",
-            })
-            .get();
-        assert_eq!(counted, 3);
+        for table in ["span_metrics", "service_edges"] {
+            let counted = metrics
+                .messages_already_counted
+                .get_or_create(&TableLabels { table })
+                .get();
+            assert_eq!(counted, 3, "{table}: every message found counted");
+        }
         direct.drop_database().await.unwrap();
     }
 
