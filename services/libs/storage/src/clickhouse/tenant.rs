@@ -862,19 +862,18 @@ impl TenantRead<SpanRow> {
     }
 }
 
-/// Binds of a look-up of some traces' rows: the window their start seconds span, and
-/// the trace ids as hex.
-fn traces_binds(traces: &[[u8; 16]], (first, last): (u32, u32)) -> Vec<Bind> {
-    vec![
-        Bind::U64(u64::from(first)),
-        Bind::U64(u64::from(last)),
-        Bind::Strs(traces.iter().map(hex::encode_upper).collect()),
-    ]
-}
-
 impl TenantRead<StoredSpan> {
     pub(super) fn stored_spans(tenant: TenantId, traces: &[[u8; 16]], seconds: (u32, u32)) -> Self {
-        Self::new(tenant, queries::STORED_SPANS, traces_binds(traces, seconds))
+        let (first, last) = seconds;
+        Self::new(
+            tenant,
+            queries::STORED_SPANS,
+            vec![
+                Bind::U64(u64::from(first)),
+                Bind::U64(u64::from(last)),
+                Bind::Strs(traces.iter().map(hex::encode_upper).collect()),
+            ],
+        )
     }
 }
 
