@@ -562,6 +562,7 @@ async fn kill_9_after_part_of_a_message_was_stored_stores_no_span_twice() {
         )
     };
     let start = now_ns() - 2_000_000_000;
+    let mut finished = Vec::new();
     for i in 0..MESSAGES {
         let done = Checkout::new(i);
         // Of the same partition, so that ingest publishes both traces in one message.
@@ -576,6 +577,7 @@ async fn kill_9_after_part_of_a_message_was_stored_stores_no_span_twice() {
             ),
         ]);
         assert_eq!(stack.export(&tenant.ingest_key, &request).await, 200);
+        finished.push(hex::encode(done.trace_id));
     }
     let every_partition = PartitionSet::all(partitions);
     let doomed = stack.start_sampler_owning(every_partition.clone()).await;
@@ -605,6 +607,15 @@ async fn kill_9_after_part_of_a_message_was_stored_stores_no_span_twice() {
         (6 * MESSAGES, 6 * MESSAGES, 6 * MESSAGES),
         "every span stored and indexed once"
     );
+    // As a user reads them: each trace stored before the kill shows its four spans once.
+    for trace in &finished {
+        let (status, body) = stack
+            .query_get(&format!("/api/v1/traces/{trace}"), &tenant.read_key)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["span_count"], 4, "{trace}: {body}");
+        assert_eq!(body["spans"].as_array().unwrap().len(), 4, "{trace}");
+    }
     let metrics = stack.scrape(successor.url("/metrics")).await;
     assert_eq!(
         metrics.get("weft_sampler_spans_already_stored_total"),
